@@ -126,7 +126,7 @@ def _trim_turns(
 
     # Add whole turns back, newest first, while they fit: the same as dropping oldest first.
     used = required
-    bounds = list(zip(user_idx, [*user_idx[1:]]))  # (start, end) of every turn but the newest
+    bounds = list(zip(user_idx, user_idx[1:], strict=False))  # (start, end) of every turn but the newest
     for start, end in reversed(bounds):
         cost = sum(counts[i] for i in range(start, end) if not keep[i])
         if used + cost > budget:
@@ -155,7 +155,9 @@ def payload_problems(payload: Sequence[Message]) -> list[str]:
     problems: list[str] = []
     conversation = [m for m in payload if m.get("role") not in SYSTEM_ROLES]
     if conversation and conversation[0].get("role") != "user":
-        problems.append(f"The payload starts with a {conversation[0].get('role')} message, not a user message.")
+        role = str(conversation[0].get("role"))
+        article = "an" if role[:1] in "aeiou" else "a"
+        problems.append(f"The payload starts with {article} {role} message, not a user message.")
     called: set[str] = set()
     answered: set[str] = set()
     for m in conversation:

@@ -1,0 +1,188 @@
+"""Trimming: the seed's trimHistory kept for comparison, and the turn-aware default."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib import tokens
+from lib.tokens import count_chat_tokens, estimate_tokens
+from lib.trimming import ContextOverflowError, payload_problems, trim_history
+from tests.conftest import require
+
+MODEL = "gpt-4o-mini"
+_ids = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _encoding_present():
+    require(tokens.encoding_available(MODEL), "o200k_base not loadable; set TIKTOKEN_CACHE_DIR")
+
+
+def msg(role: str, content, **extra) -> dict:
+    return {"id": f"m{next(_ids)}", "role": role, "content": content, **extra}
+
+
+texts = st.one_of(
+    st.text(max_size=120),
+    st.sampled_from(["東京の天気は？", "🎉🚀🔥", "def f(x):\n    return x * 2\n", "ok", "x" * 400]),
+)
+
+
+@st.composite
+def turn(draw) -> list[dict]:
+    messages = [msg("user", draw(texts))]
+    if draw(st.booleans()):
+        call_id = f"call_{next(_ids)}"
+        messages.append(msg("assistant", None, tool_calls=[
+            {"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]))
+        messages.append(msg("tool", draw(texts), tool_call_id=call_id))
+    if draw(st.booleans()) or len(messages) == 1:
+        messages.append(msg("assistant", draw(texts)))
+    if draw(st.integers(0, 5)) == 0:
+        messages.append(msg("user", [{"type": "text", "text": draw(texts)}], name="alice"))
+    return messages
+
+
+@st.composite
+def conversation(draw) -> list[dict]:
+    messages = [msg("system", draw(texts))] if draw(st.booleans()) else []
+    for t in draw(st.lists(turn(), min_size=1, max_size=12)):
+        messages.extend(t)
+    return messages
+
+
+def assert_partition(result, messages):
+    kept_ids, dropped_ids = [m["id"] for m in result.kept], [m["id"] for m in result.dropped]
+    order = {m["id"]: i for i, m in enumerate(messages)}
+    assert sorted(kept_ids + dropped_ids, key=order.get) == [m["id"] for m in messages]
+    assert not set(kept_ids) & set(dropped_ids)
+    assert kept_ids == sorted(kept_ids, key=order.get)
+    assert dropped_ids == sorted(dropped_ids, key=order.get)
+
+
+fast = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@fast
+@given(conversation(), st.integers(10, 3000), st.integers(0, 200))
+def test_turns_invariants(messages, max_tokens, reserve):
+    original = copy.deepcopy(messages)
+    budget = max_tokens - reserve
+    try:
+        result = trim_history(messages, max_tokens, model=MODEL, reserve_tokens=reserve)
+    except ContextOverflowError as exc:
+        newest = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        floor = [m for m in messages if m["role"] == "system"] + messages[newest:]
+        assert exc.required == count_chat_tokens(floor, MODEL) > budget == exc.budget
+        assert messages == original
+        return
+    except ValueError:
+        assert reserve >= max_tokens
+        return
+    assert messages == original
+    assert_partition(result, messages)
+    assert result.kept, "never an empty payload"
+    assert result.tokens_after == count_chat_tokens(result.kept, MODEL) <= budget
+    assert result.tokens_before == count_chat_tokens(messages, MODEL)
+    assert payload_problems(result.kept) == []
+    conversation_part = [m for m in result.kept if m["role"] != "system"]
+    assert conversation_part[0]["role"] == "user"
+    assert all(m in result.kept for m in messages if m["role"] == "system")
+    newest_user = [m for m in messages if m["role"] == "user"][-1]
+    assert newest_user in result.kept
+    # Oldest first: every dropped message is older than every kept non-system message.
+    order = {m["id"]: i for i, m in enumerate(messages)}
+    if result.dropped:
+        assert max(order[m["id"]] for m in result.dropped) < min(order[m["id"]] for m in conversation_part)
+        # Greedy and maximal: the newest dropped turn would not have fitted.
+        user_positions = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        first_kept = min(order[m["id"]] for m in conversation_part)
+        previous_start = max(i for i in user_positions if i < first_kept)
+        extra = messages[previous_start:first_kept]
+        assert count_chat_tokens(result.kept + extra, MODEL) > budget
+
+
+@fast
+@given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant", "tool"]), texts), max_size=30),
+       st.integers(1, 2000))
+def test_seed_invariants(pairs, budget):
+    messages = [msg(role, text) for role, text in pairs]
+    original = copy.deepcopy(messages)
+    result = trim_history(messages, budget, model=MODEL, strategy="seed")
+    assert messages == original
+    assert_partition(result, messages)
+    estimate = sum(estimate_tokens(m["content"]) for m in result.kept)
+    assert result.tokens_after == estimate
+    assert len(result.kept) == len(messages) or len(result.kept) >= 4
+    assert estimate <= budget or len(result.kept) == min(4, len(messages))
+    # The seed always removes index 1, so what it drops is one contiguous block right after message 0.
+    assert [m["id"] for m in result.dropped] == [m["id"] for m in messages[1:1 + len(result.dropped)]]
+
+
+def test_seed_leaves_assistant_first_where_turns_does_not():
+    messages = [msg("system", "Be brief.")]
+    for i in range(6):
+        messages += [msg("user", f"question {i} " + "words " * 40), msg("assistant", f"answer {i} " + "words " * 40)]
+    messages.append(msg("user", "and now?"))
+    seed = trim_history(messages, 500, model=MODEL, strategy="seed")
+    assert seed.kept[1]["role"] == "assistant"
+    assert any("starts with an assistant message" in p for p in payload_problems(seed.kept))
+    turns = trim_history(messages, 500, model=MODEL)
+    assert turns.kept[1]["role"] == "user" and payload_problems(turns.kept) == []
+
+
+def test_seed_can_split_a_tool_call_from_its_result():
+    call = msg("assistant", None, tool_calls=[{"id": "c1", "type": "function",
+                                               "function": {"name": "f", "arguments": "{}"}}])
+    messages = [msg("system", "s"), msg("user", "u" * 400), call, msg("tool", "r" * 40, tool_call_id="c1"),
+                msg("assistant", "done"), msg("user", "next")]
+    seed = trim_history(messages, 13, model=MODEL, strategy="seed")
+    assert any("without the assistant call" in p for p in payload_problems(seed.kept))
+    turns = trim_history(messages, 60, model=MODEL)
+    assert payload_problems(turns.kept) == []
+
+
+def test_reserve_tokens_are_kept_free():
+    messages = [msg("user", "hello " * 30), msg("assistant", "hi " * 30), msg("user", "again")]
+    full = count_chat_tokens(messages, MODEL)
+    assert trim_history(messages, full, model=MODEL).dropped == []
+    result = trim_history(messages, full, model=MODEL, reserve_tokens=5)
+    assert [m["role"] for m in result.dropped] == ["user", "assistant"]
+    assert result.budget == full - 5
+
+
+def test_overflow_carries_the_numbers_and_never_returns_empty():
+    messages = [msg("system", "rules " * 50), msg("user", "huge " * 500)]
+    with pytest.raises(ContextOverflowError) as info:
+        trim_history(messages, 100, model=MODEL, reserve_tokens=10)
+    exc = info.value
+    assert exc.budget == 90 and exc.required == count_chat_tokens(messages, MODEL)
+    assert f"{exc.required:,}" in str(exc) and "raise the token budget" in str(exc)
+
+
+def test_unknown_strategy_and_bad_numbers_are_clear():
+    with pytest.raises(ValueError, match="turns, seed"):
+        trim_history([msg("user", "x")], strategy="nope")
+    with pytest.raises(ValueError, match="positive"):
+        trim_history([msg("user", "x")], 0)
+
+
+def test_history_without_a_user_message_is_refused_clearly():
+    with pytest.raises(ValueError, match="no user message"):
+        trim_history([msg("system", "s"), msg("assistant", "hi")])
+
+
+def test_estimate_fallback_when_encoding_is_missing(monkeypatch):
+    def unavailable(model):
+        raise tokens.EncodingUnavailable("o200k_base", "test")
+
+    monkeypatch.setattr("lib.trimming.encoding_for", unavailable)
+    messages = [msg("user", "a" * 400), msg("assistant", "b" * 400), msg("user", "c")]
+    result = trim_history(messages, 50, model=MODEL)
+    assert result.counter == "chars/4"
+    assert [m["role"] for m in result.kept] == ["user"]
