@@ -1,0 +1,41 @@
+"""Session stores: where conversation history lives between requests.
+
+    from lib.sessions import RedisStore
+    store = RedisStore("redis://localhost:6379/0", ttl=3600)
+    store.append(session_id, {"role": "user", "content": "Hi"})
+    store.get_history(session_id)
+"""
+
+from lib.sessions.base import (
+    InvalidSessionId,
+    SessionStore,
+    SessionSummary,
+    StoreError,
+    StoreUnavailable,
+    new_session_id,
+    validate_session_id,
+)
+from lib.sessions.embedded import EmbeddedUnavailable, EmbeddedValkey, embedded_server, valkey_binary
+from lib.sessions.factory import StoreHandle, open_store
+from lib.sessions.memory import MemoryStore
+from lib.sessions.redis_store import RedisStore
+from lib.sessions.urls import redact_url
+
+__all__ = [
+    "EmbeddedUnavailable",
+    "EmbeddedValkey",
+    "InvalidSessionId",
+    "MemoryStore",
+    "RedisStore",
+    "SessionStore",
+    "SessionSummary",
+    "StoreError",
+    "StoreHandle",
+    "StoreUnavailable",
+    "embedded_server",
+    "new_session_id",
+    "open_store",
+    "redact_url",
+    "validate_session_id",
+    "valkey_binary",
+]

@@ -1,0 +1,54 @@
+"""Choose the store from settings: REDIS_URL, else the embedded Valkey, else memory with a notice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lib.config import Settings
+from lib.sessions.base import SessionStore
+from lib.sessions.embedded import EmbeddedUnavailable, embedded_server
+from lib.sessions.memory import MemoryStore
+from lib.sessions.redis_store import RedisStore
+from lib.sessions.urls import redact_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreHandle:
+    """The store plus what the sidebar says about it. ``kind``: embedded, redis, cluster or memory."""
+
+    store: SessionStore
+    kind: str
+    label: str
+    notice: str | None = None
+
+
+def open_store(settings: Settings, *, mode: str | None = None) -> StoreHandle:
+    """Open the store the settings ask for. ``mode="memory"`` forces a MemoryStore (tests, demos).
+
+    An explicit REDIS_URL that can't be reached raises StoreUnavailable rather than falling back:
+    silently keeping production sessions in one process's memory would lose them.
+    """
+    options = {"ttl": settings.session_ttl, "max_messages": settings.max_messages}
+    if mode == "memory":
+        return StoreHandle(MemoryStore(**options), "memory", MemoryStore.label,
+                           "HISTORY_LAB_STORE=memory: sessions live in this process only.")
+    if settings.redis_url:
+        label = redact_url(settings.redis_url)
+        store = RedisStore(settings.redis_url, prefix=settings.key_prefix, cluster=settings.redis_cluster,
+                           location=label, **options)
+        store.ping()
+        return StoreHandle(store, "cluster" if settings.redis_cluster else "redis", label)
+    try:
+        server = embedded_server(settings.data_dir)
+    except EmbeddedUnavailable as exc:
+        log.warning("Embedded Valkey unavailable, using memory: %s", exc)
+        notice = (f"The embedded Valkey server is not available here ({exc}). Sessions are kept in memory "
+                  "and lost on restart; set REDIS_URL to use a Redis server.")
+        return StoreHandle(MemoryStore(**options), "memory", MemoryStore.label, notice)
+    store = RedisStore(server.url, prefix=settings.key_prefix, location=f"embedded Valkey ({server.socket})",
+                       **options)
+    store.ping()
+    return StoreHandle(store, "embedded", f"embedded Valkey, data in {settings.data_dir}")
