@@ -9,6 +9,8 @@ import pytest
 from lib.config import use_shared_tiktoken_cache
 
 use_shared_tiktoken_cache()
+# Fixtures for real Redis/Valkey servers live in their own module, shared by store, chat and page tests.
+pytest_plugins = ["tests.redis_fixtures"]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

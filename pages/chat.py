@@ -1,0 +1,207 @@
+"""Chat: one turn at a time, with the re-sent payload, the trimmed messages and the token counts visible."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import streamlit as st
+
+from lib.chat import PreparedTurn, TurnRequest, TurnResult, start_turn
+from lib.tokens import choose_encoding
+from pages import common
+
+log = logging.getLogger(__name__)
+DROPPED_MARK = "✂ not sent in the last payload (trimmed)"
+
+
+def last_turn_key(session_id: str) -> str:
+    return f"hl_last_turn__{session_id}"
+
+
+def reply_caption(meta: Mapping[str, Any] | None) -> str:
+    """'in 120 · out 48 tokens · first token 0.21 s · total 1.30 s · offline / offline-teacher'."""
+    meta = meta or {}
+    usage = meta.get("usage") or {}
+    timings = meta.get("timings") or {}
+    parts = [f"in {_n(usage.get('input_tokens'))} · out {_n(usage.get('output_tokens'))} tokens"]
+    if usage.get("cache_read_tokens") or usage.get("cache_write_tokens"):
+        read, write = _n(usage.get("cache_read_tokens")), _n(usage.get("cache_write_tokens"))
+        parts.append(f"cache read {read} / write {write}")
+    parts.append(f"first token {_s(timings.get('ttft'))} · total {_s(timings.get('total'))}")
+    if meta.get("provider"):
+        parts.append(f"{meta['provider']} / {meta.get('model', '?')}")
+    return " · ".join(parts)
+
+
+def _n(value: Any) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _s(value: Any) -> str:
+    return "?" if value is None else f"{value:.2f} s"
+
+
+def render_history(
+    history: Iterable[Mapping[str, Any]], dropped: set[str], failed: Mapping[str, str]
+) -> None:
+    for message in history:
+        with st.chat_message(message.get("role", "user")):
+            content = message.get("content", "")
+            if isinstance(content, str):
+                st.markdown(content)
+            else:
+                st.json(content)
+            if message.get("id") in dropped:
+                st.caption(DROPPED_MARK)
+            if message.get("role") == "assistant":
+                st.caption(reply_caption(message.get("meta")))
+            if message.get("id") in failed:
+                st.caption(f"⚠ no reply to this message: {failed[message['id']]}")
+
+
+def stream_reply(prepared: PreparedTurn) -> TurnResult:
+    """Stream the reply into the page; the turn is recorded even if the run is stopped half-way."""
+    try:
+        deltas = prepared.deltas()
+        with st.spinner("Waiting for the first token…"):
+            first = next(deltas, None)
+        if first is not None:
+            st.write_stream(_chain(first, deltas))
+    finally:
+        # finish() also runs when a rerun interrupts the stream, so the turn is recorded as interrupted.
+        result = prepared.finish()
+    return result
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield from itertools.chain([first], rest)
+
+
+def payload_view(result: TurnResult) -> dict[str, Any]:
+    """What the 'What was sent' expander needs, kept in session state for later reruns."""
+    return {"turn": result.turn, "request": result.request, "payload": result.payload,
+            "record": result.record}
+
+
+def view_from_record(record: Mapping[str, Any], history: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rebuild the payload from a stored turn record (after a reload the exact body is gone from memory)."""
+    by_id = {m.get("id"): m for m in history}
+    system = record.get("system_prompt") or ""
+    payload = [{"role": "system", "content": system}] if system.strip() else []
+    payload += [{"role": by_id[i]["role"], "content": by_id[i]["content"]} for i in record.get("sent_ids", [])
+                if i in by_id]
+    return {"turn": record.get("turn"), "request": None, "payload": payload, "record": dict(record)}
+
+
+def render_sent(view: Mapping[str, Any], history: list[Mapping[str, Any]]) -> None:
+    record = view["record"]
+    with st.expander(f"What was sent this turn (turn {view['turn']})", expanded=False):
+        exact = record.get("exact")
+        choice = choose_encoding(record.get("model") or "")
+        cols = st.columns(3)
+        cols[0].metric("Estimate (chars/4)", _n(record.get("estimate")))
+        cols[1].metric("Exact (tiktoken)", _n(exact), help=choice.label if exact is not None else
+                       "Encoding unavailable: only the estimate is shown.")
+        cols[2].metric("Provider reported input", _n(record.get("provider_input_tokens")))
+        encoding = choice.label if exact is not None else "unavailable (estimate only)"
+        st.caption(f"Encoding: {encoding} · strategy {record.get('strategy')} · budget "
+                   f"{_n(record.get('budget'))} (reserve {_n(record.get('reserve'))}) · "
+                   f"{record.get('provider')} / {record.get('model')}")
+        if record.get("previous_response_id"):
+            st.info("Server-side history: only the new message was sent, with previous_response_id="
+                    f"`{record['previous_response_id']}`. Every earlier input token is still billed.")
+        _kept_and_dropped(record, history)
+        if view.get("request") is not None:
+            st.markdown("**Exact request body** (no API key)")
+            st.json(view["request"])
+        else:
+            note = "not sent" if record.get("error") else "rebuilt from the turn record"
+            st.markdown(f"**Payload** ({note})")
+            st.json(view["payload"])
+
+
+def _kept_and_dropped(record: Mapping[str, Any], history: list[Mapping[str, Any]]) -> None:
+    sent, dropped = set(record.get("sent_ids", [])), set(record.get("dropped_ids", []))
+    lines = []
+    for message in history:
+        mid = message.get("id")
+        if mid in sent:
+            mark = "✅ sent"
+        elif mid in dropped:
+            mark = "✂ dropped"
+        else:
+            continue
+        text = str(message.get("content", "")).replace("\n", " ")
+        lines.append(f"- {mark} · **{message.get('role')}**: {text[:80]}{'…' if len(text) > 80 else ''}")
+    st.markdown(f"**{len(sent)} sent, {len(dropped)} dropped**")
+    if lines:
+        st.markdown("\n".join(lines))
+
+
+def _request(prompt: str, session_id: str, choices: common.SidebarChoices) -> TurnRequest:
+    return TurnRequest(
+        user_text=prompt, session_id=session_id, system_prompt=choices.system_prompt,
+        strategy=choices.strategy, budget=choices.budget, reserve_tokens=choices.reserve,
+        model=choices.model or None, max_output_tokens=common.MAX_OUTPUT_TOKENS,
+    )
+
+
+def main() -> None:
+    st.title("💬 Chat")
+    st.caption("The model is stateless: every turn re-sends the conversation. "
+               "Open *What was sent* to see it.")
+    choices = common.sidebar_choices()
+    session_id = common.current_session_id()
+    if not choices.configured:
+        st.error(f"The provider {choices.provider!r} is not configured. {choices.hint} "
+                 "Or pick the offline model in the sidebar.")
+    prompt = st.chat_input("Your message", key="chat_input", disabled=not choices.configured,
+                           submit_mode="disable")
+    try:
+        store = common.store_handle().store
+        prepared = None
+        if prompt and prompt.strip():
+            provider = common.provider_for(choices.provider)
+            prepared = start_turn(store, provider, _request(prompt, session_id, choices))
+        history = store.get_history(session_id)
+        turns = store.get_turns(session_id)
+    except Exception as exc:  # noqa: BLE001 - the one error boundary
+        common.show_error(exc)
+        return
+
+    failed = {t["user_id"]: t["error"] for t in turns if t.get("error") and t.get("user_id")}
+    if prepared is not None:
+        failed.pop(prepared.user_message["id"], None)  # this turn's outcome is shown live below
+        dropped = set(prepared.dropped_ids)
+    else:
+        dropped = set(turns[-1].get("dropped_ids", [])) if turns else set()
+    if not history:
+        st.info("Say something to start. Pick a small token budget in the sidebar to watch old turns get "
+                "trimmed, and ask the offline model what it can still see.")
+    render_history(history, dropped, failed)
+
+    if prepared is not None:
+        with st.chat_message("assistant"):
+            try:
+                result = stream_reply(prepared)
+            except Exception as exc:  # noqa: BLE001 - e.g. the store failing while saving the reply
+                common.show_error(exc)
+                return
+            if result.error is not None:
+                common.show_error(result.error)
+            else:
+                st.caption(reply_caption(result.assistant_message.get("meta")))
+        st.session_state[last_turn_key(session_id)] = payload_view(result)
+        history = [*history, result.assistant_message] if result.assistant_message else history
+
+    view = st.session_state.get(last_turn_key(session_id))
+    if view is None and turns:
+        view = view_from_record(turns[-1], history)
+    if view is not None:
+        render_sent(view, history)
+
+
+main()

@@ -1,0 +1,368 @@
+"""Helpers shared by every page: services built once, the session in the URL, the sidebar, one error boundary.
+
+Stable API for pages (import from ``pages.common``):
+
+- ``settings() -> Settings``: environment variables, then ``.streamlit/secrets.toml``.
+- ``store_handle() -> StoreHandle``: the session store, opened once per process (``st.cache_resource``).
+  ``HISTORY_LAB_STORE=memory`` forces a MemoryStore (development and tests); otherwise ``REDIS_URL``
+  or the embedded Valkey, as ``lib.sessions.open_store`` decides.
+- ``current_session_id() -> str``: this browser session's conversation. Read from ``?session=`` on the
+  first run (an invalid id gives an error and a new session), then kept in ``st.session_state``.
+- ``set_session(sid)``: switch conversation; updates the state and the URL (raises InvalidSessionId).
+- ``sidebar_choices() -> SidebarChoices``: provider, model, system prompt, strategy, budget, reserve.
+- ``provider_for(name, **options)``: a provider built once per name, settings and options.
+- ``provider_info(name) -> ProviderInfo | None``: label, models, configured and hint for one provider.
+- ``show_error(exc)``: the only place exceptions become UI messages (``st.error``, never a traceback).
+- ``render_sidebar()`` and ``show_notices()``: called by ``app.py`` on every page.
+
+Widget keys owned here start with ``sb_``; session-state keys with ``hl_``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from lib.chat import MessageTooLarge
+from lib.config import ConfigError, Settings
+from lib.sessions import (
+    InvalidSessionId,
+    StoreError,
+    new_session_id,
+    open_store,
+    validate_session_id,
+)
+from lib.tokens import EncodingUnavailable
+from lib.trimming import STRATEGIES, ContextOverflowError
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "hl_session_id"
+URL_SESSION_KEY = "hl_url_session"  # the id this app last wrote to ?session=
+NOTICES_KEY = "hl_notices"
+STORE_MODE_ENV = "HISTORY_LAB_STORE"
+BUDGET_PRESETS = (200, 500, 1_000, 2_000, 4_000, 16_000, 32_000, 80_000, 128_000, 200_000)
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+MAX_OUTPUT_TOKENS = 1024
+STRATEGY_HELP = {
+    "turns": "Drops whole turns, oldest first, on exact counts; keeps system prompt and newest message.",
+    "seed": "The seed's trimHistory: chars/4 estimate, removes index 1 while over budget (faults visible).",
+}
+
+
+@dataclass(frozen=True)
+class SidebarChoices:
+    """What the sidebar asks every page to use for the next request."""
+
+    provider: str
+    model: str
+    system_prompt: str
+    strategy: str
+    budget: int
+    reserve: int
+    configured: bool = True
+    hint: str | None = None
+
+
+# ---------------------------------------------------------------- services
+
+
+def _secrets() -> dict[str, Any]:
+    # load_if_toml_exists never raises, so a missing secrets.toml is simply "no secrets".
+    try:
+        return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+    except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
+        log.warning("Could not read st.secrets; using environment variables only", exc_info=True)
+        return {}
+
+
+def settings() -> Settings:
+    """Settings from the environment, then st.secrets. Raises ConfigError for unusable values."""
+    return Settings.from_env(secrets=_secrets())
+
+
+def _store_key(cfg: Settings) -> str:
+    mode = os.environ.get(STORE_MODE_ENV, "").strip().lower()
+    return "|".join(map(str, (mode, cfg.redis_url, cfg.redis_cluster, cfg.key_prefix, cfg.data_dir,
+                              cfg.session_ttl, cfg.max_messages)))
+
+
+@st.cache_resource(show_spinner="Opening the session store…")
+def _open_store(_cfg: Settings, key: str) -> Any:
+    # `key` carries every setting that changes the store, so tests that change the environment get
+    # a new store while the app keeps one per process.
+    return open_store(_cfg, mode=key.split("|", 1)[0] or None)
+
+
+def store_handle() -> Any:
+    """The StoreHandle (store, kind, label, notice) for this process."""
+    cfg = settings()
+    return _open_store(cfg, _store_key(cfg))
+
+
+@st.cache_resource(show_spinner=False)
+def _build_provider(name: str, _cfg: Settings, key: int, options: tuple[tuple[str, Any], ...]) -> Any:
+    from lib.providers import get_provider
+
+    return get_provider(name, _cfg, **dict(options))
+
+
+def provider_for(name: str, **options: Any) -> Any:
+    """A provider built once per (name, settings, options); SDK clients are never built in pages."""
+    cfg = settings()
+    # hash(settings) covers the API keys too, so a new key gives a new client.
+    return _build_provider(name, cfg, hash(cfg), tuple(sorted(options.items())))
+
+
+def provider_infos() -> list[Any]:
+    from lib.providers import list_providers
+
+    return list(list_providers(settings()))
+
+
+def provider_info(name: str) -> Any | None:
+    return next((info for info in provider_infos() if info.name == name), None)
+
+
+# ---------------------------------------------------------------- session id in the URL
+
+
+def _notice(kind: str, text: str) -> None:
+    st.session_state.setdefault(NOTICES_KEY, []).append((kind, text))
+
+
+def show_notices() -> None:
+    """Show (once) the messages queued by callbacks and by the session-id check."""
+    for kind, text in st.session_state.pop(NOTICES_KEY, []):
+        getattr(st, kind)(text)
+
+
+def set_session(session_id: str) -> None:
+    """Switch this browser session to ``session_id`` and mirror it in the URL."""
+    session_id = validate_session_id(session_id)
+    st.session_state[SESSION_KEY] = session_id
+    st.session_state[URL_SESSION_KEY] = session_id
+    st.query_params["session"] = session_id
+    st.session_state.pop("sb_confirm_delete", None)
+
+
+def current_session_id() -> str:
+    """The open conversation: the URL's ?session= on first load, then the one in session state."""
+    url_value = st.query_params.get("session")
+    known = st.session_state.get(SESSION_KEY)
+    # The URL wins when it changed behind our back (a pasted link); otherwise our state wins, and the
+    # URL is rewritten, because page switches may drop the query string.
+    if url_value and url_value != st.session_state.get(URL_SESSION_KEY) and url_value != known:
+        try:
+            set_session(url_value)
+            return url_value
+        except InvalidSessionId as exc:
+            _notice("error", f"The link's session id is not valid ({exc}). Started a new chat instead.")
+    if known is None:
+        known = new_session_id()
+    if url_value != known:
+        set_session(known)
+    st.session_state[SESSION_KEY] = known
+    return known
+
+
+# ---------------------------------------------------------------- sidebar
+
+
+def _budget_options(default_budget: int) -> list[int]:
+    return sorted({*BUDGET_PRESETS, default_budget})
+
+
+def _init_state(cfg: Settings, default_provider: str) -> None:
+    # Guarded: widgets own these keys after the first run; setting them again would reset the user.
+    st.session_state.setdefault("sb_provider", default_provider)
+    st.session_state.setdefault("sb_system_prompt", DEFAULT_SYSTEM_PROMPT)
+    st.session_state.setdefault("sb_strategy", STRATEGIES[0])
+    st.session_state.setdefault("sb_budget", cfg.default_budget)
+    st.session_state.setdefault("sb_reserve", 0)
+
+
+def _default_provider_name(cfg: Settings) -> str:
+    from lib.providers import default_provider_name
+
+    return default_provider_name(cfg)
+
+
+def sidebar_choices() -> SidebarChoices:
+    """The choices made in the sidebar on this run (defaults when the sidebar has not been drawn)."""
+    cfg = settings()
+    _init_state(cfg, _default_provider_name(cfg))
+    name = st.session_state["sb_provider"]
+    info = provider_info(name)
+    default_model = info.default_model if info else ""
+    return SidebarChoices(
+        provider=name,
+        model=str(st.session_state.get(f"sb_model__{name}") or default_model),
+        system_prompt=st.session_state["sb_system_prompt"],
+        strategy=st.session_state["sb_strategy"],
+        budget=int(st.session_state["sb_budget"]),
+        reserve=int(st.session_state["sb_reserve"]),
+        configured=bool(info.configured) if info else False,
+        hint=info.hint if info else f"Unknown provider {name!r}.",
+    )
+
+
+def render_sidebar() -> SidebarChoices:
+    """Draw the shared sidebar (session, provider and model, system prompt, trimming, store status)."""
+    cfg = settings()
+    infos = provider_infos()
+    names = [info.name for info in infos]
+    _init_state(cfg, _default_provider_name(cfg))
+    if st.session_state["sb_provider"] not in names:
+        st.session_state["sb_provider"] = _default_provider_name(cfg)
+    with st.sidebar:
+        _session_section()
+        _provider_section(infos)
+        st.text_area("System prompt", key="sb_system_prompt", height=90,
+                     help="Sent at the top of every payload. It is not stored as a history message.")
+        _trimming_section(cfg)
+        _store_section()
+    return sidebar_choices()
+
+
+def _session_section() -> None:
+    sid = current_session_id()
+    st.subheader("Session")
+    st.code(sid, language=None)
+    st.caption("Kept in the URL as `?session=`: reload or share the link to reopen this conversation.")
+    left, right = st.columns(2)
+    left.button("New chat", key="sb_new_chat", on_click=_new_chat, width="stretch")
+    right.button("Delete session", key="sb_delete", on_click=_ask_delete, width="stretch")
+    if st.session_state.get("sb_confirm_delete"):
+        st.warning("Delete this session and all its messages from the store? This cannot be undone.")
+        yes, no = st.columns(2)
+        yes.button("Yes, delete", key="sb_delete_yes", type="primary", on_click=_delete_session, args=(sid,),
+                   width="stretch")
+        no.button("Cancel", key="sb_delete_cancel", on_click=_cancel_delete, width="stretch")
+
+
+def _new_chat() -> None:
+    set_session(new_session_id())
+
+
+def _ask_delete() -> None:
+    st.session_state["sb_confirm_delete"] = True
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("sb_confirm_delete", None)
+
+
+def _delete_session(session_id: str) -> None:
+    # Callbacks run before the script, where an exception would be shown as a traceback; queue a notice.
+    try:
+        store_handle().store.clear_history(session_id)
+    except Exception as exc:  # noqa: BLE001 - reported through the notice queue
+        _notice("error", f"Could not delete the session: {describe_error(exc)}")
+        return
+    st.session_state.pop(f"hl_last_turn__{session_id}", None)
+    set_session(new_session_id())
+    _notice("success", f"Deleted session {session_id}. This is a new chat.")
+
+
+def _provider_section(infos: list[Any]) -> None:
+    st.subheader("Provider")
+    by_name = {info.name: info for info in infos}
+
+    def label(name: str) -> str:
+        info = by_name[name]
+        return info.label if info.configured else f"{info.label} (not configured)"
+
+    name = st.selectbox("Provider", list(by_name), key="sb_provider", format_func=label)
+    info = by_name[name]
+    if not info.configured:
+        st.warning(f"{info.label} is not configured. {info.hint}")
+    models = list(dict.fromkeys([info.default_model, *(info.models or [])]))
+    key = f"sb_model__{name}"
+    st.session_state.setdefault(key, info.default_model)
+    st.selectbox("Model", models, key=key, accept_new_options=True,
+                 help="Pick a listed model or type another name.")
+
+
+def _trimming_section(cfg: Settings) -> None:
+    st.subheader("Trimming")
+    st.radio("Strategy", STRATEGIES, key="sb_strategy", horizontal=True,
+             help=" ".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()))
+    st.select_slider("Token budget (context window)", options=_budget_options(cfg.default_budget),
+                     key="sb_budget", format_func=lambda n: f"{n:,}",
+                     help="Pick 200 or 500 to see old turns dropped within a few messages.")
+    st.number_input("Reserve for the reply (tokens)", min_value=0, step=50, key="sb_reserve",
+                    help="Kept free inside the budget for the model's answer.")
+    if st.session_state["sb_reserve"] >= st.session_state["sb_budget"]:
+        st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
+
+
+def _store_section() -> None:
+    st.subheader("Store")
+    try:
+        handle = store_handle()
+        sid = current_session_id()
+        ttl = handle.store.ttl(sid)
+    except Exception as exc:  # noqa: BLE001 - the one error boundary renders it
+        show_error(exc)
+        return
+    if handle.kind == "memory":
+        st.warning(f"**Memory**: lost on restart. {handle.notice or ''}".strip())
+    elif handle.kind == "embedded":
+        st.success(f"**Embedded Valkey**: {handle.label}")
+    else:
+        st.info(f"**Redis ({handle.kind})**: {handle.label}")
+    if handle.notice and handle.kind != "memory":
+        st.caption(handle.notice)
+    st.caption(f"TTL left for this session: {format_ttl(ttl)}")
+
+
+def format_ttl(seconds: int | None) -> str:
+    if seconds is None or seconds < 0:
+        return "not stored yet (send a message)"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+# ---------------------------------------------------------------- the error boundary
+
+
+def describe_error(exc: BaseException) -> str:
+    """The actionable message for one of our exceptions (the text shown by show_error)."""
+    from lib.providers import MissingKeyError, ProviderError
+
+    if isinstance(exc, MissingKeyError | ConfigError | InvalidSessionId | MessageTooLarge):
+        return str(exc)
+    if isinstance(exc, ContextOverflowError):
+        return f"Your message is saved, but it was not sent. {exc}"
+    if isinstance(exc, ProviderError):
+        return f"The provider failed: {exc} Your message is saved; try again."
+    if isinstance(exc, StoreError):
+        return (f"The session store is not available: {exc} Check that Redis is running "
+                "(or unset REDIS_URL to use the embedded store), then reload the page.")
+    if isinstance(exc, EncodingUnavailable):
+        return f"Exact token counts are unavailable: {exc}"
+    return f"Unexpected error ({type(exc).__name__}): {exc}. Details are in the server log."
+
+
+def show_error(exc: BaseException) -> None:
+    """The one boundary where exceptions become UI messages: st.error with what to do, no traceback."""
+    known = _is_known(exc)
+    if not known:
+        log.error("Unexpected error shown to the user", exc_info=exc)
+    if isinstance(exc, EncodingUnavailable):
+        st.warning(describe_error(exc))
+    else:
+        st.error(describe_error(exc))
+
+
+def _is_known(exc: BaseException) -> bool:
+    from lib.providers import ProviderError
+
+    return isinstance(exc, ProviderError | StoreError | ConfigError | InvalidSessionId | ContextOverflowError
+                      | EncodingUnavailable | MessageTooLarge)

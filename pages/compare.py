@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Compare providers")
+st.info("Coming soon")

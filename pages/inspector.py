@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Token inspector")
+st.info("Coming soon")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Sessions")
+st.info("Coming soon")

@@ -1,0 +1,1 @@
+"""Fixtures that start real Valkey servers (filled in by the store tests work)."""
