@@ -19,7 +19,7 @@ from lib.chat import (
     start_turn,
 )
 from lib.providers import FORGOT_PHRASE, ProviderServerError, get_provider
-from lib.sessions import InvalidSessionId, MemoryStore
+from lib.sessions import InvalidSessionId
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from lib.trimming import ContextOverflowError
 
