@@ -1,0 +1,44 @@
+"""Build providers by name from Settings; list them for the sidebar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.config import Settings
+from lib.providers.anthropic_messages import AnthropicProvider
+from lib.providers.base import Provider, ProviderInfo
+from lib.providers.offline import OfflineProvider
+from lib.providers.openai_chat import OpenAIChatProvider, OpenAICompatibleProvider
+from lib.providers.openai_responses import OpenAIResponsesProvider
+
+PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "openai-compatible")
+
+
+def get_provider(name: str, settings: Settings | None = None, **options: Any) -> Provider:
+    """A provider by name. ``options`` override settings: api_key, base_url, timeout, max_retries,
+    prompt_caching (anthropic) and delay (offline)."""
+    cfg = settings or Settings.from_env()
+    sdk = {"timeout": cfg.provider_timeout, "max_retries": cfg.provider_max_retries}
+    if name == "offline":
+        return OfflineProvider(delay=options.get("delay", cfg.offline_delay))
+    if name in ("openai", "openai-responses"):
+        cls = OpenAIChatProvider if name == "openai" else OpenAIResponsesProvider
+        return cls(**{"api_key": cfg.openai_api_key, "base_url": cfg.openai_base_url, **sdk, **options})
+    if name == "openai-compatible":
+        return OpenAICompatibleProvider(**{"api_key": cfg.compatible_api_key, "base_url": cfg.compatible_base_url,
+                                           **sdk, **options})
+    if name == "anthropic":
+        return AnthropicProvider(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url,
+                                    **sdk, **options})
+    raise ValueError(f"Unknown provider {name!r}. Choose one of: {', '.join(PROVIDER_NAMES)}.")
+
+
+def list_providers(settings: Settings | None = None) -> list[ProviderInfo]:
+    """Every provider with its default model and whether it is configured (no client is built)."""
+    return [get_provider(name, settings).info for name in PROVIDER_NAMES]
+
+
+def default_provider_name(settings: Settings | None = None) -> str:
+    """DEFAULT_PROVIDER when valid, else the offline model, which needs no key."""
+    cfg = settings or Settings.from_env()
+    return cfg.default_provider if cfg.default_provider in PROVIDER_NAMES else "offline"
