@@ -1,7 +1,9 @@
 """History Lab: `uv run streamlit run app.py`.
 
-The entry point only wires things together: the page list (st.navigation), the shared sidebar, and the
-services built once per process (in pages/common.py, with st.cache_resource).
+The entry point only wires things together: the page list (st.navigation) and the tiktoken cache. The
+shared sidebar and the services built once per process (st.cache_resource) live in pages/common.py;
+each page starts with ``common.page_setup()``, which draws the sidebar. (Drawn here, around
+``page.run()``, AppTest would drop it on every rerun that names a page.)
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.config import use_shared_tiktoken_cache
-from pages import common
 
 # Before anything counts tokens: the machines without network read encodings from ../shared.
 use_shared_tiktoken_cache()
@@ -23,11 +24,4 @@ PAGES = [
     st.Page("pages/sessions.py", title="Sessions", icon="🗂️"),
 ]
 
-page = st.navigation(PAGES)
-try:
-    common.render_sidebar()
-except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message
-    common.show_error(exc)
-    st.stop()
-common.show_notices()
-page.run()
+st.navigation(PAGES).run()

@@ -153,7 +153,7 @@ def main() -> None:
     st.title("💬 Chat")
     st.caption("The model is stateless: every turn re-sends the conversation. "
                "Open *What was sent* to see it.")
-    choices = common.sidebar_choices()
+    choices = common.page_setup()
     session_id = common.current_session_id()
     if not choices.configured:
         st.error(f"The provider {choices.provider!r} is not configured. {choices.hint} "

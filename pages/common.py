@@ -13,7 +13,7 @@ Stable API for pages (import from ``pages.common``):
 - ``provider_for(name, **options)``: a provider built once per name, settings and options.
 - ``provider_info(name) -> ProviderInfo | None``: label, models, configured and hint for one provider.
 - ``show_error(exc)``: the only place exceptions become UI messages (``st.error``, never a traceback).
-- ``render_sidebar()`` and ``show_notices()``: called by ``app.py`` on every page.
+- ``page_setup()``: the first call of every page; draws the shared sidebar and queued notices.
 
 Widget keys owned here start with ``sb_``; session-state keys with ``hl_``.
 """
@@ -209,6 +209,18 @@ def sidebar_choices() -> SidebarChoices:
         configured=bool(info.configured) if info else False,
         hint=info.hint if info else f"Unknown provider {name!r}.",
     )
+
+
+def page_setup() -> SidebarChoices:
+    """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
+    sidebar itself fails (e.g. a bad setting), after showing why."""
+    try:
+        choices = render_sidebar()
+    except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message
+        show_error(exc)
+        st.stop()
+    show_notices()
+    return choices
 
 
 def render_sidebar() -> SidebarChoices:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import socket
 import uuid
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.providers import FORGOT_PHRASE
 from lib.sessions import RedisStore
+from tests.apptest_helpers import open_app
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
             "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET")
 
@@ -33,10 +32,7 @@ def store_env(monkeypatch, valkey_server) -> RedisStore:
 
 
 def new_app(session: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    if session:
-        at.query_params["session"] = session
-    return at.run()
+    return open_app(session=session)
 
 
 def send(at: AppTest, text: str) -> AppTest:
@@ -62,7 +58,7 @@ def test_multi_turn_conversation_is_stored_and_reopened_from_the_url(store_env):
     sid = sid[0] if isinstance(sid, list) else sid
     messages = shown_messages(at)
     assert [name for name, _ in messages] == ["user", "assistant"] * 3
-    assert "I received 5 messages" in messages[-1][1]
+    assert "I received 6 messages" in messages[-1][1]  # system prompt + 5
     assert [m["content"] for m in store_env.get_history(sid)][::2] == ["First question", "Second question",
                                                                       "Third question"]
     assert any("What was sent this turn" in e.label for e in at.expander)

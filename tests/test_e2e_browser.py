@@ -17,7 +17,7 @@ import redis
 from lib.providers import FORGOT_PHRASE
 from lib.sessions.embedded import socket_path_for
 from tests.app_server import ROOT, AppServer
-from tests.conftest import require
+from tests.ci import require
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -112,7 +112,7 @@ def test_chat_survives_reload_and_server_restart(page, app):
     assert len(shown) == 6
     for n, question in enumerate(questions):
         assert question in shown[2 * n]
-        assert f"I received {2 * n + 1} messages" in shown[2 * n + 1]
+        assert f"I received {2 * n + 2} messages" in shown[2 * n + 1]  # with the system prompt
     sid = session_in_url(page)
     page.get_by_text("What was sent this turn").first.click()
     page.wait_for_timeout(300)
