@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 # Linux limits a unix socket path to 107 bytes; longer data dirs get a socket in the temp dir.
@@ -74,9 +76,14 @@ class EmbeddedValkey:
     def log_path(self) -> Path:
         return self.data_dir / "valkey.log"
 
+    def _client(self, timeout: float) -> redis.Redis:
+        # No retries: "is it up?" and "shut down" want one quick answer, and SHUTDOWN drops the link.
+        return redis.Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1, socket_timeout=timeout,
+                           retry=Retry(NoBackoff(), 0))
+
     def alive(self) -> bool:
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1, socket_timeout=2)
+            client = self._client(2)
             try:
                 return bool(client.ping())
             finally:
@@ -116,8 +123,7 @@ class EmbeddedValkey:
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=10)
-            client.shutdown(save=save, nosave=not save)
+            self._client(10).shutdown(save=save, nosave=not save)
         except (redis.RedisError, OSError):
             pass  # shutdown closes the connection under us; the wait below is the real check
         try:
