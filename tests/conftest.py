@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from lib.config import use_shared_tiktoken_cache
 from tests.ci import IN_CI, require  # noqa: F401 - re-exported for test modules
+from tests.fake_llm import FakeLLM
 
 use_shared_tiktoken_cache()
 # Fixtures for real Redis/Valkey servers live in their own module, shared by store, chat and page tests.
 pytest_plugins = ["tests.redis_fixtures"]
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    """The OpenAI/Anthropic wire-protocol server on 127.0.0.1 (see tests/fake_llm.py)."""
+    server = FakeLLM().start()
+    yield server
+    server.stop()

@@ -25,8 +25,8 @@ LEADING_USER = "(earlier messages were trimmed)"
 class AnthropicProvider(Provider):
     name = "anthropic"
     label = "Anthropic (Messages)"
-    default_model = "claude-sonnet-4-5"
-    models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+    default_model = "claude-sonnet-5-5"
+    models = ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-haiku-4-5")
     env_var = "ANTHROPIC_API_KEY"
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,

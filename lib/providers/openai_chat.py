@@ -22,7 +22,7 @@ class OpenAIChatProvider(Provider):
     name = "openai"
     label = "OpenAI (Chat Completions)"
     default_model = "gpt-4o-mini"
-    models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "o4-mini")
+    models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "gpt-5-mini", "gpt-5.5", "o4-mini")
     env_var: str | None = "OPENAI_API_KEY"
     # o-series models refuse max_tokens; local servers often know only max_tokens.
     max_tokens_field = "max_completion_tokens"
