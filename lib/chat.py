@@ -208,7 +208,6 @@ class PreparedTurn:
         return assistant
 
     def _record(self, assistant: Mapping[str, Any] | None) -> dict[str, Any]:
-        choice = choose_encoding(self.model)
         usage = getattr(self._reply, "usage", None) if assistant is not None else None
         overflow = isinstance(self.error, ContextOverflowError)
         return {
@@ -216,10 +215,7 @@ class PreparedTurn:
             "ts": time.time(),
             "sent_ids": [] if overflow else self.sent_ids,
             "dropped_ids": self.dropped_ids,
-            "estimate": estimate_chat_tokens(self.payload),
-            "exact": _exact_count(self.payload, self.model),
-            "encoding": choice.name,
-            "approximate": choice.approximate,
+            **payload_counts(self.payload, self.model),
             "provider_input_tokens": getattr(usage, "input_tokens", None),
             "provider_output_tokens": getattr(usage, "output_tokens", None),
             "provider_prompt_tokens": getattr(usage, "prompt_total", None),
@@ -266,10 +262,10 @@ def start_turn(store: Any, provider: Any, request: TurnRequest) -> PreparedTurn:
                             reserve_tokens=request.reserve_tokens)
     except ContextOverflowError as exc:
         prepared.error = exc
-        prepared.payload, prepared.payload_ids = _wire([*system, user])
+        prepared.payload, prepared.payload_ids = wire_payload([*system, user])
         return prepared
     prepared.trim = trim
-    prepared.payload, prepared.payload_ids = _wire(trim.kept)
+    prepared.payload, prepared.payload_ids = wire_payload(trim.kept)
     return prepared
 
 
@@ -292,17 +288,21 @@ def _previous_response(
     return None
 
 
-def _wire(messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str | None]]:
-    # id, ts and meta are ours; the model only ever sees the wire keys.
+def wire_payload(messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The messages as the API sees them (wire keys only; id, ts and meta are ours), and their ids."""
     payload = [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages]
     return payload, [m.get("id") for m in messages]
 
 
-def _exact_count(payload: Sequence[Mapping[str, Any]], model: str) -> int | None:
+def payload_counts(payload: Sequence[Mapping[str, Any]], model: str) -> dict[str, Any]:
+    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding)."""
+    choice = choose_encoding(model)
     try:
-        return count_chat_tokens(payload, model)
+        exact: int | None = count_chat_tokens(payload, model)
     except EncodingUnavailable:
-        return None
+        exact = None
+    return {"estimate": estimate_chat_tokens(payload), "exact": exact, "encoding": choice.name,
+            "approximate": choice.approximate}
 
 
 def _default_model(provider: Any) -> str:

@@ -1,0 +1,64 @@
+"""The bundled demo conversation: explore the inspector without chatting or a key.
+
+It mixes English prose, Chinese and Japanese, code, emoji, a long pasted report and a tool call with its
+result: the cases where chars/4 goes wrong in both directions. Loading it replays every turn through the
+real trimmer, so its turn records look exactly like those of a chat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lib.chat import META_SYSTEM_PROMPT, payload_counts, wire_payload
+from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
+from lib.trimming import trim_history
+
+DEMO_FILE = Path(__file__).with_name("data") / "demo_conversation.json"
+DEMO_BUDGET = 3_000  # small enough that the long report pushes early turns out
+
+
+@cache
+def demo_data() -> dict[str, Any]:
+    return json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+
+
+def load_demo(
+    store: SessionStore,
+    session_id: str | None = None,
+    *,
+    budget: int = DEMO_BUDGET,
+    strategy: str = "turns",
+) -> str:
+    """Write the demo into a new session (messages plus one turn record per user message); return its id."""
+    data = demo_data()
+    session_id = validate_session_id(session_id) if session_id else new_session_id()
+    model, system_prompt = data["model"], data["system_prompt"]
+    system = [{"role": "system", "content": system_prompt}]
+    start = time.time() - 60 * len(data["messages"])
+    messages = [stamp({**m, "ts": start + 60 * n}) for n, m in enumerate(data["messages"])]
+    records = []
+    for index, message in enumerate(messages):
+        if message["role"] != "user":
+            continue
+        trim = trim_history([*system, *messages[: index + 1]], budget, model=model, strategy=strategy)
+        payload, ids = wire_payload(trim.kept)
+        counts = payload_counts(payload, model)
+        reply = next((m for m in messages[index + 1:] if m["role"] == "assistant" and m.get("content")), None)
+        records.append({
+            "turn": len(records) + 1, "ts": message["ts"], "sent_ids": [i for i in ids if i],
+            "dropped_ids": trim.dropped_ids, **counts,
+            # The demo was never sent anywhere: the "provider" figure is the exact count it would have used.
+            "provider_input_tokens": counts["exact"], "provider_output_tokens": None, "provider_prompt_tokens": None,
+            "strategy": strategy, "budget": budget, "reserve": 0, "provider": "demo", "model": model,
+            "system_prompt": system_prompt, "previous_response_id": None, "user_id": message["id"],
+            "assistant_id": reply["id"] if reply else None, "error": None, "error_type": None,
+        })
+    store.append(session_id, *messages)
+    for record in records:
+        store.append_turn(session_id, record)
+    store.set_meta(session_id, **{META_SYSTEM_PROMPT: system_prompt, "title": data["title"], "demo": "1"})
+    return session_id
