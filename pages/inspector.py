@@ -40,6 +40,12 @@ def build(session_id: str, size: tuple[int, int], model: str, system_prompt: str
     return inspect(_history, _turns, model=model, system_prompt=system_prompt, prices=dict(prices) or None)
 
 
+@st.cache_data(show_spinner="Trying the seed strategy at 24 budgets…", max_entries=16)
+def seed_breaks(session_id: str, size: int, model: str, system_prompt: str, _history: list) -> list:
+    # The seed is quadratic: on a 1,000-turn session this takes seconds, so it runs once per history.
+    return seed_breaking_budgets(_history, model=model, system_prompt=system_prompt)
+
+
 def per_turn_chart(data: Inspection) -> alt.Chart:
     long = data.turns.melt(id_vars=["turn"], value_vars=list(SERIES), var_name="series", value_name="tokens")
     long = long.dropna(subset=["tokens"])
@@ -98,7 +104,7 @@ def session_picker(store: Any) -> str:
     return chosen
 
 
-def what_if_section(history: list, data: Inspection, model: str, system_prompt: str) -> None:
+def what_if_section(session_id: str, history: list, data: Inspection, model: str, system_prompt: str) -> None:
     st.subheader("What if?")
     st.caption("Re-runs the trimmer on the stored history right now. The stored history never changes.")
     untrimmed = int(data.turns["untrimmed_exact"].iloc[-1] if data.exact_available and len(data.turns)
@@ -125,7 +131,7 @@ def what_if_section(history: list, data: Inspection, model: str, system_prompt: 
     table = data.messages.assign(**{"would send": ~data.messages["id"].isin(dropped)})
     st.dataframe(table[["#", "role", "preview", "exact", "estimate", "would send"]], hide_index=True,
                  width="stretch", height=240)
-    breaks = seed_breaking_budgets(history, model=model, system_prompt=system_prompt)
+    breaks = seed_breaks(session_id, len(history), model, system_prompt, history)
     if breaks:
         budget_at, problems = breaks[0]
         st.warning(f"**Where the seed strategy breaks:** at a budget of {budget_at:,} tokens (and "
@@ -191,7 +197,7 @@ def main() -> None:
     st.caption("Highlighted rows were left out of at least one payload; *dropped at turn* is the first one.")
     st.dataframe(data.messages.drop(columns=["id"]).style.apply(highlight_dropped, axis=1), hide_index=True,
                  width="stretch", height=320)
-    what_if_section(history, data, model, system_prompt)
+    what_if_section(session_id, history, data, model, system_prompt)
 
 
 main()

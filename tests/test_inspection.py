@@ -1,0 +1,147 @@
+"""The inspector's frames, the what-if, and the bundled demo conversation."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+import lib.inspection as inspection
+from lib.chat import TurnRequest, run_turn
+from lib.demo import demo_data, load_demo
+from lib.inspection import inspect, seed_breaking_budgets, what_if
+from lib.pricing import DEFAULT_PRICES
+from lib.providers import get_provider
+from lib.sessions import MemoryStore
+from lib.tokens import EncodingUnavailable, count_chat_tokens, estimate_tokens
+
+MODEL = "gpt-4o-mini"
+PRICES = {p.model: p for p in DEFAULT_PRICES}
+
+
+@pytest.fixture
+def chatted() -> tuple[MemoryStore, str]:
+    """A real session from lib.chat with the offline model and a budget small enough to trim."""
+    store, offline = MemoryStore(), get_provider("offline", delay=0)
+    sid = None
+    for n in range(6):
+        result = run_turn(store, offline, TurnRequest(user_text=f"Question number {n} about history trimming",
+                                                      session_id=sid, system_prompt="Be brief.", budget=260,
+                                                      model=MODEL))
+        sid = result.session_id
+    return store, sid
+
+
+def test_per_turn_frame_matches_the_turn_records(chatted):
+    store, sid = chatted
+    history, turns = store.get_history(sid), store.get_turns(sid)
+    data = inspect(history, turns, model=MODEL, system_prompt="Be brief.")
+    frame = data.turns
+    assert list(frame["turn"]) == [1, 2, 3, 4, 5, 6]
+    assert list(frame["estimate"]) == [t["estimate"] for t in turns]
+    assert list(frame["exact"]) == [t["exact"] for t in turns]
+    assert list(frame["provider"]) == [t["provider_input_tokens"] for t in turns]
+    expected_error = [round((t["estimate"] - t["exact"]) / t["exact"] * 100, 1) for t in turns]
+    assert list(frame["error_pct"]) == expected_error
+    # Without trimming, turn N would have sent the system prompt and everything up to its user message.
+    by_id = {m["id"]: n for n, m in enumerate(history)}
+    for row, record in zip(frame.itertuples(), turns, strict=True):
+        upto = history[: by_id[record["user_id"]] + 1]
+        payload = [{"role": "system", "content": "Be brief."}, *({"role": m["role"], "content": m["content"]}
+                                                                 for m in upto)]
+        assert row.untrimmed_exact == count_chat_tokens(payload, MODEL)
+    assert frame["dropped"].iloc[-1] > 0 and frame["exact"].iloc[-1] <= 260
+
+
+def test_cumulative_frame_grows_and_counts_the_savings(chatted):
+    store, sid = chatted
+    data = inspect(store.get_history(sid), store.get_turns(sid), model=MODEL, system_prompt="Be brief.",
+                   prices=PRICES)
+    cum = data.cumulative
+    assert list(cum["cumulative_sent"]) == list(data.turns["exact"].astype(float).cumsum())
+    assert (cum["cumulative_untrimmed"].diff().dropna() > 0).all()
+    assert (cum["saved"] >= 0).all() and cum["saved"].iloc[-1] > 0
+    price = PRICES[MODEL]
+    assert cum["cost"].iloc[-1] == pytest.approx(cum["cumulative_sent"].iloc[-1] * price.input / 1e6)
+    assert cum["counted_with"].iloc[0] == "exact"
+    assert inspect(store.get_history(sid), store.get_turns(sid), model=MODEL).cumulative["cost"].isna().all()
+
+
+def test_message_table_marks_the_first_turn_that_dropped_each_message(chatted):
+    store, sid = chatted
+    history, turns = store.get_history(sid), store.get_turns(sid)
+    frame = inspect(history, turns, model=MODEL).messages
+    assert len(frame) == len(history)
+    assert list(frame["chars"]) == [len(m["content"]) for m in history]
+    assert list(frame["estimate"]) == [math.ceil(len(m["content"]) / 4) for m in history]
+    first_drop = next(t for t in turns if t["dropped_ids"])
+    row = frame[frame["id"] == first_drop["dropped_ids"][0]].iloc[0]
+    assert row["dropped_at_turn"] == first_drop["turn"]
+    never = frame[frame["id"] == history[-1]["id"]].iloc[0]
+    assert never["times_dropped"] == 0 and str(never["dropped_at_turn"]) == "<NA>"
+
+
+def test_missing_encoding_falls_back_to_the_estimate(chatted, monkeypatch):
+    store, sid = chatted
+    turns = [{**t, "exact": None} for t in store.get_turns(sid)]
+
+    def unavailable(message, model):
+        raise EncodingUnavailable("o200k_base", "no network")
+
+    monkeypatch.setattr(inspection, "message_tokens", unavailable)
+    data = inspect(store.get_history(sid), turns, model=MODEL)
+    assert not data.exact_available
+    assert data.turns["exact"].isna().all() and data.turns["error_pct"].isna().all()
+    assert data.cumulative["counted_with"].iloc[0] == "chars/4"
+    assert list(data.cumulative["sent"]) == [float(t["estimate"]) for t in turns]
+
+
+def test_empty_session_builds_empty_frames():
+    data = inspect([], [], model=MODEL)
+    assert data.turns.empty and data.messages.empty and data.cumulative.empty
+
+
+def test_demo_conversation_covers_the_cases_where_chars_4_misleads():
+    messages = demo_data()["messages"]
+    users = [m for m in messages if m["role"] == "user"]
+    assert len(users) >= 30
+    text = "\n".join(str(m.get("content") or "") for m in messages)
+    assert re.search(r"[\u4e00-\u9fff]", text) and re.search(r"[\u3040-\u30ff]", text)  # Chinese and Japanese
+    assert "```" in text and re.search(r"[\U0001F300-\U0001FAFF]", text)
+    assert max(len(m.get("content") or "") for m in messages) > 3000
+    calls = [c["id"] for m in messages for c in m.get("tool_calls") or []]
+    results = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    assert calls and calls == results
+    # chars/4 goes wrong in both directions over the demo's messages.
+    from lib.tokens import count_tokens
+    ratios = [estimate_tokens(m["content"]) / count_tokens(m["content"], MODEL) for m in messages
+              if isinstance(m.get("content"), str) and len(m["content"]) > 40]
+    assert min(ratios) < 0.7 and max(ratios) > 1.05
+
+
+def test_loaded_demo_has_turn_records_with_drops_and_valid_payloads():
+    store = MemoryStore()
+    sid = load_demo(store)
+    turns, history = store.get_turns(sid), store.get_history(sid)
+    assert len(turns) == len([m for m in history if m["role"] == "user"]) >= 30
+    assert any(t["dropped_ids"] for t in turns) and all(t["exact"] <= t["budget"] for t in turns)
+    assert store.get_meta(sid)["title"] == demo_data()["title"]
+    data = inspect(history, turns, model=MODEL, system_prompt=demo_data()["system_prompt"])
+    assert data.messages["dropped_at_turn"].notna().sum() > 0
+
+
+def test_what_if_seed_breaks_where_turns_stays_valid():
+    store = MemoryStore()
+    sid = load_demo(store)
+    history, system = store.get_history(sid), demo_data()["system_prompt"]
+    breaks = seed_breaking_budgets(history, model=MODEL, system_prompt=system)
+    assert breaks
+    budget, problems = breaks[0]
+    assert "starts with an assistant message" in problems[0] or "Tool" in problems[0]
+    turns = what_if(history, budget=budget, strategy="turns", model=MODEL, system_prompt=system)
+    assert turns.problems == [] and turns.dropped_ids and turns.tokens_after <= budget
+    seed = what_if(history, budget=budget, strategy="seed", model=MODEL, system_prompt=system)
+    assert seed.problems == problems and set(seed.kept_ids) | set(seed.dropped_ids) == {m["id"] for m in history}
+    tiny = what_if(history, budget=10, strategy="turns", model=MODEL, system_prompt=system)
+    assert tiny.error and "budget" in tiny.error
