@@ -54,6 +54,8 @@ def per_turn_chart(data: Inspection) -> alt.Chart:
         x=alt.X("turn:Q", title="Turn", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("tokens:Q", title="Tokens in the payload"),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+        # Exact and provider-reported often coincide; dashes keep both lines visible.
+        strokeDash=alt.StrokeDash("series:N", legend=None),
         tooltip=["turn:Q", "series:N", "tokens:Q"],
     ).properties(height=300)
 

@@ -155,8 +155,18 @@ def test_inspector_charts_render_for_the_session(page, app):
     page.wait_for_selector("[data-testid='stVegaLiteChart']")
     assert page.locator("[data-testid='stVegaLiteChart']").count() >= 2
     assert session_in_url(page) == sid
-    table = page.get_by_text(re.compile(r"3 turns")).first
-    assert table.is_visible()
+    assert page.get_by_text(re.compile(r"^3 turns · model")).first.is_visible()
+    page.get_by_role("button", name="Load demo conversation").click()
+    wait_idle(page)
+    page.wait_for_selector("text=31 turns · model")
+    demo = session_in_url(page)
+    assert demo != sid
+    page.reload()
+    wait_idle(page)
+    page.wait_for_selector("text=31 turns · model")  # the demo is now this browser's session
+    assert page.get_by_test_id("stSidebar").get_by_text(demo).count() == 1
+    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 3
+    page.get_by_text("Per turn: estimate, exact").scroll_into_view_if_needed()
     shoot(page, "inspector")
 
 
