@@ -12,6 +12,7 @@ Stable API for pages (import from ``pages.common``):
 - ``sidebar_choices() -> SidebarChoices``: provider, model, system prompt, strategy, budget, reserve.
 - ``provider_for(name, **options)``: a provider built once per name, settings and options.
 - ``provider_info(name) -> ProviderInfo | None``: label, models, configured and hint for one provider.
+- ``price_table(key) -> dict[str, Price]``: the editable price table shared by the inspector and compare.
 - ``show_error(exc)``: the only place exceptions become UI messages (``st.error``, never a traceback).
 - ``page_setup()``: the first call of every page; draws the shared sidebar and queued notices.
 
@@ -25,6 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lib.chat import MessageTooLarge
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "hl_session_id"
 URL_SESSION_KEY = "hl_url_session"  # the id this app last wrote to ?session=
 NOTICES_KEY = "hl_notices"
+PRICE_TABLE_KEY = "price_table"
 STORE_MODE_ENV = "HISTORY_LAB_STORE"
 BUDGET_PRESETS = (200, 500, 1_000, 2_000, 4_000, 16_000, 32_000, 80_000, 128_000, 200_000)
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
@@ -223,8 +226,17 @@ def page_setup() -> SidebarChoices:
     return choices
 
 
+def _keep_sidebar_state() -> None:
+    # Each page draws its own copy of the sidebar widgets, and Streamlit resets a keyed widget that a page
+    # draws for the first time. Writing the values back first makes them plain state the new widget adopts.
+    kept = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve")
+    for key in [k for k in st.session_state if k in kept or str(k).startswith("sb_model__")]:
+        st.session_state[key] = st.session_state[key]
+
+
 def render_sidebar() -> SidebarChoices:
     """Draw the shared sidebar (session, provider and model, system prompt, trimming, store status)."""
+    _keep_sidebar_state()
     cfg = settings()
     infos = provider_infos()
     names = [info.name for info in infos]
@@ -339,6 +351,23 @@ def format_ttl(seconds: int | None) -> str:
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def price_table(key: str) -> dict[str, Any]:
+    """The editable price table (US$ per million tokens), shared by the pages via session state."""
+    from lib.pricing import DEFAULT_PRICES, price_rows, prices_from_rows
+
+    st.session_state.setdefault(PRICE_TABLE_KEY, price_rows(DEFAULT_PRICES))
+    with st.expander("Prices (US$ per million tokens, editable, shared by the pages)"):
+        edited = st.data_editor(pd.DataFrame(st.session_state[PRICE_TABLE_KEY]), key=key, num_rows="dynamic",
+                                width="stretch")
+    try:
+        table = prices_from_rows(edited.to_dict("records"))
+    except ValueError as exc:
+        st.error(f"The price table has a bad row: {exc}. Fix it to see costs.")
+        return {}
+    st.session_state[PRICE_TABLE_KEY] = edited.to_dict("records")
+    return table
 
 
 # ---------------------------------------------------------------- the error boundary

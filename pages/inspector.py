@@ -10,27 +10,11 @@ import streamlit as st
 
 from lib.demo import load_demo
 from lib.inspection import Inspection, inspect, seed_breaking_budgets, what_if
-from lib.pricing import DEFAULT_PRICES, price_rows, prices_from_rows
 from lib.trimming import STRATEGIES
 from pages import common
 
 SERIES = {"estimate": "Estimate (chars/4)", "exact": "Exact (tiktoken)", "provider": "Provider reported"}
 DEFAULT_MODEL = "gpt-4o-mini"
-
-
-def price_table() -> dict[str, Any]:
-    """The editable price table, shared with the Compare page through st.session_state['price_table']."""
-    st.session_state.setdefault("price_table", price_rows(DEFAULT_PRICES))
-    with st.expander("Prices (US$ per million tokens, editable)"):
-        edited = st.data_editor(pd.DataFrame(st.session_state["price_table"]), key="ins_prices",
-                                num_rows="dynamic", width="stretch")
-    try:
-        table = prices_from_rows(edited.to_dict("records"))
-    except ValueError as exc:
-        st.error(f"The price table has a bad row: {exc}. Fix it to see costs.")
-        return {}
-    st.session_state["price_table"] = edited.to_dict("records")
-    return table
 
 
 @st.cache_data(show_spinner="Counting tokens…", max_entries=16)
@@ -161,7 +145,7 @@ def main() -> None:
         return
     model = next((t["model"] for t in reversed(turns) if t.get("model")), DEFAULT_MODEL)
     system_prompt = meta.get("system_prompt", "")
-    prices = price_table()
+    prices = common.price_table("ins_prices")
     data = build(session_id, (len(history), len(turns)), model, system_prompt, history, turns,
                  tuple(sorted(prices.items())))
     if not data.exact_available:

@@ -138,3 +138,13 @@ def test_empty_input_is_ignored(store_env):
     send(at, "   ")
     assert not at.chat_message and not at.error
     assert not store_env.exists(at.session_state["hl_session_id"])
+
+
+def test_sidebar_choices_survive_switching_pages(store_env):
+    at = new_app()
+    at.sidebar.select_slider(key="sb_budget").set_value(500).run()
+    at.sidebar.text_area(key="sb_system_prompt").input("Answer in French.").run()
+    for page in ("pages/inspector.py", "pages/compare.py", "pages/chat.py"):
+        at.switch_page(page).run()
+        assert at.sidebar.select_slider(key="sb_budget").value == 500
+        assert at.sidebar.text_area(key="sb_system_prompt").value == "Answer in French."
