@@ -25,7 +25,9 @@ RESULTS_KEY = "cmp_last"
 def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
     by_name = {info.name: info for info in infos}
     names = list(by_name)
-    defaults = ["offline", "openai", "anthropic", "openai-compatible"]
+    # Configured remote providers first; without keys, the offline model fills the columns.
+    remote = [i.name for i in infos if i.configured and i.name not in ("offline", "openai-compatible")]
+    defaults = [*remote, *["offline"] * MAX_COLUMNS][:MAX_COLUMNS]
     configs = []
     for index, column in enumerate(st.columns(count)):
         with column:

@@ -183,3 +183,22 @@ def test_delete_session(page, app):
     assert messages(page) == []
     open_app(page, app, f"?session={sid}")
     assert messages(page) == []
+
+
+def test_compare_and_sessions_pages(page, app):
+    open_app(page, app)
+    send(page, "Compare this conversation, please.")
+    page.get_by_test_id("stSidebarNav").get_by_text("Compare providers").click()
+    wait_idle(page)
+    page.get_by_label("New message").fill("Which reply is shorter?")
+    page.get_by_role("button", name="Send to all").click()
+    page.wait_for_selector("text=How the requests differ", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("I received 4 messages").count() == 2  # both columns got the re-sent history
+    shoot(page, "compare")
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Sessions").click()
+    wait_idle(page)
+    page.wait_for_selector("[data-testid='stDataFrame']")
+    assert page.get_by_role("button", name="Export JSON").count() == 1
+    shoot(page, "sessions")
