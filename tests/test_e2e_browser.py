@@ -164,7 +164,7 @@ def test_inspector_charts_render_for_the_session(page, app):
     page.reload()
     wait_idle(page)
     page.wait_for_selector("text=31 turns · model")  # the demo is now this browser's session
-    assert page.get_by_test_id("stSidebar").get_by_text(demo).count() == 1
+    page.get_by_test_id("stSidebar").get_by_text(demo).first.wait_for(timeout=30_000)
     assert page.locator("[data-testid='stVegaLiteChart']").count() >= 3
     page.get_by_text("Per turn: estimate, exact").scroll_into_view_if_needed()
     shoot(page, "inspector")
