@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+_fresh = itertools.count()
 
 
 def open_app(page: str | None = None, *, session: str | None = None, timeout: float = 60) -> AppTest:
@@ -18,3 +20,17 @@ def open_app(page: str | None = None, *, session: str | None = None, timeout: fl
     if page:
         at.switch_page(page).run()
     return at
+
+
+def use_memory_store(monkeypatch, **env: str) -> None:
+    """Point the app at a fresh MemoryStore and the instant offline model, with no keys or Redis.
+
+    The store is cached per process by its settings; a TTL unique to this test gives a fresh one.
+    """
+    monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
+    monkeypatch.setenv("SESSION_TTL", str(10_000 + next(_fresh)))
+    monkeypatch.setenv("OFFLINE_DELAY", "0")
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEFAULT_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)

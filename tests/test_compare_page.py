@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apptest_helpers import open_app
+from tests.apptest_helpers import open_app, use_memory_store
 from tests.redis_fixtures import free_port
 
 PAGE = "pages/compare.py"
@@ -12,12 +12,7 @@ PAGE = "pages/compare.py"
 
 @pytest.fixture(autouse=True)
 def memory_app(monkeypatch):
-    monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
-    monkeypatch.setenv("SESSION_TTL", str(9_000 + id(monkeypatch) % 1_000))
-    monkeypatch.setenv("OFFLINE_DELAY", "0")
-    monkeypatch.setenv("PROVIDER_MAX_RETRIES", "0")
-    for name in ("REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEFAULT_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
+    use_memory_store(monkeypatch, PROVIDER_MAX_RETRIES="0")
 
 
 def send(at, text: str):

@@ -6,19 +6,14 @@ import pytest
 
 from lib.chat import TurnRequest, run_turn
 from lib.providers import get_provider
-from tests.apptest_helpers import open_app
+from tests.apptest_helpers import open_app, use_memory_store
 
 PAGE = "pages/inspector.py"
 
 
 @pytest.fixture(autouse=True)
 def memory_app(monkeypatch):
-    # A fresh MemoryStore per test: the store key includes the TTL, which no other test uses.
-    monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
-    monkeypatch.setenv("SESSION_TTL", str(7_000 + id(monkeypatch) % 1_000))
-    monkeypatch.setenv("OFFLINE_DELAY", "0")
-    for name in ("REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEFAULT_PROVIDER"):
-        monkeypatch.delenv(name, raising=False)
+    use_memory_store(monkeypatch)
 
 
 def charts(at) -> list:

@@ -9,16 +9,14 @@ import pytest
 from lib.chat import TurnRequest, run_turn
 from lib.providers import get_provider
 from lib.transfer import export_json, import_session
-from tests.apptest_helpers import open_app
+from tests.apptest_helpers import open_app, use_memory_store
 
 PAGE = "pages/sessions.py"
 
 
 @pytest.fixture
 def store(monkeypatch):
-    monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
-    monkeypatch.setenv("SESSION_TTL", str(8_000 + id(monkeypatch) % 1_000))  # a fresh store per test
-    monkeypatch.delenv("REDIS_URL", raising=False)
+    use_memory_store(monkeypatch)
     from pages import common
 
     return common.store_handle().store

@@ -11,9 +11,8 @@ from typing import Any
 
 import anthropic
 
-from lib.providers.base import Message, Provider, Reply, Usage, split_system
-from lib.providers.errors import MissingKeyError
-from lib.providers.sdk_errors import translate
+from lib.providers.base import Message, Reply, Usage, split_system
+from lib.providers.remote import RemoteProvider
 from lib.tokens import content_text
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -22,30 +21,21 @@ CACHE = {"type": "ephemeral"}
 LEADING_USER = "(earlier messages were trimmed)"
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(RemoteProvider):
     name = "anthropic"
     label = "Anthropic (Messages)"
     default_model = "claude-sonnet-5-5"
     models = ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-haiku-4-5")
     env_var = "ANTHROPIC_API_KEY"
+    default_base_url = ANTHROPIC_URL
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
-                 max_retries: int = 2, prompt_caching: bool = False) -> None:
-        super().__init__(api_key=api_key)
-        self.base_url = base_url or ANTHROPIC_URL
-        self.timeout = timeout
-        self.max_retries = max_retries
+    def __init__(self, *, prompt_caching: bool = False, **options: Any) -> None:
+        super().__init__(**options)
         self.prompt_caching = prompt_caching
-        self._client: anthropic.Anthropic | None = None
 
-    @property
-    def client(self) -> anthropic.Anthropic:
-        if not self.configured:
-            raise MissingKeyError(self.label, str(self.env_var))
-        if self._client is None:
-            self._client = anthropic.Anthropic(api_key=self._api_key, base_url=self.base_url,
-                                               timeout=self.timeout, max_retries=self.max_retries)
-        return self._client
+    def _new_client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                                   max_retries=self.max_retries)
 
     def stream(
         self,
@@ -82,11 +72,7 @@ class AnthropicProvider(Provider):
                     cache_write_tokens=usage.get("cache_creation_input_tokens", 0), cache_in_input=False,
                 ) if usage else None
 
-        def translate_error(exc: Exception) -> Exception:
-            return translate(exc, provider=self.label, base_url=self.base_url, env_var=self.env_var,
-                             timeout=self.timeout)
-
-        return Reply(request, produce, translate_error)
+        return Reply(request, produce, self._translate)
 
 
 def anthropic_messages(conversation: Sequence[Message], *, cache: bool = False) -> list[dict[str, Any]]:

@@ -10,44 +10,27 @@ from typing import Any
 
 import openai
 
-from lib.providers.base import Message, Provider, Reply, Usage
-from lib.providers.errors import MissingKeyError
-from lib.providers.sdk_errors import translate
+from lib.providers.base import Message, Reply, Usage
+from lib.providers.remote import RemoteProvider
 from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
 
 
-class OpenAIChatProvider(Provider):
+class OpenAIChatProvider(RemoteProvider):
     name = "openai"
     label = "OpenAI (Chat Completions)"
     default_model = "gpt-4o-mini"
     models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "gpt-5-mini", "gpt-5.5", "o4-mini")
     env_var: str | None = "OPENAI_API_KEY"
+    default_base_url = OPENAI_URL
     # o-series models refuse max_tokens; local servers often know only max_tokens.
     max_tokens_field = "max_completion_tokens"
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
-                 max_retries: int = 2) -> None:
-        super().__init__(api_key=api_key)
-        self.base_url = base_url or OPENAI_URL
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._client: openai.OpenAI | None = None
-
-    @property
-    def client(self) -> openai.OpenAI:
-        if not self.configured:
-            raise MissingKeyError(self.label, str(self.env_var))
-        if self._client is None:
-            # Servers that need no key still make the SDK want one; the placeholder is never shown.
-            self._client = openai.OpenAI(api_key=self._api_key or "not-needed", base_url=self.base_url,
-                                         timeout=self.timeout, max_retries=self.max_retries)
-        return self._client
-
-    def _translate(self, exc: Exception) -> Exception:
-        return translate(exc, provider=self.label, base_url=self.base_url, env_var=self.env_var,
-                         timeout=self.timeout)
+    def _new_client(self) -> openai.OpenAI:
+        # Servers that need no key still make the SDK want one; the placeholder is never shown.
+        return openai.OpenAI(api_key=self._api_key or "not-needed", base_url=self.base_url, timeout=self.timeout,
+                             max_retries=self.max_retries)
 
     def stream(
         self,

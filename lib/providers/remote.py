@@ -1,0 +1,37 @@
+"""What the SDK-backed providers share: key, base URL, timeout and retries, one lazily built client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib.providers.base import Provider
+from lib.providers.errors import MissingKeyError, ProviderError
+from lib.providers.sdk_errors import translate
+
+
+class RemoteProvider(Provider):
+    default_base_url = ""
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
+                 max_retries: int = 2) -> None:
+        super().__init__(api_key=api_key)
+        self.base_url = base_url or self.default_base_url
+        self.timeout = timeout
+        self.max_retries = max_retries  # the SDK's own retry with backoff; no hand-written loop
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, built on first use; MissingKeyError before anything is sent without a key."""
+        if not self.configured:
+            raise MissingKeyError(self.label, str(self.env_var))
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> Any:
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> ProviderError:
+        return translate(exc, provider=self.label, base_url=self.base_url, env_var=self.env_var,
+                         timeout=self.timeout)
