@@ -13,7 +13,7 @@ import pytest
 from lib.config import Settings
 from lib.sessions import RedisStore, open_store, valkey_binary
 from tests.ci import require
-from tests.redis_fixtures import ValkeyProcess, start_valkey
+from tests.redis_fixtures import ValkeyProcess, free_port, start_valkey
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,10 @@ def cluster(tmp_path_factory) -> Iterator[list[ValkeyProcess]]:
     nodes = []
     try:
         for n in range(3):
-            nodes.append(start_valkey(directory / str(n), "--cluster-enabled", "yes",
-                                      "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "3000"))
+            # An explicit bus port: the default (port + 10000) fails for ports above 55535.
+            nodes.append(start_valkey(directory / str(n), "--cluster-enabled", "yes", "--cluster-port",
+                                      str(free_port()), "--cluster-config-file", "nodes.conf",
+                                      "--cluster-node-timeout", "3000"))
         subprocess.run([str(cli), "--cluster", "create", *[f"127.0.0.1:{node.port}" for node in nodes],
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
