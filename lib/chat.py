@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.providers import ProviderError
 from lib.sessions import new_session_id, validate_session_id
 from lib.tokens import (
     WIRE_KEYS,
@@ -156,7 +157,7 @@ class PreparedTurn:
         except GeneratorExit:
             raise  # the consumer stopped; finish() records the turn as interrupted
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed result, not a traceback
-            if not _is_provider_error(exc):
+            if not isinstance(exc, ProviderError):
                 log.exception("Unexpected error from provider %s", _provider_name(self.provider))
             self.error = exc
         self._completed = True
@@ -315,14 +316,6 @@ def _default_model(provider: Any) -> str:
 
 def _provider_name(provider: Any) -> str:
     return str(getattr(provider, "name", None) or type(provider).__name__)
-
-
-def _is_provider_error(exc: BaseException) -> bool:
-    try:
-        from lib.providers import ProviderError
-    except ImportError:  # pragma: no cover - providers not installed
-        return False
-    return isinstance(exc, ProviderError)
 
 
 def _as_dict(value: Any) -> dict[str, Any] | None:
