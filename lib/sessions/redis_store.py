@@ -9,7 +9,8 @@ Keys (the ``{S}`` hash tag keeps one session in one cluster slot, so MULTI/EXEC 
     {prefix}:sessions         ZSET of session ids, score = expiry time (the listing index)
 
 Every write is one MULTI/EXEC: RPUSH (or HSET), LTRIM to the cap, and EXPIRE on every session key, so
-no key ever lives without a TTL and two writers never overwrite each other (no GET-modify-SET).
+no key ever lives without a TTL and two writers never overwrite each other (no GET-modify-SET). The
+listing index joins the same transaction, except in a cluster, where it lives in another slot.
 """
 
 from __future__ import annotations
@@ -137,16 +138,28 @@ class RedisStore:
         pipe.hsetnx(meta, "created_at", now)
         pipe.hset(meta, "updated_at", now)
 
-    def _index(self, session_id: str, *, only_existing: bool = False) -> None:
-        # The index key lives in another slot, so in a cluster it can't join the session's MULTI.
-        # Its score is the expiry time; entries past it are pruned here, on write.
+    def _index(self, pipe: Any, session_id: str, *, only_existing: bool) -> None:
+        # The listing's score is the expiry time; entries past it are pruned here, on write.
         now = time.time()
-        pipe = self.client.pipeline(transaction=False)
         pipe.zadd(self.index_key, {session_id: now + self.ttl_seconds}, xx=only_existing)
         if not only_existing:
             pipe.zremrangebyscore(self.index_key, "-inf", now)
         pipe.expire(self.index_key, self.ttl_seconds)
-        pipe.execute()
+
+    def _commit(self, pipe: Any, session_id: str, *, only_existing: bool = False) -> list[Any]:
+        """Run the session's MULTI/EXEC with the index update in it, so a write is one round trip.
+
+        In a cluster the index key lives in another slot and can't join the transaction; it follows
+        in a second request. ``only_existing`` (reads) refreshes a listed session without adding one.
+        """
+        if not self.cluster:
+            self._index(pipe, session_id, only_existing=only_existing)
+            return pipe.execute()
+        results = pipe.execute()
+        index = self.client.pipeline(transaction=False)
+        self._index(index, session_id, only_existing=only_existing)
+        index.execute()
+        return results
 
     def _push(self, session_id: str, part: str, entries: list[str], **meta: str) -> int:
         key = self.key(session_id, part)
@@ -157,8 +170,7 @@ class RedisStore:
         for name, value in meta.items():
             pipe.hsetnx(self.key(session_id, "meta"), name, value)
         self._expire_all(pipe, session_id)
-        length = pipe.execute()[0]
-        self._index(session_id)
+        length = self._commit(pipe, session_id)[0]
         return min(int(length), self.max_messages)
 
     def _read_list(self, session_id: str, part: str) -> list[dict[str, Any]]:
@@ -166,9 +178,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.lrange(key, 0, -1)
         self._expire_all(pipe, session_id)  # sliding TTL: a read keeps the session alive too
-        raw, *expired = pipe.execute()
-        if any(expired):
-            self._index(session_id, only_existing=True)
+        raw = self._commit(pipe, session_id, only_existing=True)[0]
         return _decode_entries(raw, key)
 
     # -- messages ------------------------------------------------------------------------------------
@@ -260,8 +270,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hgetall(self.key(session_id, "meta"))
         self._expire_all(pipe, session_id)
-        meta, *_ = pipe.execute()
-        return dict(meta)
+        return dict(self._commit(pipe, session_id, only_existing=True)[0])
 
     @_translate
     def set_meta(self, session_id: str, **fields: Any) -> None:
@@ -275,8 +284,7 @@ class RedisStore:
             else:
                 pipe.hset(meta, name, meta_value(value))
         self._expire_all(pipe, session_id)
-        pipe.execute()
-        self._index(session_id)
+        self._commit(pipe, session_id)
 
     @_translate
     def ping(self) -> bool:
