@@ -247,7 +247,7 @@ def start_turn(store: Any, provider: Any, request: TurnRequest) -> PreparedTurn:
     session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
     model = request.model or _default_model(provider)
     history = store.get_history(session_id)
-    turn = len(store.get_turns(session_id)) + 1
+    turn = store.turn_count(session_id) + 1
     (user,) = store.append_messages(session_id, {"role": "user", "content": request.user_text})
     store.set_meta(session_id, **{META_SYSTEM_PROMPT: request.system_prompt})
 

@@ -94,6 +94,7 @@ def test_turn_records_and_comparisons(store):
     assert store.append_turn("s1", {"turn": 1, "sent_ids": ["a"], "exact": 12}) == 1
     assert store.append_turn("s1", {"turn": 2, "sent_ids": ["a", "b"], "exact": None}) == 2
     assert [t["turn"] for t in store.get_turns("s1")] == [1, 2]
+    assert store.turn_count("s1") == 2 and store.turn_count("other") == 0
     assert store.get_turns("s1")[1]["exact"] is None
     store.append_comparison("s1", {"columns": [{"label": "offline"}]})
     assert store.get_comparisons("s1") == [{"columns": [{"label": "offline"}]}]

@@ -140,6 +140,11 @@ class MemoryStore:
             session = self._touch(session_id)
             return [json.loads(t) for t in session.turns] if session else []
 
+    def turn_count(self, session_id: str) -> int:
+        with self._lock:
+            session = self._live(session_id)
+            return len(session.turns) if session else 0
+
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int:
         encoded = json.dumps(dict(record), ensure_ascii=False)
         with self._lock:

@@ -258,6 +258,10 @@ class RedisStore:
         return self._read_list(session_id, "turns")
 
     @_translate
+    def turn_count(self, session_id: str) -> int:
+        return int(self.client.llen(self.key(session_id, "turns")))
+
+    @_translate
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int:
         return self._push(session_id, "comparisons", [json.dumps(dict(record), ensure_ascii=False)])
 
