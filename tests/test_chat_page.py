@@ -148,3 +148,17 @@ def test_sidebar_choices_survive_switching_pages(store_env):
         at.switch_page(page).run()
         assert at.sidebar.select_slider(key="sb_budget").value == 500
         assert at.sidebar.text_area(key="sb_system_prompt").value == "Answer in French."
+
+
+def test_redis_down_shows_an_actionable_error_not_a_traceback(monkeypatch):
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("REDIS_URL", f"redis://user:hunter2@127.0.0.1:{closed}/0")
+    at = new_app()
+    assert not at.exception
+    message = errors(at)
+    assert "not reachable" in message and "Start the server or fix REDIS_URL" in message
+    assert "hunter2" not in message and "user:***@127.0.0.1" in message
