@@ -31,6 +31,13 @@ import streamlit as st
 
 from lib.chat import MessageTooLarge
 from lib.config import ConfigError, Settings
+from lib.providers import (
+    MissingKeyError,
+    ProviderError,
+    default_provider_name,
+    get_provider,
+    list_providers,
+)
 from lib.sessions import (
     InvalidSessionId,
     StoreError,
@@ -95,22 +102,20 @@ def _store_key(cfg: Settings) -> str:
 
 
 @st.cache_resource(show_spinner="Opening the session store…")
-def _open_store(_cfg: Settings, key: str) -> Any:
+def _open_store(_cfg: Settings, key: str, mode: str) -> Any:
     # `key` carries every setting that changes the store, so tests that change the environment get
     # a new store while the app keeps one per process.
-    return open_store(_cfg, mode=key.split("|", 1)[0] or None)
+    return open_store(_cfg, mode=mode or None)
 
 
 def store_handle() -> Any:
     """The StoreHandle (store, kind, label, notice) for this process."""
     cfg = settings()
-    return _open_store(cfg, _store_key(cfg))
+    return _open_store(cfg, _store_key(cfg), os.environ.get(STORE_MODE_ENV, "").strip().lower())
 
 
 @st.cache_resource(show_spinner=False)
 def _build_provider(name: str, _cfg: Settings, key: int, options: tuple[tuple[str, Any], ...]) -> Any:
-    from lib.providers import get_provider
-
     return get_provider(name, _cfg, **dict(options))
 
 
@@ -122,8 +127,6 @@ def provider_for(name: str, **options: Any) -> Any:
 
 
 def provider_infos() -> list[Any]:
-    from lib.providers import list_providers
-
     return list(list_providers(settings()))
 
 
@@ -189,16 +192,10 @@ def _init_state(cfg: Settings, default_provider: str) -> None:
     st.session_state.setdefault("sb_reserve", 0)
 
 
-def _default_provider_name(cfg: Settings) -> str:
-    from lib.providers import default_provider_name
-
-    return default_provider_name(cfg)
-
-
 def sidebar_choices() -> SidebarChoices:
     """The choices made in the sidebar on this run (defaults when the sidebar has not been drawn)."""
     cfg = settings()
-    _init_state(cfg, _default_provider_name(cfg))
+    _init_state(cfg, default_provider_name(cfg))
     name = st.session_state["sb_provider"]
     info = provider_info(name)
     default_model = info.default_model if info else ""
@@ -240,9 +237,9 @@ def render_sidebar() -> SidebarChoices:
     cfg = settings()
     infos = provider_infos()
     names = [info.name for info in infos]
-    _init_state(cfg, _default_provider_name(cfg))
+    _init_state(cfg, default_provider_name(cfg))
     if st.session_state["sb_provider"] not in names:
-        st.session_state["sb_provider"] = _default_provider_name(cfg)
+        st.session_state["sb_provider"] = default_provider_name(cfg)
     with st.sidebar:
         _session_section()
         _provider_section(infos)
@@ -375,8 +372,6 @@ def price_table(key: str) -> dict[str, Any]:
 
 def describe_error(exc: BaseException) -> str:
     """The actionable message for one of our exceptions (the text shown by show_error)."""
-    from lib.providers import MissingKeyError, ProviderError
-
     if isinstance(exc, MissingKeyError | ConfigError | InvalidSessionId | MessageTooLarge):
         return str(exc)
     if isinstance(exc, ContextOverflowError):
@@ -403,7 +398,5 @@ def show_error(exc: BaseException) -> None:
 
 
 def _is_known(exc: BaseException) -> bool:
-    from lib.providers import ProviderError
-
     return isinstance(exc, ProviderError | StoreError | ConfigError | InvalidSessionId | ContextOverflowError
                       | EncodingUnavailable | MessageTooLarge)
