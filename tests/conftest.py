@@ -1,4 +1,4 @@
-"""Shared test set-up: offline tiktoken files, real-server fixtures, and CI's no-silent-skip rule."""
+"""Shared test set-up: real-server fixtures, and CI's no-silent-skip rule."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from lib.config import use_shared_tiktoken_cache
 from tests.ci import IN_CI, require  # noqa: F401 - re-exported for test modules
 from tests.fake_llm import FakeLLM
 
-use_shared_tiktoken_cache()
 # Fixtures for real Redis/Valkey servers live in their own module, shared by store, chat and page tests.
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.redis_fixtures", "tests.browser"]
 
 
 @pytest.fixture

@@ -1,106 +1,18 @@
-"""End to end in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
+"""End to end in a real browser: chat, reload, restart, trimming, inspector, delete, compare and sessions.
 
-The app runs on a free loopback port with a private embedded Valkey (its own data dir) and the offline
-model. The screenshots in docs/ come from these tests. Under CI=true a missing browser fails the run.
+The fixtures (browser, app, page) and helpers live in tests/browser.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 
 from lib.providers import FORGOT_PHRASE
-from lib.sessions.embedded import socket_path_for
-from tests.app_server import ROOT, AppServer
-from tests.ci import require
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
-SHOTS = ROOT / "docs" / "screenshots"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+from tests.browser import messages, open_app, send, session_in_url, shoot, wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    require(Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory) -> Iterator[AppServer]:
-    data_dir = tmp_path_factory.mktemp("e2e-data")
-    server = AppServer(data_dir, data_dir / "streamlit.log")
-    server.start()
-    yield server
-    server.stop()
-    _shutdown_leftover_valkey(data_dir)
-
-
-@pytest.fixture
-def page(browser, app):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
-
-
-def _shutdown_leftover_valkey(data_dir: Path) -> None:
-    # The app stops its embedded server at exit; this only cleans up if that ever failed.
-    try:
-        redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), socket_timeout=2).shutdown(nosave=True)
-    except (redis.RedisError, OSError):
-        pass
-
-
-def wait_idle(page) -> None:
-    page.wait_for_selector("[data-testid='stApp']")
-    page.wait_for_timeout(300)  # let a rerun triggered by the last action start
-    page.wait_for_selector(IDLE, timeout=60_000)
-
-
-def open_app(page, app: AppServer, query: str = "") -> None:
-    page.goto(f"{app.url}/{query}")
-    wait_idle(page)
-
-
-def send(page, text: str) -> None:
-    before = page.locator("[data-testid='stChatMessage']").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(text)
-    box.press("Enter")
-    page.wait_for_function(
-        f"document.querySelectorAll(\"[data-testid='stChatMessage']\").length >= {before + 2}", timeout=60_000
-    )
-    wait_idle(page)
-
-
-def messages(page) -> list[str]:
-    return page.locator("[data-testid='stChatMessage'] [data-testid='stChatMessageContent']").all_inner_texts()
-
-
-def session_in_url(page) -> str:
-    match = re.search(r"[?&]session=([A-Za-z0-9_-]+)", page.url)
-    assert match, page.url
-    return match.group(1)
-
-
-def shoot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
 
 
 def test_chat_survives_reload_and_server_restart(page, app):
