@@ -1,7 +1,7 @@
 """History Lab: `uv run streamlit run app.py`.
 
-The entry point only wires things together: the page list (st.navigation) and the tiktoken cache. The
-shared sidebar and the services built once per process (st.cache_resource) live in pages/common.py;
+The entry point only wires the page list together (st.navigation). The shared sidebar and the services
+built once per process (st.cache_resource) live in pages/common.py;
 each page starts with ``common.page_setup()``, which draws the sidebar. (Drawn here, around
 ``page.run()``, AppTest would drop it on every rerun that names a page.)
 """
@@ -9,11 +9,6 @@ each page starts with ``common.page_setup()``, which draws the sidebar. (Drawn h
 from __future__ import annotations
 
 import streamlit as st
-
-from lib.config import use_shared_tiktoken_cache
-
-# Before anything counts tokens: the machines without network read encodings from ../shared.
-use_shared_tiktoken_cache()
 
 st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
 

@@ -16,10 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.config import use_shared_tiktoken_cache  # noqa: E402
-
-use_shared_tiktoken_cache()
-
 from lib.chat import TurnRequest, run_turn  # noqa: E402
 from lib.inspection import inspect, seed_breaking_budgets, what_if  # noqa: E402
 from lib.pricing import DEFAULT_PRICES  # noqa: E402

@@ -18,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.config import use_shared_tiktoken_cache  # noqa: E402
 from lib.tokens import _count, count_chat_tokens, estimate_chat_tokens  # noqa: E402
 from lib.trimming import trim_history  # noqa: E402
 
@@ -53,7 +52,6 @@ def exponent(sizes: list[int], times: list[float]) -> list[str]:
 
 
 def main(sizes: list[int]) -> None:
-    use_shared_tiktoken_cache()
     count_chat_tokens([{"role": "user", "content": "warm up"}], MODEL)  # load the encoding outside the timings
     rows = []
     for n in sizes:

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The development and CI machines have no network; the official encodings sit beside the checkout.
-SHARED_TIKTOKEN_CACHE = PROJECT_ROOT.parent / "shared" / "tiktoken-cache"
 
 
 class ConfigError(ValueError):
@@ -102,10 +100,3 @@ class Settings:
             anthropic_api_key=get("ANTHROPIC_API_KEY"),
             compatible_api_key=get("OPENAI_COMPATIBLE_API_KEY"),
         )
-
-
-def use_shared_tiktoken_cache(env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
-    """Point tiktoken at ../shared/tiktoken-cache when nothing else is set and that folder exists."""
-    if not env.get("TIKTOKEN_CACHE_DIR") and SHARED_TIKTOKEN_CACHE.is_dir():
-        env["TIKTOKEN_CACHE_DIR"] = str(SHARED_TIKTOKEN_CACHE)
-    return env.get("TIKTOKEN_CACHE_DIR")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,27 +17,14 @@ from typing import Any
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
+from lib.encodings import EncodingUnavailable, load_encoding, reset_encodings
+
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 FALLBACK_ENCODING = "o200k_base"
 # Only these keys go over the wire; id, ts and meta are ours and never reach a model.
 WIRE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
-# tiktoken's download has no timeout; on a machine with no network it can block forever.
-LOAD_TIMEOUT_SECONDS = 15.0
-
-
-class EncodingUnavailable(RuntimeError):
-    """A tiktoken encoding could not be loaded (no network and no local cache)."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.encoding_name = name
-        cache = os.environ.get("TIKTOKEN_CACHE_DIR") or "(unset)"
-        super().__init__(
-            f"The tiktoken encoding {name!r} could not be loaded ({reason}). "
-            f"Set TIKTOKEN_CACHE_DIR to a folder holding the encoding file (now: {cache}), "
-            "or allow one download from openaipublic.blob.core.windows.net. Estimates still work."
-        )
 
 
 @dataclass(frozen=True)
@@ -88,38 +73,6 @@ def choose_encoding(model: str) -> EncodingChoice:
     return EncodingChoice(model, name, approximate=False)
 
 
-_failures: dict[str, str] = {}
-_load_lock = threading.Lock()
-
-
-def load_encoding(name: str) -> tiktoken.Encoding:
-    """Load an encoding by name, raising EncodingUnavailable instead of hanging or leaking network errors."""
-    if name in _failures:
-        raise EncodingUnavailable(name, _failures[name])
-    with _load_lock:
-        return _load_locked(name)
-
-
-def _load_locked(name: str) -> tiktoken.Encoding:
-    result: dict[str, Any] = {}
-
-    def load() -> None:
-        try:
-            result["encoding"] = tiktoken.get_encoding(name)
-        except BaseException as exc:  # noqa: BLE001 - any failure means "not available"
-            result["error"] = exc
-
-    # A daemon thread lets us give up on a download that never answers.
-    worker = threading.Thread(target=load, name=f"tiktoken-{name}", daemon=True)
-    worker.start()
-    worker.join(LOAD_TIMEOUT_SECONDS)
-    if "encoding" in result:
-        return result["encoding"]
-    reason = "timed out" if worker.is_alive() else f"{type(result['error']).__name__}: {result['error']}"
-    _failures[name] = reason
-    raise EncodingUnavailable(name, reason)
-
-
 def encoding_for(model: str) -> tiktoken.Encoding:
     """The tiktoken encoding for a model (see choose_encoding for which one, and whether it is approximate)."""
     return load_encoding(choose_encoding(model).name)
@@ -134,8 +87,8 @@ def encoding_available(model: str) -> bool:
 
 
 def reset_encoding_failures() -> None:
-    """Forget earlier load failures, so a fixed TIKTOKEN_CACHE_DIR is picked up without a restart."""
-    _failures.clear()
+    """Forget earlier loads and failures, so a fixed TIKTOKEN_CACHE_DIR is picked up without a restart."""
+    reset_encodings()
 
 
 @lru_cache(maxsize=200_000)

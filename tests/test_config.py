@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from lib.config import PROJECT_ROOT, ConfigError, Settings, use_shared_tiktoken_cache
+from lib.config import PROJECT_ROOT, ConfigError, Settings
 
 
 def test_defaults_are_the_embedded_store_and_the_offline_model():
@@ -35,11 +33,3 @@ def test_environment_wins_over_secrets_and_relative_data_dirs_are_project_relati
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env, {})
-
-
-def test_shared_tiktoken_cache_is_used_only_when_nothing_is_set(tmp_path):
-    env: dict[str, str] = {"TIKTOKEN_CACHE_DIR": str(tmp_path)}
-    assert use_shared_tiktoken_cache(env) == str(tmp_path)
-    fresh: dict[str, str] = {}
-    result = use_shared_tiktoken_cache(fresh)
-    assert result is None or Path(result).name == "tiktoken-cache"

@@ -123,28 +123,34 @@ def test_breakdown_has_estimate_and_exact_per_message():
     assert rows[1].role == "system" and rows[1].chars == len(COOKBOOK[1]["content"])
 
 
-def test_missing_encoding_raises_a_clear_error_without_hanging(tmp_path):
-    # A fresh interpreter with an empty cache and no route to the download host.
-    script = textwrap.dedent("""
-        import time
-        from lib.tokens import EncodingUnavailable, count_tokens, message_breakdown
-        start = time.monotonic()
-        try:
-            count_tokens("hello", "gpt-4o")
-        except EncodingUnavailable as exc:
-            print("ERR", exc)
-        rows = message_breakdown([{"role": "user", "content": "hello"}], "gpt-4o")
-        print("ROWS", rows[0].estimate, rows[0].exact)
-        print("TOOK", time.monotonic() - start)
-    """)
+OFFLINE_SCRIPT = textwrap.dedent("""
+    import time
+    from lib.tokens import EncodingUnavailable, count_tokens, message_breakdown
+    start = time.monotonic()
+    print("EXACT", count_tokens("hello world", "gpt-4o"), count_tokens("hello world", "gpt-4"))
+    try:
+        count_tokens("hello", "text-davinci-003")  # p50k_base: not bundled, needs a download
+    except EncodingUnavailable as exc:
+        print("ERR", exc)
+    rows = message_breakdown([{"role": "user", "content": "hello"}], "text-davinci-003")
+    print("ROWS", rows[0].estimate, rows[0].exact)
+    print("TOOK", time.monotonic() - start)
+""")
+
+
+def test_fresh_process_with_no_network_counts_exactly_and_names_what_is_missing(tmp_path):
+    # A fresh interpreter with an empty cache and no route to the download host: the bundled encodings
+    # still count exactly, and an encoding that would need a download fails clearly and quickly.
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9",
            "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
-                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    out = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert "EXACT 2 2" in out.stdout, out.stderr
     assert "ERR" in out.stdout, out.stderr
     assert "TIKTOKEN_CACHE_DIR" in out.stdout and str(tmp_path) in out.stdout
     assert "ROWS 2 None" in out.stdout
     assert float(out.stdout.split("TOOK")[1]) < 60
+    assert list(tmp_path.iterdir()) == []  # the bundled files are read in place, never copied to a cache
 
 
 def test_failure_is_remembered_until_reset(monkeypatch):
