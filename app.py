@@ -1,22 +1,43 @@
-"""History Lab: `uv run streamlit run app.py`.
+"""History Lab: `uv run streamlit run app.py` serves the pages and the HTTP API from one process.
 
-The entry point only wires the page list together (st.navigation). The shared sidebar and the services
-built once per process (st.cache_resource) live in pages/common.py;
-each page starts with ``common.page_setup()``, which draws the sidebar. (Drawn here, around
-``page.run()``, AppTest would drop it on every rerun that names a page.)
+This file plays two parts:
+- Imported by `streamlit run` (which finds ``app = st.App(...)`` and hands it to uvicorn) or run as
+  `python app.py`: it builds the server, with the /api routes (lib.api) and the Host check, which
+  refuses foreign Host headers on every request, the websocket at /_stcore/stream included.
+- Run by Streamlit as the app script for every browser session (and by AppTest): it wires the page
+  list together (st.navigation). The shared sidebar and the services built once per process live in
+  pages/services.py and pages/sidebar.py; each page starts with ``sidebar.page_setup()``, which draws the
+  sidebar. (Drawn here, around ``page.run()``, AppTest would drop it on every rerun that names a page.)
+
+Both parts read settings the same way (environment, then .streamlit/secrets.toml) and share one store.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
+from lib.api import api_routes, host_middleware
+from pages import services
 
 PAGES = [
-    st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
-    st.Page("pages/inspector.py", title="Token inspector", icon="🔍"),
-    st.Page("pages/compare.py", title="Compare providers", icon="⚖️"),
-    st.Page("pages/sessions.py", title="Sessions", icon="🗂️"),
+    ("pages/chat.py", "Chat", "💬"),
+    ("pages/inspector.py", "Token inspector", "🔍"),
+    ("pages/compare.py", "Compare providers", "⚖️"),
+    ("pages/sessions.py", "Sessions", "🗂️"),
 ]
 
-st.navigation(PAGES).run()
+
+def run_pages() -> None:
+    st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
+    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    st.navigation(pages).run()
+
+
+if get_script_run_ctx(suppress_warning=True) is None:
+    # The server: this module was imported to find `app` (no script is running yet).
+    app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)])
+    if __name__ == "__main__":
+        app.run()
+else:
+    run_pages()

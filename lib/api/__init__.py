@@ -1,0 +1,28 @@
+"""The HTTP API, served beside the pages by ``streamlit run app.py`` (see app.py and the README).
+
+    app = st.App("app.py", routes=api_routes(), middleware=[host_middleware()])
+
+``api_routes`` mounts the /api application (lib.api.routes); ``host_middleware`` refuses foreign Host
+headers on every route, Streamlit's own included. Nothing here imports streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.routing import BaseRoute, Mount
+
+from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback
+from lib.api.routes import ROUTES, api_app
+from lib.config import Settings
+
+API_PREFIX = "/api"
+
+
+def api_routes(settings_factory: Callable[[], Settings] = Settings.from_env) -> list[BaseRoute]:
+    """The routes to pass to ``st.App(routes=...)``: everything under /api."""
+    return [Mount(API_PREFIX, app=api_app(settings_factory), name="api")]
+
+
+__all__ = ["API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "ROUTES", "allowed_hosts", "api_app", "api_routes",
+           "host_middleware", "is_loopback"]

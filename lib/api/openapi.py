@@ -1,0 +1,127 @@
+"""The machine-readable description of /api (OpenAPI 3.1), served at GET /api/openapi.json.
+
+Written by hand, next to the routes; tests/test_api.py compares its paths and methods with the mounted
+routes, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_STRING_LIST = {"type": "array", "items": {"type": "string"}}
+_MESSAGES = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+_SESSION_PARAM = {"name": "session_id", "in": "path", "required": True,
+                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}}
+
+_STATUS_TEXT = {
+    400: "Invalid JSON, missing or empty message, message over the character cap, invalid session id, "
+         "unknown provider or strategy, or a budget too small for the newest message (with the numbers).",
+    401: "Missing or wrong bearer token (HISTORY_LAB_API_TOKEN is set on the server).",
+    403: "Not a loopback client, and HISTORY_LAB_API_TOKEN is not set on the server.",
+    404: "Unknown or expired session.",
+    413: "The request body is over 1 MB.",
+    502: "The provider failed; the user message is stored and the turn is recorded as failed.",
+    503: "The session store is down.",
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": _STATUS_TEXT[s], "content": {"application/json": {"schema": _ERROR}}}
+            for s in (401, 403, 413, *statuses)}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_CHAT_REQUEST = {
+    "type": "object", "required": ["message"], "additionalProperties": False,
+    "properties": {
+        "sessionId": {"type": "string", "description": "Omit to start a new session."},
+        "message": {"type": "string", "minLength": 1, "maxLength": 500_000},
+        "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
+                     "openai-compatible. Default: DEFAULT_PROVIDER, else offline."},
+        "model": {"type": "string"}, "system": {"type": "string", "description": "System prompt."},
+        "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},
+        "budget": {"type": "integer", "minimum": 1, "description": "Context window for the trimmer (tokens)."},
+        "reserve": {"type": "integer", "minimum": 0, "description": "Tokens kept free for the reply."},
+        "stream": {"type": "boolean", "description": "Answer with Server-Sent Events: 'delta' events "
+                   "({text}), then 'done' (the ChatResponse) or 'error' (an Error plus status)."},
+    },
+}
+_CHAT_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "sessionId": {"type": "string"}, "turn": {"type": "integer"}, "reply": {"type": "string"},
+        "usage": {"type": ["object", "null"]}, "sent": _STRING_LIST, "dropped": _STRING_LIST,
+        "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
+                                                    "exact": {"type": ["integer", "null"]},
+                                                    "encoding": {"type": "string"}}},
+        "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
+        "problems": _STRING_LIST,
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "History Lab API", "version": "1",
+                 "description": "The seed's chat routes plus token counting and trimming, served by "
+                                "`streamlit run app.py` beside the pages, on the same store."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["type", "message"],
+                    "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Message": {"type": "object", "required": ["role"], "properties": {
+                    "role": {"type": "string"}, "content": {"type": ["string", "array", "null"]},
+                    "id": {"type": "string"}}},
+                "ChatRequest": _CHAT_REQUEST, "ChatResponse": _CHAT_RESPONSE,
+            },
+        },
+        "security": [{}, {"bearer": []}],
+        "paths": {
+            "/api/chat": {"post": {
+                "summary": "Send one message (starts a session when sessionId is missing).",
+                "requestBody": _body({"$ref": "#/components/schemas/ChatRequest"}),
+                "responses": {"200": {"description": "The reply (JSON), or an SSE stream when stream is true.",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/ChatResponse"}},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                              **_errors(400, 502, 503)}}},
+            "/api/chat/{session_id}": {
+                "parameters": [_SESSION_PARAM],
+                "get": {"summary": "The session's messages and turn records.",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "sessionId": {"type": "string"}, "messages": _MESSAGES,
+                            "turns": {"type": "array", "items": {"type": "object"}},
+                            "ttl": {"type": ["integer", "null"]}}}), **_errors(400, 404, 503)}},
+                "delete": {"summary": "Delete the session (messages, turn records, meta).",
+                           "responses": {"200": _json({"type": "object", "properties": {
+                               "message": {"const": "Session cleared"}}}), **_errors(400, 503)}},
+            },
+            "/api/tokens": {"post": {
+                "summary": "Estimate and exact count per message and in total.",
+                "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
+                    "messages": _MESSAGES, "model": {"type": "string", "default": "gpt-4o-mini"}}}),
+                "responses": {"200": _json({"type": "object"}), **_errors(400)}}},
+            "/api/trim": {"post": {
+                "summary": "Run the trimmer: kept and dropped (indexes and ids), tokens before and after, problems.",
+                "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
+                    "messages": _MESSAGES, "budget": {"type": "integer", "minimum": 1},
+                    "strategy": {"type": "string"}, "model": {"type": "string"},
+                    "reserve": {"type": "integer", "minimum": 0}, "cut": {}}}),
+                "responses": {"200": _json({"type": "object"}), **_errors(400)}}},
+            "/api/health": {"get": {"summary": "The store kind and whether it answers.",
+                                    "responses": {"200": _json({"type": "object"}), **_errors(503)}}},
+            "/api/openapi.json": {"get": {"summary": "This document.",
+                                          "responses": {"200": _json({"type": "object"})}}},
+        },
+    }

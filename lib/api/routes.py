@@ -1,0 +1,189 @@
+"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.trimming and the shared store.
+
+Each handler parses its body (lib.api.bodies), runs the blocking lib call in a worker thread, and answers
+JSON; every failure becomes ``{"error": {"type", "message"}}`` through one wrapper (``_endpoint``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from lib.api import bodies, turns
+from lib.api.access import ApiAccess
+from lib.api.errors import ApiError
+from lib.api.openapi import openapi_document
+from lib.api.responses import MaskedJSON, json_error
+from lib.config import Settings
+from lib.services import store_handle
+from lib.sessions import validate_session_id
+from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
+from lib.trimming import payload_problems, trim_history
+
+SettingsFactory = Callable[[], Settings]
+Handler = Callable[[Request, Settings], Awaitable[Response]]
+
+
+def _endpoint(settings_factory: SettingsFactory, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Settings for this request, and the one place where exceptions become JSON error responses."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            settings = settings_factory()
+            return await handler(request, settings)
+        except Exception as exc:  # noqa: BLE001 - mapped to a status by lib.api.errors, unknown ones logged
+            return json_error(exc)
+
+    return run
+
+
+async def chat(request: Request, settings: Settings) -> Response:
+    body = bodies.chat_body(await bodies.read_json(request))
+    prepared = await run_in_threadpool(turns.begin, body, settings)
+    try:
+        await run_in_threadpool(turns.check_sendable, prepared)
+    except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
+        return json_error(exc, **turns.failed_turn_extra(prepared))
+    if body.stream:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies must not buffer events
+        return StreamingResponse(turns.sse_stream(prepared), media_type="text/event-stream", headers=headers)
+    try:
+        return MaskedJSON(await run_in_threadpool(turns.finish_or_raise, prepared))
+    except Exception as exc:  # noqa: BLE001 - 502 etc. with the session and turn, so the client can retry
+        return json_error(exc, **turns.failed_turn_extra(prepared))
+
+
+def _session_id(request: Request) -> str:
+    return validate_session_id(request.path_params["session_id"])
+
+
+def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
+    store = store_handle(settings).store
+    if not store.exists(session_id):
+        raise ApiError(404, "not_found", f"No session {session_id!r}: it never existed, was deleted, or expired "
+                       "(sessions expire after SESSION_TTL seconds without use). Start one with POST /api/chat.")
+    return {"sessionId": session_id, "messages": store.get_history(session_id), "turns": store.get_turns(session_id),
+            "ttl": store.ttl(session_id)}
+
+
+async def get_session(request: Request, settings: Settings) -> Response:
+    return MaskedJSON(await run_in_threadpool(_read_session, settings, _session_id(request)))
+
+
+async def delete_session(request: Request, settings: Settings) -> Response:
+    session_id = _session_id(request)
+    await run_in_threadpool(store_handle(settings).store.clear_history, session_id)
+    return MaskedJSON({"message": "Session cleared", "sessionId": session_id})
+
+
+def _count(items: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    choice = choose_encoding(model)
+    rows = message_breakdown(items, model)
+    exact = None if any(r.exact is None for r in rows) else count_chat_tokens(items, model)
+    return {
+        "model": model, "encoding": choice.name, "approximate": choice.approximate,
+        "messages": [{"index": r.index, "id": r.id, "role": r.role, "chars": r.chars, "estimate": r.estimate,
+                      "exact": r.exact} for r in rows],
+        "total": {"estimate": estimate_chat_tokens(items), "exact": exact},
+        "note": None if exact is not None else f"The {choice.name} encoding could not be loaded; estimates only.",
+    }
+
+
+async def tokens(request: Request, settings: Settings) -> Response:
+    body = await bodies.read_json(request)
+    bodies.check_fields(body, ("messages", "model"))
+    items = bodies.messages(body)
+    model = bodies.field(body, "model", str, bodies.DEFAULT_COUNT_MODEL)
+    return MaskedJSON(await run_in_threadpool(_count, items, model))
+
+
+def _trim(items: list[dict[str, Any]], *, budget: int, strategy: str, model: str, reserve: int,
+          cut: Any) -> dict[str, Any]:
+    # Messages without an id get a stand-in (ids are not counted), so kept/dropped map back to indexes.
+    tagged = [{**m, "id": m.get("id") or f"__index_{i}"} for i, m in enumerate(items)]
+    index_of = {m["id"]: i for i, m in enumerate(tagged)}
+    options: dict[str, Any] = {"model": model, "strategy": strategy, "reserve_tokens": reserve}
+    if cut is not None:
+        options["cut"] = cut  # cache-aware: keep the previous turn's cut while the payload fits
+    result = trim_history(tagged, budget, **options)
+
+    def listing(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"index": index_of[m["id"]], "id": items[index_of[m["id"]]].get("id")} for m in part]
+
+    return {
+        "kept": listing(result.kept), "dropped": listing(result.dropped),
+        "tokensBefore": result.tokens_before, "tokensAfter": result.tokens_after, "budget": result.budget,
+        "strategy": result.strategy, "counter": result.counter, "notes": list(result.notes),
+        "problems": payload_problems(result.kept), "cut": getattr(result, "cut", None),
+    }
+
+
+async def trim(request: Request, settings: Settings) -> Response:
+    body = await bodies.read_json(request)
+    bodies.check_fields(body, ("messages", "budget", "strategy", "model", "reserve", "cut"))
+    items = bodies.messages(body)
+    budget = bodies.positive("budget", bodies.field(body, "budget", int, settings.default_budget))
+    reserve = bodies.positive("reserve", bodies.field(body, "reserve", int, 0), minimum=0)
+    if reserve >= budget:
+        raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}).")
+    strategy = bodies.strategy(bodies.field(body, "strategy", str, "turns"))
+    model = bodies.field(body, "model", str, bodies.DEFAULT_COUNT_MODEL)
+    result = await run_in_threadpool(functools.partial(_trim, items, budget=budget, strategy=strategy, model=model,
+                                                       reserve=reserve, cut=body.get("cut")))
+    return MaskedJSON(result)
+
+
+def _health(settings: Settings) -> Response:
+    handle = store_handle(settings)
+    answers = bool(handle.store.ping())
+    store = {"kind": handle.kind, "label": handle.label, "answers": answers}
+    if not answers:
+        return MaskedJSON({"error": {"type": "store_unavailable", "message": "The store does not answer PING."},
+                           "store": store}, status_code=503)
+    return MaskedJSON({"status": "ok", "store": store})
+
+
+async def health(request: Request, settings: Settings) -> Response:
+    return await run_in_threadpool(_health, settings)
+
+
+async def openapi(request: Request, settings: Settings) -> Response:
+    return MaskedJSON(openapi_document())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Unknown /api paths and wrong methods answer in the same JSON shape as every other error.
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    detail = "No such API route. See GET /api/openapi.json." if status == 404 else str(getattr(exc, "detail", exc))
+    return json_error(ApiError(status, kind, detail))
+
+
+# (path under /api, method, handler): the OpenAPI test compares this table with openapi.json.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("/chat", "POST", chat),
+    ("/chat/{session_id}", "GET", get_session),
+    ("/chat/{session_id}", "DELETE", delete_session),
+    ("/tokens", "POST", tokens),
+    ("/trim", "POST", trim),
+    ("/health", "GET", health),
+    ("/openapi.json", "GET", openapi),
+)
+
+
+def api_app(settings_factory: SettingsFactory = Settings.from_env) -> Starlette:
+    """The /api application: its routes, the access rule, and JSON errors for unknown paths."""
+    routes = [Route(path, _endpoint(settings_factory, handler), methods=[method], name=f"{method} {path}")
+              for path, method, handler in ROUTES]
+    return Starlette(routes=routes, middleware=[Middleware(ApiAccess, settings_factory=settings_factory)],
+                     exception_handlers={HTTPException: _http_error})
