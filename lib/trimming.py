@@ -1,16 +1,28 @@
 """Shape the payload to fit the context window. The stored history is never trimmed.
 
-Two strategies:
-- ``"turns"`` (default) drops whole turns, oldest first, on exact chat-format counts.
+Strategies (``STRATEGY_LABELS`` holds the names pages show):
+- ``"turns"`` drops whole turns, oldest first, on exact chat-format counts: the most history that fits.
+- ``"cache-aware"`` keeps every guarantee of "turns" but moves its cut point rarely: it keeps the previous
+  turn's cut while the payload fits, then drops down to ``low_water × budget`` in one step. Dropping the
+  oldest turn on every request changes the payload's prefix every turn, so the provider's prompt cache
+  never hits; a cut that stays put keeps the prefix byte-identical and the re-sent history cheap.
 - ``"seed"`` is the seed's ``trimHistory``, kept verbatim so its faults can be shown.
+- ``"summary"`` (client-side compaction) needs a summariser and a stored summary, so it lives in
+  ``lib.compaction.compact_history``; ``trim_history`` refuses it with a pointer there.
+
+The turn strategies work on an index of the history (per-message counts and prefix sums) so the same
+planning functions serve one payload here and a whole session's replay in ``lib.caching``.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lib.errors import HistoryLabError
 from lib.tokens import (
     REPLY_PRIMING,
     EncodingUnavailable,
@@ -20,13 +32,32 @@ from lib.tokens import (
     message_tokens,
 )
 
-Strategy = Literal["turns", "seed"]
-STRATEGIES: tuple[Strategy, ...] = ("turns", "seed")
+Strategy = Literal["turns", "cache-aware", "seed", "summary"]
+# What trim_history itself can do; "summary" goes through lib.compaction.
+STRATEGIES: tuple[str, ...] = ("turns", "cache-aware", "seed")
+STRATEGY_LABELS: dict[str, str] = {
+    "turns": "Whole turns (safe)",
+    "cache-aware": "Whole turns, cache-friendly",
+    "seed": "Tutorial's trimHistory (naive)",
+    "summary": "Summarise old turns",
+}
+STRATEGY_HELP: dict[str, str] = {
+    "turns": "Drops the oldest whole turns until the payload fits. Always a valid request, but once the "
+             "window is full it drops a turn on every request, so the prompt cache misses every time.",
+    "cache-aware": "Drops old turns in one larger step (down to 70% of the budget) and then keeps the same "
+                   "starting point while the payload fits, so the prompt's prefix stays identical and the "
+                   "provider's cache keeps hitting.",
+    "seed": "The tutorial's trimHistory: removes the second message while the chars/4 estimate is over "
+            "budget. Can start with an assistant message or split a tool call from its result.",
+    "summary": "Replaces the oldest turns with one summary message after the system prompt; the newest "
+               "turns stay verbatim. Costs one extra summarisation request when it compacts.",
+}
+DEFAULT_LOW_WATER = 0.7
 SYSTEM_ROLES = frozenset({"system", "developer"})
 Message = Mapping[str, Any]
 
 
-class ContextOverflowError(ValueError):
+class ContextOverflowError(HistoryLabError, ValueError):
     """Even the system prompt plus the newest turn do not fit the budget."""
 
     def __init__(self, *, required: int, budget: int, max_tokens: int, reserve_tokens: int) -> None:
@@ -52,6 +83,8 @@ class TrimResult:
     # What the counts mean: an encoding name, or "chars/4" when exact counts were unavailable.
     counter: str = "chars/4"
     notes: list[str] = field(default_factory=list)
+    # Id of the first non-system message in the payload; "cache-aware" takes it back on the next turn.
+    cut: str | None = None
 
     @property
     def kept_ids(self) -> list[str]:
@@ -62,6 +95,70 @@ class TrimResult:
         return [m["id"] for m in self.dropped if "id" in m]
 
 
+@dataclass(frozen=True)
+class HistoryIndex:
+    """Per-message counts of a candidate list, and prefix sums over its non-system messages.
+
+    ``payload_tokens(start, end)`` is the exact size of "every system message + messages[start:end]".
+    """
+
+    counts: list[int]
+    system: list[int]  # positions of system/developer messages, always sent
+    starts: list[int]  # positions of user messages: where a whole turn begins
+    prefix: list[int]  # prefix[i] = tokens of the non-system messages before position i
+    system_tokens: int
+    counter: str
+
+    @classmethod
+    def build(cls, messages: Sequence[Message], model: str) -> HistoryIndex:
+        counts, counter = per_message_counts(messages, model)
+        system = [i for i, m in enumerate(messages) if m.get("role") in SYSTEM_ROLES]
+        starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        prefix = [0]
+        for i, m in enumerate(messages):
+            prefix.append(prefix[-1] + (0 if m.get("role") in SYSTEM_ROLES else counts[i]))
+        return cls(counts, system, starts, prefix, sum(counts[i] for i in system), counter)
+
+    def payload_tokens(self, start: int, end: int) -> int:
+        return REPLY_PRIMING + self.system_tokens + self.prefix[end] - self.prefix[start]
+
+    def newest_slot(self, newest: int) -> int:
+        """Index into ``starts`` of the user message at position ``newest``."""
+        return bisect.bisect_right(self.starts, newest) - 1
+
+    def slot_of(self, position: int) -> int | None:
+        i = bisect.bisect_left(self.starts, position)
+        return i if i < len(self.starts) and self.starts[i] == position else None
+
+    def first_fitting(self, lo: int, hi: int, end: int, limit: int) -> int | None:
+        """The earliest turn start in ``starts[lo:hi]`` whose suffix fits ``limit``.
+
+        Suffixes shrink as the start moves later, so a binary search finds it: O(log n) per payload.
+        """
+        i = bisect.bisect_left(range(lo, hi), True, key=lambda k: self.payload_tokens(self.starts[k], end) <= limit)
+        return self.starts[lo + i] if lo + i < hi else None
+
+
+def plan_turns(index: HistoryIndex, end: int, newest: int, budget: int) -> int:
+    """"turns": the earliest turn start whose suffix fits (greedy, newest turns first). Caller checks the floor."""
+    start = index.first_fitting(0, index.newest_slot(newest) + 1, end, budget)
+    return newest if start is None else start
+
+
+def plan_cache_aware(
+    index: HistoryIndex, end: int, newest: int, budget: int, *, low_water: float, cut: int | None
+) -> int:
+    """"cache-aware": keep ``cut`` while it fits; otherwise drop to ``low_water × budget`` in one step."""
+    hi = index.newest_slot(newest) + 1
+    slot = None if cut is None or cut > newest else index.slot_of(cut)
+    if slot is None:
+        slot = 0  # a fresh start: the same rule from the beginning of the history
+    if index.payload_tokens(index.starts[slot], end) <= budget:
+        return index.starts[slot]
+    start = index.first_fitting(slot, hi, end, math.floor(low_water * budget))
+    return newest if start is None else start
+
+
 def trim_history(
     messages: Sequence[Message],
     max_tokens: int = 80_000,
@@ -69,15 +166,25 @@ def trim_history(
     model: str = "gpt-4o-mini",
     strategy: str = "turns",
     reserve_tokens: int = 0,
+    low_water: float = DEFAULT_LOW_WATER,
+    cut: str | None = None,
 ) -> TrimResult:
-    """Choose which messages go into the payload. Never mutates ``messages``."""
+    """Choose which messages go into the payload. Never mutates ``messages``.
+
+    ``cut`` and ``low_water`` matter only for "cache-aware": pass the previous turn's ``TrimResult.cut``.
+    """
     if max_tokens <= 0 or reserve_tokens < 0:
         raise ValueError("max_tokens must be positive and reserve_tokens must not be negative")
+    if not 0 < low_water <= 1:
+        raise ValueError(f"low_water must be in (0, 1], got {low_water}")
     budget = max_tokens - reserve_tokens
     if strategy == "seed":
         return _trim_seed(messages, budget)
-    if strategy == "turns":
-        return _trim_turns(messages, budget, model=model, max_tokens=max_tokens, reserve_tokens=reserve_tokens)
+    if strategy in ("turns", "cache-aware"):
+        return _trim_whole_turns(messages, budget, model=model, strategy=strategy, max_tokens=max_tokens,
+                                 reserve_tokens=reserve_tokens, low_water=low_water, cut=cut)
+    if strategy == "summary":
+        raise ValueError("The 'summary' strategy needs a summariser: call lib.compaction.compact_history.")
     raise ValueError(f"Unknown trimming strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
 
 
@@ -99,49 +206,54 @@ def _trim_seed(messages: Sequence[Message], budget: int) -> TrimResult:
     kept = [dict(m) for i, m in enumerate(messages) if i not in removed]
     dropped = [dict(m) for i, m in enumerate(messages) if i in removed]
     return TrimResult(kept, dropped, before, current, budget, "seed", counter="chars/4",
-                      notes=payload_problems(kept))
+                      notes=payload_problems(kept), cut=_first_conversation_id(kept))
 
 
-def _trim_turns(
-    messages: Sequence[Message], budget: int, *, model: str, max_tokens: int, reserve_tokens: int
+def _trim_whole_turns(
+    messages: Sequence[Message], budget: int, *, model: str, strategy: str, max_tokens: int,
+    reserve_tokens: int, low_water: float, cut: str | None,
 ) -> TrimResult:
-    counts, counter = _per_message_counts(messages, model)
-    system_idx = [i for i, m in enumerate(messages) if m.get("role") in SYSTEM_ROLES]
-    user_idx = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-    if not user_idx:
+    index = HistoryIndex.build(messages, model)
+    if not index.starts:
         raise ValueError("Nothing to send: the history has no user message.")
-
-    # Turn starts: every user message. Anything before the first one (other than system) is an
-    # orphan reply that would make the payload start with the assistant, so it always goes.
-    keep = [False] * len(messages)
-    for i in system_idx:
-        keep[i] = True
-    newest = user_idx[-1]
-    for i in range(newest, len(messages)):
-        keep[i] = True
-    required = REPLY_PRIMING + sum(counts[i] for i in range(len(messages)) if keep[i])
+    end, newest = len(messages), index.starts[-1]
+    required = index.payload_tokens(newest, end)
     if required > budget:
         raise ContextOverflowError(required=required, budget=budget, max_tokens=max_tokens,
                                    reserve_tokens=reserve_tokens)
+    notes: list[str] = []
+    if strategy == "turns":
+        start = plan_turns(index, end, newest, budget)
+    else:
+        position = _position_of(messages, cut)
+        if cut is not None and position is None:
+            notes.append("The previous cut is not in this history any more; trimming started afresh.")
+        start = plan_cache_aware(index, end, newest, budget, low_water=low_water, cut=position)
+    system = set(index.system)
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        (kept if i >= start or i in system else dropped).append(dict(m))
+    return TrimResult(kept, dropped, index.payload_tokens(0, end), index.payload_tokens(start, end), budget,
+                      strategy, counter=index.counter, notes=notes, cut=_first_conversation_id(kept))
 
-    # Add whole turns back, newest first, while they fit: the same as dropping oldest first.
-    used = required
-    bounds = list(zip(user_idx, user_idx[1:], strict=False))  # (start, end) of every turn but the newest
-    for start, end in reversed(bounds):
-        cost = sum(counts[i] for i in range(start, end) if not keep[i])
-        if used + cost > budget:
-            break
-        used += cost
-        for i in range(start, end):
-            keep[i] = True
 
-    before = REPLY_PRIMING + sum(counts)
-    kept = [dict(m) for i, m in enumerate(messages) if keep[i]]
-    dropped = [dict(m) for i, m in enumerate(messages) if not keep[i]]
-    return TrimResult(kept, dropped, before, used, budget, "turns", counter=counter)
+def _position_of(messages: Sequence[Message], message_id: str | None) -> int | None:
+    if message_id is None:
+        return None
+    for i in range(len(messages) - 1, -1, -1):  # the cut is usually recent: search from the end
+        if messages[i].get("id") == message_id:
+            return i if messages[i].get("role") == "user" else None
+    return None
 
 
-def _per_message_counts(messages: Sequence[Message], model: str) -> tuple[list[int], str]:
+def _first_conversation_id(payload: Sequence[Message]) -> str | None:
+    first = next((m for m in payload if m.get("role") not in SYSTEM_ROLES), None)
+    return None if first is None or first.get("id") is None else str(first["id"])
+
+
+def per_message_counts(messages: Sequence[Message], model: str) -> tuple[list[int], str]:
+    """Exact chat-format tokens of every message, or chars/4 + framing when the encoding can't load."""
     try:
         encoding_for(model)
     except EncodingUnavailable:
