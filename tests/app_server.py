@@ -26,10 +26,12 @@ def free_port() -> int:
 class AppServer:
     """One app process; stop() and start() again on the same data dir to simulate a server restart."""
 
-    def __init__(self, data_dir: Path, log_path: Path, **extra_env: str) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, *, address: str | None = "127.0.0.1", **extra_env: str) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
+        # None: no --server.address flag, so .streamlit/config.toml decides where the server listens.
+        self.address = address
         self.extra_env = extra_env
         self.process: subprocess.Popen | None = None
 
@@ -41,9 +43,10 @@ class AppServer:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
         env.update(HISTORY_LAB_DATA_DIR=str(self.data_dir), OFFLINE_DELAY="0.002", **self.extra_env)
         log = open(self.log_path, "a")  # noqa: SIM115 - closed with the process
+        address = ["--server.address", self.address] if self.address else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(self.port),
+             *address, "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
