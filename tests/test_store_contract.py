@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 
+from lib.errors import HistoryLabError
 from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, SessionStore
 
 BAD_IDS = ["", "x" * 129, "a b", "../x", "a:b", "{x}", "é", None, 42]
@@ -113,8 +115,7 @@ def test_meta_fields(store):
 
 
 def test_per_session_cap_keeps_the_newest(store):
-    capped = type(store)(store.client, prefix=store.prefix, max_messages=5) if isinstance(store, RedisStore) \
-        else MemoryStore(max_messages=5)
+    capped = _with_cap(store, 5)
     for n in range(8):
         length = capped.append("s1", {"role": "user", "content": f"m{n}"})
     assert length == 5
@@ -133,3 +134,133 @@ def test_unicode_list_content_and_tool_calls_round_trip(store):
     store.append("s1", *messages)
     back = store.get_history("s1")
     assert [{k: v for k, v in m.items() if k not in ("id", "ts")} for m in back] == messages
+
+
+# -- turns numbered atomically, writes idempotent, slice reads, imports (issue 13.5, 13.6, 13.9, 17.2) --------
+
+
+def test_begin_turn_stores_the_user_message_and_numbers_turns(store):
+    message, turn = store.begin_turn("s1", {"role": "user", "content": "first"})
+    assert turn == 1 and message["content"] == "first" and len(message["id"]) == 32
+    store.append_messages("s1", {"role": "assistant", "content": "reply"})
+    _, second = store.begin_turn("s1", {"role": "user", "content": "second"})
+    assert second == 2
+    assert [m["content"] for m in store.get_history("s1")] == ["first", "reply", "second"]
+    assert store.get_history("s1")[0] == message
+    assert store.list_sessions()[0].title == "first"
+    assert store.begin_turn("other", {"role": "user", "content": "x"})[1] == 1  # numbers are per session
+
+
+def test_begin_turn_resent_with_the_same_id_keeps_its_number_and_stores_once(store):
+    message, turn = store.begin_turn("s1", {"role": "user", "content": "hi"})
+    again, same = store.begin_turn("s1", message)
+    assert (again["id"], same) == (message["id"], turn)
+    assert len(store.get_history("s1")) == 1
+    assert store.begin_turn("s1", {"role": "user", "content": "next"})[1] == turn + 1
+
+
+def test_two_threads_taking_turns_get_unique_gap_free_numbers(store):
+    numbers: list[int] = []
+
+    def writer(name: str) -> None:
+        for n in range(50):
+            numbers.append(store.begin_turn("shared", {"role": "user", "content": f"{name}{n}"})[1])
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(numbers) == list(range(1, 101))
+    assert len(store.get_history("shared")) == 100
+
+
+def test_appends_are_idempotent_by_message_id(store):
+    message = {"role": "user", "content": "once", "id": "m-1", "ts": 1.0}
+    assert store.append("s1", message) == 1
+    assert store.append("s1", message, {"role": "assistant", "content": "new", "id": "m-2"}) == 2
+    assert store.append_messages("s1", message) == [message]  # a resent write returns what is stored
+    assert [m["id"] for m in store.get_history("s1")] == ["m-1", "m-2"]
+    store.append("s1", {"role": "user", "content": "dup in one call", "id": "m-3"},
+                 {"role": "user", "content": "dup in one call", "id": "m-3"})
+    assert [m["id"] for m in store.get_history("s1")] == ["m-1", "m-2", "m-3"]
+
+
+def test_turn_records_are_idempotent_by_turn_number(store):
+    assert store.append_turn("s1", {"turn": 1, "exact": 5}) == 1
+    assert store.append_turn("s1", {"turn": 1, "exact": 5}) == 1
+    assert store.append_turn("s1", {"turn": 2}) == 2
+    assert store.append_turn("s1", {"note": "no number: never deduplicated"}) == 3
+    assert store.append_turn("s1", {"note": "no number: never deduplicated"}) == 4
+    assert [t.get("turn") for t in store.get_turns("s1")] == [1, 2, None, None]
+
+
+SLICES = [(0, None), (0, 2), (1, 3), (2, None), (-2, None), (-1, None), (0, -1), (1, -1), (-3, -1), (5, None),
+          (0, 0), (3, 1), (-10, 2), (0, -10), (-10, None), (2, 100), (-2, 1)]
+
+
+@pytest.mark.parametrize(("start", "end"), SLICES)
+def test_get_turns_slices_are_python_slices(store, start, end):
+    for n in range(1, 6):
+        store.append_turn("s1", {"turn": n})
+    expected = [{"turn": n} for n in range(1, 6)][start:end]
+    assert store.get_turns("s1", start, end) == expected
+    assert store.get_turns("s1", start=start, end=end) == expected
+    assert store.get_turns("nobody", start, end) == []
+
+
+def test_import_session_writes_everything_at_once(store):
+    messages = [{"role": "user", "content": "imported question", "id": "a", "ts": 1.0},
+                {"role": "assistant", "content": "imported answer", "id": "b", "ts": 2.0}]
+    store.import_session("imp", messages=messages, turns=[{"turn": 1}, {"turn": 2}],
+                         meta={"system_prompt": "sys", "imported_from": "old", "count": 3},
+                         comparisons=[{"columns": []}])
+    assert store.get_history("imp") == messages
+    assert store.get_turns("imp") == [{"turn": 1}, {"turn": 2}] and store.turn_count("imp") == 2
+    assert store.get_comparisons("imp") == [{"columns": []}]
+    meta = store.get_meta("imp")
+    assert meta["system_prompt"] == "sys" and meta["count"] == "3" and meta["title"] == "imported question"
+    assert [(r.id, r.message_count, r.turn_count) for r in store.list_sessions()] == [("imp", 2, 2)]
+    assert store.begin_turn("imp", {"role": "user", "content": "next"})[1] == 3  # the counter continues
+    store.append("imp", messages[0])
+    assert len(store.get_history("imp")) == 3  # imported ids count for deduplication
+    assert 0 < store.ttl("imp") <= store.ttl_seconds
+
+
+def test_import_session_replaces_an_existing_session(store):
+    store.append("imp", {"role": "user", "content": "old"})
+    store.append_turn("imp", {"turn": 7})
+    store.import_session("imp", messages=[{"role": "user", "content": "new"}])
+    assert [m["content"] for m in store.get_history("imp")] == ["new"] and store.get_turns("imp") == []
+
+
+@pytest.mark.parametrize("bad", [
+    {"messages": [{"role": "user", "content": "ok"}, {"content": "no role"}]},
+    {"messages": [{"role": "user", "content": "ok"}], "turns": [{"turn": 1}, {"turn": float("nan")}]},
+    {"messages": [{"role": "user", "content": "ok"}], "meta": {5: "not a str key"}},
+    {"messages": [{"role": "user", "content": "ok"}], "comparisons": ["not a mapping"]},
+    {"messages": [{"role": "user", "content": str(n)} for n in range(11)]},  # over the cap of 10 below
+    {"messages": "not a list"},
+])
+def test_a_bad_import_writes_nothing(store, bad):
+    capped = _with_cap(store, 10)
+    with pytest.raises(HistoryLabError) as raised:
+        capped.import_session("imp", **{"turns": [], "meta": None, "comparisons": [], **bad})
+    assert "nothing was written" in str(raised.value)
+    assert capped.list_sessions() == [] and not capped.exists("imp") and capped.get_history("imp") == []
+
+
+def test_errors_are_one_family(store):
+    with pytest.raises(HistoryLabError):
+        store.get_history("bad id")
+    with pytest.raises(HistoryLabError):
+        store.append("s1", {"content": "no role"})
+    with pytest.raises(HistoryLabError):
+        store.append_turn("s1", {"turn": 1, "x": object()})
+    assert store.get_turns("s1") == []
+
+
+def _with_cap(store, cap: int):
+    if isinstance(store, RedisStore):
+        return RedisStore(store.client, prefix=store.prefix, max_messages=cap)
+    return MemoryStore(max_messages=cap)

@@ -1,14 +1,24 @@
 """Providers: one interface over the offline model, OpenAI, OpenAI-compatible servers and Anthropic.
 
-    reply = get_provider("openai").stream(messages, model="gpt-4o-mini")
+    reply = get_provider("openai").stream(messages, model="gpt-5-mini", options=ProviderOptions())
     for delta in reply: print(delta, end="")
-    reply.text, reply.usage, reply.timings, reply.request
+    reply.text, reply.usage, reply.timings, reply.request, reply.response_id
 """
 
-from lib.providers.base import Provider, ProviderInfo, Reply, Timings, Usage
+from lib.providers.base import (
+    Capabilities,
+    Provider,
+    ProviderInfo,
+    ProviderOptions,
+    Reply,
+    ServerContext,
+    Timings,
+    Usage,
+)
 from lib.providers.errors import (
     AuthenticationFailed,
     BadRequest,
+    CountUnavailable,
     MalformedStream,
     MissingKeyError,
     ProviderError,
@@ -16,6 +26,9 @@ from lib.providers.errors import (
     ProviderTimeout,
     ProviderUnreachable,
     RateLimited,
+    Refused,
+    ResponseFailed,
+    ServerStateLost,
 )
 from lib.providers.offline import FORGOT_PHRASE, WHOLE_PHRASE
 from lib.providers.registry import PROVIDER_NAMES, default_provider_name, get_provider, list_providers
@@ -26,16 +39,23 @@ __all__ = [
     "WHOLE_PHRASE",
     "AuthenticationFailed",
     "BadRequest",
+    "Capabilities",
+    "CountUnavailable",
     "MalformedStream",
     "MissingKeyError",
     "Provider",
     "ProviderError",
     "ProviderInfo",
+    "ProviderOptions",
     "ProviderServerError",
     "ProviderTimeout",
     "ProviderUnreachable",
     "RateLimited",
+    "Refused",
     "Reply",
+    "ResponseFailed",
+    "ServerContext",
+    "ServerStateLost",
     "Timings",
     "Usage",
     "default_provider_name",

@@ -1,81 +1,106 @@
 """Anthropic Messages API: system at the top level, strictly alternating roles, optional prompt caching.
 
-With prompt caching on, a cache breakpoint sits on the system prompt and on the last re-sent history
-message, so the next turn reads the history from the cache instead of paying for it in full.
+With prompt caching on, a cache breakpoint sits on the system prompt and on the last message of the stable
+history (the one before the new user message), so the next turn reads the history from the cache instead
+of paying for it in full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import anthropic
 
-from lib.providers.base import Message, Reply, Usage, split_system
+from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, split_system
+from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
+from lib.providers.usage import anthropic_usage, merge_anthropic_usage
 from lib.tokens import content_text
 
 ANTHROPIC_URL = "https://api.anthropic.com"
-CACHE = {"type": "ephemeral"}
 # Anthropic rejects a conversation that starts with the assistant; this stands in for a trimmed question.
 LEADING_USER = "(earlier messages were trimmed)"
+# Current models, as listed in the installed SDK (anthropic/types/model_param.py, 2026-11-25), without the
+# ones anthropic/_data/deprecated_models.py marks for retirement.
+ANTHROPIC_MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-haiku-4-5")
 
 
 class AnthropicProvider(RemoteProvider):
     name = "anthropic"
     label = "Anthropic (Messages)"
     default_model = "claude-sonnet-5-5"
-    models = ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-haiku-4-5")
+    models = ANTHROPIC_MODELS
     env_var = "ANTHROPIC_API_KEY"
+    capabilities = Capabilities(prompt_caching=True, count_endpoint=True, needs_key=True)
     default_base_url = ANTHROPIC_URL
 
     def __init__(self, *, prompt_caching: bool = False, **options: Any) -> None:
         super().__init__(**options)
+        # A default for calls that pass no ProviderOptions (the compare page's per-column switch).
         self.prompt_caching = prompt_caching
 
     def _new_client(self) -> anthropic.Anthropic:
         return anthropic.Anthropic(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
                                    max_retries=self.max_retries)
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        model: str,
-        max_tokens: int = 1024,
-        previous_response_id: str | None = None,
-        dropped: int = 0,
-    ) -> Reply:
-        client = self.client
+    def _payload(self, messages: Sequence[Message], *, model: str, options: ProviderOptions) -> dict[str, Any]:
+        """The fields a message and a token count share: model, messages, system, cache breakpoints."""
         system, conversation = split_system(messages)
-        request: dict[str, Any] = {"model": model, "max_tokens": max_tokens,
-                                   "messages": anthropic_messages(conversation, cache=self.prompt_caching),
-                                   "stream": True}
+        cache = {"type": "ephemeral", "ttl": options.cache_ttl} if self._caching(options) else None
+        request: dict[str, Any] = {"model": model, "messages": anthropic_messages(conversation, cache=cache)}
         if system:
-            request["system"] = ([{"type": "text", "text": system, "cache_control": CACHE}]
-                                 if self.prompt_caching else system)
+            request["system"] = [{"type": "text", "text": system, "cache_control": cache}] if cache else system
+        return request
 
-        def produce(reply: Reply) -> Iterator[str]:
-            usage: dict[str, int] = {}
-            for event in client.messages.create(**request):
-                kind = getattr(event, "type", "")
-                if kind == "message_start":
-                    reply.response_id = event.message.id
-                    _merge_usage(usage, event.message.usage)
-                elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
-                    yield event.delta.text
-                elif kind == "message_delta":
-                    _merge_usage(usage, event.usage)
-                reply.usage = Usage(
-                    input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
-                    cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-                    cache_write_tokens=usage.get("cache_creation_input_tokens", 0), cache_in_input=False,
-                ) if usage else None
+    def _caching(self, options: ProviderOptions) -> bool:
+        return options.prompt_caching or self.prompt_caching
 
-        return Reply(request, produce, self._translate)
+    def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
+                      options: ProviderOptions) -> dict[str, Any]:
+        request = self._payload(messages, model=model, options=options)
+        request = {"model": model, "max_tokens": max_tokens, **request, "stream": True}
+        if self._caching(options) and options.previous_response_id:
+            # Ask why the cache missed, compared with the previous turn's message.
+            request["diagnostics"] = {"previous_message_id": options.previous_response_id}
+        return request
+
+    def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        return self.client.messages.create(**request)
+
+    def handle_event(self, event: Any, reply: Reply) -> str:
+        kind = getattr(event, "type", "")
+        if kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+            return str(event.delta.text)
+        fields = reply.state.setdefault("usage", {})
+        if kind == "message_start":
+            reply.response_id = event.message.id
+            merge_anthropic_usage(fields, event.message.usage)
+            reply.state["diagnostics"] = getattr(event.message, "diagnostics", None)
+        elif kind == "message_delta":
+            merge_anthropic_usage(fields, event.usage)
+            reply.stop_reason = event.delta.stop_reason or reply.stop_reason
+            details = getattr(event.delta, "stop_details", None)
+            if reply.stop_reason == "refusal":
+                reply.refusal = getattr(details, "explanation", None) or getattr(details, "category", None) or ""
+        reply.usage = anthropic_usage(fields, reply.state.get("diagnostics"))
+        return ""
+
+    def finish(self, reply: Reply) -> None:
+        if reply.stop_reason == "refusal":
+            reason = reply.refusal or "no reason given"
+            raise Refused(f"{self.label} declined to answer ({reason}). Rephrase the request.",
+                          provider=self.label, reason=reason)
+
+    def count_tokens(self, messages: Sequence[Message], model: str, *,
+                     options: ProviderOptions | None = None) -> int:
+        """The exact input tokens of this request, from ``messages.count_tokens`` (a network call)."""
+        request = self._payload(messages, model=model, options=options or ProviderOptions())
+        return int(self.call(lambda: self.client.messages.count_tokens(**request)).input_tokens)
 
 
-def anthropic_messages(conversation: Sequence[Message], *, cache: bool = False) -> list[dict[str, Any]]:
+def anthropic_messages(conversation: Sequence[Message], *,
+                       cache: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Alternating user/assistant messages, merged where roles repeat, starting with a user message."""
     merged: list[dict[str, Any]] = []
     for message in conversation:
@@ -88,9 +113,10 @@ def anthropic_messages(conversation: Sequence[Message], *, cache: bool = False) 
     if merged and merged[0]["role"] != "user":
         merged.insert(0, {"role": "user", "content": LEADING_USER})
     if cache and len(merged) >= 2:
-        # The breakpoint goes on the newest history message before the new question.
+        # The breakpoint goes on the newest history message before the new question: everything up to it
+        # is re-sent unchanged next turn, so next turn reads it from the cache.
         target = merged[-2]
-        target["content"] = [{"type": "text", "text": target["content"], "cache_control": CACHE}]
+        target["content"] = [{"type": "text", "text": target["content"], "cache_control": cache}]
     return merged
 
 
@@ -102,12 +128,3 @@ def _text(message: Message) -> str:
     if message.get("tool_calls"):
         return f"{text}\n[tool calls] {content_text(message['tool_calls'])}".strip()
     return text
-
-
-def _merge_usage(into: dict[str, int], usage: Any) -> None:
-    if usage is None:
-        return
-    for field in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-        value = getattr(usage, field, None)
-        if value is not None:
-            into[field] = value

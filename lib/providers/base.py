@@ -1,28 +1,65 @@
-"""The provider contract: ``stream(messages, model=..., max_tokens=...) -> Reply``.
+"""The provider template: the base class owns ``stream()``; an adapter builds the request and parses events.
 
-A Reply is iterated once for its text deltas; afterwards it holds ``text``, ``usage``, ``timings`` and
-``response_id``. ``request`` (the exact JSON body, never a key) is there from the start, so a payload
-view can show it even when the call fails.
+    reply = provider.stream(messages, model="gpt-5-mini", options=ProviderOptions(prompt_caching=True))
+    for delta in reply: ...
+    reply.text, reply.usage, reply.timings, reply.request, reply.response_id
+
+``Reply.request`` (the exact JSON body, never a key) is there from the start, so a payload view can show it
+even when the call fails. Per-provider features (server-side history, caching, compaction, strict
+validation) are typed ``ProviderOptions`` in and ``Capabilities`` out, so callers never switch on names.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from lib.providers.errors import ProviderError
+from lib.providers.errors import CountUnavailable, ProviderError
 
 Message = Mapping[str, Any]
+CacheTTL = Literal["5m", "1h"]
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """Per-call options. A provider ignores what its ``Capabilities`` say it cannot do."""
+
+    previous_response_id: str | None = None  # Responses: chain on the server's copy of the history
+    conversation_id: str | None = None  # Responses: a Conversations API object holds the history
+    prompt_caching: bool = False  # Anthropic: cache_control breakpoints
+    cache_ttl: CacheTTL = "5m"
+    truncation: Literal["auto", "disabled"] | None = None  # Responses: let the server drop old items
+    compaction_threshold: int | None = None  # server-side compaction once the context passes this many tokens
+    strict: bool = False  # reject what a strict API would (offline: an assistant-first payload)
+    context_window: int | None = None  # offline: the window it validates against
+    # The turn number of each payload message (0 for system/summary), so the offline model can name turns.
+    turn_numbers: tuple[int, ...] | None = None
+    current_turn: int | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; pages and chat read these instead of provider names."""
+
+    server_side_history: bool = False  # keeps the history itself (previous_response_id, conversations)
+    prompt_caching: bool = False  # has an explicit prompt-caching switch
+    server_compaction: bool = False  # can compact the context on the server
+    count_endpoint: bool = False  # ``count_tokens`` asks the provider for an exact input count
+    strict_validation: bool = False  # honours ``ProviderOptions.strict``
+    simulated_cache: bool = False  # its cache figures are simulated, not measured
+    needs_key: bool = False
 
 
 @dataclass(frozen=True)
 class Usage:
     """Token usage as the provider reported it.
 
-    OpenAI's prompt_tokens already include cached tokens; Anthropic's input_tokens exclude cache reads
-    and writes. ``cache_in_input`` records which, so ``prompt_total`` is the full prompt size for both.
+    OpenAI's input tokens already include cached tokens; Anthropic's exclude cache reads and writes.
+    ``cache_in_input`` records which, so ``prompt_total`` is the full prompt size for both.
+    ``cache_write_5m``/``cache_write_1h`` split the writes by TTL where the provider says so.
     """
 
     input_tokens: int | None
@@ -30,6 +67,10 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_in_input: bool = True
+    cache_write_5m: int | None = None
+    cache_write_1h: int | None = None
+    simulated: bool = False  # the cache figures come from lib.caching, not from a provider
+    diagnostics: str | None = None  # why a cache missed, as the provider explained it
 
     @property
     def prompt_total(self) -> int | None:
@@ -38,6 +79,15 @@ class Usage:
         if self.cache_in_input:
             return self.input_tokens
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def uncached_input(self) -> int | None:
+        """Input tokens billed at the full input price (neither read from nor written to a cache)."""
+        if self.input_tokens is None:
+            return None
+        if self.cache_in_input:
+            return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
+        return self.input_tokens
 
 
 @dataclass
@@ -59,24 +109,41 @@ class ProviderInfo:
     configured: bool
     hint: str
     env_var: str | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """What the server did to the context: a compaction item, or Anthropic's applied context edits."""
+
+    kind: str  # "compaction" or an edit type such as "clear_tool_uses_20250919"
+    detail: dict[str, Any]
 
 
 class Reply:
-    """One streamed answer. ``produce(reply)`` yields deltas and may set usage and response_id."""
+    """One streamed answer. The provider's event handler fills the fields below as events arrive."""
 
     def __init__(
         self,
         request: dict[str, Any],
-        produce: Callable[[Reply], Iterator[str]],
+        events: Callable[[Reply], Iterable[str]],
         translate: Callable[[Exception], ProviderError],
+        translatable: tuple[type[Exception], ...],
     ) -> None:
         self.request = request
         self.text = ""
         self.usage: Usage | None = None
         self.timings = Timings()
         self.response_id: str | None = None
-        self._produce = produce
+        self.conversation_id: str | None = request.get("conversation") if isinstance(
+            request.get("conversation"), str) else None
+        self.stop_reason: str | None = None
+        self.refusal: str | None = None  # the model's refusal text or reason, when it declined
+        self.server_context: list[ServerContext] = []  # compaction items and applied context edits
+        self.state: dict[str, Any] = {}  # the adapter's working state while the stream runs
+        self._events = events
         self._translate = translate
+        self._translatable = translatable
         self._consumed = False
 
     def __iter__(self) -> Iterator[str]:
@@ -86,7 +153,7 @@ class Reply:
         start = time.perf_counter()
         chunks: list[str] = []
         try:
-            for delta in self._produce(self):
+            for delta in self._events(self):
                 if not delta:
                     continue
                 if self.timings.first_token_s is None:
@@ -96,21 +163,23 @@ class Reply:
                 yield delta
         except ProviderError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a typed, actionable error
+        except self._translatable as exc:
+            # Only SDK, HTTP and JSON failures are translated; anything else is a bug and propagates
+            # so the UI boundary logs it with its traceback.
             raise self._translate(exc) from exc
         finally:
             self.timings.total_s = time.perf_counter() - start
 
 
-class Provider:
-    """Shared attributes; adapters implement ``stream``."""
+class Provider(ABC):
+    """The base owns ``stream``; an adapter implements the three steps below it."""
 
     name: str = ""
     label: str = ""
     default_model: str = ""
     models: tuple[str, ...] = ()
     env_var: str | None = None
-    server_side_history = False
+    capabilities: Capabilities = Capabilities()
 
     def __init__(self, *, api_key: str | None = None) -> None:
         self._api_key = api_key
@@ -123,6 +192,10 @@ class Provider:
         return self.env_var is None or bool(self._api_key)
 
     @property
+    def server_side_history(self) -> bool:
+        return self.capabilities.server_side_history
+
+    @property
     def hint(self) -> str:
         """What to set to use this provider (shown when it is not configured)."""
         if self.env_var:
@@ -132,7 +205,7 @@ class Provider:
     @property
     def info(self) -> ProviderInfo:
         return ProviderInfo(self.name, self.label, self.default_model, self.models, self.configured, self.hint,
-                            self.env_var)
+                            self.env_var, self.capabilities)
 
     def stream(
         self,
@@ -140,10 +213,52 @@ class Provider:
         *,
         model: str,
         max_tokens: int = 1024,
-        previous_response_id: str | None = None,
-        dropped: int = 0,
+        options: ProviderOptions | None = None,
     ) -> Reply:
-        raise NotImplementedError
+        """Build the request now (so it can be shown even if the call fails); send it when iterated."""
+        self.ensure_ready()
+        request = self.build_request(messages, model=model, max_tokens=max_tokens,
+                                     options=options or ProviderOptions())
+
+        def events(reply: Reply) -> Iterator[str]:
+            for event in self.open_stream(request):
+                yield self.handle_event(event, reply)
+            self.finish(reply)
+
+        return Reply(request, events, self.translate_error, self.translatable_errors)
+
+    def ensure_ready(self) -> None:
+        """Raise a ProviderError (e.g. MissingKeyError) before anything is built or sent."""
+        return  # a provider that needs nothing (the offline model) is always ready
+
+    @abstractmethod
+    def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
+                      options: ProviderOptions) -> dict[str, Any]:
+        """The exact JSON body to send, without any key."""
+
+    @abstractmethod
+    def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        """Send ``request`` and return its events."""
+
+    @abstractmethod
+    def handle_event(self, event: Any, reply: Reply) -> str:
+        """Record what ``event`` says on ``reply``; return its text delta ("" when it has none)."""
+
+    def finish(self, reply: Reply) -> None:
+        """Called once after the last event (e.g. to raise for a refusal the stream ended with)."""
+        return
+
+    translatable_errors: tuple[type[Exception], ...] = ()
+
+    def count_tokens(self, messages: Sequence[Message], model: str, *,
+                     options: ProviderOptions | None = None) -> int:
+        """The provider's own count of this request's input tokens (when ``capabilities.count_endpoint``)."""
+        raise CountUnavailable(f"{self.label or self.name} has no token-count endpoint; use the tiktoken "
+                               "count, labelled approximate for this provider.", provider=self.name)
+
+    def translate_error(self, exc: Exception) -> ProviderError:
+        """The user-facing error for one of ``translatable_errors``."""
+        return ProviderError(f"{self.label or self.name} failed: {exc}", provider=self.name)
 
 
 def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from lib.errors import HistoryLabError
+from lib.secrets import mask_secrets
 
-class ProviderError(RuntimeError):
-    """Base class: ``provider`` is the provider name, ``status`` the HTTP status when there was one."""
+
+class ProviderError(HistoryLabError, RuntimeError):
+    """Base class: ``provider`` is the provider name, ``status`` the HTTP status when there was one.
+
+    The message is masked when the error is made, because providers quote keys back (a 401 body may
+    contain the key that was refused), and the message is shown, logged and stored.
+    """
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(mask_secrets(message))
         self.provider = provider
         self.status = status
 
@@ -50,3 +57,29 @@ class BadRequest(ProviderError):
 
 class MalformedStream(ProviderError):
     """The response or stream could not be parsed."""
+
+
+class ResponseFailed(ProviderError):
+    """The server accepted the request but reported failure mid-stream (``response.failed``, an error event)."""
+
+    def __init__(self, message: str, *, provider: str = "", reason: str = "", code: str | None = None) -> None:
+        super().__init__(message, provider=provider)
+        self.reason = mask_secrets(reason)
+        self.code = code
+
+
+class Refused(ProviderError):
+    """The model refused to answer; ``reason`` is the refusal text or stop reason the server gave."""
+
+    def __init__(self, message: str, *, provider: str = "", reason: str = "") -> None:
+        super().__init__(message, provider=provider)
+        self.reason = mask_secrets(reason)
+
+
+class ServerStateLost(BadRequest):
+    """The server no longer has the state a request chained on (an expired or unknown response or
+    conversation id). Re-send the whole history without it."""
+
+
+class CountUnavailable(ProviderError):
+    """This provider has no token-count endpoint; use a tiktoken count, labelled as approximate."""

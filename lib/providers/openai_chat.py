@@ -1,30 +1,38 @@
 """OpenAI Chat Completions, and the same adapter for OpenAI-compatible local servers.
 
 The whole (trimmed) history goes in ``messages`` on every call: the model keeps nothing between requests.
+OpenAI caches a repeated prefix automatically (no switch), and reports the cached tokens in the usage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import openai
 
-from lib.providers.base import Message, Reply, Usage
+from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
+from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
+from lib.providers.usage import chat_usage
 from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
+# Current models, as listed in the installed SDK (openai/types/shared/chat_model.py, 2026-11-25).
+# o4-mini was shut down on 2026-10-23 and is not offered.
+OPENAI_MODELS = ("gpt-5-mini", "gpt-5.5", "gpt-5.4-mini", "gpt-5-nano", "gpt-5", "gpt-4.1", "gpt-4.1-mini",
+                 "gpt-4o", "gpt-4o-mini")
 
 
 class OpenAIChatProvider(RemoteProvider):
     name = "openai"
     label = "OpenAI (Chat Completions)"
-    default_model = "gpt-4o-mini"
-    models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "gpt-5-mini", "gpt-5.5", "o4-mini")
+    default_model = "gpt-5-mini"
+    models: tuple[str, ...] = OPENAI_MODELS
     env_var: str | None = "OPENAI_API_KEY"
+    capabilities = Capabilities(needs_key=True)
     default_base_url = OPENAI_URL
-    # o-series models refuse max_tokens; local servers often know only max_tokens.
+    # o-series and gpt-5 models refuse max_tokens; local servers often know only max_tokens.
     max_tokens_field = "max_completion_tokens"
 
     def _new_client(self) -> openai.OpenAI:
@@ -32,17 +40,9 @@ class OpenAIChatProvider(RemoteProvider):
         return openai.OpenAI(api_key=self._api_key or "not-needed", base_url=self.base_url, timeout=self.timeout,
                              max_retries=self.max_retries)
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        model: str,
-        max_tokens: int = 1024,
-        previous_response_id: str | None = None,
-        dropped: int = 0,
-    ) -> Reply:
-        client = self.client  # MissingKeyError now, before anything is sent
-        request: dict[str, Any] = {
+    def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
+                      options: ProviderOptions) -> dict[str, Any]:
+        return {
             "model": model,
             "messages": [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages],
             self.max_tokens_field: max_tokens,
@@ -50,21 +50,28 @@ class OpenAIChatProvider(RemoteProvider):
             "stream_options": {"include_usage": True},
         }
 
-        def produce(reply: Reply) -> Iterator[str]:
-            for chunk in client.chat.completions.create(**request):
-                if chunk.usage is not None:  # the last chunk, with no choices, carries the usage
-                    details = chunk.usage.prompt_tokens_details
-                    reply.usage = Usage(
-                        input_tokens=chunk.usage.prompt_tokens, output_tokens=chunk.usage.completion_tokens,
-                        cache_read_tokens=(details.cached_tokens or 0) if details else 0, cache_in_input=True,
-                    )
-                if chunk.id and reply.response_id is None:
-                    reply.response_id = chunk.id
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        yield choice.delta.content
+    def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        return self.client.chat.completions.create(**request)
 
-        return Reply(request, produce, self._translate)
+    def handle_event(self, event: Any, reply: Reply) -> str:
+        if event.usage is not None:  # the last chunk, with no choices, carries the usage
+            reply.usage = chat_usage(event.usage, getattr(event, "prompt_cache_diagnostics", None))
+        if event.id and reply.response_id is None:
+            reply.response_id = event.id
+        text = []
+        for choice in event.choices:
+            if choice.finish_reason:
+                reply.stop_reason = choice.finish_reason
+            if choice.delta and choice.delta.refusal:
+                reply.refusal = (reply.refusal or "") + choice.delta.refusal
+            if choice.delta and choice.delta.content:
+                text.append(choice.delta.content)
+        return "".join(text)
+
+    def finish(self, reply: Reply) -> None:
+        if reply.refusal and not reply.text:
+            raise Refused(f"{self.label} refused to answer: {reply.refusal[:300]}", provider=self.label,
+                          reason=reply.refusal)
 
 
 class OpenAICompatibleProvider(OpenAIChatProvider):
@@ -73,6 +80,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
     default_model = "llama3.2"
     models = ("llama3.2", "qwen2.5", "mistral", "gemma3")
     env_var = None  # the key is optional
+    capabilities = Capabilities()
     max_tokens_field = "max_tokens"
 
     @property

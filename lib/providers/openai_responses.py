@@ -1,74 +1,114 @@
-"""OpenAI Responses API with server-side history (the successor of the Assistants API).
+"""OpenAI Responses API: history kept on the server (the successor of the Assistants API, sunset 2026-08-26).
 
-With ``previous_response_id`` the server already holds the conversation, so only the new user message
-is sent. The request is small, but every earlier input token is still billed as input.
+With ``previous_response_id`` or a Conversations API ``conversation`` the server already holds the earlier
+turns, so only the new user message is sent. The request is small, but every earlier input token is still
+billed as input. ``truncation="auto"`` lets the server drop old items when the window fills, and
+``context_management=[{"type": "compaction", "compact_threshold": N}]`` makes it compact them instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lib.providers.base import Message, Reply, Usage, split_system
+from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
+from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider
+from lib.providers.usage import responses_usage
 from lib.tokens import content_text
 
 
 class OpenAIResponsesProvider(OpenAIChatProvider):
     name = "openai-responses"
     label = "OpenAI (Responses, server-side history)"
-    default_model = "gpt-4o-mini"
-    server_side_history = True
+    capabilities = Capabilities(server_side_history=True, server_compaction=True, count_endpoint=True,
+                                needs_key=True)
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        model: str,
-        max_tokens: int = 1024,
-        previous_response_id: str | None = None,
-        dropped: int = 0,
-    ) -> Reply:
-        client = self.client
+    def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
+                      options: ProviderOptions) -> dict[str, Any]:
+        request = self._input_fields(messages, model=model, options=options)
+        request.update({"max_output_tokens": max_tokens, "stream": True})
+        if options.compaction_threshold:
+            request["context_management"] = [{"type": "compaction",
+                                               "compact_threshold": options.compaction_threshold}]
+        return request
+
+    def _input_fields(self, messages: Sequence[Message], *, model: str, options: ProviderOptions) -> dict[str, Any]:
+        """The fields a response and a token count share: model, input, instructions and server state."""
         instructions, conversation = split_system(messages)
-        if previous_response_id:
+        chained = bool(options.previous_response_id or options.conversation_id)
+        if chained:  # the server holds everything before the newest user message
             newest_user = next((m for m in reversed(conversation) if m.get("role") == "user"), None)
             conversation = [newest_user] if newest_user else []
-        request: dict[str, Any] = {
-            "model": model,
-            "input": [_input_item(m) for m in conversation],
-            "max_output_tokens": max_tokens,
-            "stream": True,
-        }
+        request: dict[str, Any] = {"model": model, "input": [_input_item(m) for m in conversation]}
         if instructions:
             # Instructions are not carried over by previous_response_id, so they go on every call.
             request["instructions"] = instructions
-        if previous_response_id:
-            request["previous_response_id"] = previous_response_id
+        if options.conversation_id:
+            request["conversation"] = options.conversation_id
+        elif options.previous_response_id:
+            # The API refuses both at once; a conversation already orders its own responses.
+            request["previous_response_id"] = options.previous_response_id
+        if options.truncation:
+            request["truncation"] = options.truncation
+        return request
 
-        def produce(reply: Reply) -> Iterator[str]:
-            for event in client.responses.create(**request):
-                kind = getattr(event, "type", "")
-                if kind == "response.created":
-                    reply.response_id = event.response.id
-                elif kind == "response.output_text.delta":
-                    yield event.delta
-                elif kind == "response.completed":
-                    reply.response_id = event.response.id
-                    usage = event.response.usage
-                    if usage is not None:
-                        details = usage.input_tokens_details
-                        reply.usage = Usage(
-                            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                            cache_read_tokens=(details.cached_tokens or 0) if details else 0,
-                            cache_write_tokens=(getattr(details, "cache_write_tokens", 0) or 0) if details else 0,
-                            cache_in_input=True,
-                        )
-                elif kind in ("response.failed", "error"):
-                    message = getattr(getattr(getattr(event, "response", None), "error", None), "message", None)
-                    raise ValueError(message or getattr(event, "message", None) or "the response failed")
+    def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        return self.client.responses.create(**request)
 
-        return Reply(request, produce, self._translate)
+    def handle_event(self, event: Any, reply: Reply) -> str:
+        kind = getattr(event, "type", "")
+        if kind == "response.output_text.delta":
+            return str(event.delta)
+        if kind == "response.refusal.delta":
+            reply.refusal = (reply.refusal or "") + event.delta
+        elif kind in ("response.created", "response.completed", "response.incomplete"):
+            self._read_response(event.response, reply)
+        elif kind == "response.failed":
+            self._read_response(event.response, reply)
+            error = event.response.error
+            reason = getattr(error, "message", None) or "no reason given"
+            code = getattr(error, "code", None)
+            raise ResponseFailed(f"{self.label} failed while answering ({code or 'no code'}: {reason}). "
+                                 "Try again; if it repeats, start a new chain or shorten the conversation.",
+                                 provider=self.label, reason=reason, code=code)
+        elif kind == "error":
+            raise ResponseFailed(f"{self.label} reported an error mid-stream ({event.code or 'no code'}: "
+                                 f"{event.message}). Try again.", provider=self.label, reason=event.message,
+                                 code=event.code)
+        return ""
+
+    def _read_response(self, response: Any, reply: Reply) -> None:
+        reply.response_id = response.id
+        conversation = getattr(response, "conversation", None)
+        if conversation is not None:
+            reply.conversation_id = conversation.id
+        if response.usage is not None:
+            reply.usage = responses_usage(response.usage, getattr(response, "prompt_cache_diagnostics", None))
+        details = getattr(response, "incomplete_details", None)
+        if details is not None and getattr(details, "reason", None):
+            reply.stop_reason = details.reason
+        for item in getattr(response, "output", None) or ():
+            if getattr(item, "type", "") == "compaction" and not any(
+                    c.detail.get("id") == item.id for c in reply.server_context):
+                # The encrypted summary stays opaque; what it replaced is billed in input_tokens.
+                reply.server_context.append(ServerContext("compaction", {
+                    "id": item.id, "encrypted_bytes": len(getattr(item, "encrypted_content", "") or "")}))
+
+    def finish(self, reply: Reply) -> None:
+        if reply.refusal and not reply.text:
+            raise Refused(f"{self.label} refused to answer: {reply.refusal[:300]}", provider=self.label,
+                          reason=reply.refusal)
+
+    def count_tokens(self, messages: Sequence[Message], model: str, *,
+                     options: ProviderOptions | None = None) -> int:
+        """The exact input tokens of this request, from ``responses.input_tokens.count`` (a network call)."""
+        request = self._input_fields(messages, model=model, options=options or ProviderOptions())
+        return int(self.call(lambda: self.client.responses.input_tokens.count(**request)).input_tokens)
+
+    def create_conversation(self) -> str:
+        """A new, empty Conversations API object; its id goes in ``ProviderOptions.conversation_id``."""
+        return str(self.call(lambda: self.client.conversations.create()).id)
 
 
 def _input_item(message: Message) -> dict[str, Any]:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lib.providers.base import Provider
 from lib.providers.errors import MissingKeyError, ProviderError
-from lib.providers.sdk_errors import translate
+from lib.providers.sdk_errors import TRANSLATABLE, translate
+from lib.secrets import register_secrets
+
+T = TypeVar("T")
 
 
 class RemoteProvider(Provider):
     default_base_url = ""
+    translatable_errors = TRANSLATABLE
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
                  max_retries: int = 2) -> None:
         super().__init__(api_key=api_key)
+        # A key passed in directly (not from Settings) must be masked too when an error quotes it.
+        register_secrets([api_key])
         self.base_url = base_url or self.default_base_url
         self.timeout = timeout
         self.max_retries = max_retries  # the SDK's own retry with backoff; no hand-written loop
@@ -23,15 +31,26 @@ class RemoteProvider(Provider):
     @property
     def client(self) -> Any:
         """The SDK client, built on first use; MissingKeyError before anything is sent without a key."""
-        if not self.configured:
-            raise MissingKeyError(self.label, str(self.env_var))
+        self.ensure_ready()
         if self._client is None:
             self._client = self._new_client()
         return self._client
 
-    def _new_client(self) -> Any:
-        raise NotImplementedError
+    def ensure_ready(self) -> None:
+        if not self.configured:
+            raise MissingKeyError(self.label, str(self.env_var))
 
-    def _translate(self, exc: Exception) -> ProviderError:
+    @abstractmethod
+    def _new_client(self) -> Any:
+        """The SDK client for this base URL, key, timeout and retries."""
+
+    def translate_error(self, exc: Exception) -> ProviderError:
         return translate(exc, provider=self.label, base_url=self.base_url, env_var=self.env_var,
                          timeout=self.timeout)
+
+    def call(self, request: Callable[[], T]) -> T:
+        """Run one non-streaming SDK call (a count, creating a conversation) with the same error mapping."""
+        try:
+            return request()
+        except self.translatable_errors as exc:
+            raise self.translate_error(exc) from exc

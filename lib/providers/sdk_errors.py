@@ -1,10 +1,15 @@
-"""Map openai and anthropic SDK exceptions to ProviderError subclasses (both SDKs share one shape)."""
+"""Map openai/anthropic SDK, httpx2 and JSON exceptions to ProviderError subclasses.
+
+Only these are translated (``TRANSLATABLE``). Anything else raised while streaming is a bug in an adapter
+and propagates, so the UI boundary logs it with its traceback instead of blaming the base URL.
+"""
 
 from __future__ import annotations
 
 import json
 
 import anthropic
+import httpx2
 import openai
 
 from lib.providers.errors import (
@@ -16,16 +21,20 @@ from lib.providers.errors import (
     ProviderTimeout,
     ProviderUnreachable,
     RateLimited,
+    ServerStateLost,
 )
 
-_TIMEOUT = (openai.APITimeoutError, anthropic.APITimeoutError)
-_CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError)
+TRANSLATABLE: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError,
+                                              httpx2.StreamError, json.JSONDecodeError)
+_TIMEOUT = (openai.APITimeoutError, anthropic.APITimeoutError, httpx2.TimeoutException)
+_CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError, httpx2.TransportError)
 _STATUS = (openai.APIStatusError, anthropic.APIStatusError)
-_API = (openai.APIError, anthropic.APIError)
+# Error codes meaning the server forgot the state a request chained on.
+STATE_LOST_CODES = ("previous_response_not_found", "conversation_not_found")
 
 
 def translate(exc: Exception, *, provider: str, base_url: str, env_var: str | None, timeout: float) -> ProviderError:
-    """The ProviderError for an SDK exception; ``base_url`` and ``env_var`` make the message actionable."""
+    """The ProviderError for a translatable exception; ``base_url`` and ``env_var`` make it actionable."""
     if isinstance(exc, _TIMEOUT):
         return ProviderTimeout(
             f"{provider} did not answer within {timeout:g} s. Try again, or raise PROVIDER_TIMEOUT.",
@@ -37,14 +46,11 @@ def translate(exc: Exception, *, provider: str, base_url: str, env_var: str | No
             provider=provider)
     if isinstance(exc, _STATUS):
         return _from_status(exc, provider=provider, env_var=env_var)
-    if isinstance(exc, json.JSONDecodeError | ValueError | KeyError | TypeError | AttributeError):
+    if isinstance(exc, json.JSONDecodeError | httpx2.DecodingError | httpx2.StreamError):
         return MalformedStream(
             f"{provider} sent a response that could not be parsed ({type(exc).__name__}: {str(exc)[:120]}). "
             "Check that the base URL points at a compatible API.", provider=provider)
-    if isinstance(exc, _API):
-        return ProviderError(f"{provider} reported an error: {_detail(exc)}", provider=provider)
-    return ProviderError(f"{provider} failed unexpectedly ({type(exc).__name__}: {str(exc)[:160]}).",
-                         provider=provider)
+    return ProviderError(f"{provider} reported an error: {_detail(exc)}", provider=provider)
 
 
 def _from_status(exc: openai.APIStatusError | anthropic.APIStatusError, *, provider: str,
@@ -64,15 +70,29 @@ def _from_status(exc: openai.APIStatusError | anthropic.APIStatusError, *, provi
         return ProviderServerError(
             f"{provider} had a server error (HTTP {status}: {detail}). It is usually temporary: try again.",
             provider=provider, status=status)
+    if _code(exc) in STATE_LOST_CODES:
+        return ServerStateLost(f"{provider} no longer holds the earlier conversation (HTTP {status}: {detail}). "
+                               "Send the whole history again.", provider=provider, status=status)
     return BadRequest(f"{provider} rejected the request (HTTP {status}: {detail}). Check the model name "
                       "and the size of the conversation.", provider=provider, status=status)
 
 
-def _detail(exc: Exception) -> str:
+def _error_body(exc: Exception) -> dict[str, object]:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:200]
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message)[:200]
+        if isinstance(error, dict):
+            return error
+    return {}
+
+
+def _code(exc: Exception) -> str | None:
+    code = _error_body(exc).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _detail(exc: Exception) -> str:
+    message = _error_body(exc).get("message")
+    if message:
+        return str(message)[:200]
+    return str(getattr(exc, "message", None) or exc)[:200]

@@ -4,9 +4,11 @@
     store = RedisStore("redis://localhost:6379/0", ttl=3600)
     store.append(session_id, {"role": "user", "content": "Hi"})
     store.get_history(session_id)
+    message, turn = store.begin_turn(session_id, {"role": "user", "content": "Next"})  # atomic turn number
 """
 
 from lib.sessions.base import (
+    InvalidMessage,
     InvalidSessionId,
     SessionStore,
     SessionSummary,
@@ -24,6 +26,7 @@ from lib.sessions.urls import redact_url
 __all__ = [
     "EmbeddedUnavailable",
     "EmbeddedValkey",
+    "InvalidMessage",
     "InvalidSessionId",
     "MemoryStore",
     "RedisStore",

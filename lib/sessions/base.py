@@ -3,6 +3,10 @@
 A session is three things under one id: the message history (a list), the turn records (a list, one per
 request sent) and a small meta hash (title, created_at, updated_at, system prompt, ...). Stores keep the
 full history; trimming only ever shapes the payload, so the inspector can show what each turn dropped.
+
+Writes are idempotent: a message whose id is already stored, or a turn record whose ``turn`` number is,
+is not stored again, so a write resent after a timeout never duplicates anything. ``begin_turn`` stores
+the user message and takes the session's next turn number in one atomic step.
 """
 
 from __future__ import annotations
@@ -11,15 +15,22 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from lib.errors import HistoryLabError
+
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 TITLE_CHARS = 60
+# Redis EXPIRE fails inside EXEC for absurd values (after the RPUSH already ran); a year is plenty.
+MAX_TTL = 31_536_000
+# begin_turn remembers this many recent user-message ids with their turn numbers, so a retried call
+# (redis-py resending after a timeout) gets its original number back instead of a new one.
+BEGUN_WINDOW = 1_000
 
 
-class InvalidSessionId(ValueError):
+class InvalidSessionId(HistoryLabError, ValueError):
     """A session id outside ``[A-Za-z0-9_-]{1,128}``; it never reaches a Redis key."""
 
     def __init__(self, session_id: object) -> None:
@@ -31,7 +42,11 @@ class InvalidSessionId(ValueError):
         )
 
 
-class StoreError(RuntimeError):
+class InvalidMessage(HistoryLabError, ValueError):
+    """A message or record the store cannot keep (no role, not a mapping, not JSON); nothing was written."""
+
+
+class StoreError(HistoryLabError, RuntimeError):
     """The store could not do what was asked (the message says what to check)."""
 
 
@@ -53,11 +68,45 @@ def new_session_id() -> str:
 def stamp(message: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``message`` with an ``id`` and ``ts`` when it lacks them (the caller's dict is untouched)."""
     if not isinstance(message, Mapping) or "role" not in message:
-        raise ValueError(f"A message must be a mapping with a 'role', got {type(message).__name__}.")
+        raise InvalidMessage(f"A message must be a mapping with a 'role', got {type(message).__name__}; "
+                             "nothing was written.")
     stamped = dict(message)
     stamped.setdefault("id", uuid.uuid4().hex)
     stamped.setdefault("ts", time.time())
     return stamped
+
+
+def check_limits(*, ttl: int, max_messages: int) -> None:
+    """Refuse a TTL or cap that would make Redis fail halfway through a write."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
+        raise StoreError(f"Session TTL must be a whole number of seconds from 1 to {MAX_TTL:,}, got {ttl!r}.")
+    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
+        raise StoreError(f"The per-session cap must be a positive whole number, got {max_messages!r}.")
+
+
+def encode(entry: Mapping[str, Any], what: str = "record") -> str:
+    """One stored entry as JSON text; refuses what would not round-trip (NaN, non-string keys, objects)."""
+    if not isinstance(entry, Mapping):
+        raise InvalidMessage(f"A {what} must be a mapping, got {type(entry).__name__}; nothing was written.")
+    try:
+        return json.dumps(dict(entry), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(f"This {what} cannot be stored as JSON ({exc}); nothing was written.") from None
+
+
+def turn_key(record: Mapping[str, Any]) -> str | None:
+    """What makes a turn record unique: its turn number (records without one are never deduplicated)."""
+    turn = record.get("turn")
+    return str(turn) if isinstance(turn, int) and not isinstance(turn, bool) else None
+
+
+def slice_bounds(start: int, end: int | None) -> tuple[int, int] | None:
+    """Python slice ``[start:end]`` as LRANGE's inclusive ``(start, stop)``, or None when surely empty."""
+    if end is None:
+        return start, -1
+    if end == 0 or (end > 0 and start >= 0 and end <= start):
+        return None
+    return start, end - 1
 
 
 def meta_value(value: Any) -> str:
@@ -115,7 +164,9 @@ class SessionStore(Protocol):
 
     def append_turn(self, session_id: str, record: Mapping[str, Any]) -> int: ...
 
-    def get_turns(self, session_id: str) -> list[dict[str, Any]]: ...
+    def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]: ...
+
+    def get_turns(self, session_id: str, start: int = 0, end: int | None = None) -> list[dict[str, Any]]: ...
 
     def turn_count(self, session_id: str) -> int: ...
 
@@ -126,5 +177,15 @@ class SessionStore(Protocol):
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int: ...
 
     def get_comparisons(self, session_id: str) -> list[dict[str, Any]]: ...
+
+    def import_session(
+        self,
+        session_id: str,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        turns: Sequence[Mapping[str, Any]] = (),
+        meta: Mapping[str, Any] | None = None,
+        comparisons: Sequence[Mapping[str, Any]] = (),
+    ) -> None: ...
 
     def ping(self) -> bool: ...

@@ -5,22 +5,61 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.sessions.base import SessionSummary, meta_value, stamp, title_from, validate_session_id
+from lib.sessions.base import (
+    BEGUN_WINDOW,
+    SessionSummary,
+    check_limits,
+    encode,
+    meta_value,
+    stamp,
+    title_from,
+    turn_key,
+    validate_session_id,
+)
+from lib.sessions.imports import plan_import
+
+
+@dataclass
+class _List:
+    """A capped list of JSON entries, each with the key that deduplicates it (message id, turn number)."""
+
+    entries: list[str] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+
+    def push(self, items: list[tuple[str | None, str]], cap: int) -> int:
+        present = {k for k in self.keys if k is not None}
+        for key, entry in items:
+            if key is not None and key in present:
+                continue  # a retried write: already stored
+            if key is not None:
+                present.add(key)
+            self.entries.append(entry)
+            self.keys.append(key)
+        excess = max(0, len(self.entries) - cap)
+        del self.entries[:excess], self.keys[:excess]
+        return len(self.entries)
 
 
 @dataclass
 class _Session:
     # Entries are kept as JSON text, like Redis keeps them, so callers can't mutate stored history
     # and anything that would not survive Redis fails here too.
-    messages: list[str] = field(default_factory=list)
-    turns: list[str] = field(default_factory=list)
-    comparisons: list[str] = field(default_factory=list)
+    messages: _List = field(default_factory=_List)
+    turns: _List = field(default_factory=_List)
+    comparisons: _List = field(default_factory=_List)
     meta: dict[str, str] = field(default_factory=dict)
+    turn_seq: int = 0
+    begun: OrderedDict[str, int] = field(default_factory=OrderedDict)  # user message id -> turn number
     expires_at: float = 0.0
+
+
+def _decoded(entries: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(entry) for entry in entries]
 
 
 class MemoryStore:
@@ -32,8 +71,7 @@ class MemoryStore:
     def __init__(
         self, *, ttl: int = 86_400, max_messages: int = 10_000, clock: Callable[[], float] = time.time
     ) -> None:
-        if ttl < 1 or max_messages < 1:
-            raise ValueError("ttl and max_messages must be positive")
+        check_limits(ttl=ttl, max_messages=max_messages)
         self.ttl_seconds = ttl
         self.max_messages = max_messages
         self._clock = clock
@@ -72,33 +110,52 @@ class MemoryStore:
         session.meta["updated_at"] = now
         return session
 
-    def _push(self, entries: list[str], records: list[str], cap: int) -> int:
-        entries.extend(records)
-        del entries[: max(0, len(entries) - cap)]
-        return len(entries)
+    def _push_messages(self, session: _Session, stored: list[dict[str, Any]], encoded: list[str]) -> int:
+        length = session.messages.push([(str(m["id"]), e) for m, e in zip(stored, encoded, strict=True)],
+                                       self.max_messages)
+        title = next((t for t in map(title_from, stored) if t), None)
+        if title:
+            session.meta.setdefault("title", title)
+        return length
 
     # -- messages ------------------------------------------------------------------------------------
 
     def append_messages(self, session_id: str, *messages: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Store messages (stamped with id and ts when missing); an id already stored is not stored again."""
         stored = [stamp(m) for m in messages]
-        encoded = [json.dumps(m, ensure_ascii=False) for m in stored]
+        encoded = [encode(m, "message") for m in stored]
         with self._lock:
-            session = self._write(session_id)
-            self._push(session.messages, encoded, self.max_messages)
-            title = next((t for t in map(title_from, stored) if t), None)
-            if title:
-                session.meta.setdefault("title", title)
+            validate_session_id(session_id)
+            if stored:
+                self._push_messages(self._write(session_id), stored, encoded)
         return stored
 
     def append(self, session_id: str, *messages: Mapping[str, Any]) -> int:
         with self._lock:
             self.append_messages(session_id, *messages)
-            return len(self._sessions[session_id].messages)
+            session = self._live(session_id)
+            return len(session.messages.entries) if session else 0
+
+    def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """Store the user message and take the next turn number, together; a retry gets the same number."""
+        stored = stamp(message)
+        encoded = encode(stored, "message")
+        with self._lock:
+            validate_session_id(session_id)
+            session = self._write(session_id)
+            if str(stored["id"]) in session.begun:
+                return stored, session.begun[str(stored["id"])]
+            self._push_messages(session, [stored], [encoded])
+            session.turn_seq += 1
+            session.begun[str(stored["id"])] = session.turn_seq
+            while len(session.begun) > BEGUN_WINDOW:
+                session.begun.popitem(last=False)
+            return stored, session.turn_seq
 
     def get_history(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:
             session = self._touch(session_id)
-            return [json.loads(m) for m in session.messages] if session else []
+            return _decoded(session.messages.entries) if session else []
 
     def clear_history(self, session_id: str) -> None:
         with self._lock:
@@ -122,8 +179,9 @@ class MemoryStore:
                 if session is None:
                     continue
                 rows.append(SessionSummary(
-                    id=session_id, title=session.meta.get("title", ""), message_count=len(session.messages),
-                    turn_count=len(session.turns), ttl=max(0, round(session.expires_at - self._clock())),
+                    id=session_id, title=session.meta.get("title", ""),
+                    message_count=len(session.messages.entries), turn_count=len(session.turns.entries),
+                    ttl=max(0, round(session.expires_at - self._clock())),
                     last_activity=float(session.meta["updated_at"]) if "updated_at" in session.meta else None,
                 ))
         return sorted(rows, key=lambda r: r.last_activity or 0.0, reverse=True)
@@ -131,29 +189,33 @@ class MemoryStore:
     # -- turns, comparisons, meta ------------------------------------------------------------------------
 
     def append_turn(self, session_id: str, record: Mapping[str, Any]) -> int:
-        encoded = json.dumps(dict(record), ensure_ascii=False)
+        """Store a turn record; a record whose ``turn`` number is already stored is not stored again."""
+        encoded = encode(record, "turn record")
         with self._lock:
-            return self._push(self._write(session_id).turns, [encoded], self.max_messages)
+            validate_session_id(session_id)
+            return self._write(session_id).turns.push([(turn_key(record), encoded)], self.max_messages)
 
-    def get_turns(self, session_id: str) -> list[dict[str, Any]]:
+    def get_turns(self, session_id: str, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+        """Turn records ``[start:end]`` (Python slice positions in the stored list)."""
         with self._lock:
             session = self._touch(session_id)
-            return [json.loads(t) for t in session.turns] if session else []
+            return _decoded(session.turns.entries[start:end]) if session else []
 
     def turn_count(self, session_id: str) -> int:
         with self._lock:
             session = self._live(session_id)
-            return len(session.turns) if session else 0
+            return len(session.turns.entries) if session else 0
 
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int:
-        encoded = json.dumps(dict(record), ensure_ascii=False)
+        encoded = encode(record, "comparison record")
         with self._lock:
-            return self._push(self._write(session_id).comparisons, [encoded], self.max_messages)
+            validate_session_id(session_id)
+            return self._write(session_id).comparisons.push([(None, encoded)], self.max_messages)
 
     def get_comparisons(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:
             session = self._touch(session_id)
-            return [json.loads(c) for c in session.comparisons] if session else []
+            return _decoded(session.comparisons.entries) if session else []
 
     def get_meta(self, session_id: str) -> dict[str, str]:
         with self._lock:
@@ -168,6 +230,26 @@ class MemoryStore:
                     session.meta.pop(name, None)
                 else:
                     session.meta[name] = meta_value(value)
+
+    def import_session(
+        self,
+        session_id: str,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        turns: Sequence[Mapping[str, Any]] = (),
+        meta: Mapping[str, Any] | None = None,
+        comparisons: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Write a whole session at once, replacing any session with that id; all or nothing."""
+        plan = plan_import(messages=messages, turns=turns, meta=meta, comparisons=comparisons,
+                           cap=self.max_messages, now=self._clock())
+        session = _Session(meta=dict(plan.meta), turn_seq=plan.turn_seq, expires_at=self._clock() + self.ttl_seconds)
+        session.messages.push(plan.messages, self.max_messages)
+        session.turns.push(plan.turns, self.max_messages)
+        session.comparisons.push(plan.comparisons, self.max_messages)
+        with self._lock:
+            validate_session_id(session_id)
+            self._sessions[session_id] = session  # one assignment: the session appears whole or not at all
 
     def ping(self) -> bool:
         return True

@@ -1,84 +1,60 @@
 """RedisStore: sessions in Redis or Valkey, standalone or clustered.
 
-Keys (the ``{S}`` hash tag keeps one session in one cluster slot, so MULTI/EXEC works in a cluster):
+Keys (the ``{S}`` hash tag keeps one session in one cluster slot, so scripts and MULTI/EXEC work there):
 
     {prefix}:{S}:messages     LIST of JSON messages
     {prefix}:{S}:turns        LIST of JSON turn records
     {prefix}:{S}:comparisons  LIST of JSON comparison records
     {prefix}:{S}:meta         HASH (created_at, updated_at, title, system_prompt, ...)
+    {prefix}:{S}:state        HASH the store keeps for itself (epoch, turn counter, trimmed counts)
+    {prefix}:{S}:message_ids  ZSET message id -> position (so a resent append stores nothing twice)
+    {prefix}:{S}:turn_ids     ZSET turn number -> position (the same for turn records)
+    {prefix}:{S}:begun        ZSET user message id -> turn number (a resent begin_turn keeps its number)
     {prefix}:sessions         ZSET of session ids, score = expiry time (the listing index)
 
-Every write is one MULTI/EXEC: RPUSH (or HSET), LTRIM to the cap, and EXPIRE on every session key, so
-no key ever lives without a TTL and two writers never overwrite each other (no GET-modify-SET). The
-listing index joins the same transaction, except in a cluster, where it lives in another slot.
+Every write is one atomic call (a script, see redis_lua.py, or MULTI/EXEC for meta) that also refreshes
+the TTL of every session key, so no key lives without one and two writers never overwrite each other.
+Reads are incremental: a process keeps what it has read (cache.py) and fetches only the new tail. Reads
+refresh the TTL too, but at most once per ``touch_interval`` per session, and keep index upkeep off the
+read path except for that refresh. The listing index joins the same call, except in a cluster, where it
+lives in another slot and follows in a second request.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
-from redis.retry import Retry
 
 from lib.sessions.base import (
+    BEGUN_WINDOW,
     SessionSummary,
     StoreError,
-    StoreUnavailable,
+    check_limits,
+    encode,
     meta_value,
+    slice_bounds,
     stamp,
     title_from,
+    turn_key,
     validate_session_id,
 )
+from lib.sessions.cache import Entry, ListCache, visible
+from lib.sessions.imports import Entries, plan_import
+from lib.sessions.redis_client import connect, translate
+from lib.sessions.redis_import import write_import
+from lib.sessions.redis_lua import APPEND, LIST_PARTS, READ, SESSION_PARTS, key_position
 from lib.sessions.urls import redact_url
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
-PARTS = ("messages", "turns", "comparisons", "meta")
-
-
-def _retry() -> Retry:
-    # A restarting server or a failover gets a few quick, jittered retries; then the user gets an error.
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3)
-
-
-def connect(url: str, *, cluster: bool = False) -> redis.Redis | RedisCluster:
-    """A redis-py client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with retry and timeouts."""
-    options: dict[str, Any] = {
-        "decode_responses": True, "retry": _retry(), "socket_connect_timeout": 3, "socket_timeout": 10,
-    }
-    try:
-        if cluster:
-            return RedisCluster.from_url(url, **options)
-        return redis.Redis.from_url(url, **options)
-    except (ValueError, redis.RedisError) as exc:
-        raise StoreUnavailable(f"Cannot use REDIS_URL {redact_url(url)}: {exc}") from exc
-
-
-def _translate(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn redis-py's exceptions into StoreUnavailable / StoreError with a message a user can act on."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        store = args[0]
-        try:
-            return method(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"Redis at {store.location} is not reachable ({exc}). Start the server or fix REDIS_URL; "
-                "nothing was written."
-            ) from exc
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis at {store.location} refused the command: {exc}") from exc
-
-    return wrapper
+PARTS = SESSION_PARTS
 
 
 class RedisStore:
@@ -95,11 +71,11 @@ class RedisStore:
         max_messages: int = 10_000,
         cluster: bool = False,
         location: str | None = None,
+        touch_interval: float | None = None,
     ) -> None:
-        if ttl < 1 or max_messages < 1:
-            raise ValueError("ttl and max_messages must be positive")
+        check_limits(ttl=ttl, max_messages=max_messages)
         if not prefix or any(c in prefix for c in "{} \n"):
-            raise ValueError(f"Invalid key prefix {prefix!r}: use letters, digits, ':' '_' or '-'.")
+            raise StoreError(f"Invalid key prefix {prefix!r}: use letters, digits, ':' '_' or '-'.")
         if isinstance(client, str):
             location = location or redact_url(client)
             client = connect(client, cluster=cluster)
@@ -110,6 +86,14 @@ class RedisStore:
         self.max_messages = max_messages
         self.location = location or repr(client)
         self.index_key = f"{prefix}:sessions"
+        # A read refreshes the TTL at most this often per session: the sliding expiry is off by at most
+        # this much, and a turn's reads cost no EXPIREs (its writes already refreshed every key).
+        self.touch_interval = min(60.0, ttl / 10) if touch_interval is None else touch_interval
+        self._touched: dict[str, float] = {}
+        self._touch_lock = threading.Lock()
+        self._cache = ListCache()
+        self._append_script = client.register_script(APPEND)
+        self._read_script = client.register_script(READ)
 
     def __repr__(self) -> str:
         return (f"RedisStore({self.location}, prefix={self.prefix!r}, ttl={self.ttl_seconds}, "
@@ -128,95 +112,132 @@ class RedisStore:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    def _expire_all(self, pipe: Any, session_id: str) -> None:
-        for key in self.keys(session_id):
-            pipe.expire(key, self.ttl_seconds)
+    def _script_keys(self, session_id: str) -> list[str]:
+        keys = self.keys(session_id)
+        return keys if self.cluster else [*keys, self.index_key]
 
-    def _stamp_meta(self, pipe: Any, session_id: str) -> None:
-        meta = self.key(session_id, "meta")
-        now = str(time.time())
-        pipe.hsetnx(meta, "created_at", now)
-        pipe.hset(meta, "updated_at", now)
+    def _touch_due(self, session_id: str) -> bool:
+        """True (and the interval restarts) when this read should refresh the session's TTL."""
+        with self._touch_lock:
+            due = time.monotonic() - self._touched.get(session_id, -1e18) >= self.touch_interval
+        if due:
+            self._touched_now(session_id)
+        return due
 
-    def _index(self, pipe: Any, session_id: str, *, only_existing: bool) -> None:
-        # The listing's score is the expiry time; entries past it are pruned here, on write.
+    def _touched_now(self, session_id: str) -> None:
+        """Every write refreshes every key's TTL, so the next read need not."""
+        with self._touch_lock:
+            if len(self._touched) > 10_000:  # a bound, not an LRU: forgetting only costs one extra EXPIRE
+                self._touched.clear()
+            self._touched[session_id] = time.monotonic()
+
+    def _index_in_cluster(self, session_id: str, *, only_existing: bool) -> None:
+        # The index key lives in another slot; in a cluster it follows the session's call.
+        if not self.cluster:
+            return
         now = time.time()
+        pipe = self.client.pipeline(transaction=False)
         pipe.zadd(self.index_key, {session_id: now + self.ttl_seconds}, xx=only_existing)
         if not only_existing:
             pipe.zremrangebyscore(self.index_key, "-inf", now)
         pipe.expire(self.index_key, self.ttl_seconds)
+        pipe.execute()
 
-    def _commit(self, pipe: Any, session_id: str, *, only_existing: bool = False) -> list[Any]:
-        """Run the session's MULTI/EXEC with the index update in it, so a write is one round trip.
+    def _run_append(self, session_id: str, part: str, entries: Entries, *, title: str | None = None,
+                    begin: bool = False) -> tuple[int, int]:
+        """One atomic append (see redis_lua.APPEND); returns (turn number or 0, list length)."""
+        args: list[Any] = [
+            key_position(part), key_position(LIST_PARTS[part]), self.ttl_seconds, self.max_messages,
+            repr(time.time()), uuid.uuid4().hex, title or "", int(begin), session_id, int(not self.cluster),
+            BEGUN_WINDOW, part,
+        ]
+        for key, entry in entries:
+            args += [key or "", entry]
+        turn, length = self._append_script(keys=self._script_keys(session_id), args=args)
+        self._touched_now(session_id)
+        self._index_in_cluster(session_id, only_existing=False)
+        return int(turn), int(length)
 
-        In a cluster the index key lives in another slot and can't join the transaction; it follows
-        in a second request. ``only_existing`` (reads) refreshes a listed session without adding one.
-        """
+    def _messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                                         Entries, str | None]:
+        validate_session_id(session_id)
+        stored = [stamp(m) for m in messages]
+        entries: Entries = [(str(m["id"]), encode(m, "message")) for m in stored]
+        return stored, entries, next((t for t in map(title_from, stored) if t), None)
+
+    def _read(self, session_id: str, part: str) -> list[dict[str, Any]]:
+        """The whole list, fetching only what was appended since this process last read it."""
+        key = self.key(session_id, part)
+        cached = self._cache.get(session_id, part)
+        touch = self._touch_due(session_id)
+        epoch, first, start, raw = self._read_script(keys=self._script_keys(session_id), args=[
+            key_position(part), cached.epoch, cached.first, cached.end, self.ttl_seconds if touch else 0,
+            repr(time.time()), session_id, int(not self.cluster), part,
+        ])
+        first, start = int(first), int(start)
+        new = _decode_entries(raw, key, offset=first + start)
+        fresh = cached.extended(epoch=epoch or "", first=first, start=start, new=new)
+        if epoch:  # sessions written by this store; anything else is read in full every time
+            self._cache.put(session_id, part, fresh)
+        if touch:
+            self._index_in_cluster(session_id, only_existing=True)
+        return visible(fresh)
+
+    def _touch_commands(self, pipe: Any, session_id: str) -> None:
+        for key in self.keys(session_id):
+            pipe.expire(key, self.ttl_seconds)
         if not self.cluster:
-            self._index(pipe, session_id, only_existing=only_existing)
-            return pipe.execute()
-        results = pipe.execute()
-        index = self.client.pipeline(transaction=False)
-        self._index(index, session_id, only_existing=only_existing)
-        index.execute()
-        return results
-
-    def _push(self, session_id: str, part: str, entries: list[str], **meta: str) -> int:
-        key = self.key(session_id, part)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.rpush(key, *entries)
-        pipe.ltrim(key, -self.max_messages, -1)
-        self._stamp_meta(pipe, session_id)
-        for name, value in meta.items():
-            pipe.hsetnx(self.key(session_id, "meta"), name, value)
-        self._expire_all(pipe, session_id)
-        length = self._commit(pipe, session_id)[0]
-        return min(int(length), self.max_messages)
-
-    def _read_list(self, session_id: str, part: str) -> list[dict[str, Any]]:
-        key = self.key(session_id, part)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.lrange(key, 0, -1)
-        self._expire_all(pipe, session_id)  # sliding TTL: a read keeps the session alive too
-        raw = self._commit(pipe, session_id, only_existing=True)[0]
-        return _decode_entries(raw, key)
+            pipe.zadd(self.index_key, {session_id: time.time() + self.ttl_seconds}, xx=True)
 
     # -- messages ------------------------------------------------------------------------------------
 
-    def _append(self, session_id: str, messages: tuple[Mapping[str, Any], ...]) -> tuple[list[dict[str, Any]], int]:
-        stored = [stamp(m) for m in messages]
-        title = next((t for t in map(title_from, stored) if t), None)
-        extra = {"title": title} if title else {}
-        length = self._push(session_id, "messages", [json.dumps(m, ensure_ascii=False) for m in stored], **extra)
-        return stored, length
-
-    @_translate
+    @translate
     def append_messages(self, session_id: str, *messages: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Store messages (stamped with id and ts when missing) and return the stored copies."""
-        return self._append(session_id, messages)[0] if messages else []
+        """Store messages (stamped with id and ts when missing) and return the stored copies.
 
-    @_translate
+        An id already stored in this session is skipped, so a retried call never stores a message twice.
+        """
+        stored, entries, title = self._messages(session_id, messages)
+        if entries:
+            self._run_append(session_id, "messages", entries, title=title)
+        return stored
+
+    @translate
     def append(self, session_id: str, *messages: Mapping[str, Any]) -> int:
         """Store messages and return the new history length (after the per-session cap)."""
-        if not messages:
+        stored, entries, title = self._messages(session_id, messages)
+        if not entries:
             return int(self.client.llen(self.key(session_id, "messages")))
-        return self._append(session_id, messages)[1]
+        return self._run_append(session_id, "messages", entries, title=title)[1]
 
-    @_translate
+    @translate
+    def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """Store the user message and take the next turn number in one atomic call.
+
+        Numbers come from a counter on the server, so two tabs or two replicas never share one; a
+        resent call (same message id) returns the number the first attempt took.
+        """
+        (stored,), entries, title = self._messages(session_id, [message])
+        turn, _ = self._run_append(session_id, "messages", entries, title=title, begin=True)
+        return stored, turn
+
+    @translate
     def get_history(self, session_id: str) -> list[dict[str, Any]]:
-        return self._read_list(session_id, "messages")
+        """Every stored message, oldest first (fetching only the new tail when this process has the rest)."""
+        return self._read(session_id, "messages")
 
-    @_translate
+    @translate
     def clear_history(self, session_id: str) -> None:
         """Delete every key of the session and its index entry."""
+        self._cache.forget(session_id)
         self.client.delete(*self.keys(session_id))
         self.client.zrem(self.index_key, session_id)
 
-    @_translate
+    @translate
     def exists(self, session_id: str) -> bool:
         return self.ttl(session_id) is not None
 
-    @_translate
+    @translate
     def ttl(self, session_id: str) -> int | None:
         """Seconds left before the session expires, or None when it does not exist."""
         pipe = self.client.pipeline(transaction=False)
@@ -225,11 +246,11 @@ class RedisStore:
         left = [t for t in pipe.execute() if t is not None and t >= 0]
         return max(left) if left else None
 
-    @_translate
+    @translate
     def list_sessions(self) -> list[SessionSummary]:
         now = time.time()
         self.client.zremrangebyscore(self.index_key, "-inf", now)
-        ids = [i for i in self.client.zrange(self.index_key, 0, -1) if _valid(i)]
+        ids = [i for i in map(str, self.client.zrange(self.index_key, 0, -1)) if _valid(i)]
         pipe = self.client.pipeline(transaction=False)
         for session_id in ids:
             pipe.llen(self.key(session_id, "messages"))
@@ -249,63 +270,115 @@ class RedisStore:
 
     # -- turns, comparisons, meta ------------------------------------------------------------------------
 
-    @_translate
+    @translate
     def append_turn(self, session_id: str, record: Mapping[str, Any]) -> int:
-        return self._push(session_id, "turns", [json.dumps(dict(record), ensure_ascii=False)])
+        """Store a turn record; one whose ``turn`` number is already stored is skipped (a retried write)."""
+        validate_session_id(session_id)
+        entry = encode(record, "turn record")
+        return self._run_append(session_id, "turns", [(turn_key(record), entry)])[1]
 
-    @_translate
-    def get_turns(self, session_id: str) -> list[dict[str, Any]]:
-        return self._read_list(session_id, "turns")
+    @translate
+    def get_turns(self, session_id: str, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+        """Turn records ``[start:end]`` (Python slice positions in the stored list; negative from the end).
 
-    @_translate
+        The whole list is read incrementally like the history; a slice reads only its own range.
+        """
+        if start == 0 and end is None:
+            return self._read(session_id, "turns")
+        key = self.key(session_id, "turns")
+        bounds = slice_bounds(start, end)
+        if bounds is None:
+            return []
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lrange(key, *bounds)
+        if self._touch_due(session_id):
+            self._touch_commands(pipe, session_id)
+        return [e for e in _decode_entries(pipe.execute()[0], key, offset=None) if e is not None]
+
+    @translate
     def turn_count(self, session_id: str) -> int:
         return int(self.client.llen(self.key(session_id, "turns")))
 
-    @_translate
+    @translate
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int:
-        return self._push(session_id, "comparisons", [json.dumps(dict(record), ensure_ascii=False)])
+        validate_session_id(session_id)
+        return self._run_append(session_id, "comparisons", [(None, encode(record, "comparison record"))])[1]
 
-    @_translate
+    @translate
     def get_comparisons(self, session_id: str) -> list[dict[str, Any]]:
-        return self._read_list(session_id, "comparisons")
+        return self._read(session_id, "comparisons")
 
-    @_translate
+    @translate
     def get_meta(self, session_id: str) -> dict[str, str]:
         pipe = self.client.pipeline(transaction=True)
         pipe.hgetall(self.key(session_id, "meta"))
-        self._expire_all(pipe, session_id)
-        return dict(self._commit(pipe, session_id, only_existing=True)[0])
+        if self._touch_due(session_id):
+            self._touch_commands(pipe, session_id)
+        return dict(pipe.execute()[0])
 
-    @_translate
+    @translate
     def set_meta(self, session_id: str, **fields: Any) -> None:
         """Set meta fields (None deletes one); created_at and updated_at are kept by the store."""
         meta = self.key(session_id, "meta")
+        now = time.time()
         pipe = self.client.pipeline(transaction=True)
-        self._stamp_meta(pipe, session_id)
+        pipe.hsetnx(meta, "created_at", repr(now))
+        pipe.hset(meta, "updated_at", repr(now))
         for name, value in fields.items():
             if value is None:
                 pipe.hdel(meta, name)
             else:
                 pipe.hset(meta, name, meta_value(value))
-        self._expire_all(pipe, session_id)
-        self._commit(pipe, session_id)
+        for key in self.keys(session_id):
+            pipe.expire(key, self.ttl_seconds)
+        if not self.cluster:
+            pipe.zadd(self.index_key, {session_id: now + self.ttl_seconds})
+            pipe.expire(self.index_key, self.ttl_seconds)
+        pipe.execute()
+        self._touched_now(session_id)
+        self._index_in_cluster(session_id, only_existing=False)
 
-    @_translate
+    @translate
+    def import_session(
+        self,
+        session_id: str,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        turns: Sequence[Mapping[str, Any]] = (),
+        meta: Mapping[str, Any] | None = None,
+        comparisons: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Write a whole session, replacing any with that id: all or nothing.
+
+        Everything is validated first; then the lists are staged under temporary keys in the session's
+        slot and renamed into place in one MULTI/EXEC (see redis_import.py), so a failure part-way
+        leaves nothing listed and nothing half-written.
+        """
+        validate_session_id(session_id)
+        plan = plan_import(messages=messages, turns=turns, meta=meta, comparisons=comparisons,
+                           cap=self.max_messages, now=time.time())
+        write_import(self, session_id, plan)
+        self._cache.forget(session_id)
+        self._touched_now(session_id)
+        self._index_in_cluster(session_id, only_existing=False)
+
+    @translate
     def ping(self) -> bool:
         return bool(self.client.ping())
 
 
-def _decode_entries(raw: list[str], key: str) -> list[dict[str, Any]]:
-    entries = []
+def _decode_entries(raw: list[str], key: str, *, offset: int | None) -> list[Entry]:
+    """Decode stored JSON; a corrupt entry becomes None (logged once, left in place for a person to see)."""
+    entries: list[Entry] = []
     for position, item in enumerate(raw):
         try:
             value = json.loads(item)
         except (TypeError, ValueError):
             value = None
         if not isinstance(value, dict):
-            # Logged, skipped, and left in place: a person can inspect it; the page keeps working.
-            log.warning("Skipping corrupt entry %d in %s: %.80r", position, key, item)
-            continue
+            where = "" if offset is None else f" {offset + position}"
+            log.warning("Skipping corrupt entry%s in %s: %.80r", where, key, item)
+            value = None
         entries.append(value)
     return entries
 
@@ -324,3 +397,4 @@ def _float_or_none(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+

@@ -1,0 +1,82 @@
+"""Every cache figure the providers report, read into one ``Usage``.
+
+The SDK objects are read with ``getattr`` defaults on purpose: local OpenAI-compatible servers and older
+API versions leave fields out, and a missing figure must read as "not reported", never crash a turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lib.providers.base import Usage
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def diagnostics_text(value: Any) -> str | None:
+    """A provider's cache diagnostics as compact JSON (shown as it came), or None when absent."""
+    if value is None:
+        return None
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, Mapping) and not value:
+        return None
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def chat_usage(usage: Any, diagnostics: Any = None) -> Usage:
+    """Chat Completions: ``prompt_tokens`` include the cached ones (``prompt_tokens_details``)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    return Usage(
+        input_tokens=getattr(usage, "prompt_tokens", None), output_tokens=getattr(usage, "completion_tokens", None),
+        cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
+        cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
+        cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
+    )
+
+
+def responses_usage(usage: Any, diagnostics: Any = None) -> Usage:
+    """Responses: ``input_tokens`` include the cached ones (``input_tokens_details``)."""
+    details = getattr(usage, "input_tokens_details", None)
+    return Usage(
+        input_tokens=getattr(usage, "input_tokens", None), output_tokens=getattr(usage, "output_tokens", None),
+        cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
+        cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
+        cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
+    )
+
+
+ANTHROPIC_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def merge_anthropic_usage(into: dict[str, Any], usage: Any) -> None:
+    """Fold one ``message_start``/``message_delta`` usage into ``into`` (later events update earlier ones)."""
+    if usage is None:
+        return
+    for name in ANTHROPIC_FIELDS:
+        value = getattr(usage, name, None)
+        if value is not None:
+            into[name] = value
+    creation = getattr(usage, "cache_creation", None)
+    if creation is not None:
+        into["cache_creation"] = creation
+
+
+def anthropic_usage(fields: Mapping[str, Any], diagnostics: Any = None) -> Usage | None:
+    """Messages: ``input_tokens`` exclude cache reads and writes; ``cache_creation`` splits writes by TTL."""
+    if not fields:
+        return None
+    creation = fields.get("cache_creation")
+    return Usage(
+        input_tokens=fields.get("input_tokens"), output_tokens=fields.get("output_tokens"),
+        cache_read_tokens=_int(fields.get("cache_read_input_tokens")),
+        cache_write_tokens=_int(fields.get("cache_creation_input_tokens")),
+        cache_in_input=False,
+        cache_write_5m=getattr(creation, "ephemeral_5m_input_tokens", None) if creation is not None else None,
+        cache_write_1h=getattr(creation, "ephemeral_1h_input_tokens", None) if creation is not None else None,
+        diagnostics=diagnostics_text(diagnostics),
+    )

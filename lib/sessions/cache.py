@@ -1,0 +1,70 @@
+"""A process-local cache of the lists a RedisStore has read, so a turn fetches only what was appended since.
+
+Each cached list remembers the session's ``epoch`` and the absolute position of its first entry. The
+read script compares them with the server's and sends either the new tail or, when the cached prefix
+can no longer be trusted (a clear, an LTRIM past what we hold, a re-created session), the whole list.
+Entries are decoded once; corrupt ones stay as ``None`` so positions keep lining up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+Entry = dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CachedList:
+    epoch: str
+    first: int  # absolute position of entries[0]
+    entries: tuple[Entry, ...]
+
+    @property
+    def end(self) -> int:
+        return self.first + len(self.entries)
+
+    def extended(self, *, epoch: str, first: int, start: int, new: list[Entry]) -> CachedList:
+        """The list after a read: ``start`` > 0 means ``new`` continues what we hold (minus any trimmed head)."""
+        if start == 0:
+            return CachedList(epoch, first, tuple(new))
+        return CachedList(epoch, first, self.entries[first - self.first:] + tuple(new))
+
+
+EMPTY = CachedList("", 0, ())
+
+
+class ListCache:
+    """LRU of CachedList by (session id, part), bounded so a long-running app does not grow without end."""
+
+    def __init__(self, *, max_lists: int = 256) -> None:
+        self.max_lists = max_lists
+        self._lists: OrderedDict[tuple[str, str], CachedList] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, part: str) -> CachedList:
+        with self._lock:
+            cached = self._lists.get((session_id, part))
+            if cached is None:
+                return EMPTY
+            self._lists.move_to_end((session_id, part))
+            return cached
+
+    def put(self, session_id: str, part: str, cached: CachedList) -> None:
+        with self._lock:
+            self._lists[(session_id, part)] = cached
+            self._lists.move_to_end((session_id, part))
+            while len(self._lists) > self.max_lists:
+                self._lists.popitem(last=False)
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            for key in [key for key in self._lists if key[0] == session_id]:
+                del self._lists[key]
+
+
+def visible(cached: CachedList) -> list[dict[str, Any]]:
+    """The entries a caller sees: corrupt ones skipped, each a shallow copy so the cache stays as read."""
+    return [dict(entry) for entry in cached.entries if entry is not None]

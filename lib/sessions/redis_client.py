@@ -1,0 +1,56 @@
+"""The redis-py client RedisStore uses, and the translation of its errors into ones a user can act on."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+from lib.sessions.base import StoreError, StoreUnavailable
+from lib.sessions.urls import redact_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _retry() -> Retry:
+    # A restarting server or a failover gets a few quick, jittered retries; then the user gets an error.
+    # Retrying writes is safe: the append script skips what a first, timed-out attempt already stored.
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3)
+
+
+def connect(url: str, *, cluster: bool = False, socket_timeout: float = 10.0) -> redis.Redis | RedisCluster:
+    """A redis-py client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with retry and timeouts."""
+    options: dict[str, Any] = {
+        "decode_responses": True, "retry": _retry(), "socket_connect_timeout": 3, "socket_timeout": socket_timeout,
+    }
+    try:
+        if cluster:
+            return RedisCluster.from_url(url, **options)
+        return redis.Redis.from_url(url, **options)
+    except (ValueError, redis.RedisError) as exc:
+        raise StoreUnavailable(f"Cannot use REDIS_URL {redact_url(url)}: {exc}") from exc
+
+
+def translate(method: Callable[P, T]) -> Callable[P, T]:
+    """Turn redis-py's exceptions into StoreUnavailable / StoreError with a message a user can act on."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        location = getattr(args[0], "location", "the configured server")
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"Redis at {location} is not reachable ({exc}). Start the server or fix REDIS_URL; "
+                "nothing was written."
+            ) from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis at {location} refused the command: {exc}") from exc
+
+    return wrapper
