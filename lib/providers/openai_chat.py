@@ -14,7 +14,7 @@ import openai
 from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
-from lib.providers.usage import chat_usage
+from lib.providers.usage import openai_usage
 from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -55,7 +55,7 @@ class OpenAIChatProvider(RemoteProvider):
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         if event.usage is not None:  # the last chunk, with no choices, carries the usage
-            reply.usage = chat_usage(event.usage, getattr(event, "prompt_cache_diagnostics", None))
+            reply.usage = openai_usage(event.usage, getattr(event, "prompt_cache_diagnostics", None))
         if event.id and reply.response_id is None:
             reply.response_id = event.id
         text = []

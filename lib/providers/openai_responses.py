@@ -14,7 +14,7 @@ from typing import Any
 from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider
-from lib.providers.usage import responses_usage
+from lib.providers.usage import openai_usage
 from lib.tokens import content_text
 
 
@@ -84,7 +84,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         if conversation is not None:
             reply.conversation_id = conversation.id
         if response.usage is not None:
-            reply.usage = responses_usage(response.usage, getattr(response, "prompt_cache_diagnostics", None))
+            reply.usage = openai_usage(response.usage, getattr(response, "prompt_cache_diagnostics", None),
+                                       responses=True)
         details = getattr(response, "incomplete_details", None)
         if details is not None and getattr(details, "reason", None):
             reply.stop_reason = details.reason

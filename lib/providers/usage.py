@@ -28,22 +28,13 @@ def diagnostics_text(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def chat_usage(usage: Any, diagnostics: Any = None) -> Usage:
-    """Chat Completions: ``prompt_tokens`` include the cached ones (``prompt_tokens_details``)."""
-    details = getattr(usage, "prompt_tokens_details", None)
+def openai_usage(usage: Any, diagnostics: Any = None, *, responses: bool = False) -> Usage:
+    """Chat Completions (``prompt_tokens``, ``prompt_tokens_details``) or Responses (``input_tokens``,
+    ``input_tokens_details``). Both count cached tokens inside the input tokens."""
+    prefix, output = ("input", "output_tokens") if responses else ("prompt", "completion_tokens")
+    details = getattr(usage, f"{prefix}_tokens_details", None)
     return Usage(
-        input_tokens=getattr(usage, "prompt_tokens", None), output_tokens=getattr(usage, "completion_tokens", None),
-        cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
-        cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
-        cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
-    )
-
-
-def responses_usage(usage: Any, diagnostics: Any = None) -> Usage:
-    """Responses: ``input_tokens`` include the cached ones (``input_tokens_details``)."""
-    details = getattr(usage, "input_tokens_details", None)
-    return Usage(
-        input_tokens=getattr(usage, "input_tokens", None), output_tokens=getattr(usage, "output_tokens", None),
+        input_tokens=getattr(usage, f"{prefix}_tokens", None), output_tokens=getattr(usage, output, None),
         cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
         cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
         cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
