@@ -11,7 +11,7 @@ import streamlit as st
 
 from lib.chat import PreparedTurn, TurnRequest, TurnResult, start_turn
 from lib.tokens import choose_encoding
-from pages import common
+from pages import errors, services, sidebar
 
 log = logging.getLogger(__name__)
 DROPPED_MARK = "✂ not sent in the last payload (trimmed)"
@@ -141,11 +141,11 @@ def _kept_and_dropped(record: Mapping[str, Any], history: list[Mapping[str, Any]
         st.markdown("\n".join(lines))
 
 
-def _request(prompt: str, session_id: str, choices: common.SidebarChoices) -> TurnRequest:
+def _request(prompt: str, session_id: str, choices: sidebar.SidebarChoices) -> TurnRequest:
     return TurnRequest(
         user_text=prompt, session_id=session_id, system_prompt=choices.system_prompt,
         strategy=choices.strategy, budget=choices.budget, reserve_tokens=choices.reserve,
-        model=choices.model or None, max_output_tokens=common.MAX_OUTPUT_TOKENS,
+        model=choices.model or None, max_output_tokens=sidebar.MAX_OUTPUT_TOKENS,
     )
 
 
@@ -153,23 +153,23 @@ def main() -> None:
     st.title("💬 Chat")
     st.caption("The model is stateless: every turn re-sends the conversation. "
                "Open *What was sent* to see it.")
-    choices = common.page_setup()
-    session_id = common.current_session_id()
+    choices = sidebar.page_setup()
+    session_id = services.current_session_id()
     if not choices.configured:
         st.error(f"The provider {choices.provider!r} is not configured. {choices.hint} "
                  "Or pick the offline model in the sidebar.")
     prompt = st.chat_input("Your message", key="chat_input", disabled=not choices.configured,
                            submit_mode="disable")
     try:
-        store = common.store_handle().store
+        store = services.store_handle().store
         prepared = None
         if prompt and prompt.strip():
-            provider = common.provider_for(choices.provider)
+            provider = services.provider_for(choices.provider)
             prepared = start_turn(store, provider, _request(prompt, session_id, choices))
         history = store.get_history(session_id)
         turns = store.get_turns(session_id)
     except Exception as exc:  # noqa: BLE001 - the one error boundary
-        common.show_error(exc)
+        errors.show_error(exc)
         return
 
     failed = {t["user_id"]: t["error"] for t in turns if t.get("error") and t.get("user_id")}
@@ -188,10 +188,10 @@ def main() -> None:
             try:
                 result = stream_reply(prepared)
             except Exception as exc:  # noqa: BLE001 - e.g. the store failing while saving the reply
-                common.show_error(exc)
+                errors.show_error(exc)
                 return
             if result.error is not None:
-                common.show_error(result.error)
+                errors.show_error(result.error)
             else:
                 st.caption(reply_caption(result.assistant_message.get("meta")))
         st.session_state[last_turn_key(session_id)] = payload_view(result)

@@ -17,7 +17,7 @@ from lib.compare import (
     request_differences,
     run_comparison,
 )
-from pages import common
+from pages import errors, services, sidebar
 
 RESULTS_KEY = "cmp_last"
 
@@ -89,9 +89,9 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
     finished: dict[int, ColumnResult] = {}
     with st.spinner(f"Sending to {len(configs)} configurations at once…"):
         for result in run_comparison(
-            history, message, configs, provider_factory=lambda c: common.provider_for(c.provider, **c.options),
+            history, message, configs, provider_factory=lambda c: services.provider_for(c.provider, **c.options),
             system_prompt=choices.system_prompt, strategy=choices.strategy, budget=choices.budget,
-            timeout=common.settings().provider_timeout + 5, prices=prices,
+            timeout=services.settings().provider_timeout + 5, prices=prices,
         ):
             show_column(slots[result.index], result)
             if result.done:
@@ -124,20 +124,20 @@ def show_saved(store: Any, session_id: str) -> None:
 
 
 def main() -> None:
-    choices = common.page_setup()
+    choices = sidebar.page_setup()
     st.title("⚖️ Compare providers")
     st.caption("The current session's history plus one new message, sent to every configuration at once. "
                "Trimming uses the sidebar's strategy and budget for each model.")
     count = st.slider("Configurations", MIN_COLUMNS, MAX_COLUMNS, 2, key="cmp_count")
-    configs = config_inputs(count, common.provider_infos())
-    prices = common.price_table("cmp_prices")
+    configs = config_inputs(count, services.provider_infos())
+    prices = sidebar.price_table("cmp_prices")
     with st.form("cmp_form", clear_on_submit=False, border=False):
         message = st.text_area("New message", key="cmp_message", height=80,
                                placeholder="Ask every provider the same thing…")
         sent = st.form_submit_button("Send to all", type="primary")
     try:
-        store = common.store_handle().store
-        session_id = common.current_session_id()
+        store = services.store_handle().store
+        session_id = services.current_session_id()
         if sent:
             if not message.strip():
                 st.warning("Type a message first.")
@@ -152,7 +152,7 @@ def main() -> None:
                     st.dataframe(pd.DataFrame(record.get("columns", []))[["label", "text", "ttft", "total", "error"]],
                                  hide_index=True, width="stretch")
     except Exception as exc:  # noqa: BLE001 - the one error boundary
-        common.show_error(exc)
+        errors.show_error(exc)
 
 
 main()

@@ -11,7 +11,7 @@ import streamlit as st
 from lib.demo import load_demo
 from lib.inspection import Inspection, inspect, seed_breaking_budgets, what_if
 from lib.trimming import STRATEGIES
-from pages import common
+from pages import errors, services, sidebar
 
 SERIES = {"estimate": "Estimate (chars/4)", "exact": "Exact (tiktoken)", "provider": "Provider reported"}
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -75,7 +75,7 @@ def highlight_dropped(row: pd.Series) -> list[str]:
 
 
 def session_picker(store: Any) -> str:
-    current = common.current_session_id()
+    current = services.current_session_id()
     ids = [current, *[row.id for row in store.list_sessions() if row.id != current]]
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     chosen = left.selectbox("Session", ids, key="ins_session",
@@ -84,7 +84,7 @@ def session_picker(store: Any) -> str:
                     help="31 turns of English, Chinese, Japanese, code, emoji, a long report and a tool call."):
         with st.spinner("Replaying the demo through the trimmer…"):
             demo_id = load_demo(store)
-        common.set_session(demo_id)
+        services.set_session(demo_id)
         st.session_state.pop("ins_session", None)
         st.rerun()
     return chosen
@@ -128,16 +128,16 @@ def what_if_section(session_id: str, history: list, data: Inspection, model: str
 
 
 def main() -> None:
-    common.page_setup()
+    sidebar.page_setup()
     st.title("🔍 Token inspector")
     st.caption("How many tokens are really re-sent each turn, how wrong the chars/4 rule is, and what the "
                "trimmer dropped.")
     try:
-        store = common.store_handle().store
+        store = services.store_handle().store
         session_id = session_picker(store)
         history, turns, meta = store.get_history(session_id), store.get_turns(session_id), store.get_meta(session_id)
     except Exception as exc:  # noqa: BLE001 - the one error boundary
-        common.show_error(exc)
+        errors.show_error(exc)
         return
     if not history:
         st.info("This session is empty. Chat a few turns on the **Chat** page (pick a small budget to see "
@@ -145,7 +145,7 @@ def main() -> None:
         return
     model = next((t["model"] for t in reversed(turns) if t.get("model")), DEFAULT_MODEL)
     system_prompt = meta.get("system_prompt", "")
-    prices = common.price_table("ins_prices")
+    prices = sidebar.price_table("ins_prices")
     data = build(session_id, (len(history), len(turns)), model, system_prompt, history, turns,
                  tuple(sorted(prices.items())))
     if not data.exact_available:

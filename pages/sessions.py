@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib.sessions import new_session_id
 from lib.transfer import MAX_IMPORT_BYTES, InvalidExport, export_json, import_session
-from pages import common
+from pages import errors, services, sidebar
 
 
 def store_notice(handle) -> None:
@@ -26,7 +26,7 @@ def when(ts: float | None) -> str:
 
 
 def open_in_chat(session_id: str) -> None:
-    common.set_session(session_id)
+    services.set_session(session_id)
     st.switch_page("pages/chat.py")
 
 
@@ -46,7 +46,7 @@ def import_section(store) -> None:
         st.error(f"Nothing was imported: {exc}")
         return
     except Exception as exc:  # noqa: BLE001 - the one error boundary
-        common.show_error(exc)
+        errors.show_error(exc)
         return
     st.session_state["ses_imported"] = {**imported, upload.file_id: new_id}
     st.success(f"Imported as session `{new_id}`.")
@@ -66,8 +66,8 @@ def session_actions(store, session_id: str) -> None:
         if yes.button("Yes, delete", key="ses_delete_yes", type="primary", width="stretch"):
             store.clear_history(session_id)
             st.session_state.pop("ses_confirm", None)
-            if session_id == common.current_session_id():
-                common.set_session(new_session_id())
+            if session_id == services.current_session_id():
+                services.set_session(new_session_id())
             st.session_state["ses_deleted"] = session_id
             st.rerun()
         if no.button("Cancel", key="ses_delete_no", width="stretch"):
@@ -76,23 +76,23 @@ def session_actions(store, session_id: str) -> None:
 
 
 def main() -> None:
-    common.page_setup()
+    sidebar.page_setup()
     st.title("🗂️ Sessions")
     try:
-        handle = common.store_handle()
+        handle = services.store_handle()
         store = handle.store
         store_notice(handle)
         if deleted := st.session_state.pop("ses_deleted", None):
             st.success(f"Deleted session `{deleted}`.")
         rows = store.list_sessions()
-        current = common.current_session_id()
+        current = services.current_session_id()
         if not rows:
             st.info("No sessions yet. Chat on the **Chat** page, load the demo on the **Token inspector**, or "
                     "import an export below.")
         else:
             table = pd.DataFrame([{
                 "id": r.id, "title": r.title, "messages": r.message_count, "turns": r.turn_count,
-                "TTL left": common.format_ttl(r.ttl), "last activity": when(r.last_activity),
+                "TTL left": sidebar.format_ttl(r.ttl), "last activity": when(r.last_activity),
                 "open": "◀ current" if r.id == current else "",
             } for r in rows])
             st.dataframe(table, hide_index=True, width="stretch")
@@ -104,7 +104,7 @@ def main() -> None:
             session_actions(store, chosen)
         import_section(store)
     except Exception as exc:  # noqa: BLE001 - the one error boundary
-        common.show_error(exc)
+        errors.show_error(exc)
 
 
 main()

@@ -29,9 +29,9 @@ def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
     tables = [d.value for d in at.dataframe if "configuration" in getattr(d.value, "columns", [])]
     assert tables and len(tables[0]) == 2 and tables[0]["ok"].all()
     assert any("Chat Completions" in m.value for m in at.markdown)
-    from pages import common
+    from pages import services
 
-    store, sid = common.store_handle().store, at.session_state["hl_session_id"]
+    store, sid = services.store_handle().store, at.session_state["hl_session_id"]
     assert store.get_history(sid) == [] and len(store.get_comparisons(sid)) == 1
     at.button(key="cmp_continue_1").click().run()
     assert [m["role"] for m in store.get_history(sid)] == ["user", "assistant"]

@@ -46,9 +46,9 @@ def test_demo_conversation_renders_charts_table_and_what_if():
 
 
 def test_trimmed_chat_session_shows_dropped_messages(monkeypatch):
-    from pages import common
+    from pages import services
 
-    handle = common.store_handle()  # the same cached MemoryStore the app uses in this process
+    handle = services.store_handle()  # the same cached MemoryStore the app uses in this process
     offline = get_provider("offline", delay=0)
     sid = None
     for n in range(5):

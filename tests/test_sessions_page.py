@@ -17,9 +17,9 @@ PAGE = "pages/sessions.py"
 @pytest.fixture
 def store(monkeypatch):
     use_memory_store(monkeypatch)
-    from pages import common
+    from pages import services
 
-    return common.store_handle().store
+    return services.store_handle().store
 
 
 def chat(store, text: str) -> str:

@@ -1,0 +1,244 @@
+"""The shared sidebar (session, provider and model, system prompt, trimming, store status) and the price table.
+
+Every page starts with ``page_setup()``, which draws the sidebar and any queued notices and returns the
+``SidebarChoices``. Widget keys owned here start with ``sb_``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lib.config import Settings
+from lib.providers import ProviderInfo, default_provider_name
+from lib.sessions import new_session_id
+from lib.trimming import STRATEGIES
+from pages.errors import describe_error, show_error
+from pages.services import (
+    current_session_id,
+    notice,
+    provider_info,
+    provider_infos,
+    set_session,
+    settings,
+    show_notices,
+    store_handle,
+)
+
+PRICE_TABLE_KEY = "price_table"
+BUDGET_PRESETS = (200, 500, 1_000, 2_000, 4_000, 16_000, 32_000, 80_000, 128_000, 200_000)
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+MAX_OUTPUT_TOKENS = 1024
+STRATEGY_HELP = {
+    "turns": "Drops whole turns, oldest first, on exact counts; keeps system prompt and newest message.",
+    "seed": "The seed's trimHistory: chars/4 estimate, removes index 1 while over budget (faults visible).",
+}
+
+
+@dataclass(frozen=True)
+class SidebarChoices:
+    """What the sidebar asks every page to use for the next request."""
+
+    provider: str
+    model: str
+    system_prompt: str
+    strategy: str
+    budget: int
+    reserve: int
+    configured: bool = True
+    hint: str | None = None
+
+
+# ---------------------------------------------------------------- services
+
+
+def _budget_options(default_budget: int) -> list[int]:
+    return sorted({*BUDGET_PRESETS, default_budget})
+
+
+def _init_state(cfg: Settings, default_provider: str) -> None:
+    # Guarded: widgets own these keys after the first run; setting them again would reset the user.
+    st.session_state.setdefault("sb_provider", default_provider)
+    st.session_state.setdefault("sb_system_prompt", DEFAULT_SYSTEM_PROMPT)
+    st.session_state.setdefault("sb_strategy", STRATEGIES[0])
+    st.session_state.setdefault("sb_budget", cfg.default_budget)
+    st.session_state.setdefault("sb_reserve", 0)
+
+
+def sidebar_choices() -> SidebarChoices:
+    """The choices made in the sidebar on this run (defaults when the sidebar has not been drawn)."""
+    cfg = settings()
+    _init_state(cfg, default_provider_name(cfg))
+    name = st.session_state["sb_provider"]
+    info = provider_info(name)
+    default_model = info.default_model if info else ""
+    return SidebarChoices(
+        provider=name,
+        model=str(st.session_state.get(f"sb_model__{name}") or default_model),
+        system_prompt=st.session_state["sb_system_prompt"],
+        strategy=st.session_state["sb_strategy"],
+        budget=int(st.session_state["sb_budget"]),
+        reserve=int(st.session_state["sb_reserve"]),
+        configured=bool(info.configured) if info else False,
+        hint=info.hint if info else f"Unknown provider {name!r}.",
+    )
+
+
+def page_setup() -> SidebarChoices:
+    """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
+    sidebar itself fails (e.g. a bad setting), after showing why."""
+    try:
+        choices = render_sidebar()
+    except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message
+        show_error(exc)
+        st.stop()
+    show_notices()
+    return choices
+
+
+def _keep_sidebar_state() -> None:
+    # Each page draws its own copy of the sidebar widgets, and Streamlit resets a keyed widget that a page
+    # draws for the first time. Writing the values back first makes them plain state the new widget adopts.
+    kept = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve")
+    for key in [k for k in st.session_state if k in kept or str(k).startswith("sb_model__")]:
+        st.session_state[key] = st.session_state[key]
+
+
+def render_sidebar() -> SidebarChoices:
+    """Draw the shared sidebar (session, provider and model, system prompt, trimming, store status)."""
+    _keep_sidebar_state()
+    cfg = settings()
+    infos = provider_infos()
+    names = [info.name for info in infos]
+    _init_state(cfg, default_provider_name(cfg))
+    if st.session_state["sb_provider"] not in names:
+        st.session_state["sb_provider"] = default_provider_name(cfg)
+    with st.sidebar:
+        _session_section()
+        _provider_section(infos)
+        st.text_area("System prompt", key="sb_system_prompt", height=90,
+                     help="Sent at the top of every payload. It is not stored as a history message.")
+        _trimming_section(cfg)
+        _store_section()
+    return sidebar_choices()
+
+
+def _session_section() -> None:
+    sid = current_session_id()
+    st.subheader("Session")
+    st.code(sid, language=None)
+    st.caption("Kept in the URL as `?session=`: reload or share the link to reopen this conversation.")
+    left, right = st.columns(2)
+    left.button("New chat", key="sb_new_chat", on_click=_new_chat, width="stretch")
+    right.button("Delete session", key="sb_delete", on_click=_ask_delete, width="stretch")
+    if st.session_state.get("sb_confirm_delete"):
+        st.warning("Delete this session and all its messages from the store? This cannot be undone.")
+        yes, no = st.columns(2)
+        yes.button("Yes, delete", key="sb_delete_yes", type="primary", on_click=_delete_session, args=(sid,),
+                   width="stretch")
+        no.button("Cancel", key="sb_delete_cancel", on_click=_cancel_delete, width="stretch")
+
+
+def _new_chat() -> None:
+    set_session(new_session_id())
+
+
+def _ask_delete() -> None:
+    st.session_state["sb_confirm_delete"] = True
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("sb_confirm_delete", None)
+
+
+def _delete_session(session_id: str) -> None:
+    # Callbacks run before the script, where an exception would be shown as a traceback; queue a notice.
+    try:
+        store_handle().store.clear_history(session_id)
+    except Exception as exc:  # noqa: BLE001 - reported through the notice queue
+        notice("error", f"Could not delete the session: {describe_error(exc)}")
+        return
+    st.session_state.pop(f"hl_last_turn__{session_id}", None)
+    set_session(new_session_id())
+    notice("success", f"Deleted session {session_id}. This is a new chat.")
+
+
+def _provider_section(infos: list[ProviderInfo]) -> None:
+    st.subheader("Provider")
+    by_name = {info.name: info for info in infos}
+
+    def label(name: str) -> str:
+        info = by_name[name]
+        return info.label if info.configured else f"{info.label} (not configured)"
+
+    name = st.selectbox("Provider", list(by_name), key="sb_provider", format_func=label)
+    info = by_name[name]
+    if not info.configured:
+        st.warning(f"{info.label} is not configured. {info.hint}")
+    models = list(dict.fromkeys([info.default_model, *(info.models or [])]))
+    key = f"sb_model__{name}"
+    st.session_state.setdefault(key, info.default_model)
+    st.selectbox("Model", models, key=key, accept_new_options=True,
+                 help="Pick a listed model or type another name.")
+
+
+def _trimming_section(cfg: Settings) -> None:
+    st.subheader("Trimming")
+    st.radio("Strategy", STRATEGIES, key="sb_strategy", horizontal=True,
+             help=" ".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()))
+    st.select_slider("Token budget (context window)", options=_budget_options(cfg.default_budget),
+                     key="sb_budget", format_func=lambda n: f"{n:,}",
+                     help="Pick 200 or 500 to see old turns dropped within a few messages.")
+    st.number_input("Reserve for the reply (tokens)", min_value=0, step=50, key="sb_reserve",
+                    help="Kept free inside the budget for the model's answer.")
+    if st.session_state["sb_reserve"] >= st.session_state["sb_budget"]:
+        st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
+
+
+def _store_section() -> None:
+    st.subheader("Store")
+    try:
+        handle = store_handle()
+        sid = current_session_id()
+        ttl = handle.store.ttl(sid)
+    except Exception as exc:  # noqa: BLE001 - the one error boundary renders it
+        show_error(exc)
+        return
+    if handle.kind == "memory":
+        st.warning(f"**Memory**: lost on restart. {handle.notice or ''}".strip())
+    elif handle.kind == "embedded":
+        st.success(f"**Embedded Valkey**: {handle.label}")
+    else:
+        st.info(f"**Redis ({handle.kind})**: {handle.label}")
+    if handle.notice and handle.kind != "memory":
+        st.caption(handle.notice)
+    st.caption(f"TTL left for this session: {format_ttl(ttl)}")
+
+
+def format_ttl(seconds: int | None) -> str:
+    if seconds is None or seconds < 0:
+        return "not stored yet (send a message)"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def price_table(key: str) -> dict[str, Any]:
+    """The editable price table (US$ per million tokens), shared by the pages via session state."""
+    from lib.pricing import DEFAULT_PRICES, price_rows, prices_from_rows
+
+    st.session_state.setdefault(PRICE_TABLE_KEY, price_rows(DEFAULT_PRICES))
+    with st.expander("Prices (US$ per million tokens, editable, shared by the pages)"):
+        edited = st.data_editor(pd.DataFrame(st.session_state[PRICE_TABLE_KEY]), key=key, num_rows="dynamic",
+                                width="stretch")
+    rows = [{str(k): v for k, v in row.items()} for row in edited.to_dict("records")]
+    try:
+        table = prices_from_rows(rows)
+    except ValueError as exc:
+        st.error(f"The price table has a bad row: {exc}. Fix it to see costs.")
+        return {}
+    st.session_state[PRICE_TABLE_KEY] = rows
+    return table
