@@ -1,8 +1,11 @@
-"""Token counts: the seed's chars/4 estimate beside exact tiktoken counts.
+"""Token counts: the seed's chars/4 estimate beside exact tiktoken counts, each labelled with its source.
 
 Exact counts follow the OpenAI cookbook's ``num_tokens_from_messages``: 3 tokens of
 framing per message, the tokens of every wire value (role included), +1 when a
 message carries a ``name`` and +3 to prime the reply.
+
+Encodings come from lib.encodings (bundled files first, loaded once per process). Counts of each text are
+kept in a plain dict per encoding, so a rerun over the same history costs a hash lookup per message.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
+# EncodingUnavailable and load_encoding are re-exported: callers import them from lib.tokens.
 from lib.encodings import EncodingUnavailable, load_encoding, reset_encodings
 
 TOKENS_PER_MESSAGE = 3
@@ -25,6 +29,14 @@ REPLY_PRIMING = 3
 FALLBACK_ENCODING = "o200k_base"
 # Only these keys go over the wire; id, ts and meta are ours and never reach a model.
 WIRE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
+# Per-text counts kept per encoding; past this many texts the older half is forgotten (amortised O(1)).
+COUNT_CACHE_LIMIT = 200_000
+
+CountSource = Literal["tiktoken", "endpoint", "provider", "estimate", "simulated"]
+ESTIMATE_LABEL = "estimate (chars/4)"
+ENDPOINT_LABEL = "exact (provider count endpoint)"
+PROVIDER_LABEL = "provider-reported (after the call)"
+SIMULATED_LABEL = "simulated"
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,8 @@ class EncodingChoice:
 
     @property
     def label(self) -> str:
-        return f"{self.name} (approximate for this provider)" if self.approximate else self.name
+        """The count label for a tiktoken count made with this choice (see count_label)."""
+        return count_label("tiktoken", encoding=self.name, model=self.model)
 
 
 @dataclass(frozen=True)
@@ -64,13 +77,34 @@ def estimate_tokens(text: Any) -> int:
     return math.ceil(len(content_text(text)) / 4)
 
 
+@lru_cache(maxsize=1024)
 def choose_encoding(model: str) -> EncodingChoice:
-    """Map a model name to its tiktoken encoding; non-OpenAI models get o200k_base, flagged approximate."""
+    """The one decider: OpenAI models get their own encoding (exact); any other model (Claude, Llama, Qwen,
+    Mistral, Gemma, the offline models, unknown names) gets o200k_base, flagged approximate."""
     try:
         name = encoding_name_for_model(model)
     except KeyError:
         return EncodingChoice(model, FALLBACK_ENCODING, approximate=True)
     return EncodingChoice(model, name, approximate=False)
+
+
+def count_label(source: CountSource, *, encoding: str | None = None, model: str | None = None) -> str:
+    """Where a count comes from, in the words every page, caption and API response uses.
+
+    ``"tiktoken"`` with a ``model`` lets choose_encoding decide exact or approximate (``encoding`` defaults
+    to the chosen one); with only an ``encoding`` it is an exact tiktoken count of that encoding.
+    """
+    if source == "tiktoken":
+        choice = choose_encoding(model) if model else None
+        name = encoding or (choice.name if choice else FALLBACK_ENCODING)
+        if choice is not None and choice.approximate:
+            return f"approximate ({name} stands in for {model})"
+        return f"exact (tiktoken, {name})"
+    labels = {"endpoint": ENDPOINT_LABEL, "provider": PROVIDER_LABEL, "estimate": ESTIMATE_LABEL,
+              "simulated": SIMULATED_LABEL}
+    if source not in labels:
+        raise ValueError(f"Unknown count source {source!r}; use one of tiktoken, {', '.join(labels)}")
+    return labels[source]
 
 
 def encoding_for(model: str) -> tiktoken.Encoding:
@@ -91,9 +125,27 @@ def reset_encoding_failures() -> None:
     reset_encodings()
 
 
-@lru_cache(maxsize=200_000)
+_counts: dict[str, dict[str, int]] = {}
+
+
 def _count(encoding_name: str, text: str) -> int:
-    return len(load_encoding(encoding_name).encode_ordinary(text))
+    # A plain dict: a hit is one hash lookup (str caches its hash), cheaper than lru_cache's bookkeeping;
+    # races between threads only ever store the same number twice.
+    cache = _counts.get(encoding_name)
+    if cache is None:
+        cache = _counts.setdefault(encoding_name, {})
+    count = cache.get(text)
+    if count is None:
+        count = len(load_encoding(encoding_name).encode_ordinary(text))
+        if len(cache) >= COUNT_CACHE_LIMIT:
+            cache = _counts[encoding_name] = dict(list(cache.items())[COUNT_CACHE_LIMIT // 2:])
+        cache[text] = count
+    return count
+
+
+def clear_count_cache() -> None:
+    """Forget every cached per-text count (benchmarks measure cold runs with this)."""
+    _counts.clear()
 
 
 def count_tokens(text: Any, model: str) -> int:
@@ -109,7 +161,7 @@ def message_tokens(message: Mapping[str, Any], model: str) -> int:
         value = message.get(key)
         if value is None:
             continue
-        total += _count(name, content_text(value))
+        total += _count(name, value if isinstance(value, str) else content_text(value))
         if key == "name":
             total += TOKENS_PER_NAME
     return total
