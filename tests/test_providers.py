@@ -40,11 +40,11 @@ def test_chat_completions_resends_the_whole_history(fake_llm):
     messages = [SYSTEM, {"role": "user", "content": "What is a token?", "id": "u1", "ts": 1},
                 {"role": "assistant", "content": "Fake reply to 2 messages.", "meta": {"usage": {}}},
                 {"role": "user", "content": "And a context window?"}]
-    reply = provider("openai", fake_llm).stream(messages, model="gpt-5-mini")
+    reply = provider("openai", fake_llm).stream(messages, model="gpt-5.4-mini")
     assert drain(reply) == "Fake reply to 4 messages."
     body = fake_llm.bodies("/chat/completions")[0]
     assert body == {
-        "model": "gpt-5-mini",
+        "model": "gpt-5.4-mini",
         "messages": [SYSTEM, {"role": "user", "content": "What is a token?"},
                      {"role": "assistant", "content": "Fake reply to 2 messages."},
                      {"role": "user", "content": "And a context window?"}],
@@ -107,16 +107,16 @@ def test_anthropic_prompt_caching_marks_the_resent_history(fake_llm):
 def test_responses_sends_only_the_new_input_with_previous_response_id(fake_llm):
     responses = provider("openai-responses", fake_llm)
     history = [SYSTEM, {"role": "user", "content": "Remember the number 7."}]
-    first = responses.stream(history, model="gpt-5-mini")
+    first = responses.stream(history, model="gpt-5.4-mini")
     drain(first)
     history += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "Which number?"}]
-    second = responses.stream(history, model="gpt-5-mini",
+    second = responses.stream(history, model="gpt-5.4-mini",
                               options=ProviderOptions(previous_response_id=first.response_id))
     drain(second)
     turn1, turn2 = fake_llm.bodies("/responses")
-    assert turn1 == {"model": "gpt-5-mini", "input": [{"role": "user", "content": "Remember the number 7."}],
+    assert turn1 == {"model": "gpt-5.4-mini", "input": [{"role": "user", "content": "Remember the number 7."}],
                      "instructions": "Be brief.", "max_output_tokens": 1024, "stream": True}
-    assert turn2 == {"model": "gpt-5-mini", "input": [{"role": "user", "content": "Which number?"}],
+    assert turn2 == {"model": "gpt-5.4-mini", "input": [{"role": "user", "content": "Which number?"}],
                      "instructions": "Be brief.", "previous_response_id": "resp_1",
                      "max_output_tokens": 1024, "stream": True}
     assert second.request == turn2 and second.response_id == "resp_2"
@@ -185,7 +185,7 @@ def test_provider_list_and_default():
     infos = {info.name: info for info in list_providers(Settings(anthropic_api_key=KEY))}
     assert list(infos) == ["offline", "openai", "openai-responses", "anthropic", "openai-compatible"]
     assert infos["offline"].configured and infos["anthropic"].configured and not infos["openai"].configured
-    assert infos["openai"].default_model == "gpt-5-mini"
+    assert infos["openai"].default_model == "gpt-5.4-mini"
     assert default_provider_name(Settings(openai_api_key=KEY)) == "offline"
     assert default_provider_name(Settings(default_provider="anthropic")) == "anthropic"
     with pytest.raises(ValueError, match="Unknown provider 'nope'. Choose one of: offline"):

@@ -21,15 +21,17 @@ from lib.tokens import content_text
 ANTHROPIC_URL = "https://api.anthropic.com"
 # Anthropic rejects a conversation that starts with the assistant; this stands in for a trimmed question.
 LEADING_USER = "(earlier messages were trimmed)"
-# Current models, as listed in the installed SDK (anthropic/types/model_param.py, 2026-11-25), without the
-# ones anthropic/_data/deprecated_models.py marks for retirement.
-ANTHROPIC_MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-haiku-4-5")
+# Current models from the installed SDK (anthropic/types/model_param.py, 2026-11-25), none of them in
+# anthropic/_data/deprecated_models.py. The first four have a confirmed price in lib/pricing.py; the 5-5
+# models do not yet, and say "no price" until one is added to the table.
+ANTHROPIC_MODELS = ("claude-sonnet-5", "claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5",
+                    "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5")
 
 
 class AnthropicProvider(RemoteProvider):
     name = "anthropic"
     label = "Anthropic (Messages)"
-    default_model = "claude-sonnet-5-5"
+    default_model = "claude-sonnet-5"
     models = ANTHROPIC_MODELS
     env_var = "ANTHROPIC_API_KEY"
     capabilities = Capabilities(prompt_caching=True, count_endpoint=True, needs_key=True)

@@ -18,16 +18,15 @@ from lib.providers.usage import openai_usage
 from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
-# Current models, as listed in the installed SDK (openai/types/shared/chat_model.py, 2026-11-25).
-# o4-mini was shut down on 2026-10-23 and is not offered.
-OPENAI_MODELS = ("gpt-5-mini", "gpt-5.5", "gpt-5.4-mini", "gpt-5-nano", "gpt-5", "gpt-4.1", "gpt-4.1-mini",
-                 "gpt-4o", "gpt-4o-mini")
+# Current models with a known price (lib/pricing.py), from the installed SDK's list (openai/types/shared/
+# chat_model.py, 2026-11-25). o4-mini was shut down on 2026-10-23; gpt-5/gpt-5-mini shut down on 2026-12-11.
+OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.4", "gpt-5.5", "gpt-4.1", "gpt-4o-mini")
 
 
 class OpenAIChatProvider(RemoteProvider):
     name = "openai"
     label = "OpenAI (Chat Completions)"
-    default_model = "gpt-5-mini"
+    default_model = "gpt-5.4-mini"
     models: tuple[str, ...] = OPENAI_MODELS
     env_var: str | None = "OPENAI_API_KEY"
     capabilities = Capabilities(needs_key=True)
