@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import tiktoken.load
 
-from lib import tokens
+from lib import encodings, tokens
+from lib.errors import HistoryLabError
 from lib.tokens import (
     EncodingUnavailable,
     choose_encoding,
@@ -19,7 +23,6 @@ from lib.tokens import (
     estimate_tokens,
     message_breakdown,
 )
-from tests.conftest import require
 
 # The OpenAI cookbook's example for num_tokens_from_messages.
 COOKBOOK = [
@@ -34,12 +37,6 @@ COOKBOOK = [
     {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client "
      "deliverable."},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _encodings_present():
-    require(tokens.encoding_available("gpt-4o") and tokens.encoding_available("gpt-4"),
-            "tiktoken encodings not loadable; set TIKTOKEN_CACHE_DIR")
 
 
 def test_estimate_is_the_seeds_ceil_chars_over_four():
@@ -62,7 +59,9 @@ def test_cookbook_example(model, expected):
     ("gpt-4o", "o200k_base", False), ("gpt-4.1-mini", "o200k_base", False), ("gpt-5", "o200k_base", False),
     ("o3-mini", "o200k_base", False), ("o1", "o200k_base", False), ("gpt-4", "cl100k_base", False),
     ("gpt-3.5-turbo", "cl100k_base", False), ("claude-sonnet-4-5", "o200k_base", True),
-    ("llama3.2", "o200k_base", True), ("offline-echo", "o200k_base", True),
+    ("llama3.2", "o200k_base", True), ("offline-echo", "o200k_base", True), ("offline-teacher", "o200k_base", True),
+    ("qwen2.5:7b", "o200k_base", True), ("mistral", "o200k_base", True), ("gemma3", "o200k_base", True),
+    ("claude-opus-4-1", "o200k_base", True), ("o3", "o200k_base", False), ("gpt-4o-mini", "o200k_base", False),
 ])
 def test_encoding_choice(model, name, approximate):
     choice = choose_encoding(model)
@@ -170,3 +169,108 @@ def test_failure_is_remembered_until_reset(monkeypatch):
     with pytest.raises(EncodingUnavailable):
         tokens.load_encoding("made_up_base")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("args", "label"), [
+    (("tiktoken", {"encoding": "o200k_base"}), "exact (tiktoken, o200k_base)"),
+    (("tiktoken", {"model": "gpt-4"}), "exact (tiktoken, cl100k_base)"),
+    (("tiktoken", {"model": "gpt-5"}), "exact (tiktoken, o200k_base)"),
+    (("tiktoken", {"model": "claude-sonnet-4-5"}), "approximate (o200k_base stands in for claude-sonnet-4-5)"),
+    (("tiktoken", {"model": "qwen2.5", "encoding": "o200k_base"}), "approximate (o200k_base stands in for qwen2.5)"),
+    (("endpoint", {}), "exact (provider count endpoint)"),
+    (("provider", {"model": "gpt-4o"}), "provider-reported (after the call)"),
+    (("estimate", {}), "estimate (chars/4)"),
+    (("simulated", {}), "simulated"),
+])
+def test_count_labels_are_the_agreed_words(args, label):
+    source, options = args
+    assert tokens.count_label(source, **options) == label
+
+
+def test_an_unknown_count_source_is_refused():
+    with pytest.raises(ValueError, match="Unknown count source 'guess'"):
+        tokens.count_label("guess")  # type: ignore[arg-type]
+
+
+def test_encoding_choice_label_is_the_count_label():
+    assert choose_encoding("gpt-4o").label == "exact (tiktoken, o200k_base)"
+    assert choose_encoding("mistral").label == "approximate (o200k_base stands in for mistral)"
+
+
+# --- bundled encodings ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_encodings():
+    """Forget loaded encodings before and after, so a test's broken set-up never leaks into the next."""
+    encodings.reset_encodings()
+    tokens.clear_count_cache()
+    yield
+    encodings.reset_encodings()
+    tokens.clear_count_cache()
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """An empty TIKTOKEN_CACHE_DIR, and any attempt to download fails the test loudly."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"tried to download: {args!r}")
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tiktoken.load, "read_file", refuse)
+    monkeypatch.setattr(encodings.tiktoken, "get_encoding", refuse)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(encodings.BUNDLED))
+def test_bundled_specs_match_tiktoken_ext(name, monkeypatch):
+    # Build tiktoken's own constructor with the download replaced, and compare what it would pass to Encoding.
+    import tiktoken_ext.openai_public as public
+
+    calls = []
+    monkeypatch.setattr(public, "load_tiktoken_bpe", lambda url, expected_hash: calls.append(expected_hash) or {})
+    official = public.ENCODING_CONSTRUCTORS[name]()
+    spec = encodings.BUNDLED[name]
+    assert (spec.pat_str, spec.special_tokens, spec.sha256) == (official["pat_str"], official["special_tokens"],
+                                                                 calls[0])
+    assert hashlib.sha256(spec.path.read_bytes()).hexdigest() == spec.sha256
+
+
+@pytest.mark.usefixtures("fresh_encodings")
+def test_counts_are_exact_with_an_empty_cache_and_no_network(no_network):
+    assert count_chat_tokens(COOKBOOK, "gpt-4") == 129 and count_chat_tokens(COOKBOOK, "gpt-4o") == 124
+    assert count_tokens("こんにちは、世界", "gpt-4o") == 3 and count_tokens("こんにちは、世界", "gpt-4") == 5
+    assert list(no_network.iterdir()) == []  # read in place, never copied into the cache
+
+
+@pytest.mark.usefixtures("fresh_encodings")
+def test_a_corrupted_bundled_file_is_refused(monkeypatch, tmp_path):
+    good = encodings.BUNDLED["o200k_base"].path.read_bytes()
+    (tmp_path / "o200k_base.tiktoken").write_bytes(good.replace(b" 1000\n", b" 1001\n", 1))
+    monkeypatch.setattr(encodings, "ENCODINGS_DIR", tmp_path)
+    with pytest.raises(EncodingUnavailable, match="fails its SHA-256 check") as caught:
+        count_tokens("hello", "gpt-4o")
+    assert isinstance(caught.value, HistoryLabError)
+    assert "ships with History Lab" in caught.value.user_message
+    # The app degrades to the estimate rather than crashing.
+    assert message_breakdown([{"role": "user", "content": "hello"}], "gpt-4o")[0].exact is None
+
+
+@pytest.mark.usefixtures("fresh_encodings")
+def test_an_encoding_loads_once_and_counting_starts_no_thread(monkeypatch):
+    first = tokens.load_encoding("o200k_base")
+    assert tokens.load_encoding("o200k_base") is first
+
+    def no_threads(*args, **kwargs):
+        raise AssertionError("a count started a thread")
+
+    monkeypatch.setattr(encodings.threading, "Thread", no_threads)
+    assert count_tokens("a fresh text, never counted before 1234", "gpt-4o") > 0
+
+
+def test_nothing_in_the_code_points_outside_the_repository():
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout
+    code = [p for p in tracked.split() if p.endswith((".py", ".toml", ".cfg", ".yml", ".yaml")) or p == ".ci/run"]
+    this_file = Path(__file__).relative_to(root).as_posix()
+    offenders = [p for p in code if p != this_file and "../shared" in (root / p).read_text(errors="replace")]
+    assert offenders == []
