@@ -29,16 +29,17 @@ def open_store(settings: Settings, *, mode: str | None = None) -> StoreHandle:
     """Open the store the settings ask for. ``mode="memory"`` forces a MemoryStore (tests, demos).
 
     An explicit REDIS_URL that can't be reached raises StoreUnavailable rather than falling back:
-    silently keeping production sessions in one process's memory would lose them.
+    silently keeping production sessions in one process's memory would lose them. An embedded server
+    or socket owned by another user raises EmbeddedNotPrivate (a StoreUnavailable): never a fallback.
     """
-    options = {"ttl": settings.session_ttl, "max_messages": settings.max_messages}
+    ttl, cap = settings.session_ttl, settings.max_messages
     if mode == "memory":
-        return StoreHandle(MemoryStore(**options), "memory", MemoryStore.label,
+        return StoreHandle(MemoryStore(ttl=ttl, max_messages=cap), "memory", MemoryStore.label,
                            "HISTORY_LAB_STORE=memory: sessions live in this process only.")
     if settings.redis_url:
         label = redact_url(settings.redis_url)
         store = RedisStore(settings.redis_url, prefix=settings.key_prefix, cluster=settings.redis_cluster,
-                           location=label, **options)
+                           location=label, ttl=ttl, max_messages=cap)
         store.ping()
         return StoreHandle(store, "cluster" if settings.redis_cluster else "redis", label)
     try:
@@ -47,8 +48,10 @@ def open_store(settings: Settings, *, mode: str | None = None) -> StoreHandle:
         log.warning("Embedded Valkey unavailable, using memory: %s", exc)
         notice = (f"The embedded Valkey server is not available here ({exc}). Sessions are kept in memory "
                   "and lost on restart; set REDIS_URL to use a Redis server.")
-        return StoreHandle(MemoryStore(**options), "memory", MemoryStore.label, notice)
-    store = RedisStore(server.url, prefix=settings.key_prefix, location=f"embedded Valkey ({server.socket})",
-                       **options)
+        return StoreHandle(MemoryStore(ttl=ttl, max_messages=cap), "memory", MemoryStore.label, notice)
+    # server.client() checks who runs the server on every connection and brings a lost server back
+    # (another app process on the same data dir may have stopped it, or it crashed): never permanent.
+    store = RedisStore(server.client(), prefix=settings.key_prefix,
+                       location=f"embedded Valkey ({server.socket})", ttl=ttl, max_messages=cap)
     store.ping()
     return StoreHandle(store, "embedded", f"embedded Valkey, data in {settings.data_dir}")
