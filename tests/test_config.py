@@ -28,8 +28,8 @@ def test_environment_wins_over_secrets_and_relative_data_dirs_are_project_relati
 
 
 def test_new_fields_from_the_environment():
-    cfg = Settings.from_env({"ALLOWED_HOSTS": " lab.example.test , 127.0.0.1 ,", "HISTORY_LAB_API_TOKEN": "tok-abcdef-1",
-                             "OFFLINE_REFERENCE_MODEL": "gpt-4.1"}, {})
+    cfg = Settings.from_env({"ALLOWED_HOSTS": " lab.example.test , 127.0.0.1 ,",
+                             "HISTORY_LAB_API_TOKEN": "tok-abcdef-1", "OFFLINE_REFERENCE_MODEL": "gpt-4.1"}, {})
     assert cfg.allowed_hosts == ("lab.example.test", "127.0.0.1")
     assert cfg.api_token == "tok-abcdef-1" and "tok-abcdef-1" not in repr(cfg)
     assert cfg.reference_model == "gpt-4.1"

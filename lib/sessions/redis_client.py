@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -37,6 +38,19 @@ def connect(url: str, *, cluster: bool = False, socket_timeout: float = 10.0) ->
         raise StoreUnavailable(f"Cannot use REDIS_URL {redact_url(url)}: {exc}") from exc
 
 
+# redis-py quotes the whole failed command of a pipeline, message text included; the reason is enough.
+_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
+
+
+def refusal(exc: redis.RedisError) -> str:
+    """The server's reason, without the quoted command, plus what to do about the common one."""
+    reason = _PIPELINE_PREFIX.sub("", str(exc))
+    if "maxmemory" in reason or reason.startswith("OOM"):
+        return (f"the server is out of memory ({reason}). Free memory or raise its maxmemory; "
+                "nothing was written.")
+    return reason
+
+
 def translate(method: Callable[P, T]) -> Callable[P, T]:
     """Turn redis-py's exceptions into StoreUnavailable / StoreError with a message a user can act on."""
 
@@ -51,6 +65,6 @@ def translate(method: Callable[P, T]) -> Callable[P, T]:
                 "nothing was written."
             ) from exc
         except redis.RedisError as exc:
-            raise StoreError(f"Redis at {location} refused the command: {exc}") from exc
+            raise StoreError(f"Redis at {location} refused the command: {refusal(exc)}") from exc
 
     return wrapper
