@@ -1,36 +1,55 @@
 """A local HTTP server that speaks the OpenAI and Anthropic wire protocols, for the real SDKs to call.
 
     server = FakeLLM().start()
-    server.openai_url      # "http://127.0.0.1:PORT/v1"  (Chat Completions and Responses)
-    server.anthropic_url   # "http://127.0.0.1:PORT"     (the SDK adds /v1/messages)
-    server.requests        # every request: {"path", "headers", "body"} (body is the parsed JSON)
-    server.fail_next(429, retry_after=7)   # the next request gets this error (each API's error JSON)
-    server.fail_next("malformed")          # ... or an SSE line that is not JSON
-    server.fail_next("hang", seconds=3)    # ... or no answer for a while
+    server.openai_url      # "http://127.0.0.1:PORT/v1"  (Chat Completions, Responses, Conversations, counts)
+    server.anthropic_url   # "http://127.0.0.1:PORT"     (the SDK adds /v1/messages, /v1/messages/count_tokens)
+    server.requests        # every request: {"path", "query", "headers", "body"} (body is the parsed JSON)
+    server.fail_next(429, retry_after=7)             # the next request gets this error (each API's error JSON)
+    server.fail_next(400, code="previous_response_not_found", message="...")
+    server.fail_next("malformed")                    # ... or an SSE line that is not JSON
+    server.fail_next("hang", seconds=3)              # ... or no answer for a while
+    server.fail_next("response.failed", code="server_error", message="...")   # Responses: failed mid-stream
+    server.fail_next("refusal", message="...")       # the model declines (each API's own way)
+    server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
     server.stop()
 
-Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers
-derived from the request so tests can check the parsing.
+Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers derived
+from the request so tests can check the parsing. Server-side state is modelled too: each response id and
+conversation remembers how many tokens of context it holds, so a chained request is billed for all of it,
+and ``context_management`` compacts the context once it passes the threshold.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-CACHED = 3  # cached / cache-read tokens every usage report claims
+from tests.fake_llm_events import (
+    CACHED,
+    anthropic_count,
+    anthropic_events,
+    chat_events,
+    responses_count,
+    responses_events,
+)
+
+__all__ = ["CACHED", "FakeLLM"]
 
 
 class FakeLLM:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.cache_diagnostics: dict[str, Any] | None = None
         self._failures: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._responses = 0
+        self._ids = itertools.count(1)
+        # Server-side state: tokens of context held by each response id and each conversation.
+        self.contexts: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -61,7 +80,8 @@ class FakeLLM:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval so stop() returns at once instead of after the default 0.5 s.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -76,91 +96,67 @@ class FakeLLM:
     def bodies(self, path_end: str) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["path"].endswith(path_end)]
 
-    # -- responses -------------------------------------------------------------------------------------
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids)}"
+
+    # -- dispatch --------------------------------------------------------------------------------------
 
     def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        path, _, query = handler.path.partition("?")
         with self._lock:
             headers = {k.lower(): v for k, v in handler.headers.items()}
-            self.requests.append({"path": handler.path, "headers": headers, "body": body})
+            self.requests.append({"path": path, "query": query, "headers": headers, "body": body})
             failure = self._failures.pop(0) if self._failures else None
-        anthropic = handler.path.endswith("/messages")
+        anthropic = "/messages" in path
         if failure and failure["kind"] == "hang":
             time.sleep(failure.get("seconds", 5))
             failure = None
         if failure and isinstance(failure["kind"], int):
-            return _error(handler, failure["kind"], anthropic=anthropic, retry_after=failure.get("retry_after"))
-        malformed = bool(failure and failure["kind"] == "malformed")
-        if handler.path.endswith("/chat/completions"):
-            events = _chat_events(body)
-        elif handler.path.endswith("/responses"):
+            return _error(handler, failure["kind"], anthropic=anthropic, retry_after=failure.get("retry_after"),
+                          message=failure.get("message"), code=failure.get("code"))
+        scripted = failure["kind"] if failure else None
+        json_reply = self._json_reply(path, body)
+        if json_reply is not None:
+            return _json(handler, json_reply)
+        with self._lock:  # the state of chains and conversations changes one request at a time
+            events = self._events(path, body, scripted, failure or {})
+        if events is None:
+            return _error(handler, 404, anthropic=anthropic)
+        if isinstance(events, tuple):  # a state error (unknown previous response or conversation)
+            return _error(handler, events[0], anthropic=False, message=events[1], code=events[2])
+        _sse(handler, events, malformed=scripted == "malformed")
+
+    def _json_reply(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if path.endswith("/messages/count_tokens"):
+            return anthropic_count(body)
+        if path.endswith("/responses/input_tokens"):
+            return responses_count(body, self.contexts)
+        if path.endswith("/conversations"):
+            conversation = self.new_id("conv")
             with self._lock:
-                self._responses += 1
-                events = _responses_events(body, f"resp_{self._responses}")
-        elif anthropic:
-            events = _anthropic_events(body)
-        else:
-            return _error(handler, 404, anthropic=False)
-        _sse(handler, events, malformed=malformed)
+                self.contexts[conversation] = 10 * len(body.get("items") or [])
+            return {"id": conversation, "object": "conversation", "created_at": 1, "metadata": {}}
+        return None
+
+    def _events(self, path: str, body: dict[str, Any], scripted: str | None,
+                failure: dict[str, Any]) -> list[tuple[str | None, Any]] | tuple[int, str, str] | None:
+        if path.endswith("/chat/completions"):
+            return chat_events(body, refusal=failure.get("message") if scripted == "refusal" else None,
+                               diagnostics=self.cache_diagnostics)
+        if path.endswith("/responses"):
+            return responses_events(body, self, scripted=scripted, failure=failure)
+        if path.endswith("/messages"):
+            return anthropic_events(body, refusal=failure.get("message") if scripted == "refusal" else None)
+        return None
 
 
-def _words(body: dict[str, Any], key: str) -> list[str]:
-    text = f"Fake reply to {len(body.get(key) or [])} messages."
-    return [w + " " for w in text.split()[:-1]] + [text.split()[-1]]
-
-
-def _chat_events(body: dict[str, Any]) -> list[tuple[str | None, Any]]:
-    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body.get("model")}
-    events: list[tuple[str | None, Any]] = [
-        (None, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": word},
-                                     "finish_reason": None}]})
-        for word in _words(body, "messages")
-    ]
-    prompt = 10 * len(body.get("messages") or [])
-    usage = {"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5,
-             "prompt_tokens_details": {"cached_tokens": CACHED}}
-    events.append((None, {**base, "choices": [], "usage": usage}))
-    events.append((None, "[DONE]"))
-    return events
-
-
-def _responses_events(body: dict[str, Any], response_id: str) -> list[tuple[str | None, Any]]:
-    response = {"id": response_id, "object": "response", "created_at": 1, "model": body.get("model"),
-                "status": "in_progress", "output": []}
-    events: list[tuple[str | None, Any]] = [("response.created", {"type": "response.created",
-                                                                  "sequence_number": 0, "response": response})]
-    for n, word in enumerate(_words(body, "input"), start=1):
-        events.append(("response.output_text.delta", {
-            "type": "response.output_text.delta", "sequence_number": n, "item_id": "msg_1",
-            "output_index": 0, "content_index": 0, "delta": word, "logprobs": []}))
-    prompt = 10 * len(body.get("input") or [])
-    usage = {"input_tokens": prompt, "output_tokens": 5, "total_tokens": prompt + 5,
-             "input_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": 0},
-             "output_tokens_details": {"reasoning_tokens": 0}}
-    events.append(("response.completed", {"type": "response.completed", "sequence_number": 99,
-                                          "response": {**response, "status": "completed", "usage": usage}}))
-    return events
-
-
-def _anthropic_events(body: dict[str, Any]) -> list[tuple[str | None, Any]]:
-    usage = {"input_tokens": 10 * len(body.get("messages") or []), "output_tokens": 1,
-             "cache_creation_input_tokens": 7, "cache_read_input_tokens": CACHED}
-    events: list[tuple[str | None, Any]] = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_fake", "type": "message", "role": "assistant", "content": [], "model": body.get("model"),
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-    ]
-    for word in _words(body, "messages"):
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                               "delta": {"type": "text_delta", "text": word}}))
-    events += [
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": {"output_tokens": 5}}),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    return events
+def _json(handler: BaseHTTPRequestHandler, body: dict[str, Any], status: int = 200) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _sse(handler: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]], *, malformed: bool) -> None:
@@ -180,15 +176,16 @@ def _sse(handler: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]], 
     handler.close_connection = True
 
 
-def _error(handler: BaseHTTPRequestHandler, status: int, *, anthropic: bool, retry_after: int | None = None) -> None:
-    message = {401: "Incorrect API key provided", 429: "Rate limit reached for requests",
-               400: "Invalid model name", 404: "Not found"}.get(status, "The server had an error")
+def _error(handler: BaseHTTPRequestHandler, status: int, *, anthropic: bool, retry_after: int | None = None,
+           message: str | None = None, code: str | None = None) -> None:
+    message = message or {401: "Incorrect API key provided", 429: "Rate limit reached for requests",
+                          400: "Invalid model name", 404: "Not found"}.get(status, "The server had an error")
     if anthropic:
         kind = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error"}.get(
             status, "api_error")
-        body = {"type": "error", "error": {"type": kind, "message": message}}
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
     else:
-        body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
     data = json.dumps(body).encode()
     handler.send_response(status)
     handler.send_header("content-type", "application/json")

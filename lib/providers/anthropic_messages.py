@@ -12,7 +12,7 @@ from typing import Any
 
 import anthropic
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, split_system
+from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import anthropic_usage, merge_anthropic_usage
@@ -21,6 +21,10 @@ from lib.tokens import content_text
 ANTHROPIC_URL = "https://api.anthropic.com"
 # Anthropic rejects a conversation that starts with the assistant; this stands in for a trimmed question.
 LEADING_USER = "(earlier messages were trimmed)"
+# Beta context management in the installed SDK (anthropic/types/anthropic_beta_param.py): clearing old tool
+# results ("context-management-2025-06-27") and compacting old turns into a summary ("compact-2026-01-12").
+CONTEXT_BETAS = ["context-management-2025-06-27", "compact-2026-01-12"]
+TOOL_USES_KEPT = 3
 # Current models from the installed SDK (anthropic/types/model_param.py, 2026-11-25), none of them in
 # anthropic/_data/deprecated_models.py. The first four have a confirmed price in lib/pricing.py; the 5-5
 # models do not yet, and say "no price" until one is added to the table.
@@ -34,7 +38,7 @@ class AnthropicProvider(RemoteProvider):
     default_model = "claude-sonnet-5"
     models = ANTHROPIC_MODELS
     env_var = "ANTHROPIC_API_KEY"
-    capabilities = Capabilities(prompt_caching=True, count_endpoint=True, needs_key=True)
+    capabilities = Capabilities(prompt_caching=True, server_compaction=True, count_endpoint=True, needs_key=True)
     default_base_url = ANTHROPIC_URL
 
     def __init__(self, *, prompt_caching: bool = False, **options: Any) -> None:
@@ -65,15 +69,21 @@ class AnthropicProvider(RemoteProvider):
         if self._caching(options) and options.previous_response_id:
             # Ask why the cache missed, compared with the previous turn's message.
             request["diagnostics"] = {"previous_message_id": options.previous_response_id}
+        if options.compaction_threshold:
+            request["context_management"] = context_edits(options.compaction_threshold)
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        if "context_management" in request:  # a beta: the SDK sends ``betas`` as the anthropic-beta header
+            return self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
         return self.client.messages.create(**request)
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")
         if kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
             return str(event.delta.text)
+        if kind in ("content_block_start", "content_block_delta"):
+            _read_compaction(event, reply)
         fields = reply.state.setdefault("usage", {})
         if kind == "message_start":
             reply.response_id = event.message.id
@@ -85,6 +95,8 @@ class AnthropicProvider(RemoteProvider):
             details = getattr(event.delta, "stop_details", None)
             if reply.stop_reason == "refusal":
                 reply.refusal = getattr(details, "explanation", None) or getattr(details, "category", None) or ""
+            applied = getattr(getattr(event, "context_management", None), "applied_edits", None) or ()
+            reply.server_context += [ServerContext(edit.type, edit.model_dump(exclude={"type"})) for edit in applied]
         reply.usage = anthropic_usage(fields, reply.state.get("diagnostics"))
         return ""
 
@@ -99,6 +111,27 @@ class AnthropicProvider(RemoteProvider):
         """The exact input tokens of this request, from ``messages.count_tokens`` (a network call)."""
         request = self._payload(messages, model=model, options=options or ProviderOptions())
         return int(self.call(lambda: self.client.messages.count_tokens(**request)).input_tokens)
+
+
+def context_edits(threshold: int) -> dict[str, Any]:
+    """Beta context management once the input passes ``threshold`` tokens: first clear old tool results
+    (keeping the newest few), then compact what is still too long into a summary block."""
+    trigger = {"type": "input_tokens", "value": threshold}
+    return {"edits": [
+        {"type": "clear_tool_uses_20250919", "trigger": trigger,
+         "keep": {"type": "tool_uses", "value": TOOL_USES_KEPT}},
+        {"type": "compact_20260112", "trigger": trigger},
+    ]}
+
+
+def _read_compaction(event: Any, reply: Reply) -> None:
+    """Collect a compaction block's summary (it arrives as a block start plus ``compaction_delta`` events)."""
+    block: Any = getattr(event, "content_block", None) or getattr(event, "delta", None)
+    kind = getattr(block, "type", "")
+    if kind == "compaction":
+        reply.server_context.append(ServerContext("compaction", {"content": block.content or ""}))
+    elif kind == "compaction_delta" and reply.server_context and reply.server_context[-1].kind == "compaction":
+        reply.server_context[-1].detail["content"] += block.content or ""
 
 
 def anthropic_messages(conversation: Sequence[Message], *,

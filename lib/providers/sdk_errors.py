@@ -30,7 +30,7 @@ _TIMEOUT = (openai.APITimeoutError, anthropic.APITimeoutError, httpx2.TimeoutExc
 _CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError, httpx2.TransportError)
 _STATUS = (openai.APIStatusError, anthropic.APIStatusError)
 # Error codes meaning the server forgot the state a request chained on.
-STATE_LOST_CODES = ("previous_response_not_found", "conversation_not_found")
+STATE_LOST_CODES = ("previous_response_not_found",)
 
 
 def translate(exc: Exception, *, provider: str, base_url: str, env_var: str | None, timeout: float) -> ProviderError:
