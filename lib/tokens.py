@@ -143,6 +143,11 @@ def _count(encoding_name: str, text: str) -> int:
     return count
 
 
+def count_text(text: str, encoding_name: str) -> int:
+    """Exact tokens of a text in a named encoding (encode_ordinary), cached per text."""
+    return _count(encoding_name, text)
+
+
 def clear_count_cache() -> None:
     """Forget every cached per-text count (benchmarks measure cold runs with this)."""
     _counts.clear()
