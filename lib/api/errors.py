@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib.chat import EmptyMessage, MessageTooLarge
+from lib.chat import EmptyMessage, MessageTooLarge, ReplyNotSaved
 from lib.config import ConfigError
 from lib.errors import HistoryLabError
 from lib.providers import MissingKeyError, ProviderError
@@ -41,6 +41,7 @@ _MAPPED: tuple[tuple[type[BaseException], int, str], ...] = (
     (ContextOverflowError, 400, "context_overflow"),
     (MissingKeyError, 400, "provider_not_configured"),
     (ProviderError, 502, "provider_error"),
+    (ReplyNotSaved, 503, "reply_not_saved"),
     (StoreError, 503, "store_unavailable"),
     (ConfigError, 500, "config_error"),
 )

@@ -59,7 +59,9 @@ async def chat(request: Request, settings: Settings) -> Response:
         return StreamingResponse(turns.sse_stream(prepared), media_type="text/event-stream", headers=headers)
     try:
         return MaskedJSON(await run_in_threadpool(turns.finish_or_raise, prepared))
-    except Exception as exc:  # noqa: BLE001 - 502 etc. with the session and turn, so the client can retry
+    except turns.TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
+        return json_error(failed.error, **failed.extra)
+    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving
         return json_error(exc, **turns.failed_turn_extra(prepared))
 
 
@@ -165,7 +167,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # Unknown /api paths and wrong methods answer in the same JSON shape as every other error.
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     kind = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-    detail = "No such API route. See GET /api/openapi.json." if status == 404 else str(getattr(exc, "detail", exc))
+    if status == 404:
+        detail = f"No API route {request.url.path}. The routes are listed at GET /api/openapi.json."
+    elif status == 405:
+        allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed or 'another method'}."
+    else:
+        detail = str(getattr(exc, "detail", exc))
     return json_error(ApiError(status, kind, detail))
 
 

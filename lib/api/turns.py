@@ -93,22 +93,34 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "model": prepared.model,
         "strategy": prepared.request.strategy,
         "timings": meta.get("timings"),
-        "problems": payload_problems(prepared.payload),
+        "problems": list(_get(record, "problems", None) or payload_problems(prepared.payload)),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
     }
 
 
+class TurnFailed(Exception):
+    """The turn's own error (already recorded), with what the client needs to retry or keep the reply."""
+
+    def __init__(self, error: Exception, extra: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.extra = extra
+
+
 def finish_or_raise(prepared: PreparedTurn) -> dict[str, Any]:
-    """Send and store (blocking). Raises the turn's error (recorded first) so the caller maps its status."""
+    """Send and store (blocking). Raises TurnFailed (the turn recorded first) so the caller maps its status."""
     result = prepared.finish()
     if result.error is not None:
-        raise result.error
+        raise TurnFailed(result.error, failed_turn_extra(prepared, result))
     return response_object(prepared, result)
 
 
-def failed_turn_extra(prepared: PreparedTurn) -> dict[str, Any]:
-    return {"sessionId": prepared.session_id, "turn": prepared.turn}
+def failed_turn_extra(prepared: PreparedTurn, result: TurnResult | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"sessionId": prepared.session_id, "turn": prepared.turn}
+    if result is not None and result.unsaved:
+        extra["reply"] = result.text  # the store is down: the client holds the only copy of the reply
+    return extra
 
 
 def check_sendable(prepared: PreparedTurn) -> None:
@@ -145,7 +157,7 @@ async def sse_stream(prepared: PreparedTurn) -> AsyncIterator[str]:
                     break
             result = prepared.finish()
             if result.error is not None:
-                put("error", error_body(result.error, **failed_turn_extra(prepared)))
+                put("error", error_body(result.error, **failed_turn_extra(prepared, result)))
             else:
                 put("done", response_object(prepared, result))
         except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving the reply
