@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import pickle
 import threading
 
 import pytest
@@ -258,6 +260,27 @@ def test_errors_are_one_family(store):
     with pytest.raises(HistoryLabError):
         store.append_turn("s1", {"turn": 1, "x": object()})
     assert store.get_turns("s1") == []
+
+
+def test_read_entries_are_read_only_and_copies_are_plain_dicts(store):
+    store.append("s1", {"role": "user", "content": [{"type": "text", "text": "original"}], "meta": {"a": 1}})
+    store.append_turn("s1", {"turn": 1})
+    history, turns = store.get_history("s1"), store.get_turns("s1")
+    for change in (lambda: history[0].__setitem__("content", "x"), lambda: history[0].pop("id"),
+                   lambda: history[0]["meta"].update(b=2), lambda: turns[0].setdefault("x", 1),
+                   lambda: history[0].clear()):
+        with pytest.raises(TypeError, match="read-only; change a copy"):
+            change()
+    history.append({"role": "user", "content": "the list itself is the caller's"})
+    copied, deep = dict(history[0]), copy.deepcopy(history[0])
+    copied["content"] = "changed copy"
+    deep["meta"]["b"] = 2
+    assert type(deep) is dict and type(deep["meta"]) is dict
+    assert json.loads(json.dumps(store.get_history("s1"))) == store.get_history("s1")
+    assert pickle.loads(pickle.dumps(store.get_history("s1"))) == store.get_history("s1")
+    again = store.get_history("s1")
+    assert len(again) == 1 and again[0]["content"] == [{"type": "text", "text": "original"}]
+    assert again[0]["meta"] == {"a": 1}
 
 
 def _with_cap(store, cap: int):

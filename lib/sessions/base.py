@@ -109,6 +109,42 @@ def slice_bounds(start: int, end: int | None) -> tuple[int, int] | None:
     return start, end - 1
 
 
+class StoredDict(dict[str, Any]):
+    """A message or record as read from the store: a dict that refuses changes.
+
+    RedisStore hands out the entries it caches (copying 5,000 messages every turn would cost more than
+    the read itself), so a caller that changed one would silently change what later reads return.
+    Changing one raises instead; ``dict(entry)`` (or ``{**entry}``) is a mutable copy, and so is
+    ``copy.deepcopy(entry)``. JSON encoding, equality and pickling behave as for a plain dict.
+    """
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("Stored messages and records are read-only; change a copy (dict(message)) instead.")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        import copy
+
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self),)
+
+
+def decode_entry(text: Any) -> StoredDict | None:
+    """One stored JSON entry as a StoredDict (nested objects too), or None when it is not a JSON object."""
+    try:
+        value = json.loads(text, object_hook=StoredDict)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, StoredDict) else None
+
+
 def meta_value(value: Any) -> str:
     """Meta lives in a Redis HASH of strings: strings stay as they are, anything else becomes JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -3,7 +3,8 @@
 Each cached list remembers the session's ``epoch`` and the absolute position of its first entry. The
 read script compares them with the server's and sends either the new tail or, when the cached prefix
 can no longer be trusted (a clear, an LTRIM past what we hold, a re-created session), the whole list.
-Entries are decoded once; corrupt ones stay as ``None`` so positions keep lining up.
+Entries are decoded once, as read-only StoredDicts, and handed out without copying: a turn at 5,000
+messages then costs about what it costs at 10. Corrupt entries stay as ``None`` so positions line up.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-Entry = dict[str, Any] | None
+from lib.sessions.base import StoredDict
+
+Entry = StoredDict | None
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class CachedList:
     epoch: str
     first: int  # absolute position of entries[0]
     entries: tuple[Entry, ...]
+    shown: tuple[StoredDict, ...]  # the entries without the corrupt ones, kept so a read need not filter
 
     @property
     def end(self) -> int:
@@ -28,12 +32,15 @@ class CachedList:
 
     def extended(self, *, epoch: str, first: int, start: int, new: list[Entry]) -> CachedList:
         """The list after a read: ``start`` > 0 means ``new`` continues what we hold (minus any trimmed head)."""
+        added = tuple(entry for entry in new if entry is not None)
         if start == 0:
-            return CachedList(epoch, first, tuple(new))
-        return CachedList(epoch, first, self.entries[first - self.first:] + tuple(new))
+            return CachedList(epoch, first, tuple(new), added)
+        dropped = self.entries[: first - self.first]  # trimmed by the cap since we last read
+        hidden = sum(entry is not None for entry in dropped)
+        return CachedList(epoch, first, self.entries[len(dropped):] + tuple(new), self.shown[hidden:] + added)
 
 
-EMPTY = CachedList("", 0, ())
+EMPTY = CachedList("", 0, (), ())
 
 
 class ListCache:
@@ -66,5 +73,5 @@ class ListCache:
 
 
 def visible(cached: CachedList) -> list[dict[str, Any]]:
-    """The entries a caller sees: corrupt ones skipped, each a shallow copy so the cache stays as read."""
-    return [dict(entry) for entry in cached.entries if entry is not None]
+    """The entries a caller sees, corrupt ones skipped: a new list of the (read-only) cached entries."""
+    return list(cached.shown)

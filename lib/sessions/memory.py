@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -14,6 +13,7 @@ from lib.sessions.base import (
     BEGUN_WINDOW,
     SessionSummary,
     check_limits,
+    decode_entry,
     encode,
     meta_value,
     stamp,
@@ -59,7 +59,8 @@ class _Session:
 
 
 def _decoded(entries: list[str]) -> list[dict[str, Any]]:
-    return [json.loads(entry) for entry in entries]
+    # Read-only like RedisStore's, so code that would change a stored message fails here too.
+    return [entry for entry in map(decode_entry, entries) if entry is not None]
 
 
 class MemoryStore:

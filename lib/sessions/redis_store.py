@@ -22,7 +22,6 @@ lives in another slot and follows in a second request.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -38,6 +37,7 @@ from lib.sessions.base import (
     SessionSummary,
     StoreError,
     check_limits,
+    decode_entry,
     encode,
     meta_value,
     slice_bounds,
@@ -371,14 +371,10 @@ def _decode_entries(raw: list[str], key: str, *, offset: int | None) -> list[Ent
     """Decode stored JSON; a corrupt entry becomes None (logged once, left in place for a person to see)."""
     entries: list[Entry] = []
     for position, item in enumerate(raw):
-        try:
-            value = json.loads(item)
-        except (TypeError, ValueError):
-            value = None
-        if not isinstance(value, dict):
+        value = decode_entry(item)
+        if value is None:
             where = "" if offset is None else f" {offset + position}"
             log.warning("Skipping corrupt entry%s in %s: %.80r", where, key, item)
-            value = None
         entries.append(value)
     return entries
 
