@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from lib.caching import PromptCache
 from lib.providers.base import Provider, ProviderOptions, Reply
 from lib.providers.errors import BadRequest, ProviderError
 from lib.providers.offline import (
     CANNOT_SEE_PHRASE,
+    DEFAULT_REFERENCE_MODEL,
     FORGOT_PHRASE,
     WHOLE_PHRASE,
     ContextLengthExceeded,
     InvalidPayload,
     OfflineProvider,
+    cache_profile_id,
     compose_reply,
     key_words,
     payload_tokens,
+    reset_simulated_caches,
+    simulate_cache,
     tool_pairing_problem,
 )
 from lib.tokens import count_chat_tokens
@@ -257,3 +263,78 @@ def test_compose_reply_is_a_pure_function_of_payload_and_options():
     options = ProviderOptions(turn_numbers=(1, 1, 2), current_turn=2)
     assert compose_reply(payload, model=MODEL, options=options) == compose_reply(payload, model=MODEL,
                                                                                  options=options)
+
+
+# ----------------------------------------------------------------------------------------- simulated cache
+
+
+@pytest.fixture
+def fresh_caches() -> Iterator[None]:
+    reset_simulated_caches()
+    yield
+    reset_simulated_caches()
+
+
+LONG_SYSTEM = {"role": "system", "content": "You are a patient tutor. " * 300}  # well over 1,024 tokens
+
+
+def test_cache_reads_are_simulated_from_lib_caching_as_the_reference_model(fresh_caches):
+    first = [LONG_SYSTEM, user("Hello")]
+    reply = ask(first)
+    assert reply.usage is not None and reply.usage.simulated
+    assert reply.usage.cache_read_tokens == 0 and reply.usage.cache_write_tokens > 1024
+    growing = [*first, assistant("Hi"), user("Next?")]
+    again = ask(growing)
+    expected = PromptCache("openai", model=DEFAULT_REFERENCE_MODEL)
+    expected.request(first)
+    assert again.usage is not None and again.usage.simulated
+    assert again.usage.cache_read_tokens == expected.request(growing).cached_tokens >= 1024
+    assert again.usage.cache_read_tokens % 128 == 0  # OpenAI's 128-token steps
+    assert again.usage.input_tokens == count_chat_tokens(growing, MODEL)  # cached ones included
+
+
+def test_a_changed_prefix_reads_nothing_from_the_cache(fresh_caches):
+    ask([LONG_SYSTEM, user("Hello")])
+    other = {"role": "system", "content": "You are a strict examiner. " * 300}
+    reply = ask([other, user("Hello")])
+    assert reply.usage is not None and reply.usage.cache_read_tokens == 0
+
+
+def test_a_short_payload_is_never_cached(fresh_caches):
+    for _ in range(2):
+        reply = ask([user("Hello")])
+    assert reply.usage is not None and reply.usage.cache_read_tokens == 0 and reply.usage.cache_write_tokens == 0
+
+
+def test_claude_as_reference_caches_only_with_prompt_caching_on(fresh_caches):
+    claude = OfflineProvider(delay=0, reference_model="claude-sonnet-4-5")
+    payload = [LONG_SYSTEM, user("Hello")]
+
+    def usage(**options: Any) -> Any:
+        reply = claude.stream(payload, model=MODEL, options=ProviderOptions(**options))
+        list(reply)
+        return reply.usage
+
+    assert cache_profile_id("claude-sonnet-4-5", ProviderOptions()) is None
+    assert usage().cache_read_tokens == 0 and usage().cache_write_tokens == 0
+    usage(prompt_caching=True, cache_ttl="1h")
+    hit = usage(prompt_caching=True, cache_ttl="1h")
+    assert hit.cache_read_tokens > 1024 and hit.cache_write_1h == hit.cache_write_tokens
+    assert cache_profile_id("gpt-5-mini", ProviderOptions()) == "openai"
+
+
+def test_an_idle_cache_expires_after_its_ttl(fresh_caches):
+    payload = [LONG_SYSTEM, user("Hello")]
+    options = ProviderOptions()
+    simulate_cache(payload, reference_model="gpt-4o-mini", options=options, now=1000.0)
+    warm = simulate_cache(payload, reference_model="gpt-4o-mini", options=options, now=1010.0)
+    cold = simulate_cache(payload, reference_model="gpt-4o-mini", options=options, now=1010.0 + 3600)
+    assert warm is not None and warm.cached_tokens > 0
+    assert cold is not None and cold.cached_tokens == 0
+
+
+def test_a_rejected_payload_never_reaches_the_cache(fresh_caches):
+    payload = [LONG_SYSTEM, user("Hello")]
+    rejected(payload, context_window=100)
+    reply = ask(payload)
+    assert reply.usage is not None and reply.usage.cache_read_tokens == 0

@@ -13,20 +13,24 @@ It knows only what it receives, like a real model:
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib.caching import PROFILES, PromptCache, TurnCache
 from lib.providers.base import Capabilities, Message, Provider, ProviderOptions, Reply, Usage
 from lib.providers.errors import BadRequest
 from lib.tokens import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
+from lib.trimming import SYSTEM_ROLES
 
 FORGOT_PHRASE = "I can no longer see your first message"
 WHOLE_PHRASE = "Nothing was trimmed; I can see the whole conversation."
 CANNOT_SEE_PHRASE = "I cannot see"
 DEFAULT_MODEL = "offline-teacher"
-SYSTEM_ROLES = frozenset({"system", "developer"})
+# The model the offline model is priced and cached "as" when none is chosen (Settings.reference_model).
+DEFAULT_REFERENCE_MODEL = "gpt-4o-mini"
 # What the compaction step writes at the start of its summary message: "Summary of turns 1–4: ...".
 SUMMARY_LABEL = re.compile(r"^\W*summary of turns?\s+(\d+)(?:\s*(?:-|–|—|to|through)\s*(\d+))?", re.IGNORECASE)
 QUESTION_START = re.compile(
@@ -39,7 +43,7 @@ i me my mine we us our you your yours he him his she her it its they them their 
 there here what which who whom whose when where why how is are was were be been being am do does did
 done can could would will shall should may might must have has had remember recall recalled tell told
 say said know knew see saw seen again please still any some all ever just one thing something
-earlier before previous first last ago told mentioned
+earlier before previous first last ago mentioned
 """.split())
 QUOTE_LIMIT = 200
 MAX_KEY_WORDS = 6
@@ -317,6 +321,58 @@ def _turn_list(turns: Sequence[int]) -> str:
     return f"turn {text}" if len(turns) == 1 else f"turns {text}"
 
 
+# ------------------------------------------------------------------------------------ simulated cache
+
+# One simulated cache per process and profile, shared by every session, as a provider's cache is shared
+# by every request of an organisation: a common system prompt hits across conversations too.
+_CACHES: dict[tuple[str, str], tuple[PromptCache, float]] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | None:
+    """The cache the reference model's provider would use: OpenAI caches automatically, Anthropic only
+    with prompt caching on (cache_control), so "None" means no cache at all."""
+    if reference_model.startswith("claude"):
+        if not options.prompt_caching:
+            return None
+        return "anthropic-1h" if options.cache_ttl == "1h" else "anthropic-5m"
+    return "openai"
+
+
+def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,
+                   now: float | None = None) -> TurnCache | None:
+    """This request through the process's simulated cache for the reference model; None when it has none."""
+    profile = cache_profile_id(reference_model, options)
+    if profile is None:
+        return None
+    now = time.monotonic() if now is None else now
+    with _CACHES_LOCK:
+        cache, last = _CACHES.get((profile, reference_model), (None, now))
+        # Every entry expires at most one TTL after the last request, so a cache idle that long is empty:
+        # starting afresh is exact, and it keeps a long-running process from holding every prefix it saw.
+        if cache is None or now - last > PROFILES[profile].ttl_seconds:
+            cache = PromptCache(profile, model=reference_model)
+        _CACHES[(profile, reference_model)] = (cache, now)
+        return cache.request(messages, now=now)
+
+
+def reset_simulated_caches() -> None:
+    """Forget every simulated cache entry (tests, or "start the demo again")."""
+    with _CACHES_LOCK:
+        _CACHES.clear()
+
+
+def simulated_usage(input_tokens: int, output_tokens: int, cache: TurnCache | None, *,
+                    options: ProviderOptions) -> Usage:
+    """Usage with SIMULATED cache figures; input_tokens include the cached ones, as OpenAI reports them."""
+    read = min(cache.cached_tokens, input_tokens) if cache else 0
+    write = min(cache.write_tokens, input_tokens - read) if cache else 0
+    one_hour = options.prompt_caching and options.cache_ttl == "1h"
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=read,
+                 cache_write_tokens=write, cache_in_input=True, cache_write_5m=None if one_hour else write,
+                 cache_write_1h=write if one_hour else None, simulated=True)
+
+
 # ----------------------------------------------------------------------------------------------- provider
 
 
@@ -334,9 +390,10 @@ class OfflineProvider(Provider):
     models = (DEFAULT_MODEL,)
     capabilities = Capabilities(strict_validation=True, simulated_cache=True)
 
-    def __init__(self, *, delay: float = 0.01) -> None:
+    def __init__(self, *, delay: float = 0.01, reference_model: str = DEFAULT_REFERENCE_MODEL) -> None:
         super().__init__()
         self.delay = max(0.0, delay)
+        self.reference_model = reference_model  # whose prompt cache it simulates
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
@@ -350,14 +407,18 @@ class OfflineProvider(Provider):
         messages, model = request["messages"], request["model"]
         flags = validate_payload(messages, model=model, options=options)
         text = compose_reply(messages, model=model, options=options, flags=flags)
-        return self._events(text, messages, model)
+        # Only an accepted request reaches a provider's cache, so the lookup comes after validation.
+        cache = simulate_cache(messages, reference_model=self.reference_model, options=options)
+        usage = simulated_usage(payload_tokens(messages, model)[0], _text_tokens(text, model), cache,
+                                options=options)
+        return self._events(text, usage)
 
-    def _events(self, text: str, messages: Sequence[Message], model: str) -> Iterator[Any]:
+    def _events(self, text: str, usage: Usage) -> Iterator[Any]:
         for chunk in re.findall(r"\S+\s*", text):
             if self.delay:
                 time.sleep(self.delay)
             yield chunk
-        yield Usage(input_tokens=payload_tokens(messages, model)[0], output_tokens=_text_tokens(text, model))
+        yield usage
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         if isinstance(event, Usage):

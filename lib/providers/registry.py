@@ -16,11 +16,12 @@ PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "openai-
 
 def get_provider(name: str, settings: Settings | None = None, **options: Any) -> Provider:
     """A provider by name. ``options`` override settings: api_key, base_url, timeout, max_retries,
-    prompt_caching (anthropic) and delay (offline)."""
+    prompt_caching (anthropic), delay and reference_model (offline)."""
     cfg = settings or Settings.from_env()
     sdk = {"timeout": cfg.provider_timeout, "max_retries": cfg.provider_max_retries}
     if name == "offline":
-        return OfflineProvider(delay=options.get("delay", cfg.offline_delay))
+        return OfflineProvider(delay=options.get("delay", cfg.offline_delay),
+                               reference_model=options.get("reference_model", cfg.reference_model))
     if name in ("openai", "openai-responses"):
         cls = OpenAIChatProvider if name == "openai" else OpenAIResponsesProvider
         return cls(**{"api_key": cfg.openai_api_key, "base_url": cfg.openai_base_url, **sdk, **options})
