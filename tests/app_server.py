@@ -41,7 +41,8 @@ class AppServer:
 
     def start(self, timeout: float = 90.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        env.update(HISTORY_LAB_DATA_DIR=str(self.data_dir), OFFLINE_DELAY="0.002", **self.extra_env)
+        env.update(HISTORY_LAB_DATA_DIR=str(self.data_dir), OFFLINE_DELAY="0.002")
+        env.update(self.extra_env)  # a caller may override the defaults above (the API bench sets OFFLINE_DELAY=0)
         log = open(self.log_path, "a")  # noqa: SIM115 - closed with the process
         address = ["--server.address", self.address] if self.address else []
         self.process = subprocess.Popen(
