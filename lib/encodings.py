@@ -42,9 +42,11 @@ class BundledEncoding:
     pat_str: str
     special_tokens: dict[str, int]
 
+    file: str = ""  # the bundled file holding the ranks; the encoding's own name when empty
+
     @property
     def path(self) -> Path:
-        return ENCODINGS_DIR / f"{self.name}.tiktoken"
+        return ENCODINGS_DIR / f"{self.file or self.name}.tiktoken"
 
 
 BUNDLED: dict[str, BundledEncoding] = {
@@ -70,6 +72,19 @@ BUNDLED: dict[str, BundledEncoding] = {
         special_tokens={_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
     ),
 }
+
+
+# o200k_harmony (gpt-oss) is o200k_base's ranks and pattern with more special tokens, as tiktoken builds it.
+_HARMONY_SPECIALS = {
+    **BUNDLED["o200k_base"].special_tokens,
+    "<|startoftext|>": 199998, "<|endoftext|>": 199999, "<|reserved_200000|>": 200000,
+    "<|reserved_200001|>": 200001, "<|return|>": 200002, "<|constrain|>": 200003, "<|reserved_200004|>": 200004,
+    "<|channel|>": 200005, "<|start|>": 200006, "<|end|>": 200007, "<|message|>": 200008,
+    "<|reserved_200009|>": 200009, "<|reserved_200010|>": 200010, "<|reserved_200011|>": 200011,
+    "<|call|>": 200012,
+} | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
+BUNDLED["o200k_harmony"] = BundledEncoding("o200k_harmony", BUNDLED["o200k_base"].sha256,
+                                           BUNDLED["o200k_base"].pat_str, _HARMONY_SPECIALS, file="o200k_base")
 
 
 class EncodingUnavailable(HistoryLabError, RuntimeError):

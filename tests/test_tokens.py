@@ -62,6 +62,7 @@ def test_cookbook_example(model, expected):
     ("llama3.2", "o200k_base", True), ("offline-echo", "o200k_base", True), ("offline-teacher", "o200k_base", True),
     ("qwen2.5:7b", "o200k_base", True), ("mistral", "o200k_base", True), ("gemma3", "o200k_base", True),
     ("claude-opus-4-1", "o200k_base", True), ("o3", "o200k_base", False), ("gpt-4o-mini", "o200k_base", False),
+    ("gpt-oss-20b", "o200k_harmony", False),
 ])
 def test_encoding_choice(model, name, approximate):
     choice = choose_encoding(model)
