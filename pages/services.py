@@ -20,9 +20,10 @@ from typing import Any
 
 import streamlit as st
 
+from lib import services as lib_services
 from lib.config import Settings
-from lib.providers import ProviderInfo, get_provider, list_providers
-from lib.sessions import InvalidSessionId, new_session_id, open_store, validate_session_id
+from lib.providers import ProviderInfo, list_providers
+from lib.sessions import InvalidSessionId, new_session_id, validate_session_id
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def _store_key(cfg: Settings) -> str:
 def _open_store(_cfg: Settings, key: str, mode: str) -> Any:
     # `key` carries every setting that changes the store, so tests that change the environment get
     # a new store while the app keeps one per process.
-    return open_store(_cfg, mode=mode or None)
+    # lib.services holds the one store per process that the HTTP API (lib.api) uses too.
+    return lib_services.store_handle(_cfg, mode=mode or None)
 
 
 def store_handle() -> Any:
@@ -82,7 +84,7 @@ def store_handle() -> Any:
 
 @st.cache_resource(show_spinner=False)
 def _build_provider(name: str, _cfg: Settings, key: int, options: tuple[tuple[str, Any], ...]) -> Any:
-    return get_provider(name, _cfg, **dict(options))
+    return lib_services.provider_for(name, _cfg, **dict(options))
 
 
 def provider_for(name: str, **options: Any) -> Any:
