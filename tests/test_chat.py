@@ -3,81 +3,67 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import logging
+import re
+import threading
+import time
 from typing import Any
 
 import pytest
 
+import lib.chat as chat_module
 from lib.chat import (
     MAX_MESSAGE_CHARS,
     META_PREVIOUS_RESPONSE,
     EmptyMessage,
     MessageTooLarge,
+    ReplyNotSaved,
     TurnInterrupted,
     TurnRequest,
     run_turn,
+    save_reply_again,
     start_turn,
 )
-from lib.providers import FORGOT_PHRASE, ProviderServerError, get_provider
-from lib.sessions import InvalidSessionId
+from lib.providers import AuthenticationFailed, ProviderServerError, get_provider
+from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply, Usage
+from lib.records import TurnRecord, rebuild_request
+from lib.secrets import register_secrets
+from lib.sessions import InvalidSessionId, RedisStore
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from lib.trimming import ContextOverflowError
+from tests.redis_fixtures import start_valkey
 
 
-@dataclass
-class FakeUsage:
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    @property
-    def prompt_total(self) -> int:
-        return self.input_tokens
-
-
-@dataclass
-class FakeTimings:
-    first_token_s: float = 0.01
-    total_s: float = 0.02
-
-
-@dataclass
-class FakeReply:
-    chunks: list[str]
-    request: dict[str, Any]
-    fail_after: int | None = None
-    response_id: str | None = None
-    text: str = ""
-    usage: FakeUsage | None = None
-    timings: FakeTimings = field(default_factory=FakeTimings)
-
-    def __iter__(self):
-        for n, chunk in enumerate(self.chunks):
-            if self.fail_after is not None and n == self.fail_after:
-                raise ProviderServerError("The provider returned HTTP 500. Try again in a moment.")
-            self.text += chunk
-            yield chunk
-        self.usage = FakeUsage(input_tokens=len(self.request["messages"]) * 10, output_tokens=len(self.chunks))
-
-
-class FakeProvider:
-    """Records every call, like simonw/llm's fakes; can fail mid-stream or act as server-side history."""
+class FakeProvider(Provider):
+    """A real Provider subclass that records every call (like simonw/llm's fakes); can fail mid-stream."""
 
     name = "fake"
     default_model = "gpt-4o-mini"
 
-    def __init__(self, *, fail_after: int | None = None, server_side_history: bool = False) -> None:
+    def __init__(self, *, fail_after: int | None = None, server_side_history: bool = False,
+                 chunks: tuple[str, ...] = ("Hello", " there"), error: Exception | None = None) -> None:
+        super().__init__()
         self.calls: list[dict[str, Any]] = []
-        self.fail_after = fail_after
-        self.server_side_history = server_side_history
+        self.fail_after, self.chunks, self.error = fail_after, chunks, error
+        self.capabilities = Capabilities(server_side_history=server_side_history, prompt_caching=True)
 
-    def stream(self, messages, *, model, max_tokens=1024, previous_response_id=None, dropped=0):
-        self.calls.append({"messages": [dict(m) for m in messages], "model": model,
-                           "previous_response_id": previous_response_id, "dropped": dropped})
-        request = {"model": model, "messages": list(messages)}
-        return FakeReply(["Hello", " there"], request, fail_after=self.fail_after,
-                         response_id=f"resp_{len(self.calls)}")
+    def build_request(self, messages, *, model, max_tokens, options: ProviderOptions) -> dict[str, Any]:
+        self.calls.append({"messages": [dict(m) for m in messages], "model": model, "options": options,
+                           "previous_response_id": options.previous_response_id})
+        return {"model": model, "max_tokens": max_tokens, "messages": [dict(m) for m in messages]}
+
+    def open_stream(self, request):
+        for n, chunk in enumerate(self.chunks):
+            if self.fail_after is not None and n == self.fail_after:
+                raise self.error or ProviderServerError("The provider returned HTTP 500. Try again in a moment.")
+            yield chunk
+
+    def handle_event(self, event, reply: Reply) -> str:
+        return event
+
+    def finish(self, reply: Reply) -> None:
+        reply.usage = Usage(input_tokens=len(reply.request["messages"]) * 10, output_tokens=len(self.chunks))
+        reply.response_id = f"resp_{len(self.calls)}"
 
 
 def turn(store, provider, text, session_id=None, **options) -> Any:
@@ -98,31 +84,44 @@ def test_turns_store_messages_and_records_and_resend_the_history(memory_store):
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     meta = history[-1]["meta"]
     assert meta["provider"] == "fake" and meta["usage"]["input_tokens"] == 40
-    assert meta["timings"] == {"ttft": 0.01, "total": 0.02}
+    assert meta["timings"]["ttft"] >= 0 and meta["timings"]["total"] >= meta["timings"]["ttft"]
+    assert meta["cost"] > 0 and meta["cost_source"] == "price of gpt-4o-mini"
 
-    records = memory_store.get_turns(sid)
-    assert [r["turn"] for r in records] == [1, 2]
+    records = [TurnRecord.from_json(r) for r in memory_store.get_turns(sid)]
+    assert [r.turn for r in records] == [1, 2]
     record = records[1]
-    assert record["sent_ids"] == [m["id"] for m in history[:3]]
-    assert record["dropped_ids"] == []
-    assert record["exact"] == count_chat_tokens(second.payload, "gpt-4o-mini")
-    assert record["estimate"] == estimate_chat_tokens(second.payload)
-    assert record["encoding"] == "o200k_base" and record["provider_input_tokens"] == 40
-    assert record["user_id"] == history[2]["id"] and record["assistant_id"] == history[3]["id"]
-    assert memory_store.get_meta(sid)["system_prompt"] == "Be brief."
+    assert record == second.record
+    assert record.sent_ids(history) == [m["id"] for m in history[:3]]
+    assert record.sent_count == 4 and record.system_sent  # the system prompt counts as sent
+    assert record.dropped_ids(history) == [] and record.dropped_count == 0
+    assert record.exact == count_chat_tokens(second.payload, "gpt-4o-mini")
+    assert record.estimate == estimate_chat_tokens(second.payload)
+    assert record.encoding == "o200k_base" and record.usage.input_tokens == 40
+    assert record.user_id == history[2]["id"] and record.assistant_id == history[3]["id"]
+    assert record.max_tokens == 1024 and record.problems == ()
+    meta = memory_store.get_meta(sid)
+    assert meta["system_prompt"] == "Be brief." and record.system_text(meta) == "Be brief."
+    assert "Be brief." not in json.dumps(memory_store.get_turns(sid))  # kept once, in the meta
+    assert rebuild_request(record, history, meta) == {"model": "gpt-4o-mini", "max_tokens": 1024,
+                                                      "messages": second.request["messages"]}
 
 
-def test_small_budget_drops_whole_old_turns_and_the_offline_model_forgets(memory_store):
-    offline = get_provider("offline", delay=0)
-    sid = turn(memory_store, offline, "My name is Ada and I like tea.", budget=100_000).session_id
+def test_small_budget_drops_whole_old_turns_and_tells_the_provider_which_turns_it_sees(memory_store):
+    provider = FakeProvider(chunks=("A fairly long reply that takes up a good share of the budget. " * 3,))
+    sid = turn(memory_store, provider, "My name is Ada and I like tea.", budget=100_000).session_id
     for n in range(4):
-        result = turn(memory_store, offline, f"Question {n} about something fairly long to count", sid, budget=200)
-    assert result.ok and result.record["dropped_ids"]
-    assert FORGOT_PHRASE in result.text
+        result = turn(memory_store, provider, f"Question {n} about something fairly long to count", sid,
+                      budget=200, system_prompt="Be brief.")
     history = memory_store.get_history(sid)
-    assert history[0]["id"] in result.record["dropped_ids"]
-    assert result.payload[0]["role"] == "user"  # whole turns dropped: never an assistant first
-    assert result.record["exact"] <= 200
+    record = result.record
+    assert result.ok and record.dropped_count > 0 and history[0]["id"] in record.dropped_ids(history)
+    assert len(record.sent) == 2 and len(record.dropped) == 1  # a suffix, and the user message: compact
+    assert result.payload[1]["role"] == "user"  # whole turns dropped: never an assistant first
+    assert record.exact <= 200 and record.problems == ()
+    options = provider.calls[-1]["options"]
+    assert options.current_turn == 5 and options.context_window == 200 and options.strict
+    assert options.turn_numbers[0] == 0 and options.turn_numbers[-1] == 5  # system prompt, then turns
+    assert list(options.turn_numbers[1:]) == sorted(options.turn_numbers[1:]) and options.turn_numbers[1] > 1
 
 
 def test_provider_failure_keeps_the_user_message_and_records_the_error(memory_store):
@@ -131,8 +130,8 @@ def test_provider_failure_keeps_the_user_message_and_records_the_error(memory_st
     assert result.assistant_message is None
     history = memory_store.get_history(result.session_id)
     assert [(m["role"], m["content"]) for m in history] == [("user", "Will this fail?")]
-    record = memory_store.get_turns(result.session_id)[0]
-    assert record["error_type"] == "ProviderServerError" and record["assistant_id"] is None
+    record = TurnRecord.from_json(memory_store.get_turns(result.session_id)[0])
+    assert record.error_type == "ProviderServerError" and record.assistant_id is None and record.failed
 
 
 def test_message_over_the_budget_is_kept_and_not_sent(memory_store):
@@ -192,9 +191,148 @@ def test_turn_on_a_real_redis_store(redis_store):
     turn(redis_store, offline, "Second message", sid)
     history = redis_store.get_history(sid)
     assert [m["role"] for m in history] == ["user", "assistant"] * 2
-    assert "I received 3 messages" in history[-1]["content"]
     records = redis_store.get_turns(sid)
     assert [r["turn"] for r in records] == [1, 2]
     assert json.dumps(records)  # records are plain JSON
     assert 0 < redis_store.ttl(sid) <= redis_store.ttl_seconds
 
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis"])
+def test_two_writers_get_distinct_turn_numbers(request, store_kind):
+    store = request.getfixturevalue(f"{store_kind}_store")
+    sid = turn(store, FakeProvider(), "first").session_id
+
+    def chat(n: int) -> None:
+        for k in range(8):
+            turn(store, FakeProvider(), f"writer {n} message {k}", sid)
+
+    threads = [threading.Thread(target=chat, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    numbers = [TurnRecord.from_json(r).turn for r in store.get_turns(sid)]
+    assert sorted(numbers) == list(range(1, 18))
+
+
+def test_seed_faults_are_recorded_as_problems_with_both_numbers(memory_store):
+    provider = FakeProvider(chunks=("Ok.",))
+    sid = None
+    records = []
+    # Removing one long user message is enough to fit, so the seed leaves a reply first; then a message
+    # longer than the budget on its own goes out anyway (the seed never drops below four messages).
+    for padding in (30, 30, 30, 30, 150):
+        result = turn(memory_store, provider, "Question " + "padding " * padding, sid, budget=200, strategy="seed",
+                      system_prompt="Be brief.")
+        sid = result.session_id
+        records.append(result.record)
+    assert records[2].problems == () and "starts with an assistant message" in records[3].problems[0]
+    assert any(re.fullmatch(r"Over budget: [\d,]+ tokens sent against a budget of 200\.", p)
+               for p in records[4].problems)
+    stored = [TurnRecord.from_json(r) for r in memory_store.get_turns(sid)]
+    assert [r.problems for r in stored] == [r.problems for r in records]
+
+
+def test_cache_aware_passes_the_previous_cut_back_to_the_trimmer(memory_store, monkeypatch):
+    seen: list[Any] = []
+    real = chat_module.trim_history
+
+    def spy(*args: Any, **kwargs: Any):
+        seen.append(kwargs.get("cut"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_module, "trim_history", spy)
+    provider = FakeProvider(chunks=("A reply of a reasonable length for the budget. " * 3,))
+    sid = None
+    for n in range(6):
+        result = turn(memory_store, provider, f"Question {n} about caches", sid, budget=260,
+                      strategy="cache-aware")
+        sid = result.session_id
+    cuts = [TurnRecord.from_json(r).cut for r in memory_store.get_turns(sid)]
+    assert seen[0] is None and seen[1:] == cuts[:-1]
+    assert cuts[-1] is not None
+
+
+def test_error_text_stored_in_the_record_has_secrets_masked(memory_store):
+    secret = "vllm-token-0123456789abcdef"
+    register_secrets([secret])
+    provider = FakeProvider(fail_after=0, error=AuthenticationFailed(f"401: invalid key {secret}", status=401))
+    result = turn(memory_store, provider, "Hi")
+    assert isinstance(result.error, AuthenticationFailed)
+    raw = json.dumps(memory_store.get_turns(result.session_id))
+    assert secret not in raw and "***" in raw
+
+
+def test_a_bug_in_a_provider_is_logged_with_its_traceback(memory_store, caplog):
+    provider = FakeProvider(fail_after=1, error=KeyError("choices"))
+    with caplog.at_level(logging.ERROR, logger="lib.chat"):
+        result = turn(memory_store, provider, "Hi")
+    assert isinstance(result.error, KeyError)
+    assert any(r.exc_info and "Unexpected error from provider fake" in r.message for r in caplog.records)
+    assert TurnRecord.from_json(memory_store.get_turns(result.session_id)[0]).error_type == "KeyError"
+
+
+@pytest.fixture
+def own_valkey(tmp_path):
+    server = start_valkey(tmp_path / "valkey", "--appendonly", "yes", "--appendfsync", "always")
+    yield server
+    server.stop()
+
+
+def _restart(server, delay: float = 0.0):
+    time.sleep(delay)
+    return start_valkey(server.directory, "--appendonly", "yes", "--appendfsync", "always", port=server.port)
+
+
+def test_a_reply_survives_a_short_store_outage_by_retrying(own_valkey):
+    store = RedisStore(own_valkey.url, prefix="outage")
+    prepared = start_turn(store, FakeProvider(), TurnRequest(user_text="Hello"))
+    deltas = prepared.deltas()
+    assert next(deltas) == "Hello"
+    own_valkey.stop()  # the server dies while the reply streams
+    assert list(deltas) == [" there"]
+    restarted: list[Any] = []
+    helper = threading.Thread(target=lambda: restarted.append(_restart(own_valkey, 1.0)))
+    helper.start()
+    try:
+        result = prepared.finish()
+    finally:
+        helper.join(timeout=30)
+    try:
+        assert result.ok and not result.unsaved, result.error
+        assert [m["role"] for m in store.get_history(result.session_id)] == ["user", "assistant"]
+        assert TurnRecord.from_json(store.get_turns(result.session_id)[0]).assistant_id == \
+            result.assistant_message["id"]
+    finally:
+        restarted[0].stop()
+
+
+def test_a_reply_kept_through_a_long_outage_can_be_saved_again(own_valkey):
+    store = RedisStore(own_valkey.url, prefix="outage")
+    prepared = start_turn(store, FakeProvider(), TurnRequest(user_text="Hello"))
+    prepared.save_retry_s = 0.5
+    deltas = prepared.deltas()
+    assert next(deltas) == "Hello"
+    own_valkey.stop()
+    assert list(deltas) == [" there"]
+    started = time.monotonic()
+    result = prepared.finish()
+    assert time.monotonic() - started < 15  # bounded: the retries give up
+    assert isinstance(result.error, ReplyNotSaved) and result.unsaved
+    assert result.text == "Hello there" and result.assistant_message is None
+    with pytest.raises(ReplyNotSaved, match="Save again"):
+        save_reply_again(store, result)
+    server = _restart(own_valkey)
+    try:
+        # The user message was acknowledged before the outage and survived it; the reply is not there yet.
+        assert [m["role"] for m in store.get_history(result.session_id)] == ["user"]
+        saved = save_reply_again(store, result)
+        assert saved.ok and not saved.unsaved
+        save_reply_again(store, saved)  # a second click writes nothing twice
+        history = store.get_history(result.session_id)
+        assert [(m["role"], m["content"]) for m in history] == [("user", "Hello"), ("assistant", "Hello there")]
+        (record,) = [TurnRecord.from_json(r) for r in store.get_turns(result.session_id)]
+        assert record.reply_saved_late and record.assistant_id == history[1]["id"] and not record.failed
+    finally:
+        server.stop()
