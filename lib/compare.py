@@ -15,8 +15,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lib.chat import payload_counts, wire_payload
-from lib.pricing import Price, estimate_cost
+from lib.chat import payload_counts
+from lib.pricing import Price
+from lib.providers.base import Provider, ProviderOptions
+from lib.records import (
+    ReplyMeta,
+    as_float,
+    as_mapping,
+    as_str,
+    usage_cost,
+    usage_from_json,
+    usage_to_json,
+    wire_payload,
+)
 from lib.sessions.base import SessionStore, stamp
 from lib.trimming import ContextOverflowError, trim_history
 
@@ -64,7 +75,7 @@ def run_comparison(
     new_message: str,
     configs: Sequence[CompareConfig],
     *,
-    provider_factory: Callable[[CompareConfig], Any],
+    provider_factory: Callable[[CompareConfig], Provider],
     system_prompt: str = "",
     strategy: str = "turns",
     budget: int = 80_000,
@@ -107,7 +118,7 @@ def run_comparison(
 
 
 def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[dict[str, Any]],
-                provider_factory: Callable[[CompareConfig], Any], strategy: str, budget: int,
+                provider_factory: Callable[[CompareConfig], Provider], strategy: str, budget: int,
                 prices: Mapping[str, Price] | None, events: queue.Queue[ColumnResult]) -> None:
     try:
         trim = trim_history(candidates, budget, model=config.model, strategy=strategy)
@@ -116,7 +127,8 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         column.estimate, column.exact = counts["estimate"], counts["exact"]
         column.sent_messages, column.dropped_messages = len(payload), len(trim.dropped)
         provider = provider_factory(config)
-        reply = provider.stream(payload, model=config.model, dropped=len(trim.dropped))
+        # The offline model validates against the budget, as a real API does against its window.
+        reply = provider.stream(payload, model=config.model, options=ProviderOptions(context_window=budget))
         column.request = reply.request
         last_report = 0.0
         for _ in reply:
@@ -127,8 +139,8 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         column.text = reply.text
         column.ttft, column.total = reply.timings.first_token_s, reply.timings.total_s
         if reply.usage is not None:
-            column.usage = {**asdict(reply.usage), "prompt_total": reply.usage.prompt_total}
-            column.cost = _cost(config.model, reply.usage, prices)
+            column.usage = usage_to_json(reply.usage)
+            column.cost = usage_cost(config.model, reply.usage, prices)
     except ContextOverflowError as exc:
         column.error, column.error_type = f"Not sent: {exc}", type(exc).__name__
     except Exception as exc:  # noqa: BLE001 - a failing column reports its error; the others go on
@@ -139,14 +151,6 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
 
 def _snapshot(column: ColumnResult) -> ColumnResult:
     return ColumnResult(**{k: v for k, v in vars(column).items()})
-
-
-def _cost(model: str, usage: Any, prices: Mapping[str, Price] | None) -> float | None:
-    cached = usage.cache_read_tokens + usage.cache_write_tokens if usage.cache_in_input else 0
-    uncached = None if usage.input_tokens is None else usage.input_tokens - cached
-    return estimate_cost(model, input_tokens=uncached, output_tokens=usage.output_tokens,
-                         cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
-                         table=prices)
 
 
 def request_differences(results: Sequence[ColumnResult]) -> list[str]:
@@ -197,10 +201,14 @@ def comparison_record(
 
 def continue_with(store: SessionStore, session_id: str, record: Mapping[str, Any], column: int) -> list[dict]:
     """Append the compared message and the chosen column's reply to the main history."""
-    chosen = record["columns"][column]
-    if chosen.get("error") or not chosen.get("text"):
+    columns = record.get("columns")
+    chosen = as_mapping(columns[column] if isinstance(columns, list) and 0 <= column < len(columns) else None)
+    text, question = as_str(chosen.get("text")), as_str(record.get("new_message"))
+    if chosen.get("error") or not text or not question:
         raise ValueError("That column has no reply to continue with.")
-    meta = {"provider": chosen["provider"], "model": chosen["model"], "usage": chosen.get("usage"),
-            "timings": {"ttft": chosen.get("ttft"), "total": chosen.get("total")}, "comparison_id": record["id"]}
-    return store.append_messages(session_id, stamp({"role": "user", "content": record["new_message"]}),
-                                 stamp({"role": "assistant", "content": chosen["text"], "meta": meta}))
+    meta = ReplyMeta(provider=as_str(chosen.get("provider")), model=as_str(chosen.get("model")),
+                     usage=usage_from_json(chosen.get("usage")), ttft=as_float(chosen.get("ttft")),
+                     total=as_float(chosen.get("total")), cost=as_float(chosen.get("cost")),
+                     comparison_id=as_str(record.get("id")))
+    return store.append_messages(session_id, stamp({"role": "user", "content": question}),
+                                 stamp({"role": "assistant", "content": text, "meta": meta.to_json()}))

@@ -13,7 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lib.chat import META_SYSTEM_PROMPT, payload_counts, wire_payload
+from lib.chat import META_SYSTEM_PROMPT, payload_counts, problems_of
+from lib.providers.base import Usage
+from lib.records import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
 from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
 from lib.trimming import trim_history
 
@@ -40,7 +42,8 @@ def load_demo(
     system = [{"role": "system", "content": system_prompt}]
     start = time.time() - 60 * len(data["messages"])
     messages = [stamp({**m, "ts": start + 60 * n}) for n, m in enumerate(data["messages"])]
-    records = []
+    positions = id_positions(messages)
+    records: list[TurnRecord] = []
     for index, message in enumerate(messages):
         if message["role"] != "user":
             continue
@@ -48,17 +51,21 @@ def load_demo(
         payload, ids = wire_payload(trim.kept)
         counts = payload_counts(payload, model)
         reply = next((m for m in messages[index + 1:] if m["role"] == "assistant" and m.get("content")), None)
-        records.append({
-            "turn": len(records) + 1, "ts": message["ts"], "sent_ids": [i for i in ids if i],
-            "dropped_ids": trim.dropped_ids, **counts,
+        records.append(TurnRecord(
+            turn=len(records) + 1, ts=message["ts"], user_id=message["id"],
+            assistant_id=reply["id"] if reply else None,
+            sent=id_ranges([i for i in ids if i], positions), dropped=id_ranges(trim.dropped_ids, positions),
+            sent_count=len(payload), dropped_count=len(trim.dropped), system_sent=True,
+            system_hash=system_hash(system_prompt), estimate=counts["estimate"], exact=counts["exact"],
+            encoding=counts["encoding"], approximate=counts["approximate"],
             # The demo was never sent anywhere: the "provider" figure is the exact count it would have used.
-            "provider_input_tokens": counts["exact"], "provider_output_tokens": None, "provider_prompt_tokens": None,
-            "strategy": strategy, "budget": budget, "reserve": 0, "provider": "demo", "model": model,
-            "system_prompt": system_prompt, "previous_response_id": None, "user_id": message["id"],
-            "assistant_id": reply["id"] if reply else None, "error": None, "error_type": None,
-        })
+            usage=Usage(input_tokens=counts["exact"], output_tokens=None), strategy=strategy, budget=budget,
+            reserve=0, provider="demo", model=model, cut=trim.cut,
+            problems=tuple(problems_of(payload, counts, budget=budget)),
+        ))
     store.append(session_id, *messages)
     for record in records:
-        store.append_turn(session_id, record)
-    store.set_meta(session_id, **{META_SYSTEM_PROMPT: system_prompt, "title": data["title"], "demo": "1"})
+        store.append_turn(session_id, record.to_json())
+    store.set_meta(session_id, **{META_SYSTEM_PROMPT: system_prompt, system_meta_field(system_prompt): system_prompt,
+                                  "title": data["title"], "demo": "1"})
     return session_id

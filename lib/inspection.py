@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lib.pricing import Price, estimate_cost, find_price
+from lib.records import TurnRecord, id_positions
 from lib.tokens import (
     REPLY_PRIMING,
     EncodingUnavailable,
@@ -26,6 +27,13 @@ from lib.trimming import ContextOverflowError, payload_problems, trim_history
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
+# Turn records as a store returns them (dicts of any shape) or already typed.
+Turns = Sequence[Mapping[str, Any] | TurnRecord]
+
+
+def typed_turns(turns: Turns) -> list[TurnRecord]:
+    """Typed records; a stored record with odd field types reads with those fields missing."""
+    return [t if isinstance(t, TurnRecord) else TurnRecord.from_json(t) for t in turns]
 
 
 @dataclass(frozen=True)
@@ -51,44 +59,46 @@ def message_counts(history: Sequence[Message], model: str) -> tuple[list[int], l
 
 def inspect(
     history: Sequence[Message],
-    turns: Sequence[Mapping[str, Any]],
+    turns: Turns,
     *,
     model: str,
     system_prompt: str = "",
     prices: Mapping[str, Price] | None = None,
 ) -> Inspection:
+    records = typed_turns(turns)
+    history = [m for m in history if isinstance(m, Mapping)]
     estimates, exact = message_counts(history, model)
     exact_ok = all(e is not None for e in exact)
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     sys_est, sys_exact = message_counts(system, model)
-    position = {m.get("id"): n for n, m in enumerate(history)}
+    position = id_positions(history)
     est_prefix = list(itertools.accumulate(estimates, initial=0))
     exact_prefix = list(itertools.accumulate((e or 0 for e in exact), initial=0))
     sys_exact_total = sum(e or 0 for e in sys_exact) + REPLY_PRIMING
 
-    rows = []
-    for record in turns:
-        end = position.get(record.get("user_id"), len(history) - 1) + 1
-        sent = [position[i] for i in record.get("sent_ids", []) if i in position]
-        estimate = record.get("estimate")
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        end = position.get(record.user_id or "", len(history) - 1) + 1
+        sent = [position[i] for i in record.sent_ids(history, position)]
+        estimate = record.estimate
         if estimate is None:
             estimate = sum(sys_est) + sum(estimates[i] for i in sent)
-        exact_sent = record.get("exact")
+        exact_sent = record.exact
         if exact_sent is None and exact_ok:
             exact_sent = sys_exact_total + sum(exact[i] or 0 for i in sent)
         rows.append({
-            "turn": record.get("turn", len(rows) + 1),
+            "turn": record.turn if record.turn is not None else len(rows) + 1,
             "estimate": estimate,
             "exact": exact_sent,
-            "provider": record.get("provider_prompt_tokens") or record.get("provider_input_tokens"),
+            "provider": record.usage.prompt_total if record.usage else None,
             "untrimmed_estimate": sum(sys_est) + est_prefix[end],
             "untrimmed_exact": sys_exact_total + exact_prefix[end] if exact_ok else None,
-            "sent": len(record.get("sent_ids", [])),
-            "dropped": len(record.get("dropped_ids", [])),
-            "strategy": record.get("strategy"),
-            "budget": record.get("budget"),
-            "model": record.get("model") or model,
-            "failed": bool(record.get("error")),
+            "sent": record.sent_count,
+            "dropped": record.dropped_count,
+            "strategy": record.strategy,
+            "budget": record.budget,
+            "model": record.model or model,
+            "failed": record.failed,
         })
     frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "untrimmed_estimate",
                                         "untrimmed_exact", "sent", "dropped", "strategy", "budget", "model",
@@ -99,9 +109,9 @@ def inspect(
     return Inspection(
         turns=frame,
         cumulative=cumulative_frame(frame, prices=prices),
-        messages=message_frame(history, turns, estimates, exact),
+        messages=message_frame(history, records, estimates, exact),
         exact_available=exact_ok,
-        encoding=_encoding_name(turns, model),
+        encoding=_encoding_name(records, model),
     )
 
 
@@ -129,16 +139,17 @@ def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None 
 
 def message_frame(
     history: Sequence[Message],
-    turns: Sequence[Mapping[str, Any]],
+    turns: Turns,
     estimates: Sequence[int],
     exact: Sequence[int | None],
 ) -> pd.DataFrame:
     """One row per stored message, with the first turn whose payload left it out."""
     first_dropped: dict[str, int] = {}
     times_dropped: dict[str, int] = {}
-    for record in turns:
-        for message_id in record.get("dropped_ids", []):
-            first_dropped.setdefault(message_id, record.get("turn", 0))
+    positions = id_positions(history)
+    for record in typed_turns(turns):
+        for message_id in record.dropped_ids(history, positions):
+            first_dropped.setdefault(message_id, record.turn or 0)
             times_dropped[message_id] = times_dropped.get(message_id, 0) + 1
     rows = []
     for n, message in enumerate(history):
@@ -146,13 +157,15 @@ def message_frame(
         if message.get("tool_calls"):
             text = f"[tool call] {content_text(message['tool_calls'])}"
         preview = " ".join(text.split())
-        message_id = message.get("id")
+        stored_id = message.get("id") if isinstance(message.get("id"), str) else None
+        role = message.get("role")
         rows.append({
-            "#": n, "role": message.get("role"),
+            "#": n, "role": role if isinstance(role, str) else str(role),
             "preview": preview if len(preview) <= PREVIEW_CHARS else preview[: PREVIEW_CHARS - 1] + "…",
             "chars": len(text), "estimate": estimates[n], "exact": exact[n],
-            "dropped_at_turn": first_dropped.get(message_id), "times_dropped": times_dropped.get(message_id, 0),
-            "id": message_id,
+            "dropped_at_turn": first_dropped.get(stored_id or ""),
+            "times_dropped": times_dropped.get(stored_id or "", 0),
+            "id": stored_id,
         })
     frame = pd.DataFrame(rows, columns=["#", "role", "preview", "chars", "estimate", "exact", "dropped_at_turn",
                                         "times_dropped", "id"])
@@ -220,6 +233,6 @@ def _input_cost(model: str, tokens: float, prices: Mapping[str, Price] | None) -
     return estimate_cost(str(model), input_tokens=int(tokens), output_tokens=0, table=prices)
 
 
-def _encoding_name(turns: Sequence[Mapping[str, Any]], model: str) -> str:
-    encoding = next((t.get("encoding") for t in reversed(turns) if t.get("encoding")), None)
+def _encoding_name(turns: Sequence[TurnRecord], model: str) -> str:
+    encoding = next((t.encoding for t in reversed(turns) if t.encoding), None)
     return encoding or choose_encoding(model).name

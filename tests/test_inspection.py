@@ -13,6 +13,7 @@ from lib.demo import demo_data, load_demo
 from lib.inspection import inspect, seed_breaking_budgets, what_if
 from lib.pricing import DEFAULT_PRICES
 from lib.providers import get_provider
+from lib.records import TurnRecord
 from lib.sessions import MemoryStore
 from lib.tokens import EncodingUnavailable, count_chat_tokens, estimate_tokens
 
@@ -41,7 +42,7 @@ def test_per_turn_frame_matches_the_turn_records(chatted):
     assert list(frame["turn"]) == [1, 2, 3, 4, 5, 6]
     assert list(frame["estimate"]) == [t["estimate"] for t in turns]
     assert list(frame["exact"]) == [t["exact"] for t in turns]
-    assert list(frame["provider"]) == [t["provider_input_tokens"] for t in turns]
+    assert list(frame["provider"]) == [t["usage"]["input_tokens"] for t in turns]
     expected_error = [round((t["estimate"] - t["exact"]) / t["exact"] * 100, 1) for t in turns]
     assert list(frame["error_pct"]) == expected_error
     # Without trimming, turn N would have sent the system prompt and everything up to its user message.
@@ -75,9 +76,9 @@ def test_message_table_marks_the_first_turn_that_dropped_each_message(chatted):
     assert len(frame) == len(history)
     assert list(frame["chars"]) == [len(m["content"]) for m in history]
     assert list(frame["estimate"]) == [math.ceil(len(m["content"]) / 4) for m in history]
-    first_drop = next(t for t in turns if t["dropped_ids"])
-    row = frame[frame["id"] == first_drop["dropped_ids"][0]].iloc[0]
-    assert row["dropped_at_turn"] == first_drop["turn"]
+    first_drop = next(t for t in map(TurnRecord.from_json, turns) if t.dropped_count)
+    row = frame[frame["id"] == first_drop.dropped_ids(history)[0]].iloc[0]
+    assert row["dropped_at_turn"] == first_drop.turn
     never = frame[frame["id"] == history[-1]["id"]].iloc[0]
     assert never["times_dropped"] == 0 and str(never["dropped_at_turn"]) == "<NA>"
 
@@ -125,7 +126,8 @@ def test_loaded_demo_has_turn_records_with_drops_and_valid_payloads():
     sid = load_demo(store)
     turns, history = store.get_turns(sid), store.get_history(sid)
     assert len(turns) == len([m for m in history if m["role"] == "user"]) >= 30
-    assert any(t["dropped_ids"] for t in turns) and all(t["exact"] <= t["budget"] for t in turns)
+    assert any(t["dropped_count"] for t in turns) and all(t["exact"] <= t["budget"] for t in turns)
+    assert all(len(t["sent"]) == 1 and len(t.get("dropped", [])) <= 1 for t in turns)  # compact ranges
     assert store.get_meta(sid)["title"] == demo_data()["title"]
     data = inspect(history, turns, model=MODEL, system_prompt=demo_data()["system_prompt"])
     assert data.messages["dropped_at_turn"].notna().sum() > 0
@@ -145,3 +147,24 @@ def test_what_if_seed_breaks_where_turns_stays_valid():
     assert seed.problems == problems and set(seed.kept_ids) | set(seed.dropped_ids) == {m["id"] for m in history}
     tiny = what_if(history, budget=10, strategy="turns", model=MODEL, system_prompt=system)
     assert tiny.error and "budget" in tiny.error
+
+
+ODD_TURNS = [
+    {"turn": 1, "usage": {"input_tokens": "many"}, "sent_ids": 5},
+    {"turn": "two", "sent": "all", "dropped": [[1, 2]], "exact": "lots", "estimate": None, "error": 7},
+    {"turn": 3, "dropped_ids": ["nope", 4], "budget": "big", "model": ["gpt"], "encoding": 5},
+    {"usage": [], "problems": {"x": 1}, "strategy": 9, "ts": "yesterday"},
+]
+
+
+def test_odd_records_and_messages_in_the_store_never_break_the_inspector():
+    store = MemoryStore()
+    store.append("odd", {"role": "user", "content": "hi"}, {"role": ["assistant"], "content": 42, "id": 7},
+                 {"role": "assistant", "content": None, "meta": {"usage": {"input_tokens": "many"}}})
+    for record in ODD_TURNS:
+        store.append_turn("odd", record)
+    data = inspect(store.get_history("odd"), store.get_turns("odd"), model=MODEL, system_prompt="Be brief.",
+                   prices=PRICES)
+    assert len(data.turns) == len(ODD_TURNS) and len(data.messages) == 3
+    assert data.turns["provider"].isna().all() and data.messages["dropped_at_turn"].isna().all()
+    assert list(data.turns["turn"]) == [1, 2, 3, 4]
