@@ -98,7 +98,8 @@ def test_anthropic_prompt_caching_marks_the_resent_history(fake_llm):
                 {"role": "user", "content": "two"}]
     drain(provider("anthropic", fake_llm, prompt_caching=True).stream(messages, model="claude-haiku-4-5"))
     body = fake_llm.bodies("/messages")[0]
-    assert body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral", "ttl": "5m"}}]
+    cache = {"type": "ephemeral", "ttl": "5m"}
+    assert body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": cache}]
     assert body["messages"][1] == {"role": "assistant", "content": [
         {"type": "text", "text": "reply", "cache_control": {"type": "ephemeral", "ttl": "5m"}}]}
     assert body["messages"][2] == {"role": "user", "content": "two"}
