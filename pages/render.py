@@ -1,0 +1,68 @@
+"""Streamlit rendering of one message's content: safe Markdown beside the raw text, long text collapsed.
+
+Every page that shows message content (chat, compare, inspector, sessions) calls ``render_message_body``
+instead of ``st.markdown(content)``, so that content never loads a remote resource, bidi controls are
+visible, a "Raw" tab shows exactly what was sent (``# heading`` and ``$x^2$`` change what Markdown shows),
+and a 200k-character paste is collapsed after ``PREVIEW_CHARS`` with "Show all".
+
+Cheap for many messages: no widget per message unless the message is long (one button), and the raw tab
+holds only the preview until "Show all" is pressed. Session-state keys owned here start with ``hl_render_``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.content import PREVIEW_CHARS, content_text, preview, reveal_bidi, safe_markdown, safe_title
+
+TABS = ("Rendered", "Raw")
+
+
+def expanded_key(key: str) -> str:
+    """The session-state flag that says message ``key`` is shown in full."""
+    return f"hl_render_all__{key}"
+
+
+def render_message_body(content: object, *, key: str, limit: int = PREVIEW_CHARS) -> None:
+    """Show one message's content: "Rendered | Raw" tabs for text, JSON text for anything else.
+
+    ``key`` must be unique on the page and stable across reruns (the message id, prefixed by the page's
+    namespace, e.g. ``f"chat_{message_id}"``); it keys the "Show all" state of long messages.
+    """
+    text = content_text(content)
+    full = bool(st.session_state.get(expanded_key(key), False))
+    shown, cut = (text, False) if full else preview(text, limit)
+    if isinstance(content, str):
+        rendered, raw = st.tabs(list(TABS))
+        with rendered:
+            st.markdown(safe_markdown(shown) + (" …" if cut else ""))
+        with raw:
+            render_raw(shown)
+    else:
+        # Structured content (a list of parts, or whatever a crafted import stored) is shown as data.
+        render_raw(shown)
+    if cut or full and len(text) > limit:
+        _show_all_toggle(key, shown=len(shown), total=len(text), full=full)
+
+
+def render_raw(text: str) -> None:
+    """Exactly ``text``, in monospace, except that bidi controls are shown as markers."""
+    st.code(reveal_bidi(text), language=None, wrap_lines=True)
+
+
+def render_title(text: object, *, limit: int = 80) -> None:
+    """A one-line title from untrusted text (a session's first message, say) as plain text."""
+    st.text(safe_title(text, limit=limit))
+
+
+def _show_all_toggle(key: str, *, shown: int, total: int, full: bool) -> None:
+    if full:
+        label, note = "Show less", f"Showing all {total:,} characters."
+    else:
+        label, note = "Show all", f"Showing the first {shown:,} of {total:,} characters."
+    st.caption(note)
+    st.button(label, key=f"hl_render_toggle__{key}", on_click=_flip, args=(expanded_key(key),))
+
+
+def _flip(state_key: str) -> None:
+    st.session_state[state_key] = not st.session_state.get(state_key, False)
