@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.demo import load_demo
-from lib.inspection import Inspection, inspect, seed_breaking_budgets, what_if
+from lib.inspection import Inspection, inspect, seed_breaking_budgets, typed_turns, what_if
 from lib.trimming import STRATEGIES
 from pages import errors, services, sidebar
 
@@ -143,7 +143,8 @@ def main() -> None:
         st.info("This session is empty. Chat a few turns on the **Chat** page (pick a small budget to see "
                 "trimming), or click **Load demo conversation**.")
         return
-    model = next((t["model"] for t in reversed(turns) if t.get("model")), DEFAULT_MODEL)
+    # Typed: a stored record whose fields have odd types reads with those fields missing.
+    model = next((t.model for t in reversed(typed_turns(turns)) if t.model), DEFAULT_MODEL)
     system_prompt = meta.get("system_prompt", "")
     prices = sidebar.price_table("ins_prices")
     data = build(session_id, (len(history), len(turns)), model, system_prompt, history, turns,
