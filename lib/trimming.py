@@ -122,6 +122,16 @@ class HistoryIndex:
     def payload_tokens(self, start: int, end: int) -> int:
         return REPLY_PRIMING + self.system_tokens + self.prefix[end] - self.prefix[start]
 
+    def check_floor(self, budget: int, *, max_tokens: int, reserve_tokens: int) -> int:
+        """Position of the newest user message, once sure it fits with the system prompt (else raise)."""
+        if not self.starts:
+            raise ValueError("Nothing to send: the history has no user message.")
+        required = self.payload_tokens(self.starts[-1], len(self.counts))
+        if required > budget:
+            raise ContextOverflowError(required=required, budget=budget, max_tokens=max_tokens,
+                                       reserve_tokens=reserve_tokens)
+        return self.starts[-1]
+
     def newest_slot(self, newest: int) -> int:
         """Index into ``starts`` of the user message at position ``newest``."""
         return bisect.bisect_right(self.starts, newest) - 1
@@ -214,13 +224,7 @@ def _trim_whole_turns(
     reserve_tokens: int, low_water: float, cut: str | None,
 ) -> TrimResult:
     index = HistoryIndex.build(messages, model)
-    if not index.starts:
-        raise ValueError("Nothing to send: the history has no user message.")
-    end, newest = len(messages), index.starts[-1]
-    required = index.payload_tokens(newest, end)
-    if required > budget:
-        raise ContextOverflowError(required=required, budget=budget, max_tokens=max_tokens,
-                                   reserve_tokens=reserve_tokens)
+    end, newest = len(messages), index.check_floor(budget, max_tokens=max_tokens, reserve_tokens=reserve_tokens)
     notes: list[str] = []
     if strategy == "turns":
         start = plan_turns(index, end, newest, budget)
