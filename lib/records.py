@@ -357,6 +357,22 @@ class TurnRecord:
         return compact
 
 
+def import_turn(raw: Mapping[str, Any], history: Sequence[Message]) -> tuple[TurnRecord, dict[str, str]]:
+    """A record from an import file, typed and compact, plus the session meta fields it needs.
+
+    Old records (full id lists, the system prompt inline) are rewritten in the compact form: ranges over the
+    imported history, and the prompt moved to the meta once under its hash.
+    """
+    record = TurnRecord.from_json(raw)
+    if "sent" not in raw and "dropped" not in raw:
+        record = record.compacted(history)
+    if record.system_prompt is None:
+        return record, {}
+    text = record.system_prompt
+    moved = replace(record, system_prompt=None, system_hash=system_hash(text) if record.system_sent else None)
+    return moved, ({system_meta_field(text): text} if record.system_sent else {})
+
+
 def read_turns(raw: Sequence[object]) -> list[TurnRecord]:
     """Typed records from whatever a store returned; entries that are not objects are skipped."""
     return [TurnRecord.from_json(r) for r in raw if isinstance(r, Mapping)]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from lib.records import import_turn
 from lib.sessions.base import SessionStore, new_session_id, validate_session_id
 
 FORMAT = "history-lab/session"
@@ -58,11 +59,15 @@ def import_session(store: SessionStore, data: bytes | str, *, max_bytes: int = M
     session_id = new_session_id()
     if export["messages"]:
         store.append(session_id, *export["messages"])
-    for record in export["turns"]:
-        store.append_turn(session_id, record)
+    # Typed and compact, whatever version wrote them; inline system prompts move to the meta, once each.
+    system_fields: dict[str, str] = {}
+    for raw in export["turns"]:
+        record, fields = import_turn(raw, export["messages"])
+        system_fields.update(fields)
+        store.append_turn(session_id, record.to_json())
     for record in export["comparisons"]:
         store.append_comparison(session_id, record)
-    meta = {k: v for k, v in export["meta"].items() if k not in ("created_at", "updated_at")}
+    meta = {**system_fields, **{k: v for k, v in export["meta"].items() if k not in ("created_at", "updated_at")}}
     store.set_meta(session_id, **meta, imported_from=str(export.get("session_id", "")), imported_at=time.time())
     return session_id
 

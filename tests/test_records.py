@@ -13,6 +13,7 @@ from lib.records import (
     UsageRecord,
     id_positions,
     id_ranges,
+    import_turn,
     rebuild_request,
     resolve_ranges,
     system_hash,
@@ -145,3 +146,14 @@ def test_old_records_with_id_lists_migrate_on_read():
     compact = record.compacted(h)
     assert compact.sent == ((ids[2], ids[4]),) and compact.dropped == ((ids[0], ids[1]),)
     assert "sent_ids" not in compact.to_json()
+
+
+def test_an_imported_old_record_becomes_compact_with_its_prompt_moved_to_meta():
+    h = history(6)
+    ids = [m["id"] for m in h]
+    old = {"turn": 3, "sent_ids": ids[2:5], "dropped_ids": ids[:2], "system_prompt": "Be brief.", "user_id": ids[4]}
+    record, meta = import_turn(old, h)
+    assert record.sent == ((ids[2], ids[4]),) and record.system_prompt is None
+    assert meta == {system_meta_field("Be brief."): "Be brief."} and record.system_text(meta) == "Be brief."
+    new = TurnRecord(turn=4, sent=((ids[0], ids[3]), (ids[4], ids[4])), sent_count=5)
+    assert import_turn(new.to_json(), h) == (new, {})  # current records are kept exactly as written

@@ -39,7 +39,7 @@ def test_export_never_contains_a_key(store, session):
     text = export_json(store, session)
     assert "sk-live" not in text and "sk-proj-abcdefghijklmnop" not in text and "api_key" not in text
     assert "[redacted key]" in text
-    assert json.loads(text)["turns"][0]["provider_input_tokens"] > 0  # token counts are not "secrets"
+    assert json.loads(text)["turns"][0]["usage"]["input_tokens"] > 0  # token counts are not "secrets"
 
 
 @pytest.mark.parametrize(("data", "message"), [
