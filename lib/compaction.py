@@ -130,7 +130,8 @@ def render_turns(turns: Sequence[tuple[int, Message]]) -> list[str]:
 class ExtractiveSummarizer:
     """Offline and deterministic (no key, no network): the first sentence of every message. When that is
     over ``max_tokens`` it sheds, in order: the assistant and tool lines (what the user said carries the
-    facts), then length from every line evenly, then the oldest lines. Honest about being extractive."""
+    facts), then length from every line evenly, then whole lines from the middle ("middle-out": the
+    opening turns usually set the task, the latest are the freshest). Honest about being extractive."""
 
     name = "extractive"
 
@@ -149,8 +150,8 @@ class ExtractiveSummarizer:
             elif width > 48:
                 width = width * 3 // 4
                 lines = [x if len(x) <= width else x[: width - 1] + "…" for x in lines]
-            else:
-                del lines[0]
+            else:  # keep the head (the opening turns set the task) and the tail; lose the middle
+                del lines[len(lines) // 2]
         return SummaryDraft("\n".join(lines), "extractive (offline)")
 
 
