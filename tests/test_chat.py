@@ -28,7 +28,7 @@ from lib.providers import AuthenticationFailed, ProviderServerError, get_provide
 from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply, Usage
 from lib.records import TurnRecord, rebuild_request
 from lib.secrets import register_secrets
-from lib.sessions import InvalidSessionId, RedisStore
+from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, StoreUnavailable
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from lib.trimming import ContextOverflowError
 from tests.redis_fixtures import start_valkey
@@ -336,3 +336,33 @@ def test_a_reply_kept_through_a_long_outage_can_be_saved_again(own_valkey):
         assert record.reply_saved_late and record.assistant_id == history[1]["id"] and not record.failed
     finally:
         server.stop()
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose turn-record writes fail ``failures`` times, like a store restarting."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def append_turn(self, session_id: str, record: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("Redis at test is not reachable. Start the server; nothing was written.")
+        return super().append_turn(session_id, record)
+
+
+def test_a_failed_record_write_is_retried_then_kept_for_save_again():
+    store = FlakyStore(failures=2)
+    result = turn(store, FakeProvider(), "Hi")
+    assert result.ok and len(store.get_turns(result.session_id)) == 1  # two failures, then the retry landed
+
+    store.failures = 10_000
+    prepared = start_turn(store, FakeProvider(), TurnRequest(user_text="Again", session_id=result.session_id))
+    prepared.save_retry_s = 0.3
+    failed = prepared.finish()
+    assert isinstance(failed.error, ReplyNotSaved) and failed.unsaved_reply is None and failed.unsaved_record
+    assert failed.assistant_message is not None  # the reply itself was stored
+    store.failures = 0
+    saved = save_reply_again(store, failed)
+    assert saved.ok and [TurnRecord.from_json(r).turn for r in store.get_turns(result.session_id)] == [1, 2]
