@@ -1,0 +1,202 @@
+"""The payload timeline beside the chat: the seed's Turn 1/2/3 illustration, live (not a page of its own).
+
+API for the chat page (all data comes from ``lib.timeline.build_timeline``)::
+
+    from lib.timeline import build_timeline
+    from pages.timeline import render_badges, render_cost_caption, render_timeline
+
+    data = build_timeline(history, store.get_turns(sid), meta=store.get_meta(sid),
+                          reference_model=settings.reference_model, prices=prices)
+    turn = render_timeline(data, key=f"chat_timeline__{sid}", selected_turn=None)  # -> the turn shown
+    render_badges(data.row(n).badges)            # under a reply: the badges of its turn
+    render_cost_caption(reply_meta, total=data.total_cost, turns=len(data.rows), unpriced=data.unpriced_turns)
+
+``render_timeline`` draws one row per turn (block width = exact tokens, colour = role, new this turn
+outlined in black, the cached prefix paler with a green rule under it, dropped tokens as a grey bar in a
+panel of their own), in a fixed-height scrolling container once there are many turns, then a turn picker
+with that turn's badges, its difference from the previous turn and its exact request body (rebuilt from
+the record: model, max_tokens, messages; never a key). Every widget key starts with ``key``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lib.records import ReplyMeta
+from lib.timeline import Block, Timeline, TurnRow
+from lib.turn_badges import COST_UNIT_NOTE, Badge, Level, reply_caption, running_total_text
+
+BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray"]
+
+ROLE_COLOURS = {"system": "#7b3fb5", "summary": "#0f8b8d", "user": "#2f6fd0", "assistant": "#e07b1f",
+                "tool": "#8d6e63", "developer": "#7b3fb5", "several": "#9e9e9e"}
+STATES = ["new this turn", "re-sent", "re-sent, cached"]
+BADGE_COLOURS: dict[Level, BadgeColour] = {"info": "blue", "ok": "green", "notice": "violet", "neutral": "gray",
+                                           "warning": "orange", "error": "red"}
+ROW_PX = 26
+SCROLL_AFTER_ROWS = 16
+CONTAINER_PX = 440
+# Above this many blocks the chart merges neighbours of the same kind within a row (and says so).
+MAX_BLOCKS = 6_000
+_MARKDOWN_SPECIALS = "\\`*_~[]<>#|$"
+
+
+def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = None) -> int | None:
+    """Draw the timeline and the chosen turn's request; returns the turn shown (None with no turns yet)."""
+    if not data.rows:
+        st.info("The payload timeline fills up as you chat: one row per turn, one block per message sent.")
+        return None
+    turns = data.turns
+    default = selected_turn if selected_turn in turns else turns[-1]
+    chosen = st.selectbox("Show the request of turn", list(reversed(turns)), index=list(reversed(turns)).index(default),
+                          key=f"{key}__turn", format_func=lambda t: f"Turn {t}")
+    frame, dropped, note = timeline_frames(data, selected=chosen)
+    st.caption("Each row is one request; each block one message, as wide as its exact tokens. Black outline: new "
+               "this turn. Pale with a green rule: the cached prefix. Grey bar on the left: tokens dropped.")
+    chart = timeline_chart(frame, dropped, rows=len(data.rows))
+    if len(data.rows) > SCROLL_AFTER_ROWS:
+        with st.container(height=CONTAINER_PX):
+            st.altair_chart(chart, width="stretch")
+    else:
+        st.altair_chart(chart, width="stretch")
+    if note:
+        st.caption(note)
+    render_turn(data, chosen, key=key)
+    return int(chosen)
+
+
+def render_turn(data: Timeline, turn: int, *, key: str) -> None:
+    """One turn: badges, the difference from the previous turn, the dropped messages and the request body."""
+    row = data.row(turn)
+    st.markdown(f"**Turn {turn}** · {_escape(row.record.strategy or '?')} strategy · "
+                f"{_escape(row.record.provider or '?')} / {_escape(row.record.model or '?')}")
+    render_badges(row.badges)
+    added, removed = data.changes(turn)
+    st.markdown(f"**Difference from the previous turn:** {row.diff.text} ({_escape(row.count_source)})")
+    if added or removed:
+        st.dataframe(block_table([*added, *removed]), hide_index=True, width="stretch", key=f"{key}__diff_{turn}")
+    dropped = data.dropped_blocks(turn)
+    if dropped:
+        with st.expander(f"{len(dropped)} stored messages not sent in turn {turn}"):
+            st.dataframe(block_table(dropped), hide_index=True, width="stretch", key=f"{key}__dropped_{turn}")
+    body = data.request_body(turn)
+    st.markdown(f"**Exact request body of turn {turn}** (rebuilt from its turn record; no key is ever stored)")
+    for problem in body.get("missing", []):
+        st.warning(f"Could not rebuild everything: {problem}.")
+    with st.container(height=360):
+        st.code(json.dumps(body, indent=2, ensure_ascii=False), language="json")
+
+
+def render_badges(turn_badges: Sequence[Badge]) -> None:
+    """Coloured badges with icons, large enough for a projector; errors red, warnings orange."""
+    with st.container(horizontal=True, gap="small"):
+        for badge in turn_badges:
+            # st.badge escapes square brackets itself; everything else that Markdown would format is escaped here.
+            st.badge(_escape(badge.text, brackets=False), icon=badge.icon, color=BADGE_COLOURS[badge.level],
+                     help=f"Source: {_escape(badge.source)}" if badge.source else None)
+
+
+def render_cost_caption(
+    meta: Mapping[str, Any] | ReplyMeta | None, *, total: float | None = None, turns: int = 0, unpriced: int = 0
+) -> None:
+    """A reply's caption (tokens, timings, cost and its source), then the session's running total."""
+    st.caption(_escape(reply_caption(meta)), help=COST_UNIT_NOTE)
+    if total is not None:
+        st.markdown(f"**{_escape(running_total_text(total, turns=turns, unpriced=unpriced))}**", help=COST_UNIT_NOTE)
+
+
+# -- chart -----------------------------------------------------------------------------------------------------
+
+
+def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """One frame row per block (x0..x1 in tokens) and one per turn for its dropped tokens."""
+    rows: list[dict[str, Any]] = []
+    per_row = [data.blocks(row.turn) for row in data.rows]
+    total = sum(len(b) for b in per_row)
+    merge = total > MAX_BLOCKS
+    for row, blocks in zip(data.rows, per_row, strict=True):
+        label = _row_label(row, selected)
+        rows += _block_rows(label, _merged(blocks) if merge else blocks, row)
+    note = (f"{total:,} blocks in all: neighbouring messages of the same kind are drawn as one block (hover for "
+            "the count). Pick a turn below to see each of its messages.") if merge else None
+    dropped = pd.DataFrame([{"row": _row_label(row, selected), "dropped tokens": data.dropped_tokens(row.turn),
+                             "dropped messages": row.record.dropped_count} for row in data.rows])
+    return pd.DataFrame(rows), dropped, note
+
+
+def _row_label(row: TurnRow, selected: int | None) -> str:
+    mark = "▶ " if row.turn == selected else ""
+    return f"{mark}Turn {row.turn}" + (" ✖" if row.failed else "")
+
+
+def _state(block: Block) -> str:
+    return "re-sent, cached" if block.cached else "new this turn" if block.new else "re-sent"
+
+
+def _block_rows(label: str, blocks: Sequence[Block], row: TurnRow) -> list[dict[str, Any]]:
+    out, x = [], 0
+    for block in blocks:
+        out.append({"row": label, "turn": row.turn, "x0": x, "x1": x + block.tokens, "tokens": block.tokens,
+                    "role": block.role, "state": _state(block), "message": block.preview,
+                    "position": f"#{block.index}", "message turn": block.message_turn})
+        x += block.tokens
+    return out
+
+
+def _merged(blocks: Sequence[Block]) -> list[Block]:
+    """Neighbours with the same role and state become one block (only when the chart would be too large)."""
+    out: list[Block] = []
+    count = 1
+    for block in blocks:
+        last = out[-1] if out else None
+        if last is not None and last.role == block.role and _state(last) == _state(block) and block.kind == "message":
+            count += 1
+            out[-1] = Block(last.index, "message", last.role, last.tokens + block.tokens, None, last.message_turn,
+                            new=last.new, cached=last.cached, preview=f"{count} {last.role} messages")
+        else:
+            out.append(block)
+            count = 1
+    return out
+
+
+def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> alt.HConcatChart:
+    order = list(dict.fromkeys(frame["row"])) if not frame.empty else []
+    height = max(60, rows * ROW_PX)
+    y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelFontWeight="bold"))
+    base = alt.Chart(frame)
+    blocks = base.mark_bar(height=ROW_PX - 8).encode(
+        y=y, x=alt.X("x0:Q", title="Tokens sent (exact, per message)"), x2="x1:Q",
+        color=alt.Color("role:N", scale=alt.Scale(domain=list(ROLE_COLOURS), range=list(ROLE_COLOURS.values())),
+                        legend=alt.Legend(orient="top", title=None)),
+        opacity=alt.Opacity("state:N", scale=alt.Scale(domain=STATES, range=[1.0, 0.75, 0.35]),
+                            legend=alt.Legend(orient="top", title=None)),
+        stroke=alt.condition(alt.datum.state == "new this turn", alt.value("#000000"), alt.value("#ffffff")),
+        strokeWidth=alt.condition(alt.datum.state == "new this turn", alt.value(2), alt.value(0.5)),
+        tooltip=["row:N", "position:N", "role:N", "message turn:Q", "tokens:Q", "state:N", "message:N"],
+    )
+    cached = base.transform_filter(alt.datum.state == "re-sent, cached").mark_rule(
+        color="#2e7d32", strokeWidth=3, yOffset=ROW_PX / 2 - 3).encode(y=y, x="x0:Q", x2="x1:Q")
+    lost = alt.Chart(dropped).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
+        y=alt.Y("row:N", sort=order, title=None, axis=None),
+        x=alt.X("dropped tokens:Q", title="Dropped", scale=alt.Scale(reverse=True)),
+        tooltip=["row:N", "dropped messages:Q", "dropped tokens:Q"],
+    ).properties(width=90, height=height)
+    return alt.hconcat(lost, (blocks + cached).properties(height=height), spacing=4)
+
+
+def block_table(blocks: Sequence[Block]) -> pd.DataFrame:
+    return pd.DataFrame([{"change": "dropped" if b.dropped else "added", "position": "" if b.index < 0 else b.index,
+                          "role": b.role, "turn": b.message_turn, "tokens": b.tokens, "message": b.preview}
+                         for b in blocks])
+
+
+def _escape(text: str, *, brackets: bool = True) -> str:
+    """Text shown through Markdown (badges, captions) as itself: no links, images or formatting from data."""
+    specials = _MARKDOWN_SPECIALS if brackets else _MARKDOWN_SPECIALS.replace("[]", "")
+    return "".join("\\" + c if c in specials else c for c in text)
