@@ -16,19 +16,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lib.chat import payload_counts
-from lib.pricing import Price
+from lib.pricing import OFFLINE_PREFIX, Price
 from lib.providers.base import Provider, ProviderOptions
 from lib.records import (
     ReplyMeta,
     as_float,
     as_mapping,
     as_str,
-    usage_cost,
+    priced,
     usage_from_json,
     usage_to_json,
     wire_payload,
 )
+from lib.request_diff import body_shape
 from lib.sessions.base import SessionStore, stamp
+from lib.tokens import count_label
 from lib.trimming import ContextOverflowError, trim_history
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 4
@@ -65,6 +67,10 @@ class ColumnResult:
     sent_messages: int = 0
     dropped_messages: int = 0
     cost: float | None = None
+    cost_source: str = ""  # "price of gpt-4o", "priced as gpt-4o-mini", "no price for X", "no usage reported"
+    count_label: str = ""  # where ``exact`` comes from: lib.tokens.count_label, "approximate" for Claude/llama
+    sent_items: int | None = None  # messages or input items in the request body, as the API counts them
+    sent_note: str = ""  # e.g. "5 input items + top-level `instructions`"
     request: dict[str, Any] | None = None
     error: str | None = None
     error_type: str | None = None
@@ -81,8 +87,11 @@ def run_comparison(
     budget: int = 80_000,
     timeout: float = 60.0,
     prices: Mapping[str, Price] | None = None,
+    reference_model: str | None = None,
 ) -> Iterator[ColumnResult]:
-    """Yield ColumnResult snapshots as columns stream and finish; every column ends with ``done=True``."""
+    """Yield ColumnResult snapshots as columns stream and finish; every column ends with ``done=True``.
+
+    ``reference_model`` prices (and caches) the offline model as that model."""
     if not new_message.strip():
         raise ValueError("Type a message to send to every provider.")
     if not MIN_COLUMNS <= len(configs) <= MAX_COLUMNS:
@@ -93,7 +102,8 @@ def run_comparison(
     for index, config in enumerate(configs):
         column = ColumnResult(index, config.label, config.provider, config.model)
         worker = threading.Thread(target=_run_column, name=f"compare-{index}", daemon=True,
-                                  args=(column, config, candidates, provider_factory, strategy, budget, prices, events))
+                                  args=(column, config, candidates, provider_factory, strategy, budget,
+                                        _Pricing(prices, reference_model), events))
         worker.start()
     deadline = time.monotonic() + timeout
     pending = set(range(len(configs)))
@@ -117,19 +127,28 @@ def run_comparison(
         yield event
 
 
+@dataclass(frozen=True)
+class _Pricing:
+    prices: Mapping[str, Price] | None
+    reference_model: str | None
+
+
 def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[dict[str, Any]],
                 provider_factory: Callable[[CompareConfig], Provider], strategy: str, budget: int,
-                prices: Mapping[str, Price] | None, events: queue.Queue[ColumnResult]) -> None:
+                pricing: _Pricing, events: queue.Queue[ColumnResult]) -> None:
     try:
         trim = trim_history(candidates, budget, model=config.model, strategy=strategy)
         payload, _ = wire_payload(trim.kept)
         counts = payload_counts(payload, config.model)
         column.estimate, column.exact = counts["estimate"], counts["exact"]
+        column.count_label = count_label("tiktoken", model=config.model) if counts["exact"] is not None \
+            else count_label("estimate")
         column.sent_messages, column.dropped_messages = len(payload), len(trim.dropped)
         provider = provider_factory(config)
         # The offline model validates against the budget, as a real API does against its window.
         reply = provider.stream(payload, model=config.model, options=ProviderOptions(context_window=budget))
         column.request = reply.request
+        column.sent_items, column.sent_note = _sent(reply.request)
         last_report = 0.0
         for _ in reply:
             if time.monotonic() - last_report > UPDATE_EVERY_S:
@@ -140,7 +159,9 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         column.ttft, column.total = reply.timings.first_token_s, reply.timings.total_s
         if reply.usage is not None:
             column.usage = usage_to_json(reply.usage)
-            column.cost = usage_cost(config.model, reply.usage, prices)
+        reference = pricing.reference_model if config.model.startswith(OFFLINE_PREFIX) else None
+        column.cost, column.cost_source = priced(config.model, reply.usage, reference_model=reference,
+                                                 prices=pricing.prices)
     except ContextOverflowError as exc:
         column.error, column.error_type = f"Not sent: {exc}", type(exc).__name__
     except Exception as exc:  # noqa: BLE001 - a failing column reports its error; the others go on
@@ -153,30 +174,39 @@ def _snapshot(column: ColumnResult) -> ColumnResult:
     return ColumnResult(**{k: v for k, v in vars(column).items()})
 
 
+def _sent(request: Mapping[str, Any] | None) -> tuple[int | None, str]:
+    """What the body itself sends, so "messages sent" and the request notes tell the same story."""
+    if not request:
+        return None, ""
+    shape = body_shape(request)
+    where = "" if shape.system in ("none",) or shape.system.startswith("messages[0]") else f" + {shape.system}"
+    return shape.items, f"{shape.sent_text}{where}"
+
+
 def request_differences(results: Sequence[ColumnResult]) -> list[str]:
-    """Plain-language notes on how the request bodies differ."""
+    """Plain-language notes on how the request bodies differ (counts read from the bodies themselves)."""
     notes = []
     for result in results:
         body = result.request
         if not body:
             continue
-        if "input" in body:
-            where = "`instructions`" if "instructions" in body else "nowhere (no system prompt)"
-            chained = (f"only the new message, chained with `previous_response_id={body['previous_response_id']}`"
-                       if "previous_response_id" in body else
-                       f"{len(body['input'])} input items (no `previous_response_id` yet, so the whole history)")
+        shape = body_shape(body)
+        if shape.api == "Responses":
+            chained = (f"only the new message, chained with `{shape.chained}`" if shape.chained else
+                       f"{shape.sent_text} (no `previous_response_id` yet, so the whole history)")
+            where = shape.system if shape.system != "none" else "nowhere (no system prompt)"
             notes.append(f"**{result.label}**: Responses API; the system prompt goes in {where}; it sends "
                          f"{chained}.")
-        elif result.provider == "anthropic":
-            cached = "with `cache_control` breakpoints, so the re-sent history can be read from the cache" \
-                if "cache_control" in str(body) else "without prompt caching"
-            notes.append(f"**{result.label}**: Messages API; the system prompt is the top-level `system` field, "
-                         f"and {len(body['messages'])} alternating user/assistant messages are re-sent, {cached}.")
+        elif shape.api == "Messages":
+            cached = (f"with {shape.cache_breakpoints} `cache_control` breakpoint(s), so the re-sent history can "
+                      "be read from the cache") if shape.cache_breakpoints else "without prompt caching"
+            system = "there is no system prompt" if shape.system == "none" else \
+                f"the system prompt is the {shape.system} field"
+            notes.append(f"**{result.label}**: Messages API; {system}, and {shape.sent_text} (alternating "
+                         f"user/assistant) are re-sent, {cached}.")
         else:
-            system = any(m.get("role") == "system" for m in body.get("messages", []))
-            notes.append(f"**{result.label}**: Chat Completions; the system prompt is "
-                         f"{'messages[0]' if system else 'absent'}, and all {len(body.get('messages', []))} "
-                         "messages are re-sent on every call.")
+            notes.append(f"**{result.label}**: Chat Completions; the system prompt is {shape.system}, and all "
+                         f"{shape.sent_text} are re-sent on every call.")
     return notes
 
 

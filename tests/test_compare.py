@@ -90,9 +90,28 @@ def test_wire_providers_side_by_side_and_how_their_requests_differ(fake_llm):
     notes = " ".join(request_differences(columns))
     assert "messages[0]" in notes and "top-level `system`" in notes and "`instructions`" in notes
     assert "cache_control" in notes
+    for column in columns:  # "messages sent" is read from the body, so it agrees with the note
+        assert f"{column.sent_note.split(' + ')[0]}" in notes
+    responses = columns[2]
+    assert responses.sent_items == len(responses.request["input"]) == 3  # the system prompt is `instructions`
+    assert responses.sent_note == "3 input items + top-level `instructions`" and responses.sent_messages == 4
+    assert columns[1].count_label == "approximate (o200k_base stands in for claude-haiku-5-5)"
+    assert columns[0].count_label == "exact (tiktoken, o200k_base)"
     record = comparison_record("Which is best?", configs, columns, system_prompt="Be brief.", strategy="turns",
                                budget=80_000)
     assert KEY not in json.dumps(record)
+
+
+def test_offline_columns_are_priced_as_the_reference_model():
+    offline = get_provider("offline", Settings(), delay=0)
+    configs = [CompareConfig("offline", "offline-teacher"), CompareConfig("offline", "offline-teacher")]
+    results = finished(run_comparison(HISTORY, "Price me", configs, provider_factory=lambda c: offline,
+                                      reference_model="gpt-4o-mini"))
+    assert results[0].cost is not None and results[0].cost > 0
+    assert results[0].cost_source == "priced as gpt-4o-mini"
+    assert results[0].count_label.startswith("approximate (o200k_base stands in for offline-teacher")
+    unpriced = finished(run_comparison(HISTORY, "Price me", configs, provider_factory=lambda c: offline))
+    assert unpriced[0].cost is None and unpriced[0].cost_source == "no price for offline-teacher"
 
 
 def test_record_is_saved_apart_and_continue_with_appends_the_chosen_reply():
