@@ -107,9 +107,13 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         request = self._input_fields(messages, model=model, options=options or ProviderOptions())
         return int(self.call(lambda: self.client.responses.input_tokens.count(**request)).input_tokens)
 
-    def create_conversation(self) -> str:
-        """A new, empty Conversations API object; its id goes in ``ProviderOptions.conversation_id``."""
-        return str(self.call(lambda: self.client.conversations.create()).id)
+    def create_conversation(self, messages: Sequence[Message] = ()) -> str:
+        """A new Conversations API object, holding ``messages`` (none: empty); its id goes in
+        ``ProviderOptions.conversation_id``. Seeding it lets a session that began elsewhere continue on it."""
+        items = [_input_item(m) for m in messages]
+        if not items:
+            return str(self.call(lambda: self.client.conversations.create()).id)
+        return str(self.call(lambda: self.client.conversations.create(items=items)).id)
 
 
 def _input_item(message: Message) -> dict[str, Any]:
