@@ -242,3 +242,55 @@ def continue_with(store: SessionStore, session_id: str, record: Mapping[str, Any
                      comparison_id=as_str(record.get("id")))
     return store.append_messages(session_id, stamp({"role": "user", "content": question}),
                                  stamp({"role": "assistant", "content": text, "meta": meta.to_json()}))
+
+
+NONE = "—"  # what a table shows for a figure that does not exist (never a raw None)
+
+
+def tokens_text(value: int | None) -> str:
+    return NONE if value is None else f"{value:,}"
+
+
+def seconds_text(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}"
+
+
+def micro_dollars(cost: float | None) -> str:
+    """US$ in millionths (µ$) with two decimals: small enough costs still tell the columns apart."""
+    return NONE if cost is None else f"{cost * 1_000_000:,.2f}"
+
+
+def column_name(result: ColumnResult) -> str:
+    return f"{result.index + 1}. {result.label}"
+
+
+def status_text(result: ColumnResult) -> str:
+    if result.error:
+        return f"failed ({result.error_type or 'error'})"
+    return "ok" if result.done else "streaming"
+
+
+def summary_table(results: Sequence[ColumnResult]) -> dict[str, dict[str, str]]:
+    """One column per configuration, one row per figure with its unit, every cell a string ("—" if none)."""
+    table: dict[str, dict[str, str]] = {}
+    for result in sorted(results, key=lambda r: r.index):
+        usage = usage_from_json(result.usage)
+        cached = None if usage is None else usage.cache_read_tokens
+        simulated = " (simulated)" if usage is not None and usage.simulated and cached else ""
+        table[column_name(result)] = {
+            "status": status_text(result),
+            "input tokens (all, cached included)": tokens_text(usage.prompt_total if usage else None),
+            "cached input tokens (read)": tokens_text(cached) + simulated,
+            "cache writes (tokens)": tokens_text(None if usage is None else usage.cache_write_tokens),
+            "output tokens": tokens_text(usage.output_tokens if usage else None),
+            "time to first token (s)": seconds_text(result.ttft),
+            "total time (s)": seconds_text(result.total),
+            "cost (µ$, millionths of a US$)": micro_dollars(result.cost),
+            "cost basis": result.cost_source or NONE,
+            "tokens counted before sending": tokens_text(result.exact if result.exact is not None
+                                                         else result.estimate),
+            "count": result.count_label or NONE,
+            "sent": result.sent_note or NONE,
+            "messages dropped by trimming": tokens_text(result.dropped_messages),
+        }
+    return table

@@ -1,4 +1,5 @@
-"""The compare page under AppTest: two offline columns; a wire provider beside a failing one."""
+"""The compare page under AppTest: offline columns, a wire provider beside a failing one, readable tables,
+named continue buttons, configurations kept across a page switch, and the history strategies tab."""
 
 from __future__ import annotations
 
@@ -22,19 +23,57 @@ def send(at, text: str):
     return at
 
 
+def table_cells(table) -> list[str]:
+    frame = table.value
+    return [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()]]
+
+
+def summary_of(at):
+    return next(t.value for t in at.table if "status" in t.value.index)
+
+
 def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
     at = open_app(PAGE)
     assert [at.selectbox(key=f"cmp_provider_{n}").value for n in (0, 1)] == ["offline", "offline"]
     send(at, "Which one is faster?")
-    tables = [d.value for d in at.dataframe if "configuration" in getattr(d.value, "columns", [])]
-    assert tables and len(tables[0]) == 2 and tables[0]["ok"].all()
-    assert any("Chat Completions" in m.value for m in at.markdown)
+    summary = summary_of(at)
+    assert list(summary.columns) == ["1. offline / offline-teacher", "2. offline / offline-teacher"]
+    assert list(summary.loc["status"]) == ["ok", "ok"]
+    for table in at.table:
+        assert not {"None", "nan", "True", "False"} & set(table_cells(table)), table.value
+    assert summary.loc["count"].iloc[0].startswith("approximate (o200k_base stands in for offline-teacher")
+    assert summary.loc["cost basis"].iloc[0] == "priced as gpt-4o-mini"
+    assert float(summary.loc["cost (µ$, millionths of a US$)"].iloc[0]) > 0
+    assert summary.loc["sent"].iloc[0] == "2 messages"  # system prompt + the new message, as the note says
+    assert any("Chat Completions" in m.value and "2 messages" in m.value for m in at.markdown)
     from pages import services
 
     store, sid = services.store_handle().store, at.session_state["hl_session_id"]
     assert store.get_history(sid) == [] and len(store.get_comparisons(sid)) == 1
+    labels = [at.button(key=f"cmp_continue_{n}").label for n in (0, 1)]
+    assert labels == ["Continue with column 1 (offline / offline-teacher)",
+                      "Continue with column 2 (offline / offline-teacher)"]
     at.button(key="cmp_continue_1").click().run()
     assert [m["role"] for m in store.get_history(sid)] == ["user", "assistant"]
+
+
+def test_one_body_at_a_time_with_a_diff_against_a_baseline(fake_llm, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-KEY12345")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_url)
+    at = open_app(PAGE)
+    at.selectbox(key="cmp_provider_0").set_value("openai").run()
+    at.selectbox(key="cmp_provider_1").set_value("openai-responses").run()
+    send(at, "Compare the bodies")
+    assert at.selectbox(key="cmp_body_shown").value == 1 and at.selectbox(key="cmp_body_baseline").value == 0
+    notes = " ".join(m.value for m in at.markdown)
+    assert "System prompt: top-level `instructions` instead of messages[0] (role system)." in notes
+    assert "Re-sent: 1 input items instead of 2 messages." in notes
+    summary = summary_of(at)
+    assert summary.loc["sent"].iloc[1] == "1 input items + top-level `instructions`"
+    codes = [c.value for c in at.code]
+    assert any(c.startswith("--- 1. openai") and '+  "instructions"' in c for c in codes)
+    at.selectbox(key="cmp_body_shown").set_value(0).run()
+    assert any("Pick another baseline" in c.value for c in at.caption)
 
 
 def test_wire_provider_column_beside_a_failing_one(fake_llm, monkeypatch):
@@ -47,7 +86,9 @@ def test_wire_provider_column_beside_a_failing_one(fake_llm, monkeypatch):
     send(at, "Hello both")
     assert fake_llm.bodies("/chat/completions")[0]["messages"][-1] == {"role": "user", "content": "Hello both"}
     assert any("Cannot connect to Anthropic" in e.value for e in at.error), [e.value for e in at.error]
-    assert any("Fake reply to 2 messages." in m.value for m in at.markdown), [m.value for m in at.markdown]
+    status = list(summary_of(at).loc["status"])
+    assert status[0] == "ok" and status[1].startswith("failed (") and "—" in summary_of(at).iloc[:, 1].tolist()
+    assert any("Fake reply to 2 messages." in c.value for c in at.code), [c.value for c in at.code]
     assert "sk-ant-test-KEY12345" not in str(at.session_state["cmp_last"]["record"])
 
 
@@ -55,3 +96,29 @@ def test_unconfigured_provider_says_what_to_set():
     at = open_app(PAGE)
     at.selectbox(key="cmp_provider_1").set_value("openai").run()
     assert any("OPENAI_API_KEY" in w.value for w in at.warning)
+
+
+def test_configurations_are_kept_across_a_page_switch():
+    at = open_app(PAGE)
+    at.slider(key="cmp_count").set_value(3).run()
+    at.selectbox(key="cmp_provider_2").set_value("anthropic").run()
+    at.selectbox(key="cmp_model_2_anthropic").set_value("claude-haiku-4-5").run()
+    at.switch_page("pages/chat.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.slider(key="cmp_count").value == 3
+    assert at.selectbox(key="cmp_provider_2").value == "anthropic"
+    assert at.selectbox(key="cmp_model_2_anthropic").value == "claude-haiku-4-5"
+
+
+def test_history_strategies_tab_works_with_no_key():
+    at = open_app(PAGE)
+    assert at.radio(key="cmp_st_source").value == "demo"  # an empty session compares the bundled demo
+    table = next(t.value for t in at.table if "tokens billed (input)" in t.value.columns)
+    assert list(table.index) == ["Manual re-send: Whole turns (safe)", "Manual re-send: Whole turns, cache-friendly",
+                                 "Manual re-send: Summarise old turns",
+                                 "Server-side: previous_response_id (or a conversation)",
+                                 "Server-side: compaction (compact_threshold=3,000)"]
+    assert not {"None", "nan"} & set(table_cells(next(t for t in at.table if "bytes sent" in t.value.columns)))
+    assert "in a summary" in table.loc["Manual re-send: Summarise old turns", "what the model could see"]
+    assert any("simulated: what the Responses API would bill" in c.value for c in at.caption)
