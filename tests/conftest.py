@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,3 +22,14 @@ def fake_llm() -> Iterator[FakeLLM]:
     server = FakeLLM().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def spawn_context(monkeypatch) -> multiprocessing.context.SpawnContext:
+    """A spawn context whose children never re-run a stray ``__main__``.
+
+    AppTest.from_function leaves ``__main__`` pointing at a temporary page script; spawn would re-run that
+    script in every child (and crash there) unless ``__main__`` has no file to re-run.
+    """
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
+    return multiprocessing.get_context("spawn")

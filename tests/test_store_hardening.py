@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -69,8 +68,8 @@ def _turn_taker(url: str, prefix: str, writer: int, results) -> None:
     results.put([store.begin_turn("shared", {"role": "user", "content": f"{writer}:{n}"})[1] for n in range(50)])
 
 
-def test_two_processes_taking_50_turns_each_get_unique_gap_free_numbers(valkey_server, redis_store):
-    context = multiprocessing.get_context("spawn")
+def test_two_processes_taking_50_turns_each_get_unique_gap_free_numbers(valkey_server, redis_store, spawn_context):
+    context = spawn_context
     results = context.Queue()
     processes = [context.Process(target=_turn_taker, args=(valkey_server.url, redis_store.prefix, w, results))
                  for w in range(2)]

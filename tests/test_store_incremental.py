@@ -7,7 +7,6 @@ min(appended, cap). A stale cache, a gap or a duplicate would break the run.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import pytest
@@ -42,9 +41,10 @@ def _assert_consistent(numbers: list[int], cap: int) -> None:
 
 
 @pytest.mark.parametrize("cap", [100_000, 64], ids=["no-trim", "ltrim-at-cap"])
-def test_incremental_reads_match_full_reads_under_appends_from_another_process(valkey_server, redis_store, cap):
+def test_incremental_reads_match_full_reads_under_appends_from_another_process(valkey_server, redis_store, cap,
+                                                                               spawn_context):
     reader = _fresh(redis_store, cap)
-    process = multiprocessing.get_context("spawn").Process(
+    process = spawn_context.Process(
         target=_writer, args=(valkey_server.url, redis_store.prefix, cap, APPENDS))
     process.start()
     reads = 0
