@@ -1,21 +1,26 @@
-"""The shared sidebar (session, provider and model, system prompt, trimming, store status) and the price table.
+"""The shared sidebar (trimming, session, provider and model, system prompt, store status) and the price table.
 
 Every page starts with ``page_setup()``, which draws the sidebar and any queued notices and returns the
 ``SidebarChoices``. Widget keys owned here start with ``sb_``.
+
+Trimming comes first and is compact, so the budget is visible without scrolling at 1440x900: it is the
+control a class plays with. Provider-specific switches (strict validation, prompt caching, the model the
+offline model is priced as) appear only when ``ProviderInfo.capabilities`` says they apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from lib.config import Settings
+from lib.pricing import DEFAULT_PRICES
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
-from lib.trimming import STRATEGIES
+from lib.trimming import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
 from pages.errors import describe_error, show_error
 from pages.services import (
     current_session_id,
@@ -32,10 +37,12 @@ PRICE_TABLE_KEY = "price_table"
 BUDGET_PRESETS = (200, 500, 1_000, 2_000, 4_000, 16_000, 32_000, 80_000, 128_000, 200_000)
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 MAX_OUTPUT_TOKENS = 1024
-STRATEGY_HELP = {
-    "turns": "Drops whole turns, oldest first, on exact counts; keeps system prompt and newest message.",
-    "seed": "The seed's trimHistory: chars/4 estimate, removes index 1 while over budget (faults visible).",
-}
+# Without a configured TOKEN_BUDGET the chat starts small enough that a class sees turns trimmed within
+# about ten offline turns; the library default (80,000) would never trim anything in a lesson.
+TEACHING_BUDGET = 1_000
+_LIBRARY_BUDGET = next(f.default for f in fields(Settings) if f.name == "default_budget")
+KEPT_KEYS = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve", "sb_strict",
+             "sb_prompt_caching", "sb_reference_model")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,9 @@ class SidebarChoices:
     reserve: int
     configured: bool = True
     hint: str | None = None
+    strict: bool = True  # reject what a strict API would (offline: an assistant-first payload)
+    prompt_caching: bool = False  # only ever True for a provider whose capabilities offer it
+    reference_model: str | None = None  # the model a simulated-cache (offline) provider is priced as
 
 
 # ---------------------------------------------------------------- services
@@ -59,13 +69,26 @@ def _budget_options(default_budget: int) -> list[int]:
     return sorted({*BUDGET_PRESETS, default_budget})
 
 
+def starting_budget(cfg: Settings) -> int:
+    """TOKEN_BUDGET when it is configured, else the teaching budget."""
+    return TEACHING_BUDGET if cfg.default_budget == _LIBRARY_BUDGET else cfg.default_budget
+
+
+def reference_models(cfg: Settings) -> list[str]:
+    """Models with a price, the configured reference model first."""
+    return list(dict.fromkeys([cfg.reference_model, *(price.model for price in DEFAULT_PRICES)]))
+
+
 def _init_state(cfg: Settings, default_provider: str) -> None:
     # Guarded: widgets own these keys after the first run; setting them again would reset the user.
     st.session_state.setdefault("sb_provider", default_provider)
     st.session_state.setdefault("sb_system_prompt", DEFAULT_SYSTEM_PROMPT)
     st.session_state.setdefault("sb_strategy", STRATEGIES[0])
-    st.session_state.setdefault("sb_budget", cfg.default_budget)
+    st.session_state.setdefault("sb_budget", starting_budget(cfg))
     st.session_state.setdefault("sb_reserve", 0)
+    st.session_state.setdefault("sb_strict", True)
+    st.session_state.setdefault("sb_prompt_caching", False)
+    st.session_state.setdefault("sb_reference_model", cfg.reference_model)
 
 
 def sidebar_choices() -> SidebarChoices:
@@ -75,6 +98,7 @@ def sidebar_choices() -> SidebarChoices:
     name = st.session_state["sb_provider"]
     info = provider_info(name)
     default_model = info.default_model if info else ""
+    capabilities = info.capabilities if info else None
     return SidebarChoices(
         provider=name,
         model=str(st.session_state.get(f"sb_model__{name}") or default_model),
@@ -84,6 +108,10 @@ def sidebar_choices() -> SidebarChoices:
         reserve=int(st.session_state["sb_reserve"]),
         configured=bool(info.configured) if info else False,
         hint=info.hint if info else f"Unknown provider {name!r}.",
+        strict=bool(st.session_state["sb_strict"]),
+        prompt_caching=bool(capabilities and capabilities.prompt_caching and st.session_state["sb_prompt_caching"]),
+        reference_model=str(st.session_state["sb_reference_model"])
+        if capabilities and capabilities.simulated_cache else None,
     )
 
 
@@ -102,8 +130,7 @@ def page_setup() -> SidebarChoices:
 def _keep_sidebar_state() -> None:
     # Each page draws its own copy of the sidebar widgets, and Streamlit resets a keyed widget that a page
     # draws for the first time. Writing the values back first makes them plain state the new widget adopts.
-    kept = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve")
-    for key in [k for k in st.session_state if k in kept or str(k).startswith("sb_model__")]:
+    for key in [k for k in st.session_state if k in KEPT_KEYS or str(k).startswith("sb_model__")]:
         st.session_state[key] = st.session_state[key]
 
 
@@ -117,11 +144,11 @@ def render_sidebar() -> SidebarChoices:
     if st.session_state["sb_provider"] not in names:
         st.session_state["sb_provider"] = default_provider_name(cfg)
     with st.sidebar:
-        _session_section()
-        _provider_section(infos)
+        _trimming_section(cfg)
+        _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
                      help="Sent at the top of every payload. It is not stored as a history message.")
-        _trimming_section(cfg)
+        _session_section()
         _store_section()
     return sidebar_choices()
 
@@ -166,7 +193,7 @@ def _delete_session(session_id: str) -> None:
     notice("success", f"Deleted session {session_id}. This is a new chat.")
 
 
-def _provider_section(infos: list[ProviderInfo]) -> None:
+def _provider_section(infos: list[ProviderInfo], cfg: Settings) -> None:
     st.subheader("Provider")
     by_name = {info.name: info for info in infos}
 
@@ -183,19 +210,47 @@ def _provider_section(infos: list[ProviderInfo]) -> None:
     st.session_state.setdefault(key, info.default_model)
     st.selectbox("Model", models, key=key, accept_new_options=True,
                  help="Pick a listed model or type another name.")
+    _capability_switches(info, cfg)
+
+
+def _capability_switches(info: ProviderInfo, cfg: Settings) -> None:
+    """Switches that only mean something for some providers, shown from capabilities, never from names."""
+    capabilities = info.capabilities
+    if capabilities.simulated_cache:
+        models = reference_models(cfg)
+        if st.session_state["sb_reference_model"] not in models:
+            st.session_state["sb_reference_model"] = cfg.reference_model
+        st.selectbox("Price the offline model as", models, key="sb_reference_model",
+                     help="Nobody bills the offline model: its costs and its simulated prompt cache are those "
+                          "of this model, from the price table.")
+    if capabilities.strict_validation:
+        st.toggle("Strict validation", key="sb_strict",
+                  help="Reject what the strictest API would: a payload that starts with an assistant message "
+                       "(Anthropic rejects it, OpenAI accepts it).")
+    if capabilities.prompt_caching:
+        st.toggle("Prompt caching", key="sb_prompt_caching",
+                  help="Mark the system prompt and the stable history as cacheable (cache_control): re-sent "
+                       "history is then read from the cache at a fraction of the price.")
 
 
 def _trimming_section(cfg: Settings) -> None:
     st.subheader("Trimming")
-    st.radio("Strategy", STRATEGIES, key="sb_strategy", horizontal=True,
-             help=" ".join(f"**{k}**: {v}" for k, v in STRATEGY_HELP.items()))
-    st.select_slider("Token budget (context window)", options=_budget_options(cfg.default_budget),
+    if st.session_state["sb_strategy"] not in STRATEGIES:
+        st.session_state["sb_strategy"] = STRATEGIES[0]
+    st.selectbox("Strategy", STRATEGIES, key="sb_strategy", format_func=strategy_label,
+                 help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in STRATEGIES))
+    st.select_slider("Token budget (context window)", options=_budget_options(starting_budget(cfg)),
                      key="sb_budget", format_func=lambda n: f"{n:,}",
                      help="Pick 200 or 500 to see old turns dropped within a few messages.")
     st.number_input("Reserve for the reply (tokens)", min_value=0, step=50, key="sb_reserve",
                     help="Kept free inside the budget for the model's answer.")
     if st.session_state["sb_reserve"] >= st.session_state["sb_budget"]:
         st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
+
+
+def strategy_label(strategy: str) -> str:
+    """The name a newcomer understands, with the internal id (what the API and the records use)."""
+    return f"{STRATEGY_LABELS.get(strategy, strategy)} ({strategy})"
 
 
 def _store_section() -> None:
@@ -224,6 +279,19 @@ def format_ttl(seconds: int | None) -> str:
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def current_prices() -> dict[str, Any] | None:
+    """The price table as edited on any page this session (None: the defaults)."""
+    from lib.pricing import prices_from_rows
+
+    rows = st.session_state.get(PRICE_TABLE_KEY)
+    if not rows:
+        return None
+    try:
+        return prices_from_rows(rows)
+    except ValueError:
+        return None  # the page with the editor says what is wrong with it
 
 
 def price_table(key: str) -> dict[str, Any]:

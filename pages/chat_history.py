@@ -1,0 +1,216 @@
+"""The history window of the chat: messages, per-turn badges, costs, and where the context window starts.
+
+``load_view`` reads what one window needs (the session's history, which the store keeps incrementally,
+and one slice of turn records); ``render_window`` draws it. Messages that the newest payload did not
+send are dimmed, behind a red "context window starts here" divider that reads on a projector. Each turn
+ends with its badges (lib.turn_badges via pages.timeline). Session-state keys start with ``chat_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import streamlit as st
+
+from lib.content import content_text
+from lib.pricing import Price
+from lib.records import TurnRecord, read_turns
+from lib.sessions import SessionStore
+from lib.timeline import Timeline, TurnRow, build_timeline
+from lib.turn_badges import turn_badges
+from pages import chat_window
+from pages.chat_window import Window
+from pages.render import render_message_body
+from pages.timeline import render_badges, render_cost_caption
+from pages.token_view import render_token_view
+
+Message = Mapping[str, Any]
+TOKEN_VIEW_KEY = "chat_token_view"
+# One style sheet for every dimmed message: keyed containers carry the class "st-key-<key>".
+STYLE = """<style>
+[class*="st-key-chat_dropped_"] { opacity: 0.42; filter: grayscale(0.7); }
+.hl-window-start { margin: 0.6rem 0; padding: 0.55rem 0.8rem; border-top: 4px dashed #c62828;
+  background: #ffebee; color: #b71c1c; font-size: 1.15rem; font-weight: 700; border-radius: 4px; }
+</style>"""
+
+
+@dataclass
+class ChatView:
+    """Everything one rerun draws: the stored history, the window, and the rows of the turns drawn."""
+
+    session_id: str
+    history: Sequence[Message]
+    spans: list[tuple[int, int]]
+    window: Window
+    turn_count: int
+    timeline: Timeline
+    rows: dict[str, TurnRow] = field(default_factory=dict)  # by the turn's user message id
+    dropped: set[str] = field(default_factory=set)  # not sent in the newest payload
+    newest_turn: int | None = None
+    total_cost: float = 0.0
+    unpriced: int = 0
+
+    @property
+    def first_number(self) -> int:
+        return chat_window.first_turn_number(len(self.spans), self.turn_count)
+
+
+def window_key(session_id: str) -> str:
+    return f"chat_window__{session_id}"
+
+
+def window_state(session_id: str) -> tuple[int, int | None]:
+    """(size, start): start None follows the newest turns."""
+    size, start = st.session_state.get(window_key(session_id), (chat_window.DEFAULT_WINDOW, None))
+    return int(size), start
+
+
+def show_earlier(session_id: str) -> None:
+    size, start = window_state(session_id)
+    earlier = None if start is None else max(0, start - chat_window.STEP)
+    st.session_state[window_key(session_id)] = (size + chat_window.STEP, earlier)
+
+
+def jump_to(session_id: str, index: int) -> None:
+    st.session_state[window_key(session_id)] = (chat_window.DEFAULT_WINDOW, max(0, index))
+
+
+def follow_newest(session_id: str) -> None:
+    st.session_state.pop(window_key(session_id), None)
+
+
+def load_view(store: SessionStore, session_id: str, *, reference_model: str | None,
+              prices: Mapping[str, Price] | None = None) -> ChatView:
+    """The window's history and turn records (one slice), and the timeline rows of the turns drawn."""
+    history = store.get_history(session_id)
+    spans = chat_window.turn_spans(history)
+    size, start = window_state(session_id)
+    win = chat_window.window(len(spans), size=size, start=start)
+    turn_count = store.turn_count(session_id)
+    lo, hi = chat_window.record_slice(win, turn_count=turn_count)
+    records = read_turns(store.get_turns(session_id, lo, hi)) if hi > lo else []
+    meta = store.get_meta(session_id) if records else {}
+    timeline = build_timeline(history, records, meta=meta, reference_model=reference_model, prices=prices)
+    total, unpriced, before = session_costs(store, session_id, turn_count, lo)
+    rows = {}
+    for row in timeline.rows:
+        if row.record.user_id:
+            fixed = replace(row, running_total=row.running_total + before)  # the slice starts mid-session
+            rows[row.record.user_id] = replace(fixed, badges=tuple(turn_badges(fixed)))
+    newest = _newest_record(store, session_id, records, turn_count)
+    dropped = set(newest.dropped_ids(history)) if newest else set()
+    return ChatView(session_id, history, spans, win, turn_count, timeline, rows, dropped,
+                    newest.turn if newest else None, total, unpriced)
+
+
+def _newest_record(store: SessionStore, session_id: str, records: Sequence[TurnRecord],
+                   turn_count: int) -> TurnRecord | None:
+    """The newest turn's record: the window's last one when the window reaches it, else one more read."""
+    if not turn_count:
+        return None
+    if records and records[-1].turn == turn_count:
+        return records[-1]
+    newest = store.get_turns(session_id, -1)
+    return TurnRecord.from_json(newest[-1]) if newest else None
+
+
+def session_costs(store: SessionStore, session_id: str, turn_count: int, before: int) -> tuple[float, int, float]:
+    """(running total, turns without a price, total of the records before position ``before``).
+
+    Costs are summed incrementally per browser session: each record is read once, then only new ones.
+    """
+    key = f"chat_costs__{session_id}"
+    costs: list[float | None] = st.session_state.get(key, [])
+    if len(costs) > turn_count:  # the session was deleted or replaced under this id: start again
+        costs = []
+    if len(costs) < turn_count:
+        new = read_turns(store.get_turns(session_id, len(costs), turn_count))
+        costs = [*costs, *(0.0 if r.failed else r.cost for r in new)]
+        st.session_state[key] = costs
+    total = sum(c or 0.0 for c in costs)
+    unpriced = sum(c is None for c in costs)
+    return total, unpriced, sum(c or 0.0 for c in costs[:before])
+
+
+# -- drawing -------------------------------------------------------------------------------------------------
+
+
+def render_window(view: ChatView, *, skip: Collection[str] = ()) -> None:
+    """The window of turns, oldest first; ``skip``: ids drawn elsewhere (the turn being sent now)."""
+    st.html(STYLE)
+    win = view.window
+    if win.earlier:
+        st.button(f"Show earlier turns ({win.earlier:,} not shown)", key=f"chat_earlier__{view.session_id}",
+                  on_click=show_earlier, args=(view.session_id,), icon=":material/expand_less:")
+    positions_dropped = _dropped_positions(view)
+    start_position = view.spans[win.first][0] if win.total else 0
+    divider_due = any(p < start_position for p in positions_dropped) and bool(view.dropped)
+    for index in range(win.first, win.last):
+        start, stop = view.spans[index]
+        for position in range(start, stop):
+            message = view.history[position]
+            message_id = str(message.get("id", ""))
+            if message_id in skip:
+                continue
+            dropped = message_id in view.dropped
+            if dropped:
+                divider_due = True
+            elif divider_due:
+                _window_divider(view)
+                divider_due = False
+            last = position == stop - 1
+            _message(view, message, position, dropped=dropped, row=_row_of(view, start) if last else None)
+    if win.later:
+        st.button(f"Show the newest turns ({win.later:,} after these)", key=f"chat_newest__{view.session_id}",
+                  on_click=follow_newest, args=(view.session_id,), icon=":material/expand_more:")
+
+
+def _dropped_positions(view: ChatView) -> list[int]:
+    if not view.dropped:
+        return []
+    return [n for n, m in enumerate(view.history) if m.get("id") in view.dropped]
+
+
+def _row_of(view: ChatView, turn_start: int) -> TurnRow | None:
+    first = view.history[turn_start]
+    return view.rows.get(str(first.get("id"))) if first.get("role") == "user" else None
+
+
+def _window_divider(view: ChatView) -> None:
+    count = len(view.dropped)
+    st.html(f'<div class="hl-window-start">✂ Context window starts here — the {count:,} message'
+            f'{"s" * (count != 1)} above {"were" if count != 1 else "was"} not sent in turn '
+            f'{view.newest_turn}, the newest request.</div>')
+
+
+def _message(view: ChatView, message: Message, position: int, *, dropped: bool, row: TurnRow | None) -> None:
+    message_id = str(message.get("id") or position)
+    role = str(message.get("role", "user"))
+    box = st.container(key=f"chat_dropped_{message_id}") if dropped else st.container()
+    with box, st.chat_message(role if role in ("user", "assistant") else "ai"):
+        render_message_body(message.get("content", ""), key=f"chat_{message_id}")
+        if dropped:
+            st.caption("✂ not sent in the newest payload (trimmed)")
+        if role == "assistant":
+            render_cost_caption(message.get("meta"))
+        if row is not None:
+            if row.failed and role == "user":
+                st.caption(f"⚠ no reply to this message: {row.record.error}")
+            render_badges(row.badges)
+        _token_view_toggle(message, message_id)
+
+
+def _token_view_toggle(message: Message, message_id: str) -> None:
+    shown = st.session_state.get(TOKEN_VIEW_KEY) == message_id
+    st.button("Hide tokens" if shown else "Token view", key=f"chat_tokens_{message_id}", type="tertiary",
+              icon=":material/token:", on_click=_toggle_token_view, args=(message_id,),
+              help="This message split into its tokens, with the exact counts beside the chars/4 estimate.")
+    if shown:
+        render_token_view(content_text(message.get("content", "")), key=f"chat_tv_{message_id}")
+
+
+def _toggle_token_view(message_id: str) -> None:
+    current = st.session_state.get(TOKEN_VIEW_KEY)
+    st.session_state[TOKEN_VIEW_KEY] = None if current == message_id else message_id
