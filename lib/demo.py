@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from lib.chat import META_SYSTEM_PROMPT, payload_counts, problems_of
-from lib.providers.base import Usage
 from lib.records import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
 from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
 from lib.trimming import trim_history
@@ -58,8 +57,9 @@ def load_demo(
             sent_count=len(payload), dropped_count=len(trim.dropped), system_sent=True,
             system_hash=system_hash(system_prompt), estimate=counts["estimate"], exact=counts["exact"],
             encoding=counts["encoding"], approximate=counts["approximate"],
-            # The demo was never sent anywhere: the "provider" figure is the exact count it would have used.
-            usage=Usage(input_tokens=counts["exact"], output_tokens=None), strategy=strategy, budget=budget,
+            # The demo was never sent to a provider, so it has no provider-reported usage: the inspector
+            # leaves that series out rather than showing the exact count under a provider's name.
+            usage=None, strategy=strategy, budget=budget,
             reserve=0, provider="demo", model=model, cut=trim.cut,
             problems=tuple(problems_of(payload, counts, budget=budget)),
         ))

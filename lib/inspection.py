@@ -1,7 +1,13 @@
 """The token inspector's data: pandas frames built from a stored history and its turn records.
 
-Per-message counts are computed once per message (lib.tokens caches them by text), and the untrimmed
-size of every turn comes from prefix sums, so a 1,000-turn session builds in linear time.
+Linear in the session's size, so a 10,000-message session builds in well under 2 s cold:
+- per-message counts are computed once per message (lib.tokens caches them by text);
+- a turn record stores what it sent and dropped as id ranges; they are resolved to position spans and
+  summed with prefix sums, never expanded into id lists (that was quadratic: turn N drops ~N messages);
+- "dropped at turn" is filled with skip pointers, so each message is assigned once, and "times dropped"
+  comes from a difference array over the spans;
+- the seed's breaking points come from lib.seed_fast (an exact O(n log n) computation), not 24 re-runs of
+  the seed's quadratic loop. ``literal_seed_breaking_budgets`` keeps the loop, for the agreement test.
 """
 
 from __future__ import annotations
@@ -14,21 +20,28 @@ from typing import Any
 import pandas as pd
 
 from lib.pricing import Price, estimate_cost, find_price
-from lib.records import TurnRecord, id_positions
+from lib.records import IdRange, TurnRecord, id_positions
+from lib.seed_fast import seed_breaking_budgets, seed_trim
 from lib.tokens import (
     REPLY_PRIMING,
     EncodingUnavailable,
     choose_encoding,
     content_text,
+    count_text,
     estimate_tokens,
     message_tokens,
 )
+from lib.tokenview import TEXT_KINDS, error_pct, message_kind
 from lib.trimming import ContextOverflowError, payload_problems, trim_history
+
+__all__ = ["Inspection", "WhatIf", "error_series", "inspect", "kind_frame", "literal_seed_breaking_budgets",
+           "seed_breaking_budgets", "typed_turns", "what_if"]
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
 # Turn records as a store returns them (dicts of any shape) or already typed.
 Turns = Sequence[Mapping[str, Any] | TurnRecord]
+Span = tuple[int, int]  # inclusive positions in the stored history
 
 
 def typed_turns(turns: Turns) -> list[TurnRecord]:
@@ -57,6 +70,22 @@ def message_counts(history: Sequence[Message], model: str) -> tuple[list[int], l
     return estimates, exact
 
 
+def spans_of(ranges: Sequence[IdRange], positions: Mapping[str, int]) -> list[Span]:
+    """Id ranges as position spans, tolerant as lib.records.resolve_ranges: a range whose first id is gone
+    (the store's cap trimmed it) starts at 0; one whose last id is gone is skipped."""
+    spans = []
+    for first, last in ranges:
+        stop = positions.get(last)
+        if stop is not None:
+            start = positions.get(first)
+            spans.append((0 if start is None else min(start, stop), stop))
+    return spans
+
+
+def _span_sum(prefix: Sequence[int], spans: Sequence[Span]) -> int:
+    return sum(prefix[stop + 1] - prefix[start] for start, stop in spans)
+
+
 def inspect(
     history: Sequence[Message],
     turns: Turns,
@@ -79,18 +108,20 @@ def inspect(
     rows: list[dict[str, Any]] = []
     for record in records:
         end = position.get(record.user_id or "", len(history) - 1) + 1
-        sent = [position[i] for i in record.sent_ids(history, position)]
+        sent = spans_of(record.sent, position)
         estimate = record.estimate
         if estimate is None:
-            estimate = sum(sys_est) + sum(estimates[i] for i in sent)
+            estimate = sum(sys_est) + _span_sum(est_prefix, sent)
         exact_sent = record.exact
         if exact_sent is None and exact_ok:
-            exact_sent = sys_exact_total + sum(exact[i] or 0 for i in sent)
+            exact_sent = sys_exact_total + _span_sum(exact_prefix, sent)
+        usage = record.usage
         rows.append({
             "turn": record.turn if record.turn is not None else len(rows) + 1,
             "estimate": estimate,
             "exact": exact_sent,
-            "provider": record.usage.prompt_total if record.usage else None,
+            "provider": usage.prompt_total if usage else None,
+            "provider_simulated": bool(usage and usage.simulated),
             "untrimmed_estimate": sum(sys_est) + est_prefix[end],
             "untrimmed_exact": sys_exact_total + exact_prefix[end] if exact_ok else None,
             "sent": record.sent_count,
@@ -100,18 +131,19 @@ def inspect(
             "model": record.model or model,
             "failed": record.failed,
         })
-    frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "untrimmed_estimate",
-                                        "untrimmed_exact", "sent", "dropped", "strategy", "budget", "model",
-                                        "failed"])
+    frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "provider_simulated",
+                                        "untrimmed_estimate", "untrimmed_exact", "sent", "dropped", "strategy",
+                                        "budget", "model", "failed"])
     for column in ("exact", "provider", "untrimmed_exact"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     frame["error_pct"] = ((frame["estimate"] - frame["exact"]) / frame["exact"] * 100).round(1)
+    encoding = _encoding_name(records, model)
     return Inspection(
         turns=frame,
         cumulative=cumulative_frame(frame, prices=prices),
-        messages=message_frame(history, records, estimates, exact),
+        messages=message_frame(history, records, estimates, exact, encoding=encoding),
         exact_available=exact_ok,
-        encoding=_encoding_name(records, model),
+        encoding=encoding,
     )
 
 
@@ -137,41 +169,113 @@ def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None 
     return frame
 
 
+def _drops(history: Sequence[Message], records: Sequence[TurnRecord]) -> tuple[list[int | None], list[int]]:
+    """Per position: the first turn that dropped it, and how many turns dropped it, in O(n + spans)."""
+    n = len(history)
+    first: list[int | None] = [None] * n
+    delta = [0] * (n + 1)
+    # skip[i]: the next position at or after i with no "first dropped" yet (path-halving, as union-find).
+    skip = list(range(n + 1))
+
+    def find(i: int) -> int:
+        while skip[i] != i:
+            skip[i] = skip[skip[i]]
+            i = skip[i]
+        return i
+
+    positions = id_positions(history)
+    for record in records:
+        for start, stop in spans_of(record.dropped, positions):
+            delta[start] += 1
+            delta[stop + 1] -= 1
+            i = find(start)
+            while i <= stop:
+                first[i] = record.turn or 0
+                skip[i] = i + 1
+                i = find(i + 1)
+    return first, list(itertools.accumulate(delta[:n]))
+
+
 def message_frame(
     history: Sequence[Message],
     turns: Turns,
     estimates: Sequence[int],
     exact: Sequence[int | None],
+    *,
+    encoding: str = "o200k_base",
 ) -> pd.DataFrame:
-    """One row per stored message, with the first turn whose payload left it out."""
-    first_dropped: dict[str, int] = {}
-    times_dropped: dict[str, int] = {}
-    positions = id_positions(history)
-    for record in typed_turns(turns):
-        for message_id in record.dropped_ids(history, positions):
-            first_dropped.setdefault(message_id, record.turn or 0)
-            times_dropped[message_id] = times_dropped.get(message_id, 0) + 1
+    """One row per stored message: its kind, the seed's estimate against the exact tokens of its text, and
+    the first turn whose payload left it out."""
+    first_dropped, times_dropped = _drops(history, typed_turns(turns))
     rows = []
     for n, message in enumerate(history):
         text = content_text(message.get("content") or "")
         if message.get("tool_calls"):
-            text = f"[tool call] {content_text(message['tool_calls'])}"
+            text = f"{text} {content_text(message['tool_calls'])}".strip()
+        text_tokens = _text_tokens(text, encoding) if exact[n] is not None else None
         preview = " ".join(text.split())
         stored_id = message.get("id") if isinstance(message.get("id"), str) else None
         role = message.get("role")
         rows.append({
-            "#": n, "role": role if isinstance(role, str) else str(role),
+            "#": n, "role": role if isinstance(role, str) else str(role), "kind": message_kind(message),
             "preview": preview if len(preview) <= PREVIEW_CHARS else preview[: PREVIEW_CHARS - 1] + "…",
-            "chars": len(text), "estimate": estimates[n], "exact": exact[n],
-            "dropped_at_turn": first_dropped.get(stored_id or ""),
-            "times_dropped": times_dropped.get(stored_id or "", 0),
+            "chars": len(text), "estimate": estimates[n], "text_tokens": text_tokens,
+            # The seed estimates the content only: a tool call's arguments count as nothing.
+            "error_pct": error_pct(estimates[n], text_tokens),
+            "chars_per_token": round(len(text) / text_tokens, 2) if text_tokens else None,
+            "exact": exact[n], "dropped_at_turn": first_dropped[n], "times_dropped": times_dropped[n],
             "id": stored_id,
         })
-    frame = pd.DataFrame(rows, columns=["#", "role", "preview", "chars", "estimate", "exact", "dropped_at_turn",
+    frame = pd.DataFrame(rows, columns=["#", "role", "kind", "preview", "chars", "estimate", "text_tokens",
+                                        "error_pct", "chars_per_token", "exact", "dropped_at_turn",
                                         "times_dropped", "id"])
-    frame["exact"] = pd.to_numeric(frame["exact"], errors="coerce").astype("Int64")
-    frame["dropped_at_turn"] = pd.to_numeric(frame["dropped_at_turn"], errors="coerce").astype("Int64")
+    for column in ("text_tokens", "exact", "dropped_at_turn"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    for column in ("error_pct", "chars_per_token"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     return frame
+
+
+def _text_tokens(text: str, encoding: str) -> int | None:
+    try:
+        return count_text(text, encoding)
+    except EncodingUnavailable:
+        return None
+
+
+def kind_frame(messages: pd.DataFrame) -> pd.DataFrame:
+    """chars/4 against the exact count, summed per kind of text (prose, CJK, code, JSON / tool call, emoji)."""
+    counted = messages.dropna(subset=["text_tokens"])
+    counted = counted[counted["text_tokens"] > 0]
+    grouped = counted.groupby("kind", observed=True).agg(
+        messages=("kind", "size"), chars=("chars", "sum"), estimate=("estimate", "sum"),
+        exact=("text_tokens", "sum"))
+    grouped = grouped.reindex([k for k in TEXT_KINDS if k in grouped.index]).reset_index()
+    grouped["error_pct"] = ((grouped["estimate"] - grouped["exact"]) / grouped["exact"] * 100).round(1)
+    grouped["chars_per_token"] = (grouped["chars"] / grouped["exact"]).round(2)
+    return grouped
+
+
+def error_series(turns: pd.DataFrame, *, max_points: int = 150) -> pd.DataFrame:
+    """The chars/4 error per turn, or per group of turns when there are more than ``max_points``.
+
+    Grouped rows give the mean error (weighted by tokens) and the smallest and largest turn error, so a
+    1,000-turn session reads as 150 bars with whiskers rather than 1,000 slivers.
+    """
+    frame = turns.dropna(subset=["error_pct"])[["turn", "estimate", "exact", "error_pct"]].copy()
+    frame["exact"] = frame["exact"].astype(float)
+    if len(frame) <= max_points:
+        frame = frame.assign(first=frame["turn"], last=frame["turn"], low=frame["error_pct"],
+                             high=frame["error_pct"], label=frame["turn"].astype(str))
+        return frame.reset_index(drop=True)
+    size = -(-len(frame) // max_points)
+    groups = frame.reset_index(drop=True).groupby(lambda i: i // size)
+    out = groups.agg(first=("turn", "min"), last=("turn", "max"), estimate=("estimate", "sum"),
+                     exact=("exact", "sum"), low=("error_pct", "min"), high=("error_pct", "max"))
+    out["error_pct"] = ((out["estimate"] - out["exact"]) / out["exact"] * 100).round(1)
+    out["turn"] = out["first"]
+    out["label"] = out["first"].astype(str) + "–" + out["last"].astype(str)
+    return out.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -201,29 +305,36 @@ def what_if(
     """The payload the trimmer would build now, and whether an API would accept it."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     try:
-        result = trim_history([*system, *history], budget, model=model, strategy=strategy,
-                              reserve_tokens=reserve_tokens)
+        if strategy == "seed" and budget > reserve_tokens >= 0:
+            # The same result as trim_history's literal seed (tests/test_seed_fast.py), without its O(n²) loop.
+            result = seed_trim([*system, *history], budget - reserve_tokens)
+        else:
+            result = trim_history([*system, *history], budget, model=model, strategy=strategy,
+                                  reserve_tokens=reserve_tokens)
     except (ContextOverflowError, ValueError) as exc:
         return WhatIf(strategy, budget, error=str(exc))
     return WhatIf(strategy, budget, result.kept_ids, result.dropped_ids, result.tokens_before, result.tokens_after,
                   result.counter, payload_problems(result.kept))
 
 
-def seed_breaking_budgets(
+def literal_seed_breaking_budgets(
     history: Sequence[Message], *, model: str, system_prompt: str = "", steps: int = 24
 ) -> list[tuple[int, list[str]]]:
-    """Budgets (largest first) where the seed strategy builds a payload an API would reject.
+    """Budgets (largest first) where the literal seed builds a payload an API would reject.
 
-    The seed is quadratic, so this samples ``steps`` budgets between 1% and 100% of the estimate.
+    The reference for lib.seed_fast.seed_breaking_budgets (which the page uses): ``steps`` runs of the
+    seed's quadratic loop at budgets between 1% and 100% of the estimate.
     """
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    total = sum(estimate_tokens(m.get("content", "")) for m in [*system, *history])
+    messages = [*system, *history]
+    total = sum(estimate_tokens(m.get("content", "")) for m in messages)
     found = []
     for step in range(steps, 0, -1):
         budget = max(1, total * step // steps)
-        check = what_if(history, budget=budget, strategy="seed", model=model, system_prompt=system_prompt)
-        if check.problems:
-            found.append((budget, check.problems))
+        result = trim_history(messages, budget, model=model, strategy="seed")
+        problems = payload_problems(result.kept)
+        if problems:
+            found.append((budget, problems))
     return found
 
 

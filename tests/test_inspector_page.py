@@ -1,11 +1,17 @@
-"""The token inspector page under AppTest: the demo, a real trimmed chat session, an empty session."""
+"""The token inspector page under AppTest: the demo, a real trimmed chat session, an empty session, the token
+view, labelled counts, the messages table and the provider count buttons."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from lib.chat import TurnRequest, run_turn
 from lib.providers import get_provider
+from lib.providers.errors import ProviderError
+from lib.tokens import count_text
+from lib.tokenview import PRESETS
 from tests.apptest_helpers import open_app, use_memory_store
 
 PAGE = "pages/inspector.py"
@@ -20,6 +26,19 @@ def charts(at) -> list:
     return list(at.get("vega_lite_chart"))
 
 
+def html_blocks(at) -> list[str]:
+    return [element.proto.body for element in at.get("html")]
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def column_labels(frame_element) -> dict[str, str]:
+    config = json.loads(frame_element.proto.columns or "{}")
+    return {name: spec.get("label") for name, spec in config.items()}
+
+
 def test_empty_session_shows_guidance():
     at = open_app(PAGE)
     assert not at.exception
@@ -31,12 +50,18 @@ def test_demo_conversation_renders_charts_table_and_what_if():
     at = open_app(PAGE)
     at.button(key="ins_demo").click().run()
     assert not at.exception and not at.error
-    assert len(charts(at)) == 3  # per turn, error %, cumulative
+    # per turn, error per turn, cumulative, error by kind, cache per turn, cost per strategy
+    assert len(charts(at)) == 6
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Turns"] == "31" and int(metrics["Messages stored"]) >= 62
-    assert any("31 turns" in c.value and "o200k_base" in c.value for c in at.caption)
+    text = captions(at)
+    assert "31 turns" in text and "exact (tiktoken, o200k_base)" in text and "estimate (chars/4)" in text
+    # The demo was never sent to a provider: no provider-reported series, and the page says so.
+    assert "the demo was never sent to a provider" in text
     assert any("Where the seed strategy breaks" in w.value for w in at.warning)
+    # The picker follows the demo it loaded (and the chat's session is the demo too).
     assert at.session_state["hl_session_id"] == at.selectbox(key="ins_session").value
+    assert at.query_params["session"] == at.selectbox(key="ins_session").value
 
     at.selectbox(key="ins_strategy").set_value("seed").run()
     at.slider(key="ins_budget").set_value(1_500).run()
@@ -45,7 +70,21 @@ def test_demo_conversation_renders_charts_table_and_what_if():
     assert "payload" in verdict.lower()
 
 
-def test_trimmed_chat_session_shows_dropped_messages(monkeypatch):
+def test_demo_caching_compares_every_strategy_on_and_off():
+    at = open_app(PAGE)
+    at.button(key="ins_demo").click().run()
+    assert at.slider(key="ins_budget").value == 3_000  # the budget the demo was trimmed at
+    table = next(d.value for d in at.dataframe if "hit_rate" in d.value.columns)
+    assert len(table) == 8 and set(table["caching"]) == {"on", "off"}
+    on = table[table["caching"] == "on"].set_index("strategy")
+    # The lesson the section teaches, on the demo: the cache-friendly strategy keeps more of the cache.
+    assert on.loc["Whole turns, cache-friendly", "hit_rate"] > on.loc["Whole turns (safe)", "hit_rate"]
+    assert on.loc["Whole turns, cache-friendly", "cost"] < on.loc["Whole turns (safe)", "cost"]
+    assert any("defeats" in m.value or "prefix" in m.value for m in at.markdown)
+    assert "simulated" in captions(at)
+
+
+def test_trimmed_chat_session_shows_dropped_messages_with_plain_columns():
     from pages import services
 
     handle = services.store_handle()  # the same cached MemoryStore the app uses in this process
@@ -56,7 +95,81 @@ def test_trimmed_chat_session_shows_dropped_messages(monkeypatch):
                                                           session_id=sid, budget=200)).session_id
     at = open_app(PAGE, session=sid)
     assert not at.exception
-    assert len(charts(at)) == 3
+    assert len(charts(at)) >= 5  # the cost chart needs a price for the session's model
     assert {m.label: m.value for m in at.metric}["Turns"] == "5"
-    tables = [d.value for d in at.dataframe if "dropped_at_turn" in getattr(d.value, "columns", [])]
-    assert tables and tables[0]["dropped_at_turn"].notna().any()
+    table = next(d for d in at.dataframe if "dropped_at_turn" in d.value.columns)
+    assert table.value["dropped_at_turn"].notna().any()
+    labels = column_labels(table)
+    for column, label in {"role": "Role", "chars": "Characters", "estimate": "Estimate", "text_tokens": "Exact",
+                          "error_pct": "Error %", "chars_per_token": "Chars per token",
+                          "dropped_at_turn": "First dropped at turn"}.items():
+        assert labels.get(column) == label
+    # Missing values (never dropped) are displayed as a dash, not "None" (the table height is checked in
+    # tests/test_e2e_inspector.py, in a browser).
+    shown = table.proto.arrow_data.styler.display_values
+    assert b"None" not in shown and "—".encode() in shown
+
+
+def test_token_view_presets_and_typed_text_show_labelled_counts():
+    at = open_app(PAGE)
+    assert not at.exception
+    at.button(key="ins_tv_preset_Chinese").click().run()
+    assert at.text_area(key="ins_tv_text").value == PRESETS["Chinese"]
+    text = captions(at)
+    chinese = PRESETS["Chinese"]
+    assert f"exact (tiktoken, cl100k_base): {count_text(chinese, 'cl100k_base'):,}" in text
+    assert f"exact (tiktoken, o200k_base): {count_text(chinese, 'o200k_base'):,}" in text
+    assert "estimate (chars/4)" in text and "characters per token" in text
+    shaded = "".join(html_blocks(at))
+    assert shaded.count("<span") >= count_text(chinese, "o200k_base")
+
+    at.text_area(key="ins_tv_text").input("hello <b>world</b>").run()
+    assert "exact (tiktoken, o200k_base): " + str(count_text("hello <b>world</b>", "o200k_base")) in captions(at)
+    assert "<b>world" not in "".join(html_blocks(at))  # the text is escaped, never rendered as HTML
+
+    long_text = "東京は日本の首都です。" * 2_000  # 22,000 characters
+    at.text_area(key="ins_tv_text").input(long_text).run()
+    assert not at.exception
+    assert f"exact (tiktoken, o200k_base): {count_text(long_text, 'o200k_base'):,}" in captions(at)
+    assert "Shading stops after" in captions(at)
+
+
+class FakeCounter:
+    def __init__(self, figure: int | Exception) -> None:
+        self.figure, self.calls = figure, []
+
+    def count_tokens(self, messages, model, *, options=None) -> int:
+        self.calls.append((messages, model))
+        if isinstance(self.figure, Exception):
+            raise self.figure
+        return self.figure
+
+
+def test_count_with_anthropic_runs_only_when_clicked(monkeypatch):
+    use_memory_store(monkeypatch, ANTHROPIC_API_KEY="sk-ant-test-key")
+    from pages import services
+
+    fake = FakeCounter(1_234)
+    monkeypatch.setattr(services, "provider_for", lambda name, **options: fake)
+    at = open_app(PAGE)
+    at.button(key="ins_demo").click().run()
+    button = at.button(key="ins_count_anthropic")
+    assert button.label == "Count with Anthropic" and fake.calls == []  # never called on a rerun
+    button.click().run()
+    assert len(fake.calls) == 1
+    payload, model = fake.calls[0]
+    assert payload[0]["role"] == "system" and model.startswith("claude")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Anthropic: exact (provider count endpoint)"] == "1,234"
+    approx = next(m for m in at.metric if m.label.startswith("approximate (o200k_base stands in for claude"))
+    assert "% against Anthropic" in approx.proto.delta
+
+    fake.figure = ProviderError("Anthropic said 429: slow down. Try again in a minute.", provider="anthropic")
+    at.button(key="ins_count_anthropic").click().run()
+    assert not at.exception and any("429" in e.value for e in at.error)
+
+
+def test_no_count_buttons_without_a_key():
+    at = open_app(PAGE)
+    at.button(key="ins_demo").click().run()
+    assert not [b for b in at.button if b.key and b.key.startswith("ins_count_")]

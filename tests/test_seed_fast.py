@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.inspection import seed_breaking_budgets as literal_breaking_budgets
+from lib.inspection import literal_seed_breaking_budgets as literal_breaking_budgets
 from lib.seed_fast import BudgetRange, SeedPlan, seed_breaking_budgets, seed_cut, seed_trim
 from lib.trimming import payload_problems, trim_history
 
