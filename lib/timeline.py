@@ -81,8 +81,9 @@ class TurnDiff:
 class CacheView:
     """The cached prefix of one payload and the cache status, each with where it comes from."""
 
-    cached_messages: int = 0
-    cached_tokens: int = 0
+    cached_messages: int = 0  # leading payload messages wholly inside the cached prefix
+    cached_tokens: int = 0  # as the source counts them
+    extent: float = 0.0  # where the cached prefix ends, in this timeline's tokens (may end inside a message)
     source: str = "no cache figures"
     status: str | None = None  # lib.caching status: first, kept, broken, expired, short
     label: str = "not sent"  # "cache kept", "cache broken (prefix changed at message 3)", ...
@@ -404,12 +405,13 @@ def _cache_view(
     status_source = f"simulated ({PROFILES[profile].label}, as {model})"
     usage = record.usage
     if usage is not None and usage.input_tokens is not None:
-        cached_messages = _messages_within(payload_tokens, usage.cache_read_tokens, usage.prompt_total)
+        extent = _extent(payload_tokens, usage.cache_read_tokens, usage.prompt_total)
         source = f"simulated by the offline model (as {model})" if usage.simulated else "provider-reported"
-        return CacheView(cached_messages, usage.cache_read_tokens, source, simulated.status, simulated.label,
-                         status_source)
-    return CacheView(simulated.cached_messages, simulated.cached_tokens, status_source, simulated.status,
-                     simulated.label, status_source)
+        return CacheView(_messages_within(payload_tokens, extent), usage.cache_read_tokens, extent, source,
+                         simulated.status, simulated.label, status_source)
+    extent = float(min(simulated.cached_tokens, sum(payload_tokens)))
+    return CacheView(_messages_within(payload_tokens, extent), simulated.cached_tokens, extent, status_source,
+                     simulated.status, simulated.label, status_source)
 
 
 def _payload_keys(row: TurnRow, keys: _LazyKeys, counts: _Counts) -> tuple[list[str], list[int]]:
@@ -426,14 +428,19 @@ def _payload_keys(row: TurnRow, keys: _LazyKeys, counts: _Counts) -> tuple[list[
             [t for _, t in head] + [counts.tokens[p] for p in positions])
 
 
-def _messages_within(tokens: Sequence[int], cached: int, total: int | None) -> int:
-    """How many leading messages a reported cache read covers. The provider counts with its own tokenizer,
-    so the read is taken as a share of its reported prompt and compared with our share of each prefix."""
+def _extent(tokens: Sequence[int], cached: int, total: int | None) -> float:
+    """Where a reported cache read ends in our counts. The provider counts with its own tokenizer, so the
+    read is taken as a share of its reported prompt and applied to our count of the same payload."""
     if cached <= 0 or not tokens:
-        return 0
-    ours = sum(tokens) + REPLY_PRIMING
-    limit = cached / total * ours if total else cached
-    return bisect.bisect_right(list(itertools.accumulate(tokens)), limit + 0.5)
+        return 0.0
+    ours = sum(tokens)
+    share = cached / total * (ours + REPLY_PRIMING) if total else cached
+    return float(min(share, ours))
+
+
+def _messages_within(tokens: Sequence[int], extent: float) -> int:
+    """How many leading messages lie wholly inside a cached prefix ending at ``extent`` tokens."""
+    return bisect.bisect_right(list(itertools.accumulate(tokens)), extent + 0.5) if extent > 0 else 0
 
 
 # -- cost and badges -----------------------------------------------------------------------------------------

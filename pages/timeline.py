@@ -57,8 +57,9 @@ def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = Non
     chosen = st.selectbox("Show the request of turn", list(reversed(turns)), index=list(reversed(turns)).index(default),
                           key=f"{key}__turn", format_func=lambda t: f"Turn {t}")
     frame, dropped, note = timeline_frames(data, selected=chosen)
-    st.caption("Each row is one request; each block one message, as wide as its exact tokens. Black outline: new "
-               "this turn. Pale with a green rule: the cached prefix. Grey bar on the left: tokens dropped.")
+    st.caption("Each row is one request; each block one message, as wide as its exact tokens. Black outline: "
+               "new this turn. Green rule under a row: the cached prefix (blocks wholly inside it are paler). "
+               "Grey bar on the left: tokens dropped.")
     chart = timeline_chart(frame, dropped, rows=len(data.rows))
     if len(data.rows) > SCROLL_AFTER_ROWS:
         with st.container(height=CONTAINER_PX):
@@ -123,10 +124,14 @@ def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.
     for row, blocks in zip(data.rows, per_row, strict=True):
         label = _row_label(row, selected)
         rows += _block_rows(label, _merged(blocks) if merge else blocks, row)
-    note = (f"{total:,} blocks in all: neighbouring messages of the same kind are drawn as one block (hover for "
-            "the count). Pick a turn below to see each of its messages.") if merge else None
+    note = None
+    if merge:
+        note = (f"{total:,} blocks in all: neighbouring messages in the same state are drawn as one block (grey "
+                "when their roles differ; hover for the count). Pick a turn above to see each of its messages.")
     dropped = pd.DataFrame([{"row": _row_label(row, selected), "dropped tokens": data.dropped_tokens(row.turn),
-                             "dropped messages": row.record.dropped_count} for row in data.rows])
+                             "dropped messages": row.record.dropped_count, "cached to": row.cache.extent,
+                             "cached tokens": row.cache.cached_tokens, "cache source": row.cache.source}
+                            for row in data.rows])
     return pd.DataFrame(rows), dropped, note
 
 
@@ -150,15 +155,18 @@ def _block_rows(label: str, blocks: Sequence[Block], row: TurnRow) -> list[dict[
 
 
 def _merged(blocks: Sequence[Block]) -> list[Block]:
-    """Neighbours with the same role and state become one block (only when the chart would be too large)."""
+    """Neighbouring messages in the same state (new, re-sent, cached) become one block of "several" roles
+    when they differ; system prompt and summary stay apart. Only used when the chart would be too large."""
     out: list[Block] = []
     count = 1
     for block in blocks:
         last = out[-1] if out else None
-        if last is not None and last.role == block.role and _state(last) == _state(block) and block.kind == "message":
+        if last is not None and last.kind == block.kind == "message" and _state(last) == _state(block):
             count += 1
-            out[-1] = Block(last.index, "message", last.role, last.tokens + block.tokens, None, last.message_turn,
-                            new=last.new, cached=last.cached, preview=f"{count} {last.role} messages")
+            role = last.role if last.role == block.role else "several"
+            out[-1] = Block(last.index, "message", role, last.tokens + block.tokens, None, last.message_turn,
+                            new=last.new, cached=last.cached, preview=f"{count} messages from turn "
+                            f"{last.message_turn} to {block.message_turn}")
         else:
             out.append(block)
             count = 1
@@ -180,8 +188,10 @@ def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> 
         strokeWidth=alt.condition(alt.datum.state == "new this turn", alt.value(2), alt.value(0.5)),
         tooltip=["row:N", "position:N", "role:N", "message turn:Q", "tokens:Q", "state:N", "message:N"],
     )
-    cached = base.transform_filter(alt.datum.state == "re-sent, cached").mark_rule(
-        color="#2e7d32", strokeWidth=3, yOffset=ROW_PX / 2 - 3).encode(y=y, x="x0:Q", x2="x1:Q")
+    # The cached prefix may end inside a message (the system prompt, say): a rule shows exactly where.
+    cached = alt.Chart(dropped).transform_filter(alt.datum["cached to"] > 0).mark_rule(
+        color="#2e7d32", strokeWidth=4, yOffset=ROW_PX / 2 - 3).encode(
+        y=y, x=alt.datum(0), x2="cached to:Q", tooltip=["row:N", "cached tokens:Q", "cache source:N"])
     lost = alt.Chart(dropped).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
         y=alt.Y("row:N", sort=order, title=None, axis=None),
         x=alt.X("dropped tokens:Q", title="Dropped", scale=alt.Scale(reverse=True)),
@@ -191,7 +201,7 @@ def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> 
 
 
 def block_table(blocks: Sequence[Block]) -> pd.DataFrame:
-    return pd.DataFrame([{"change": "dropped" if b.dropped else "added", "position": "" if b.index < 0 else b.index,
+    return pd.DataFrame([{"change": "dropped" if b.dropped else "added", "position": None if b.index < 0 else b.index,
                           "role": b.role, "turn": b.message_turn, "tokens": b.tokens, "message": b.preview}
                          for b in blocks])
 
