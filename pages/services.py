@@ -94,8 +94,15 @@ def provider_for(name: str, **options: Any) -> Any:
     return _build_provider(name, cfg, hash(cfg), tuple(sorted(options.items())))
 
 
+@st.cache_resource(show_spinner=False)
+def _provider_infos(_cfg: Settings, key: int) -> tuple[ProviderInfo, ...]:
+    # Listing builds every provider; once per settings, not on every call of every rerun.
+    return tuple(list_providers(_cfg))
+
+
 def provider_infos() -> list[ProviderInfo]:
-    return list(list_providers(settings()))
+    cfg = settings()
+    return list(_provider_infos(cfg, hash(cfg)))
 
 
 def provider_info(name: str) -> ProviderInfo | None:
