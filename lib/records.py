@@ -69,6 +69,13 @@ def _short(text: str | None) -> str | None:
     return text[: MAX_TEXT_CHARS - 1] + "…"
 
 
+def _short_texts(value: object) -> tuple[str, ...]:
+    """A bounded tuple of short strings from a stored list; anything else reads as empty."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(_short(v) or "" for v in value[:MAX_PROBLEMS] if isinstance(v, str))
+
+
 def _compact(data: Mapping[str, Any]) -> dict[str, Any]:
     """Drop None and empty values: they are the defaults ``from_json`` restores."""
     return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
@@ -278,6 +285,21 @@ class TurnRecord:
     summary_id: str | None = None
     reply_saved_late: bool = False  # the reply was saved by "Save again" after a store outage
     cost: float | None = None
+    # "summary": the turns the summary sent covers, its tokens, and whether this turn wrote it. The cost of
+    # this turn's summarisation request(s) is ``summary_cost`` (None: unknown), apart from the reply's ``cost``.
+    summary_first_turn: int | None = None
+    summary_last_turn: int | None = None
+    summary_tokens: int | None = None
+    summary_new: bool = False
+    summary_requests: int = 0
+    summary_cost: float | None = None
+    # Visible notes: a summary request that failed, a server-side chain that broke and was re-sent ...
+    notes: tuple[str, ...] = ()
+    # Server-side history: "previous_response" or "conversation" when only the new input went out.
+    server_state: str | None = None
+    conversation_id: str | None = None
+    # What the server did to the context (a compaction item, Anthropic's applied edits), in words.
+    server_context: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -343,6 +365,13 @@ class TurnRecord:
             summary_id=as_str(data.get("summary_id")),
             reply_saved_late=as_bool(data.get("reply_saved_late")) or False,
             cost=as_float(data.get("cost")),
+            summary_first_turn=as_int(data.get("summary_first_turn")),
+            summary_last_turn=as_int(data.get("summary_last_turn")),
+            summary_tokens=as_int(data.get("summary_tokens")), summary_new=as_bool(data.get("summary_new")) or False,
+            summary_requests=as_int(data.get("summary_requests")) or 0, summary_cost=as_float(data.get("summary_cost")),
+            notes=_short_texts(data.get("notes")), server_state=as_str(data.get("server_state")),
+            conversation_id=as_str(data.get("conversation_id")),
+            server_context=_short_texts(data.get("server_context")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -350,6 +379,9 @@ class TurnRecord:
         data.update(
             sent=[list(r) for r in self.sent], dropped=[list(r) for r in self.dropped],
             problems=[_short(p) for p in self.problems[:MAX_PROBLEMS]], error=_short(self.error),
+            notes=[_short(n) for n in self.notes[:MAX_PROBLEMS]],
+            server_context=[_short(c) for c in self.server_context[:MAX_PROBLEMS]],
+            summary_new=self.summary_new or None, summary_requests=self.summary_requests or None,
             usage=usage_to_json(self.usage) if self.usage else None,
         )
         compact = _compact(data)

@@ -1,0 +1,75 @@
+"""The "summary" strategy inside a chat turn: the session's stored Summary, and who writes the next one.
+
+The summary is a session artefact in the session meta: the current one under ``summary`` (reused on later
+turns until the payload fills again; the next compaction summarises it plus the newly dropped turns), and
+every version under ``summary:<id>`` so an older turn record's ``summary_id`` still resolves (lib.timeline
+reads every meta field starting with "summary"). The stored history itself is never changed.
+
+With the offline model the summary is extractive and free; with a real provider it is a separate, visible
+request to the same provider and model (its body and usage kept on the Summary, its cost on the record).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lib.compaction import ExtractiveSummarizer, ProviderSummarizer, Summarizer, Summary
+from lib.pricing import Price
+from lib.providers.base import Provider
+from lib.providers.offline import OfflineProvider
+from lib.sessions import SessionStore
+
+META_SUMMARY = "summary"
+SUMMARY_VERSION_PREFIX = "summary:"
+
+
+def stored_summary(meta: Mapping[str, str]) -> Summary | None:
+    """The session's current summary, or None (none yet, or unreadable: then the turn starts afresh)."""
+    return summary_from_text(meta.get(META_SUMMARY))
+
+
+def summary_from_text(text: str | None) -> Summary | None:
+    if not text:
+        return None
+    try:
+        return Summary.from_json(json.loads(text))
+    except ValueError:
+        return None
+
+
+def store_summary(store: SessionStore, session_id: str, summary: Summary) -> None:
+    """Keep ``summary`` as the current one, and as a version that old records can still name."""
+    text = json.dumps(summary.to_json(), ensure_ascii=False)
+    store.set_meta(session_id, **{META_SUMMARY: text, SUMMARY_VERSION_PREFIX + summary.id: text})
+
+
+def session_summaries(meta: Mapping[str, str]) -> dict[str, Summary]:
+    """Every stored summary version by id (the page opens the one a record names)."""
+    found: dict[str, Summary] = {}
+    for name, value in meta.items():
+        if name.startswith(SUMMARY_VERSION_PREFIX):
+            summary = summary_from_text(value)
+            if summary is not None:
+                found[summary.id] = summary
+    current = stored_summary(meta)
+    if current is not None:
+        found.setdefault(current.id, current)
+    return found
+
+
+def summarizer_for(provider: Provider, *, model: str, prices: Mapping[str, Price] | None = None) -> Summarizer:
+    """Extractive for the offline model (no key, deterministic); otherwise the provider itself is asked."""
+    if isinstance(provider, OfflineProvider):
+        return ExtractiveSummarizer()
+    return ProviderSummarizer(provider, model=model, prices=prices)
+
+
+def summary_fields(summary: Summary | None, *, new: bool, requests: int) -> dict[str, Any]:
+    """The TurnRecord fields that say which summary was sent, what it covers and what writing it cost."""
+    if summary is None:
+        return {"summary_requests": requests}
+    return {"summary_id": summary.id, "summary_first_turn": summary.first_turn, "summary_last_turn": summary.last_turn,
+            "summary_tokens": summary.tokens, "summary_new": new, "summary_requests": requests,
+            "summary_cost": summary.cost if new else None}

@@ -1,0 +1,72 @@
+"""Saving a turn's reply through a store outage: bounded retries, then "Save again" from the page.
+
+``PreparedTurn.finish`` writes the reply and the turn record with ``retry_store_write``; when the store stays
+down longer than the retries, the result keeps what was not written (``unsaved_reply``/``unsaved_record``)
+and ``save_reply_again`` writes it once the store is back. Writes are idempotent by message id and turn
+number, so a retry after a write that landed (but whose answer was lost) stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
+
+from lib.errors import HistoryLabError
+from lib.sessions import SessionStore, StoreUnavailable
+
+if TYPE_CHECKING:  # lib.turn imports this module; the type is only needed for the annotations
+    from lib.turn import TurnResult
+
+T = TypeVar("T")
+# How long finish() keeps retrying to store a reply while the store is down (a restart, a failover).
+SAVE_RETRY_SECONDS = 5.0
+
+
+class ReplyNotSaved(HistoryLabError):
+    """The reply arrived but the store was down for longer than the retries; it lives only in the page."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(
+            f"The reply is shown but could not be saved: the store did not answer ({cause}). "
+            "Use “Save again” once the store is back; until then the reply exists only on this page."
+        )
+
+
+def retry_store_write(write: Callable[[], T], *, seconds: float = SAVE_RETRY_SECONDS) -> T:
+    """Run ``write``, retrying with backoff while the store is unavailable, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delay = 0.1
+    while True:
+        try:
+            return write()
+        except StoreUnavailable:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
+
+
+def save_reply_again(store: SessionStore, result: TurnResult) -> TurnResult:
+    """Write what a store outage kept from being saved ("Save again"). Raises ReplyNotSaved if still down.
+
+    The turn record is marked ``reply_saved_late`` so the timeline can show that the reply was saved
+    after the turn. Safe to call twice: writes are idempotent by message id and turn number.
+    """
+    if not result.unsaved:
+        return result
+    record = result.unsaved_record or result.record
+    try:
+        assistant = result.assistant_message
+        if result.unsaved_reply is not None:
+            assistant = store.append_messages(result.session_id, result.unsaved_reply)[0]
+            record = replace(record, assistant_id=assistant["id"], error=None, error_type=None,
+                             reply_saved_late=True)
+        store.append_turn(result.session_id, record.to_json())
+    except StoreUnavailable as exc:
+        raise ReplyNotSaved(exc) from exc
+    error = None if isinstance(result.error, ReplyNotSaved) else result.error
+    return replace(result, assistant_message=assistant, record=record, error=error, unsaved_reply=None,
+                   unsaved_record=None)
