@@ -59,7 +59,7 @@ def main() -> None:
     if step is not None:
         example.after_step(session_id, step, result, view.history)
     _draw(view, header, history_box, live_box, timeline_column, result=result, store=store)
-    if example.playing(session_id) is not None:
+    if step is not None:  # one more run after the last step too, so its status reads "finished"
         example.continue_later()
 
 

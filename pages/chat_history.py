@@ -16,7 +16,7 @@ import streamlit as st
 
 from lib.content import content_text
 from lib.pricing import Price
-from lib.records import TurnRecord, read_turns
+from lib.records import ReplyMeta, TurnRecord, read_turns
 from lib.sessions import SessionStore
 from lib.timeline import Timeline, TurnRow, build_timeline
 from lib.turn_badges import turn_badges
@@ -93,16 +93,28 @@ def load_view(store: SessionStore, session_id: str, *, reference_model: str | No
     records = read_turns(store.get_turns(session_id, lo, hi)) if hi > lo else []
     meta = store.get_meta(session_id) if records else {}
     timeline = build_timeline(history, records, meta=meta, reference_model=reference_model, prices=prices)
-    total, unpriced, before = session_costs(store, session_id, turn_count, lo)
-    rows = {}
-    for row in timeline.rows:
-        if row.record.user_id:
-            fixed = replace(row, running_total=row.running_total + before)  # the slice starts mid-session
-            rows[row.record.user_id] = replace(fixed, badges=tuple(turn_badges(fixed)))
+    costs = session_costs(session_id, history)
+    before = _cost_before(costs, _position(history, timeline.rows[0].record.user_id) if timeline.rows else None)
+    if before:  # the slice starts mid-session: running totals include the turns before it
+        timeline.rows = [_with_total(row, row.running_total + before) for row in timeline.rows]
+    rows = {row.record.user_id: row for row in timeline.rows if row.record.user_id}
     newest = _newest_record(store, session_id, records, turn_count)
     dropped = set(newest.dropped_ids(history)) if newest else set()
     return ChatView(session_id, history, spans, win, turn_count, timeline, rows, dropped,
-                    newest.turn if newest else None, total, unpriced)
+                    newest.turn if newest else None, costs.cumulative[-1] if costs.cumulative else 0.0, costs.unpriced)
+
+
+def _with_total(row: TurnRow, running_total: float) -> TurnRow:
+    fixed = replace(row, running_total=running_total)
+    return replace(fixed, badges=tuple(turn_badges(fixed)))
+
+
+def _position(history: Sequence[Message], message_id: str | None) -> int | None:
+    # Searched from the end: the window's first turn is near the end of a long history.
+    for n in range(len(history) - 1, -1, -1):
+        if history[n].get("id") == message_id:
+            return n
+    return None
 
 
 def _newest_record(store: SessionStore, session_id: str, records: Sequence[TurnRecord],
@@ -116,22 +128,36 @@ def _newest_record(store: SessionStore, session_id: str, records: Sequence[TurnR
     return TurnRecord.from_json(newest[-1]) if newest else None
 
 
-def session_costs(store: SessionStore, session_id: str, turn_count: int, before: int) -> tuple[float, int, float]:
-    """(running total, turns without a price, total of the records before position ``before``).
+@dataclass
+class _Costs:
+    """Cumulative reply costs over the history, kept per browser session and extended with new messages."""
 
-    Costs are summed incrementally per browser session: each record is read once, then only new ones.
-    """
+    first_id: object = None
+    cumulative: list[float] = field(default_factory=list)  # cost of the replies up to and including message i
+    unpriced: int = 0
+
+
+def session_costs(session_id: str, history: Sequence[Message]) -> _Costs:
+    """Each reply's cost is in its stored meta, so the running total needs no turn record: the history is
+    read anyway, and only messages new since the last rerun are looked at."""
     key = f"chat_costs__{session_id}"
-    costs: list[float | None] = st.session_state.get(key, [])
-    if len(costs) > turn_count:  # the session was deleted or replaced under this id: start again
-        costs = []
-    if len(costs) < turn_count:
-        new = read_turns(store.get_turns(session_id, len(costs), turn_count))
-        costs = [*costs, *(0.0 if r.failed else r.cost for r in new)]
-        st.session_state[key] = costs
-    total = sum(c or 0.0 for c in costs)
-    unpriced = sum(c is None for c in costs)
-    return total, unpriced, sum(c or 0.0 for c in costs[:before])
+    costs: _Costs = st.session_state.get(key) or _Costs()
+    first_id = history[0].get("id") if history else None
+    if first_id != costs.first_id or len(costs.cumulative) > len(history):  # capped, deleted or replaced
+        costs = _Costs(first_id)
+    total = costs.cumulative[-1] if costs.cumulative else 0.0
+    for message in history[len(costs.cumulative):]:
+        if message.get("role") == "assistant":
+            cost = ReplyMeta.from_json(message.get("meta")).cost
+            costs.unpriced += cost is None
+            total += cost or 0.0
+        costs.cumulative.append(total)
+    st.session_state[key] = costs
+    return costs
+
+
+def _cost_before(costs: _Costs, position: int | None) -> float:
+    return costs.cumulative[position - 1] if position and position <= len(costs.cumulative) else 0.0
 
 
 # -- drawing -------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def live_turn(store: SessionStore, request: TurnRequest, choices: sidebar.Sideba
     """Echo the user message, then store it, send the payload and stream the reply. None when nothing was
     sent (an error before the provider call, already shown)."""
     with st.chat_message("user"):
-        st.text(request.user_text[:2_000] + ("…" if len(request.user_text) > 2_000 else ""))
+        render_message_body(request.user_text, key="chat_live_echo")
     try:
         prepared = start_turn(store, provider_for_choices(choices), request)
     except Exception as exc:  # noqa: BLE001 - the one error boundary

@@ -8,8 +8,14 @@ import uuid
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import pages.example as example_page
+from lib.chat import TurnRequest, run_turn
+from lib.example import FACT, MAX_FILLERS, QUESTION, SEED_TURNS, SMALL_BUDGET
 from lib.providers import FORGOT_PHRASE
+from lib.providers.offline import CANNOT_SEE_PHRASE, OfflineProvider
 from lib.sessions import RedisStore
+from pages.chat_window import DEFAULT_WINDOW
+from pages.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
 from tests.apptest_helpers import open_app
 
 SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
@@ -42,7 +48,12 @@ def send(at: AppTest, text: str) -> AppTest:
 
 
 def shown_messages(at: AppTest) -> list[tuple[str, str]]:
-    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+    """(role, body) of every drawn message: the body is its first Markdown (the "Rendered" tab)."""
+    return [(m.name, m.markdown[0].value if m.markdown else "") for m in at.chat_message]
+
+
+def badges(at: AppTest) -> str:
+    return " ".join(md.value for m in at.chat_message for md in m.markdown if "-badge[" in md.value)
 
 
 def errors(at: AppTest) -> str:
@@ -79,7 +90,9 @@ def test_small_budget_marks_dropped_messages_and_the_model_forgets(store_env):
     assert FORGOT_PHRASE in replies[-1]
     assert FORGOT_PHRASE not in replies[0]
     captions = " ".join(c.value for m in at.chat_message for c in m.caption)
-    assert "not sent in the last payload" in captions
+    assert "not sent in the newest payload" in captions
+    assert any("Context window starts here" in h.value for h in at.get("html"))
+    assert "trimmed 2 messages this turn" in badges(at)
 
 
 def test_delete_session_asks_for_confirmation_then_starts_a_new_chat(store_env):
@@ -162,3 +175,108 @@ def test_redis_down_shows_an_actionable_error_not_a_traceback(monkeypatch):
     message = errors(at)
     assert "not reachable" in message and "Start the server or fix REDIS_URL" in message
     assert "hunter2" not in message and "user:***@127.0.0.1" in message
+
+
+# -- windowed chat, first minute, sidebar switches -------------------------------------------------------------
+
+
+def seed_turns(store: RedisStore, count: int) -> str:
+    """A session of ``count`` offline turns written through lib.chat, as the page would write them."""
+    sid = f"window-{uuid.uuid4().hex[:8]}"
+    provider = OfflineProvider(delay=0)
+    for n in range(1, count + 1):
+        run_turn(store, provider, TurnRequest(user_text=f"Question {n}", session_id=sid,
+                                              system_prompt=DEFAULT_SYSTEM_PROMPT))
+    return sid
+
+
+def user_texts(at: AppTest) -> list[str]:
+    return [body for name, body in shown_messages(at) if name == "user"]
+
+
+def test_windowed_chat_draws_at_most_n_turns_reads_one_slice_and_reaches_turn_1(store_env, monkeypatch):
+    sid = seed_turns(store_env, DEFAULT_WINDOW + 5)
+    reads: list[tuple[int, int | None]] = []
+    real = RedisStore.get_turns
+
+    def counting(self, session_id, start=0, end=None):
+        reads.append((start, end))
+        return real(self, session_id, start, end)
+
+    monkeypatch.setattr(RedisStore, "get_turns", counting)
+    at = new_app(sid)
+    assert not at.exception and not at.error
+    shown = user_texts(at)
+    assert len(shown) == DEFAULT_WINDOW
+    assert shown[0] == "Question 6" and shown[-1] == f"Question {DEFAULT_WINDOW + 5}"
+    # Only the window's records (plus one before it) are read, never the whole list.
+    assert reads and all(start > 0 and end is not None and end - start <= DEFAULT_WINDOW + 2
+                         for start, end in reads if start >= 0), reads
+    assert "sent 2 (system prompt included)" not in badges(at)  # turn 1 is not drawn
+    assert "running total" in badges(at)
+
+    at.button(key=f"chat_earlier__{sid}").click().run()
+    assert user_texts(at)[0] == "Question 1" and len(user_texts(at)) == DEFAULT_WINDOW + 5
+
+    at = new_app(sid)
+    at.number_input(key=f"chat_jump__{sid}").set_value(1)
+    at.button(key=f"chat_jump__{sid}_go").click().run()
+    shown = user_texts(at)
+    assert shown[0] == "Question 1" and len(shown) == DEFAULT_WINDOW
+    assert "sent 2 (system prompt included)" in badges(at)  # turn 1's badges, inside the window
+    assert at.button(key=f"chat_newest__{sid}")  # and a way back to the newest turns
+
+
+def test_unknown_session_in_the_link_says_so_and_offers_a_new_chat(store_env):
+    at = new_app("no-such-session-42")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "`no-such-session-42` was not found" in warnings and "expired" in warnings
+    at.button(key="chat_unknown_new").click().run()
+    assert at.session_state["hl_session_id"] != "no-such-session-42"
+    assert "was not found" not in " ".join(w.value for w in at.warning)
+
+
+def test_known_session_in_the_link_has_no_notice(store_env):
+    sid = seed_turns(store_env, 1)
+    at = new_app(sid)
+    assert "was not found" not in " ".join(w.value for w in at.warning)
+
+
+def test_play_the_example_replays_the_seed_then_trims_until_the_model_forgets(store_env, monkeypatch):
+    monkeypatch.setattr(example_page, "PAUSE_S", 0)
+    at = new_app()
+    at.button(key="chat_example_play").click().run()
+    assert not at.exception and not at.error
+    sid = at.session_state["hl_session_id"]
+    shown = user_texts(at)
+    assert shown[:4] == [step.text for step in (*SEED_TURNS, FACT)]
+    assert shown[-1] == QUESTION.text and len(shown) < len(SEED_TURNS) + 2 + MAX_FILLERS
+    answer = [body for name, body in shown_messages(at) if name == "assistant"][-1]
+    assert FORGOT_PHRASE in answer and CANNOT_SEE_PHRASE in answer
+    assert at.sidebar.select_slider(key="sb_budget").value == SMALL_BUDGET
+    assert [s.label for s in at.status] == ["Example finished. Carry on typing, or change the strategy and budget "
+                                            "in the sidebar."]
+    assert store_env.turn_count(sid) == len(shown)
+    assert "Running total" in " ".join(md.value for md in at.markdown)
+
+
+def test_sidebar_shows_switches_from_capabilities_and_prices_offline_as_the_reference(store_env):
+    at = new_app()
+    assert at.sidebar.toggle(key="sb_strict").value is True
+    assert not [t for t in at.sidebar.toggle if t.key == "sb_prompt_caching"]
+    at.sidebar.selectbox(key="sb_reference_model").set_value("gpt-4o").run()
+    send(at, "How much does this cost?")
+    captions = " ".join(c.value for m in at.chat_message for c in m.caption)
+    assert "priced as gpt-4o" in captions and "µ" in captions
+
+    at.sidebar.selectbox(key="sb_provider").set_value("anthropic").run()
+    assert [t for t in at.sidebar.toggle if t.key == "sb_prompt_caching"]
+    assert not [t for t in at.sidebar.toggle if t.key == "sb_strict"]
+    assert not [s for s in at.sidebar.selectbox if s.key == "sb_reference_model"]
+
+
+def test_strategy_names_a_newcomer_understands(store_env):
+    at = new_app()
+    options = at.sidebar.selectbox(key="sb_strategy").options
+    assert any("Whole turns (safe)" in o for o in options) and any("(naive)" in o for o in options)
+    assert at.sidebar.select_slider(key="sb_budget").value == TEACHING_BUDGET
