@@ -1,18 +1,34 @@
-"""Sessions: every conversation in the store, to open, export, import or delete."""
+"""Sessions: every conversation in the store, to open, export, import or delete.
+
+Titles come from message text, so they are untrusted: shown through ``lib.content.safe_title`` (bidi
+controls visible, one line). An upload is imported once per browser session, however often the page
+reruns while the file stays in the uploader (it used to create a session on every click).
+Session-state keys owned here start with ``ses_``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from lib.sessions import new_session_id
-from lib.transfer import MAX_IMPORT_BYTES, InvalidExport, export_json, import_session
+from lib.content import safe_title
+from lib.errors import HistoryLabError
+from lib.sessions import SessionStore, new_session_id
+from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
 from pages import errors, services, sidebar
 
+log = logging.getLogger(__name__)
+IMPORTED_KEY = "ses_imported"  # sha256 of an uploaded file -> the session it became
 
-def store_notice(handle) -> None:
+
+def store_notice(handle: Any) -> None:
     if handle.kind == "memory":
         st.warning(f"**Memory store**: sessions are lost on restart and not shared between processes. "
                    f"{handle.notice or ''}")
@@ -30,34 +46,67 @@ def open_in_chat(session_id: str) -> None:
     st.switch_page("pages/chat.py")
 
 
-def import_section(store) -> None:
+def upload_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def import_upload(store: SessionStore) -> None:
+    """Import the file in the uploader, once: the same bytes map to the session they already became."""
+    upload = st.session_state.get("ses_import")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    digest = upload_digest(data)
+    imported: dict[str, str] = st.session_state.setdefault(IMPORTED_KEY, {})
+    if digest in imported and store.exists(imported[digest]):
+        return
+    try:
+        imported[digest] = import_session(store, data)
+    except Exception as exc:  # noqa: BLE001 - the one error boundary (InvalidExport says what is wrong)
+        st.session_state["ses_import_error"] = (digest, exc)
+    else:
+        st.session_state.pop("ses_import_error", None)
+
+
+def import_section() -> None:
     st.subheader("Import")
     upload = st.file_uploader("A JSON file exported from History Lab", type=["json"], key="ses_import",
                               help=f"Creates a new session. Up to {MAX_IMPORT_BYTES // 1_000_000} MB.")
     if upload is None:
         return
-    imported = st.session_state.get("ses_imported", {})
-    if upload.file_id in imported:  # the uploader keeps the file across reruns; import it once
-        st.success(f"Imported as session `{imported[upload.file_id]}`.")
+    digest = upload_digest(upload.getvalue())
+    failed = st.session_state.get("ses_import_error")
+    if failed and failed[0] == digest:
+        if isinstance(failed[1], HistoryLabError):
+            st.error(f"Nothing was imported: {errors.describe_error(failed[1])}")
+        else:
+            errors.show_error(failed[1])  # a bug: logged with its traceback, shown as a short message
         return
-    try:
-        new_id = import_session(store, upload.getvalue())
-    except InvalidExport as exc:
-        st.error(f"Nothing was imported: {exc}")
-        return
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
-        return
-    st.session_state["ses_imported"] = {**imported, upload.file_id: new_id}
-    st.success(f"Imported as session `{new_id}`.")
+    new_id = st.session_state.get(IMPORTED_KEY, {}).get(digest)
+    if new_id:
+        st.success(f"Imported as session `{new_id}` (remove the file from the uploader to import another).")
+        if st.button("Open it in the chat", key="ses_open_imported"):
+            open_in_chat(new_id)
 
 
-def session_actions(store, session_id: str) -> None:
+def deferred_export(store: SessionStore, session_id: str) -> Callable[[], str]:
+    """The export, built only when "Export JSON" is clicked (a 10,000-message session is megabytes)."""
+    def build() -> str:
+        try:
+            return export_json(store, session_id)
+        except Exception as exc:  # noqa: BLE001 - runs outside the script: the file says what went wrong
+            log.error("Export of %s failed", session_id, exc_info=exc)
+            return json.dumps({"error": errors.describe_error(exc)})
+    return build
+
+
+def session_actions(store: SessionStore, session_id: str) -> None:
     cols = st.columns(3)
     if cols[0].button("Open in chat", key="ses_open", width="stretch"):
         open_in_chat(session_id)
-    cols[1].download_button("Export JSON", data=export_json(store, session_id), file_name=f"{session_id}.json",
-                            mime="application/json", key="ses_export", width="stretch")
+    cols[1].download_button("Export JSON", data=deferred_export(store, session_id),
+                            file_name=f"{session_id}.json", mime="application/json", key="ses_export",
+                            width="stretch", on_click="ignore")
     if cols[2].button("Delete…", key="ses_delete", width="stretch"):
         st.session_state["ses_confirm"] = session_id
     if st.session_state.get("ses_confirm") == session_id:
@@ -75,6 +124,26 @@ def session_actions(store, session_id: str) -> None:
             st.rerun()
 
 
+def session_table(store: SessionStore) -> None:
+    rows = store.list_sessions()
+    current = services.current_session_id()
+    if not rows:
+        st.info("No sessions yet. Chat on the **Chat** page, load the demo on the **Token inspector**, or "
+                "import an export below.")
+        return
+    titles = {r.id: safe_title(r.title) for r in rows}
+    table = pd.DataFrame([{
+        "id": r.id, "title": titles[r.id], "messages": r.message_count, "turns": r.turn_count,
+        "TTL left": sidebar.format_ttl(r.ttl), "last activity": when(r.last_activity),
+        "open": "◀ current" if r.id == current else "",
+    } for r in rows])
+    st.dataframe(table, hide_index=True, width="stretch")
+    ids = [r.id for r in rows]
+    chosen = st.selectbox("Session", ids, key="ses_pick", index=ids.index(current) if current in ids else 0,
+                          format_func=lambda sid: f"{titles.get(sid) or '(untitled)'} · {sid}")
+    session_actions(store, chosen)
+
+
 def main() -> None:
     sidebar.page_setup()
     st.title("🗂️ Sessions")
@@ -82,27 +151,11 @@ def main() -> None:
         handle = services.store_handle()
         store = handle.store
         store_notice(handle)
+        import_upload(store)  # before the table, so a new import is listed on this very run
         if deleted := st.session_state.pop("ses_deleted", None):
             st.success(f"Deleted session `{deleted}`.")
-        rows = store.list_sessions()
-        current = services.current_session_id()
-        if not rows:
-            st.info("No sessions yet. Chat on the **Chat** page, load the demo on the **Token inspector**, or "
-                    "import an export below.")
-        else:
-            table = pd.DataFrame([{
-                "id": r.id, "title": r.title, "messages": r.message_count, "turns": r.turn_count,
-                "TTL left": sidebar.format_ttl(r.ttl), "last activity": when(r.last_activity),
-                "open": "◀ current" if r.id == current else "",
-            } for r in rows])
-            st.dataframe(table, hide_index=True, width="stretch")
-            ids = [r.id for r in rows]
-            titles = {r.id: r.title for r in rows}
-            chosen = st.selectbox("Session", ids, key="ses_pick",
-                                  index=ids.index(current) if current in ids else 0,
-                                  format_func=lambda sid: f"{titles[sid] or '(untitled)'} · {sid}")
-            session_actions(store, chosen)
-        import_section(store)
+        session_table(store)
+        import_section()
     except Exception as exc:  # noqa: BLE001 - the one error boundary
         errors.show_error(exc)
 

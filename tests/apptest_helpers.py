@@ -34,3 +34,16 @@ def use_memory_store(monkeypatch, **env: str) -> None:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+
+
+REDIS_SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
+                  "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET")
+
+
+def use_redis_store(monkeypatch, url: str, prefix: str) -> None:
+    """Point the app at the Valkey at ``url`` under a private key ``prefix``, with the instant offline model."""
+    for name in REDIS_SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("REDIS_PREFIX", prefix)
+    monkeypatch.setenv("OFFLINE_DELAY", "0")
