@@ -165,12 +165,12 @@ def text_kind(text: str) -> TextKind:
     stripped = text.strip()
     if stripped[:1] in "{[" and _is_json(stripped):
         return "JSON / tool call"
-    visible = [c for c in stripped if not c.isspace()]
-    if not visible:
-        return "prose"
-    if sum(_is_cjk(c) for c in visible) / len(visible) >= 0.3:
+    # ASCII holds no CJK and no emoji (no ASCII character is category So): skip the per-character scan,
+    # which dominated the inspector's cold build on long sessions.
+    visible = [] if stripped.isascii() else [c for c in stripped if not c.isspace()]
+    if visible and sum(_is_cjk(c) for c in visible) / len(visible) >= 0.3:
         return "CJK"
-    if sum(_is_emoji(c) for c in visible) / len(visible) >= 0.2:
+    if visible and sum(_is_emoji(c) for c in visible) / len(visible) >= 0.2:
         return "emoji"
     if _looks_like_code(stripped):
         return "code"
