@@ -152,3 +152,22 @@ def test_render_shows_structured_or_odd_content_as_data():
     assert not at.tabs and not at.markdown
     assert [c.value for c in at.code][1:] == ["5", ""]
     assert re.search(r'"text": "!\[x\]', at.code[0].value)  # raw JSON text: shown, never rendered
+
+
+def _stream_script() -> None:
+    import streamlit as st
+
+    from pages.render import stream_message_body
+
+    chunks = ["Here: !", "[x](http://127.0.0.1:9/p", ".png) and \u202e", "done"]
+    st.session_state["hl_test_streamed"] = stream_message_body(iter(chunks), key="s", every_s=0)
+
+
+def test_stream_message_body_never_draws_an_image_and_ends_as_render_message_body():
+    at = AppTest.from_function(_stream_script, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    text = "Here: ![x](http://127.0.0.1:9/p.png) and \u202edone"
+    assert at.session_state["hl_test_streamed"] == text
+    assert [t.label for t in at.tabs] == ["Rendered", "Raw"]
+    assert at.markdown[0].value == safe_markdown(text) and "![" not in at.markdown[0].value
