@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,9 @@ def _records(messages: list[dict[str, Any]], *, ranges: bool) -> list[dict[str, 
     Current checkouts store id ranges (constant size); old ones store id lists, so an old record keeps only
     its sent list, and only the last one its dropped list (what the old chat page reads for its badges).
     """
-    records = []
+    records, all_ids = [], [m["id"] for m in messages]
     for turn, user_at in enumerate(range(0, len(messages) - 1, 2), start=1):
-        first = max(0, user_at - RECORD_SUFFIX + 1)
-        ids = [m["id"] for m in messages[: user_at + 1]]
+        first, ids = max(0, user_at - RECORD_SUFFIX + 1), all_ids[: user_at + 1]
         base = {"turn": turn, "ts": messages[user_at]["ts"], "user_id": ids[-1],
                 "assistant_id": messages[user_at + 1]["id"], "strategy": "turns", "budget": 80_000, "reserve": 0,
                 "provider": "offline", "model": "offline", "estimate": 40 * (user_at + 1 - first)}
@@ -104,16 +104,23 @@ def _records(messages: list[dict[str, Any]], *, ranges: bool) -> list[dict[str, 
     return records
 
 
-def _checkout_client(data_dir: Path, *, timeout: float) -> Any:
-    """A client on the embedded server's unix socket (the app started it), using the checkout's own path rule."""
+def _embedded_client(data_dir: Path, *, socket_timeout: float) -> Any:
+    """A client on the app's embedded Valkey, with the socket path rule of the checkout being measured."""
     import redis
 
     from lib.sessions.embedded import socket_path_for
 
+    return redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), decode_responses=True,
+                       socket_timeout=socket_timeout)
+
+
+def _checkout_client(data_dir: Path, *, timeout: float) -> Any:
+    """The embedded server's client once it answers (the app starts it on its first page load)."""
+    import redis
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        client = redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), decode_responses=True,
-                             socket_timeout=60)
+        client = _embedded_client(data_dir, socket_timeout=60)
         try:
             client.ping()
             return client
@@ -163,10 +170,8 @@ def shutdown_embedded(data_dir: Path) -> None:
     """Stop a Valkey the app left behind (it stops its own at exit; this only cleans up if that failed)."""
     import redis
 
-    from lib.sessions.embedded import socket_path_for
-
     try:
-        redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), socket_timeout=2).shutdown(nosave=True)
+        _embedded_client(data_dir, socket_timeout=2).shutdown(nosave=True)
     except (redis.RedisError, OSError):
         pass
 
@@ -181,6 +186,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     figures: dict[int, dict[str, float | None]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    source: str = ""  # path @ commit, taken when its measurement starts
 
 
 def describe(app_dir: Path) -> str:
@@ -255,7 +261,7 @@ def chat_once(browser: Any, url: str, *, timeout: float) -> dict[str, float | No
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
         usable = since(start, settled(page, _CHAT_USABLE_JS, 1, deadline=start + timeout))
         if usable is None:
-            return {"usable": None, "own": None, "reply": None}
+            return {"usable": None, "own": None, "reply": None, "errors": float(page.evaluate(_ERROR_JS))}
         token = f"bench-{uuid.uuid4().hex[:10]}"
         box = page.locator("[data-testid='stChatInput'] textarea")
         box.fill(f"{token} how long is this conversation now?")
@@ -267,7 +273,7 @@ def chat_once(browser: Any, url: str, *, timeout: float) -> dict[str, float | No
         except Exception:  # a timeout: recorded as missing, not raised
             own = None
         reply = since(start, settled(page, _REPLY_DONE_JS, token, deadline=start + timeout))
-        return {"usable": usable, "own": own, "reply": reply}
+        return {"usable": usable, "own": own, "reply": reply, "errors": float(page.evaluate(_ERROR_JS))}
 
 
 def inspector_once(browser: Any, url: str, *, timeout: float) -> tuple[float | None, int]:
@@ -287,7 +293,8 @@ def measure_size(browser: Any, base: str, sid: str, *, repeat: int, timeout: flo
                                                                                               list[str]]:
     runs = [chat_once(browser, f"{base}/?session={sid}", timeout=timeout) for _ in range(repeat)]
     figures = {key: median([run[key] for run in runs]) for key in ("usable", "own", "reply")}
-    problems = []
+    errors = sum(run["errors"] or 0 for run in runs)
+    problems = [f"chat showed {errors:.0f} error box(es) over {repeat} load(s) of session {sid}"] if errors else []
     for key in ("insp_cold", "insp_warm"):
         figures[key], errors = inspector_once(browser, f"{base}/inspector?session={sid}", timeout=timeout)
         if errors:
@@ -296,6 +303,7 @@ def measure_size(browser: Any, base: str, sid: str, *, repeat: int, timeout: flo
 
 
 def measure_target(target: Target, browser: Any, sizes: list[int], args: argparse.Namespace) -> None:
+    target.source = target.source or describe(target.app_dir)
     with tempfile.TemporaryDirectory(prefix="hl-pages-") as tmp:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir(mode=0o700)
@@ -340,7 +348,7 @@ def ratio(value: float | None, base: float | None) -> str:
 def print_target(target: Target) -> None:
     sizes = sorted(target.figures)
     base = target.figures[sizes[0]]
-    print(f"\n{target.label}: {describe(target.app_dir)}")
+    print(f"\n{target.label}: {target.source}")
     print(f"{'messages':>9}  " + "  ".join(f"{HEADINGS[k]:>23}" for k in MEASURES))
     for size in sizes:
         row = target.figures[size]
@@ -399,6 +407,25 @@ def worktree(rev: str) -> Iterator[Path]:
                        timeout=120)
 
 
+@contextmanager
+def snapshot(app_dir: Path) -> Iterator[Path]:
+    """A copy of the checkout's files as they are now (tracked and untracked, not ignored), removed afterwards.
+
+    The server imports modules once but re-reads page scripts on every run, so a tree edited during a run
+    would be measured half old, half new; a copy is measured as it was when the run began.
+    """
+    listed = subprocess.run(["git", "-C", str(app_dir), "ls-files", "-co", "--exclude-standard", "-z"],
+                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    with tempfile.TemporaryDirectory(prefix="hl-snapshot-") as tmp:
+        copy = Path(tmp) / app_dir.name
+        for name in filter(None, listed):
+            source, target = app_dir / name, copy / name
+            if source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        yield copy
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,2000,10000", help="messages per seeded session (default 10,2000,10000)")
@@ -407,6 +434,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare-before", metavar="REV", help="also measure REV (a temporary git worktree) first")
     parser.add_argument("--old-tiktoken-cache", metavar="DIR",
                         help="TIKTOKEN_CACHE_DIR for checkouts other than this tree (old ones do not bundle encodings)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="measure a copy of each --app-dir taken at the start (for a tree others are editing)")
     parser.add_argument("--repeat", type=int, default=1, help="chat loads+sends per size; the median is printed")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds any single wait may take")
     parser.add_argument("--offline-delay", default="0.002", help="OFFLINE_DELAY for the app (seconds per chunk)")
@@ -454,13 +483,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = sizes_from(args.sizes)
     old_env = {"TIKTOKEN_CACHE_DIR": args.old_tiktoken_cache} if args.old_tiktoken_cache else {}
-    dirs = [d.resolve() for d in (args.app_dir or [ROOT])]
-    targets = [Target(d.name if d != ROOT else "current", d, {} if d == ROOT else dict(old_env)) for d in dirs]
-    if not args.compare_before:
+    with ExitStack() as stack:
+        targets = []
+        if args.compare_before:
+            before = stack.enter_context(worktree(args.compare_before))
+            targets.append(Target(f"before ({args.compare_before})", before, dict(old_env)))
+        for app_dir in [d.resolve() for d in (args.app_dir or [ROOT])]:
+            target = Target("current" if app_dir == ROOT else app_dir.name, app_dir,
+                            {} if app_dir == ROOT else dict(old_env))
+            if args.snapshot:
+                target.source = f"{describe(app_dir)}, copied at the start"
+                target.app_dir = stack.enter_context(snapshot(app_dir))
+            targets.append(target)
         run(targets, sizes, args)
-        return
-    with worktree(args.compare_before) as before:
-        run([Target(f"before ({args.compare_before})", before, dict(old_env)), *targets], sizes, args)
 
 
 if __name__ == "__main__":
