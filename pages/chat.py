@@ -48,7 +48,7 @@ def main() -> None:
         header, history_box, live_box = st.container(), st.container(), st.container()
     with header:
         example.render_status(session_id, step=step)
-    result = _send(store, session_id, choices, prompt, step, live_box)
+    result, badge_slot = _send(store, session_id, choices, prompt, step, live_box)
     try:
         view = chat_history.load_view(store, session_id, reference_model=choices.reference_model,
                                       prices=sidebar.current_prices())
@@ -59,15 +59,18 @@ def main() -> None:
     if step is not None:
         example.after_step(session_id, step, result, view.history)
     _draw(view, header, history_box, live_box, timeline_column, result=result, store=store)
+    if result is not None and badge_slot is not None and str(result.user_message.get("id")) in view.rows:
+        with badge_slot:  # inside the reply just streamed
+            render_badges(view.rows[str(result.user_message.get("id"))].badges)
     if step is not None:  # one more run after the last step too, so its status reads "finished"
         example.continue_later()
 
 
 def _send(store: SessionStore, session_id: str, choices: sidebar.SidebarChoices, prompt: str | None,
-          step: ExampleStep | None, live_box: DeltaGenerator) -> TurnResult | None:
+          step: ExampleStep | None, live_box: DeltaGenerator) -> tuple[TurnResult | None, DeltaGenerator | None]:
     text = step.text if step is not None else prompt
     if not text or not text.strip():
-        return None
+        return None, None
     request = chat_live.turn_request(text, session_id, choices, budget=step.budget if step else None)
     with live_box:
         return chat_live.live_turn(store, request, choices)
@@ -91,8 +94,6 @@ def _draw(view: chat_history.ChatView, header: DeltaGenerator,
     with history_box:
         chat_history.render_window(view, skip=live_ids)
     with live_box:
-        if result is not None and str(result.user_message.get("id")) in view.rows:
-            render_badges(view.rows[str(result.user_message.get("id"))].badges)
         chat_live.offer_save_again(store, session_id, streamed_now=result is not None)
     with timeline_column:
         _timeline_panel(view)

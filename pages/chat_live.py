@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
 from lib.sessions import SessionStore
 from pages import errors, services, sidebar
-from pages.render import render_message_body
+from pages.render import render_message_body, stream_message_body
 from pages.timeline import render_cost_caption
 
 
@@ -42,32 +43,35 @@ def provider_for_choices(choices: sidebar.SidebarChoices) -> Any:
     return services.provider_for(choices.provider, **options)
 
 
-def live_turn(store: SessionStore, request: TurnRequest, choices: sidebar.SidebarChoices) -> TurnResult | None:
-    """Echo the user message, then store it, send the payload and stream the reply. None when nothing was
-    sent (an error before the provider call, already shown)."""
+def live_turn(store: SessionStore, request: TurnRequest,
+              choices: sidebar.SidebarChoices) -> tuple[TurnResult | None, DeltaGenerator | None]:
+    """Echo the user message, then store it, send the payload and stream the reply. Returns the result
+    (None when nothing was sent: an error before the provider call, already shown) and an empty slot
+    inside the reply, where the page puts the turn's badges once its record is read back."""
     with st.chat_message("user"):
         render_message_body(request.user_text, key="chat_live_echo")
     try:
         prepared = start_turn(store, provider_for_choices(choices), request)
     except Exception as exc:  # noqa: BLE001 - the one error boundary
         errors.show_error(exc)
-        return None
+        return None, None
     with st.chat_message("assistant"):
         try:
             result = stream_reply(prepared)
         except Exception as exc:  # noqa: BLE001 - e.g. the store failing while saving the reply
             errors.show_error(exc)
-            return None
+            return None, None
         if result.unsaved:
             st.session_state[unsaved_key(prepared.session_id)] = result
         if result.error is not None:
             errors.show_error(result.error)
         elif result.assistant_message is not None:
             render_cost_caption(result.assistant_message.get("meta"))
+        slot = st.container()
         if result.request is not None:
             with st.expander(f"What was sent this turn (turn {result.turn}): the exact request body"):
                 st.json(result.request, expanded=1)
-    return result
+    return result, slot
 
 
 def stream_reply(prepared: PreparedTurn) -> TurnResult:
@@ -77,7 +81,8 @@ def stream_reply(prepared: PreparedTurn) -> TurnResult:
         with st.spinner("Waiting for the first token…"):
             first = next(deltas, None)
         if first is not None:
-            st.write_stream(_chain(first, deltas))
+            # Not st.write_stream: it renders raw Markdown, so a streamed remote image would be fetched.
+            stream_message_body(_chain(first, deltas), key=f"chat_live_reply_{prepared.turn}")
     finally:
         # finish() also runs when a rerun interrupts the stream, so the turn is recorded as interrupted.
         result = prepared.finish()

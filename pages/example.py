@@ -68,8 +68,8 @@ def after_step(session_id: str, step: ExampleStep, result: TurnResult | None,
     sid, captions, _ = st.session_state.get(LOG, (session_id, [], False))
     captions = [*captions, step.caption]
     if progress is None or result is None or result.error is not None:
-        stop()
-        st.session_state[LOG] = (session_id, captions, True)
+        stop()  # the error is on the page; the status then reads "stopped"
+        st.session_state[LOG] = (session_id, captions, False)
         return
     forgotten = fact_forgotten(result.record, history, progress.fact_id)
     progress = advance(progress, step, message_id=str(result.user_message.get("id")), forgotten=forgotten)

@@ -103,3 +103,31 @@ def session_in_url(page) -> str:
 def shoot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+# -- chat helpers (sidebar controls, the app's own store) ------------------------------------------------------
+
+
+def app_store(app: AppServer):
+    """A RedisStore on the app's private embedded Valkey (default prefix), to check what the page stored."""
+    from lib.sessions import RedisStore
+
+    client = redis.Redis(unix_socket_path=str(socket_path_for(app.data_dir.resolve())), socket_timeout=5)
+    return RedisStore(client, prefix="chat")
+
+
+def set_budget(page, steps_from_smallest: int) -> None:
+    """Move the sidebar's budget slider to the n-th preset (0: the smallest, 200)."""
+    slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
+    slider.focus()
+    slider.press("Home")
+    for _ in range(steps_from_smallest):
+        slider.press("ArrowRight")
+    wait_idle(page)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the sidebar selectbox labelled ``label``."""
+    page.get_by_test_id("stSidebar").get_by_label(label).click()
+    page.get_by_role("option", name=option).click()
+    wait_idle(page)
