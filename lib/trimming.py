@@ -53,7 +53,8 @@ STRATEGY_HELP: dict[str, str] = {
                "turns stay verbatim. Costs one extra summarisation request when it compacts.",
 }
 DEFAULT_LOW_WATER = 0.7
-SYSTEM_ROLES = frozenset({"system", "developer"})
+# A tuple, not a set: a stored role of the wrong type (a list from a crafted import) must compare unequal, not raise.
+SYSTEM_ROLES = ("system", "developer")
 Message = Mapping[str, Any]
 
 

@@ -109,7 +109,7 @@ def view_payload(messages: Sequence[Message], options: ProviderOptions) -> list[
 def _seen(message: Message, turn: int | None) -> Seen:
     role = str(message.get("role") or "")
     text = content_text(message.get("content") or "")
-    label = SUMMARY_LABEL.match(text) if role in SYSTEM_ROLES | {"user"} else None
+    label = SUMMARY_LABEL.match(text) if role in (*SYSTEM_ROLES, "user") else None
     if label:
         first = int(label.group(1))
         return Seen(role, turn, text, (first, int(label.group(2) or first)))
