@@ -11,28 +11,29 @@ Badges and cost formatting live in lib.turn_badges (``turn_badges(row)``, ``form
 
 Linear time: a row keeps its payload as a few runs of history positions (from the record's id ranges) and
 its token figures come from prefix sums of per-message counts (counted once per message and encoding, and
-cached by lib.tokens), so 1,000 turns build in one pass. Blocks are made on demand for the turns drawn.
+cached by lib.tokens), so rows, diffs and badges cost O(1) per turn. The one per-message step is the cache
+replay (lib.timeline_cache), which hands each payload to lib.caching's PromptCache: O(messages sent), so
+bounded by the budget once a session trims. Blocks are made on demand, for the turns drawn.
 
 Where each figure comes from is part of the data: token counts carry lib.tokens' ``count_label``; the
 cached prefix is the provider-reported cache read when the record has one (the offline model's is
 simulated, and labelled so) and otherwise lib.caching's simulation with the profile of the turn's
-provider; the cache status compares each payload with the previous one through lib.caching's PromptCache.
+provider; the cache status compares each payload with the previous one (lib.timeline_cache).
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from lib.caching import PROFILES, PromptCache, wire_key
 from lib.compaction import Summary
 from lib.content import safe_title
-from lib.pricing import OFFLINE_PREFIX, Price
+from lib.pricing import Price
 from lib.records import ReplyMeta, TurnRecord, id_positions, rebuild_request
+from lib.timeline_cache import CacheView, SessionCache, cache_profile_for
 from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
 from lib.trimming import per_message_counts
 from lib.turn_badges import Badge, turn_badges
@@ -42,7 +43,6 @@ Message = Mapping[str, Any]
 Run = tuple[int, int]  # history positions [start, stop)
 BlockKind = Literal["system", "summary", "message"]
 PREVIEW = 60
-OFFLINE_REFERENCE = "gpt-4o-mini"  # lib.providers.offline.DEFAULT_REFERENCE_MODEL, without importing providers
 
 
 # -- data ----------------------------------------------------------------------------------------------------
@@ -75,19 +75,6 @@ class TurnDiff:
     @property
     def text(self) -> str:
         return f"+{self.added} messages · −{self.removed} dropped · {self.tokens:+,} tokens"
-
-
-@dataclass(frozen=True)
-class CacheView:
-    """The cached prefix of one payload and the cache status, each with where it comes from."""
-
-    cached_messages: int = 0  # leading payload messages wholly inside the cached prefix
-    cached_tokens: int = 0  # as the source counts them
-    extent: float = 0.0  # where the cached prefix ends, in this timeline's tokens (may end inside a message)
-    source: str = "no cache figures"
-    status: str | None = None  # lib.caching status: first, kept, broken, expired, short
-    label: str = "not sent"  # "cache kept", "cache broken (prefix changed at message 3)", ...
-    status_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +128,7 @@ class Timeline:
     unpriced_turns: int = 0
     _counts: dict[str, _Counts] = field(default_factory=dict, repr=False)
     _by_turn: dict[int, int] = field(default_factory=dict, repr=False)
+    _previews: dict[int, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_turn = {row.turn: n for n, row in enumerate(self.rows)}
@@ -161,24 +149,26 @@ class Timeline:
     def blocks(self, turn: int) -> list[Block]:
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
+        cached = row.cache.cached_messages
         blocks: list[Block] = []
         if row.system is not None:
-            blocks.append(Block(0, "system", "system", message_tokens({"role": "system", "content": row.system},
-                                                                      _model(row.record)),
-                                None, 0, new=row.new_system, preview=safe_title(row.system, limit=PREVIEW)))
+            system = {"role": "system", "content": row.system}
+            blocks.append(Block(0, "system", "system", message_tokens(system, _model(row.record)), None, 0,
+                                new=row.new_system, cached=cached > 0, preview=safe_title(row.system, limit=PREVIEW)))
         if row.summary is not None:
             s = row.summary
-            blocks.append(Block(len(blocks), "summary", "summary", s.tokens, s.id, s.last_turn,
-                                new=row.new_summary, preview=safe_title(s.label, limit=PREVIEW)))
+            blocks.append(Block(len(blocks), "summary", "summary", s.tokens, s.id, s.last_turn, new=row.new_summary,
+                                cached=cached > len(blocks), preview=safe_title(s.label, limit=PREVIEW)))
         for position in _positions(row.runs):
-            blocks.append(self._block(position, len(blocks), counts, new=not _inside(position, row.previous_runs)))
-        cached = row.cache.cached_messages
-        return [replace(b, cached=True) if b.index < cached else b for b in blocks]
+            index = len(blocks)
+            blocks.append(self._block(position, index, counts, new=not _inside(position, row.previous_runs),
+                                      cached=index < cached))
+        return blocks
 
     def dropped_blocks(self, turn: int) -> list[Block]:
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
-        return [replace(self._block(p, -1, counts, new=False), dropped=True) for p in _positions(row.dropped_runs)]
+        return [self._block(p, -1, counts, dropped=True) for p in _positions(row.dropped_runs)]
 
     def dropped_tokens(self, turn: int) -> int:
         row = self.row(turn)
@@ -205,15 +195,21 @@ class Timeline:
         row = self.row(turn)
         added = [b for b in self.blocks(turn) if b.new]
         counts = _counts_for(self._counts, self.history, row.record)
-        removed = [replace(self._block(p, -1, counts, new=False), dropped=True)
-                   for p in _positions(row.previous_runs) if not _inside(p, row.runs)]
+        removed = [self._block(p, -1, counts, dropped=True) for p in _positions(row.previous_runs)
+                   if not _inside(p, row.runs)]
         return added, removed
 
-    def _block(self, position: int, index: int, counts: _Counts, *, new: bool) -> Block:
+    def _block(self, position: int, index: int, counts: _Counts, *, new: bool = False, cached: bool = False,
+               dropped: bool = False) -> Block:
         message = self.history[position]
-        role = str(message.get("role", "?"))
-        return Block(index, "message", role, counts.tokens[position], _id(message), self.message_turns[position],
-                     new=new, preview=safe_title(message.get("content", ""), limit=PREVIEW))
+        preview = self._previews.get(position)
+        if preview is None:  # one preview per message, however many turns draw it
+            content = message.get("content", "")
+            # Cut before cleaning: safe_title reads the whole text, and a pasted file may be 500k characters.
+            head = content[: PREVIEW * 4] if isinstance(content, str) else content
+            preview = self._previews[position] = safe_title(head, limit=PREVIEW)
+        return Block(index, "message", str(message.get("role", "?")), counts.tokens[position], _id(message),
+                     self.message_turns[position], new=new, cached=cached, dropped=dropped, preview=preview)
 
 
 # -- building ------------------------------------------------------------------------------------------------
@@ -241,15 +237,15 @@ def build_timeline(
     positions = id_positions(history)
     known = _summaries(meta, summaries)
     counts: dict[str, _Counts] = {}
-    keys = _LazyKeys(history)
-    caches: dict[tuple[str, str], PromptCache] = {}
+    session_cache = SessionCache(history, reference_model=reference_model, prices=prices)
     rows: list[TurnRow] = []
     running = 0.0
     unpriced = 0
     for number, record in enumerate(records, start=1):
         previous = rows[-1] if rows else None
         row = _row(record, history, meta, positions, known, previous, counts, turn=record.turn or number)
-        cache = _cache_view(row, keys, counts, caches, reference_model=reference_model, prices=prices)
+        cache = session_cache.view(record, head=_head(row), runs=row.runs,
+                                   tokens=_counts_for(counts, history, record).tokens)
         cost, source = _cost(record, history, positions)
         extra = row.summary.cost if row.new_summary and row.summary and row.summary.cost else 0.0
         if cost is None and not record.failed:
@@ -290,6 +286,17 @@ def _row(
         previous_runs=previous_runs, new_system=new_system, new_summary=new_summary, tokens=tokens,
         count_source=table.source, diff=diff, cache=CacheView(), cost=None, cost_source="", running_total=0.0,
     )
+
+
+def _head(row: TurnRow) -> list[tuple[Message, int]]:
+    """The system prompt and summary sent before the stored messages, with their tokens."""
+    head: list[tuple[Message, int]] = []
+    if row.system is not None:
+        system = {"role": "system", "content": row.system}
+        head.append((system, message_tokens(system, _model(row.record))))
+    if row.summary is not None:
+        head.append((row.summary.message(), row.summary.tokens))
+    return head
 
 
 def _model(record: TurnRecord) -> str:
@@ -360,87 +367,6 @@ def _summaries(meta: Mapping[str, str], given: Sequence[Summary]) -> dict[str, S
             if summary is not None:
                 found.setdefault(summary.id, summary)
     return found
-
-
-# -- cache ---------------------------------------------------------------------------------------------------
-
-
-class _LazyKeys:
-    """The rendered wire form of each stored message, made once per message when first needed."""
-
-    def __init__(self, history: Sequence[Message]) -> None:
-        self.history = history
-        self.keys: list[str | None] = [None] * len(history)
-
-    def get(self, position: int) -> str:
-        key = self.keys[position]
-        if key is None:
-            key = self.keys[position] = wire_key(self.history[position])
-        return key
-
-
-def cache_profile_for(record: TurnRecord, reference_model: str | None = None) -> tuple[str, str]:
-    """(profile id, model) of the prompt cache the turn's provider would use; the offline model is cached
-    as its reference model. Claude models use Anthropic's 5-minute cache_control profile, others OpenAI's."""
-    model = _model(record)
-    if record.provider == "offline" or model.startswith(OFFLINE_PREFIX):
-        model = reference_model or OFFLINE_REFERENCE
-    return ("anthropic-5m" if model.startswith("claude") else "openai"), model
-
-
-def _cache_view(
-    row: TurnRow, keys: _LazyKeys, counts: dict[str, _Counts], caches: dict[tuple[str, str], PromptCache], *,
-    reference_model: str | None, prices: Mapping[str, Price] | None,
-) -> CacheView:
-    record = row.record
-    if record.failed:  # a rejected request never reaches a cache
-        return CacheView(label="not cached: the request failed", source="no cache figures")
-    profile, model = cache_profile_for(record, reference_model)
-    cache = caches.get((profile, model))
-    if cache is None:
-        cache = caches[(profile, model)] = PromptCache(profile, model=model, prices=prices)
-    payload_keys, payload_tokens = _payload_keys(row, keys, _counts_for(counts, keys.history, record))
-    system_messages = int(row.system is not None)
-    simulated = cache.request_keys(payload_keys, payload_tokens, system_messages=system_messages, now=record.ts)
-    status_source = f"simulated ({PROFILES[profile].label}, as {model})"
-    usage = record.usage
-    if usage is not None and usage.input_tokens is not None:
-        extent = _extent(payload_tokens, usage.cache_read_tokens, usage.prompt_total)
-        source = f"simulated by the offline model (as {model})" if usage.simulated else "provider-reported"
-        return CacheView(_messages_within(payload_tokens, extent), usage.cache_read_tokens, extent, source,
-                         simulated.status, simulated.label, status_source)
-    extent = float(min(simulated.cached_tokens, sum(payload_tokens)))
-    return CacheView(_messages_within(payload_tokens, extent), simulated.cached_tokens, extent, status_source,
-                     simulated.status, simulated.label, status_source)
-
-
-def _payload_keys(row: TurnRow, keys: _LazyKeys, counts: _Counts) -> tuple[list[str], list[int]]:
-    head: list[tuple[str, int]] = []
-    model = _model(row.record)
-    if row.system is not None:
-        system = {"role": "system", "content": row.system}
-        head.append((wire_key(system), message_tokens(system, model)))
-    if row.summary is not None:
-        summary = row.summary.message()
-        head.append((wire_key(summary), row.summary.tokens))
-    positions = list(_positions(row.runs))
-    return ([k for k, _ in head] + [keys.get(p) for p in positions],
-            [t for _, t in head] + [counts.tokens[p] for p in positions])
-
-
-def _extent(tokens: Sequence[int], cached: int, total: int | None) -> float:
-    """Where a reported cache read ends in our counts. The provider counts with its own tokenizer, so the
-    read is taken as a share of its reported prompt and applied to our count of the same payload."""
-    if cached <= 0 or not tokens:
-        return 0.0
-    ours = sum(tokens)
-    share = cached / total * (ours + REPLY_PRIMING) if total else cached
-    return float(min(share, ours))
-
-
-def _messages_within(tokens: Sequence[int], extent: float) -> int:
-    """How many leading messages lie wholly inside a cached prefix ending at ``extent`` tokens."""
-    return bisect.bisect_right(list(itertools.accumulate(tokens)), extent + 0.5) if extent > 0 else 0
 
 
 # -- cost and badges -----------------------------------------------------------------------------------------
