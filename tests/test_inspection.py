@@ -168,3 +168,78 @@ def test_odd_records_and_messages_in_the_store_never_break_the_inspector():
     assert len(data.turns) == len(ODD_TURNS) and len(data.messages) == 3
     assert data.turns["provider"].isna().all() and data.messages["dropped_at_turn"].isna().all()
     assert list(data.turns["turn"]) == [1, 2, 3, 4]
+
+
+def test_drop_columns_equal_the_resolved_id_lists(chatted):
+    # The frame counts drops from position spans; this recounts them the slow way, from id lists.
+    store, sid = chatted
+    history, turns = store.get_history(sid), store.get_turns(sid)
+    frame = inspect(history, turns, model=MODEL).messages.set_index("id")
+    first: dict[str, int] = {}
+    times: dict[str, int] = {}
+    for record in map(TurnRecord.from_json, turns):
+        for message_id in record.dropped_ids(history):
+            first.setdefault(message_id, record.turn)
+            times[message_id] = times.get(message_id, 0) + 1
+    assert times, "the fixture must trim something"
+    for message in history:
+        row = frame.loc[message["id"]]
+        assert row["times_dropped"] == times.get(message["id"], 0)
+        expected = first.get(message["id"])
+        assert (str(row["dropped_at_turn"]) == "<NA>") if expected is None else row["dropped_at_turn"] == expected
+
+
+def test_message_errors_by_kind_teach_the_lesson():
+    from lib.inspection import kind_frame
+
+    store = MemoryStore()
+    data = inspect(store.get_history(load_demo(store)), [], model=MODEL)
+    kinds = kind_frame(data.messages).set_index("kind")
+    assert {"prose", "CJK", "code", "JSON / tool call"} <= set(kinds.index)
+    # chars/4 is close for English prose and far below the exact count for CJK and tool calls.
+    assert abs(kinds.loc["prose", "error_pct"]) < 25
+    assert kinds.loc["CJK", "error_pct"] < -40 and kinds.loc["JSON / tool call", "error_pct"] < -40
+    row = data.messages.dropna(subset=["error_pct"]).iloc[0]
+    assert row["error_pct"] == round((row["estimate"] - row["text_tokens"]) / row["text_tokens"] * 100, 1)
+
+
+def test_error_series_groups_long_sessions():
+    import pandas as pd
+
+    from lib.inspection import error_series
+
+    turns = pd.DataFrame({"turn": range(1, 1001), "estimate": [90] * 1000, "exact": [100.0] * 1000,
+                          "error_pct": [-10.0] * 1000})
+    grouped = error_series(turns, max_points=150)
+    assert len(grouped) <= 150 and grouped["first"].iloc[0] == 1 and grouped["last"].iloc[-1] == 1000
+    assert (grouped["error_pct"] == -10.0).all() and grouped["label"].iloc[0] == "1–7"
+    short = error_series(turns.head(5))
+    assert list(short["turn"]) == [1, 2, 3, 4, 5] and (short["first"] == short["last"]).all()
+
+
+def test_strategy_comparison_on_the_demo_favours_the_cache_aware_strategy():
+    from lib.inspection_costs import cache_stack_frame, comparison_frame, strategy_totals
+
+    store = MemoryStore()
+    history = store.get_history(load_demo(store))
+    totals = strategy_totals(history, model=MODEL, budget=3_000, system_prompt=demo_data()["system_prompt"],
+                             prices=PRICES)
+    table = comparison_frame(totals)
+    assert len(table) == 8
+    on = table[table["caching"] == "on"].set_index("strategy")
+    assert on.loc["Whole turns, cache-friendly", "cost"] < on.loc["Whole turns (safe)", "cost"]
+    stack = cache_stack_frame(next(t for t in totals if t.strategy == "turns" and t.profile))
+    per_turn = stack.groupby("turn")["tokens"].sum()
+    sent = [t.input_tokens for t in totals[0].turns if t is not None]
+    assert list(per_turn) == sent  # cached + written + uncached = the payload
+
+
+def test_seed_what_if_uses_the_fast_seed_with_the_literal_result():
+    store = MemoryStore()
+    history = store.get_history(load_demo(store))
+    for budget in (500, 1_500, 4_000):
+        fast = what_if(history, budget=budget, strategy="seed", model=MODEL, system_prompt="Be brief.")
+        from lib.trimming import trim_history
+
+        literal = trim_history([{"role": "system", "content": "Be brief."}, *history], budget, strategy="seed")
+        assert fast.kept_ids == literal.kept_ids and fast.tokens_after == literal.tokens_after
