@@ -177,14 +177,24 @@ class PreparedTurn:
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed result, not a traceback
                 if attempt == 1 and not yielded and self._may_resend(exc):
                     self.notes.append(lost_note(exc, self.chain))
-                    assert self.resend is not None
-                    self.resend(self)
-                    continue
+                    if self._resent():
+                        continue
+                    break
                 if not isinstance(exc, ProviderError):
                     log.exception("Unexpected error from provider %s", self.provider.name)
                 self.error = exc
                 break
         self._completed = True
+
+    def _resent(self) -> bool:
+        """Rebuild this turn as a full re-send; False (with ``error`` set) when even that cannot be built."""
+        assert self.resend is not None
+        try:
+            self.resend(self)
+        except ContextOverflowError as exc:  # the whole history no longer fits, and the chain is gone
+            self.error = exc
+            return False
+        return True
 
     def _may_resend(self, exc: Exception) -> bool:
         chained = bool(self.options.previous_response_id or self.options.conversation_id)
