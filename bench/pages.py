@@ -338,7 +338,7 @@ def measure_target(target: Target, browser: Any, sizes: list[int], args: argpars
 
 
 def fmt(value: float | None) -> str:
-    return "timeout" if value is None else f"{value:.2f} s"
+    return "timeout" if value is None else f"{value:.2f} s"  # a timeout is longer than --timeout
 
 
 def ratio(value: float | None, base: float | None) -> str:
@@ -353,7 +353,7 @@ def print_target(target: Target) -> None:
     for size in sizes:
         row = target.figures[size]
         print(f"{size:>9,}  " + "  ".join(f"{fmt(row[k]) + ' ' + ratio(row[k], base[k]):>23}" for k in MEASURES))
-    print(f"(ratios against the {sizes[0]:,}-message session)")
+    print(f"(ratios against the {sizes[0]:,}-message session; timeout = longer than --timeout)")
     print_goals(target)
     for problem in target.errors:
         print(f"  ! {problem}")
@@ -397,14 +397,16 @@ def print_comparison(targets: list[Target]) -> None:
 @contextmanager
 def worktree(rev: str) -> Iterator[Path]:
     """A detached worktree of ``rev`` in a temp dir, removed afterwards (the repository's branches untouched)."""
-    path = Path(tempfile.mkdtemp(prefix="hl-before-")) / "checkout"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
-                   capture_output=True, timeout=120)
+    parent = Path(tempfile.mkdtemp(prefix="hl-before-"))
+    path = parent / "checkout"
     try:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
+                       capture_output=True, timeout=120)
         yield path
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True,
                        timeout=120)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @contextmanager
