@@ -141,7 +141,8 @@ def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]]
     left, right = st.columns(2)
     left.metric(f"{name}: {count_label('endpoint')}", f"{figure:,}")
     right.metric(count_label("tiktoken", model=model), f"{local:,}",
-                 delta=None if diff is None else f"{diff:+.1f}% against {name}", delta_color="off")
+                 delta=None if diff is None else f"{diff:+.1f}% against {name}", delta_color="off",
+                 delta_arrow="off")
 
 
 # ---------------------------------------------------------------- prompt caching

@@ -40,7 +40,8 @@ def _metrics(text: str) -> None:
         count = summary.counts.get(name)
         col.metric(f"Tokens, {name}", "—" if count is None else f"{count:,}",
                    help=count_label("tiktoken", encoding=name))
-    cols[3].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct), delta_color="off",
+    cols[3].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct),
+                   delta_color="off", delta_arrow="off",
                    help=f"{count_label('estimate')}; the delta is its error against {summary.reference}.")
     cols[4].metric("Characters per token", "—" if summary.chars_per_token is None else
                    f"{summary.chars_per_token:.2f}", help=f"Against {summary.reference}. chars/4 assumes 4.")
