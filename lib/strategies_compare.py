@@ -41,6 +41,8 @@ PLACEHOLDER_RESPONSE_ID = "resp_previous"  # stands in for the id the previous t
 SIMULATED_SERVER = "simulated: what the Responses API would bill"
 MANUAL_STRATEGIES = ("turns", "cache-aware", "summary")
 MAX_OUTPUT_TOKENS = 1024
+SHORT_LABELS = {"turns": "re-send: turns", "cache-aware": "re-send: cache-aware", "summary": "re-send: summary",
+                "server-chain": "server: previous_response_id", "server-compaction": "server: compaction"}
 SIMULATED_CACHE = f"{count_label('simulated')} ({PROFILES[CACHE_PROFILE].label})"
 
 
@@ -84,6 +86,10 @@ class StrategyRow:
     summary_cost: float | None = 0.0
     source: str = "simulated"  # where tokens_billed comes from
     notes: tuple[str, ...] = ()
+
+    @property
+    def short_label(self) -> str:
+        return SHORT_LABELS.get(self.key, self.label)
 
     @property
     def cost(self) -> float | None:

@@ -43,7 +43,7 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
     for index in range(count):
         provider_key = f"cmp_provider_{index}"
         st.session_state.setdefault(provider_key, defaults[index] if defaults[index] in names else names[0])
-        left, right = st.columns(2)
+        left, right = st.columns([3, 2])
         name = left.selectbox(f"Column {index + 1}: provider", names, key=provider_key,
                               format_func=lambda n: by_name[n].label)
         info = by_name[name]

@@ -3,6 +3,7 @@ against a baseline column, and the "Continue with column N" buttons. Keys start 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,22 @@ from lib.request_diff import highlights, pretty, unified_diff
 from pages import render
 
 RESULTS_KEY = "cmp_last"
+# st.table renders Markdown in every cell and header: "$" starts LaTeX, "1." a list, and a model name is
+# whatever the user typed. Every cell is shown as plain text by escaping Markdown's punctuation.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>~&=:])")
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
+
+
+def plain(text: object) -> str:
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def plain_table(frame: pd.DataFrame) -> None:
+    """st.table with every header, index label and cell shown as plain text."""
+    shown = frame.map(plain)
+    shown.columns = [plain(c) for c in frame.columns]
+    shown.index = [plain(i) for i in frame.index]
+    st.table(shown)
 
 
 def show_saved(store: Any, session_id: str) -> None:
@@ -26,7 +42,7 @@ def show_saved(store: Any, session_id: str) -> None:
     results: list[ColumnResult] = saved["results"]
     record: Mapping[str, Any] = saved["record"]
     st.subheader("Summary")
-    st.table(pd.DataFrame(summary_table(results)))
+    plain_table(pd.DataFrame(summary_table(results)))
     st.caption("Token figures are provider-reported unless marked simulated (the offline model simulates its "
                "prompt cache). Costs are estimates from the price table, in µ$ (millionths of a US$).")
     show_replies(store, session_id, record, results)
@@ -55,7 +71,7 @@ def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results
 def show_bodies(results: Sequence[ColumnResult]) -> None:
     """One body at a time, full width, and what it changes against a chosen baseline column."""
     sent = [r for r in results if r.request]
-    st.subheader("Request bodies")
+    st.subheader("How the requests differ")
     if not sent:
         st.info("No request was sent.")
         return
@@ -97,4 +113,4 @@ def show_earlier(earlier: Sequence[Mapping[str, Any]]) -> None:
                      "total (s)": seconds_text(as_float(c.get("total"))),
                      "reply": safe_title(c.get("text") or c.get("error") or "", limit=120)}
                     for n, c in enumerate(record.get("columns") or []) if isinstance(c, Mapping)]
-            st.table(pd.DataFrame(rows))
+            plain_table(pd.DataFrame(rows))

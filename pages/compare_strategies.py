@@ -18,7 +18,7 @@ from lib.demo import DEMO_BUDGET, demo_data
 from lib.pricing import default_table, prices_from_rows
 from lib.request_diff import pretty
 from lib.strategies_compare import SIMULATED_SERVER, StrategyComparison, compare_strategies
-from pages import errors, services, sidebar
+from pages import compare_results, errors, services, sidebar
 
 SOURCES = ("demo", "session")
 DEFAULT_QUESTION = "What did I say in my first message?"
@@ -87,15 +87,20 @@ def _compare(history: Sequence[Mapping[str, Any]], message: str, *, model: str, 
 def strategy_table(result: StrategyComparison) -> pd.DataFrame:
     """One row per strategy; every cell a string with its unit in the header ("—" when there is none)."""
     rows = [{
-        "strategy": row.label,
+        "strategy": row.short_label,
         "bytes sent": tokens_text(row.bytes_sent),
         "tokens sent": tokens_text(row.tokens_sent),
         "tokens billed (input)": tokens_text(row.tokens_billed),
         "cached tokens": f"{tokens_text(row.cached_tokens)} ({_origin(row.cached_source)})",
         "input cost (µ$)": micro_dollars(row.cost),
-        "what the model could see": row.visibility.text(),
     } for row in result.rows]
     return pd.DataFrame(rows).set_index("strategy")
+
+
+def visibility_table(result: StrategyComparison) -> pd.DataFrame:
+    """What the model could see under each strategy (its own table: the text is too long for a column)."""
+    return pd.DataFrame([{"strategy": row.short_label, "what the model could see": row.visibility.text()}
+                         for row in result.rows]).set_index("strategy")
 
 
 def _origin(source: str) -> str:
@@ -103,7 +108,8 @@ def _origin(source: str) -> str:
 
 
 def show_comparison(result: StrategyComparison) -> None:
-    st.table(strategy_table(result))
+    compare_results.plain_table(strategy_table(result))
+    compare_results.plain_table(visibility_table(result))
     st.caption(f"{result.turns:,} turns, the next message included; budget and compaction threshold "
                f"{result.budget:,} tokens; counts {result.count_label}. Server-side rows: {SIMULATED_SERVER}. "
                + " ".join(result.notes) + " Costs are input-side: the reply's output costs the same whichever "

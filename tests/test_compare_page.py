@@ -3,6 +3,9 @@ named continue buttons, configurations kept across a page switch, and the histor
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import pytest
 
 from tests.apptest_helpers import open_app, use_memory_store
@@ -23,13 +26,27 @@ def send(at, text: str):
     return at
 
 
-def table_cells(table) -> list[str]:
-    frame = table.value
+def unescape(text: object) -> str:
+    # st.table renders Markdown, so the page escapes every cell; read them back as shown.
+    return re.sub(r"\\(.)", r"\1", str(text))
+
+
+def tables(at) -> list[pd.DataFrame]:
+    out = []
+    for table in at.table:
+        frame = table.value.map(unescape)
+        frame.columns = [unescape(c) for c in frame.columns]
+        frame.index = [unescape(i) for i in frame.index]
+        out.append(frame)
+    return out
+
+
+def table_cells(frame) -> list[str]:
     return [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()]]
 
 
 def summary_of(at):
-    return next(t.value for t in at.table if "status" in t.value.index)
+    return next(t for t in tables(at) if "status" in t.index)
 
 
 def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
@@ -39,8 +56,8 @@ def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
     summary = summary_of(at)
     assert list(summary.columns) == ["1. offline / offline-teacher", "2. offline / offline-teacher"]
     assert list(summary.loc["status"]) == ["ok", "ok"]
-    for table in at.table:
-        assert not {"None", "nan", "True", "False"} & set(table_cells(table)), table.value
+    for table in tables(at):
+        assert not {"None", "nan", "True", "False"} & set(table_cells(table)), table
     assert summary.loc["count"].iloc[0].startswith("approximate (o200k_base stands in for offline-teacher")
     assert summary.loc["cost basis"].iloc[0] == "priced as gpt-4o-mini"
     assert float(summary.loc["cost (µ$, millionths of a US$)"].iloc[0]) > 0
@@ -114,11 +131,22 @@ def test_configurations_are_kept_across_a_page_switch():
 def test_history_strategies_tab_works_with_no_key():
     at = open_app(PAGE)
     assert at.radio(key="cmp_st_source").value == "demo"  # an empty session compares the bundled demo
-    table = next(t.value for t in at.table if "tokens billed (input)" in t.value.columns)
-    assert list(table.index) == ["Manual re-send: Whole turns (safe)", "Manual re-send: Whole turns, cache-friendly",
-                                 "Manual re-send: Summarise old turns",
-                                 "Server-side: previous_response_id (or a conversation)",
-                                 "Server-side: compaction (compact_threshold=3,000)"]
-    assert not {"None", "nan"} & set(table_cells(next(t for t in at.table if "bytes sent" in t.value.columns)))
-    assert "in a summary" in table.loc["Manual re-send: Summarise old turns", "what the model could see"]
+    table = next(t for t in tables(at) if "tokens billed (input)" in t.columns)
+    assert list(table.index) == ["re-send: turns", "re-send: cache-aware", "re-send: summary",
+                                 "server: previous_response_id", "server: compaction"]
+    seen = next(t for t in tables(at) if "what the model could see" in t.columns)
+    for frame in (table, seen):
+        assert not {"None", "nan"} & set(table_cells(frame))
+    assert "in a summary" in seen.loc["re-send: summary", "what the model could see"]
+    assert "encrypted compaction item" in seen.loc["server: compaction", "what the model could see"]
+    assert int(table.loc["server: previous_response_id", "tokens sent"]) < 100
+    assert any("compact_threshold" in c.value for c in at.code)
     assert any("simulated: what the Responses API would bill" in c.value for c in at.caption)
+
+
+def test_table_cells_are_plain_text():
+    from pages.compare_results import plain
+
+    assert plain("cost (µ$, US$)") == r"cost \(µ\$, US\$\)"  # "$…$" would be LaTeX in st.table
+    assert plain("1. ![x](http://e.example/a.png) <img src=x>") == \
+        r"1\. \!\[x\]\(http\://e\.example/a\.png\) \<img src\=x\>"
