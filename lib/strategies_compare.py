@@ -177,6 +177,22 @@ def with_reported_usage(row: StrategyRow, usage: Usage, *, model: str,
                    cached_source=count_label("provider"), input_cost=cost, source=count_label("provider"))
 
 
+def chain_messages(history: Sequence[Message], new_message: str, *, system_prompt: str = "") -> list[dict[str, Any]]:
+    """What a server-side chain holds at the next turn: the whole conversation plus the new message. Counting
+    it as one request with the provider's count endpoint gives the input the chained request is billed."""
+    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    wire, _ = wire_payload([*system, *history, {"role": "user", "content": new_message}])
+    return wire
+
+
+def with_counted_billing(row: StrategyRow, tokens: int, *, model: str,
+                         prices: Mapping[str, Price] | None = None) -> StrategyRow:
+    """The row with its billed input counted by the provider's count endpoint (cached tokens stay simulated)."""
+    cached = min(row.cached_tokens, tokens)
+    cost = estimate_cost(model, input_tokens=tokens - cached, output_tokens=0, cache_read_tokens=cached, table=prices)
+    return replace(row, tokens_billed=tokens, cached_tokens=cached, input_cost=cost, source=count_label("endpoint"))
+
+
 def _with_ids(messages: Sequence[Message]) -> list[dict[str, Any]]:
     # Visibility is worked out by id, so every message needs one (the next message has none yet).
     return [{**m, "id": m.get("id") or f"cmp-{i}"} for i, m in enumerate(messages)]

@@ -7,7 +7,10 @@ from the shared table). Keys start with ``cmp_st_``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -17,7 +20,13 @@ from lib.compare import micro_dollars, tokens_text
 from lib.demo import DEMO_BUDGET, demo_data
 from lib.pricing import default_table, prices_from_rows
 from lib.request_diff import pretty
-from lib.strategies_compare import SIMULATED_SERVER, StrategyComparison, compare_strategies
+from lib.strategies_compare import (
+    SIMULATED_SERVER,
+    StrategyComparison,
+    chain_messages,
+    compare_strategies,
+    with_counted_billing,
+)
 from pages import compare_results, errors, services, sidebar
 
 SOURCES = ("demo", "session")
@@ -41,9 +50,11 @@ def strategies_tab(choices: Any) -> None:
         if not message.strip():
             st.info("Type the next message to compare the strategies.")
             return
+        prices = _prices()
         result = _compare(history, message, model=model, budget=budget, system_prompt=system_prompt,
-                          prices=_prices())
-        show_comparison(result)
+                          prices=prices)
+        chain = chain_messages(history, message, system_prompt=system_prompt)
+        show_comparison(_counted(result, chain, prices=prices))
     except Exception as exc:  # noqa: BLE001 - the tab's error boundary
         errors.show_error(exc)
 
@@ -84,6 +95,29 @@ def _compare(history: Sequence[Mapping[str, Any]], message: str, *, model: str, 
     return _cached(history, key, message, model, budget, system_prompt, prices)
 
 
+def _counted(result: StrategyComparison, chain: list[dict[str, Any]], *,
+             prices: Mapping[str, Any]) -> StrategyComparison:
+    """With a configured server-side provider, offer the exact billed input of the chain row from its count
+    endpoint; without one, say what to set. The count is kept for the same chain, model and prices."""
+    counter = next((i for i in services.provider_infos() if i.capabilities.server_side_history
+                    and i.capabilities.count_endpoint and i.configured), None)
+    if counter is None:
+        st.caption("Server-side rows are simulated. Set OPENAI_API_KEY to count the chain's billed input "
+                   "with the Responses API's count endpoint.")
+        return result
+    fingerprint = hashlib.sha256(json.dumps([chain, result.model], sort_keys=True).encode()).hexdigest()
+    if st.button(f"Count the chain's billed input with {counter.label} (one count request, no reply)",
+                 key="cmp_st_count"):
+        tokens = services.provider_for(counter.name).count_tokens(chain, result.model)
+        st.session_state["cmp_st_counted"] = {"fingerprint": fingerprint, "tokens": tokens}
+    counted = st.session_state.get("cmp_st_counted") or {}
+    if counted.get("fingerprint") != fingerprint:
+        return result
+    rows = [with_counted_billing(r, int(counted["tokens"]), model=result.model, prices=prices)
+            if r.key == "server-chain" else r for r in result.rows]
+    return replace(result, rows=rows)
+
+
 def strategy_table(result: StrategyComparison) -> pd.DataFrame:
     """One row per strategy; every cell a string with its unit in the header ("—" when there is none)."""
     rows = [{
@@ -110,8 +144,11 @@ def _origin(source: str) -> str:
 def show_comparison(result: StrategyComparison) -> None:
     compare_results.plain_table(strategy_table(result))
     compare_results.plain_table(visibility_table(result))
+    chain = result.row("server-chain")
+    billed = "" if chain.source == SIMULATED_SERVER else f" (previous_response_id row billed: {chain.source})"
     st.caption(f"{result.turns:,} turns, the next message included; budget and compaction threshold "
-               f"{result.budget:,} tokens; counts {result.count_label}. Server-side rows: {SIMULATED_SERVER}. "
+               f"{result.budget:,} tokens; counts {result.count_label}. Server-side rows: {SIMULATED_SERVER}"
+               f"{billed}. "
                + " ".join(result.notes) + " Costs are input-side: the reply's output costs the same whichever "
                "strategy sent the history.")
     st.info("Server-side state makes the request small, not cheap: every earlier input token is still billed "

@@ -150,3 +150,20 @@ def test_table_cells_are_plain_text():
     assert plain("cost (µ$, US$)") == r"cost \(µ\$, US\$\)"  # "$…$" would be LaTeX in st.table
     assert plain("1. ![x](http://e.example/a.png) <img src=x>") == \
         r"1\. \!\[x\]\(http\://e\.example/a\.png\) \<img src\=x\>"
+
+
+def test_strategies_chain_counted_with_the_count_endpoint(fake_llm, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-KEY12345")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_url)
+    at = open_app(PAGE)
+    simulated = next(t for t in tables(at) if "tokens billed (input)" in t.columns)
+    at.button(key="cmp_st_count").click().run()
+    assert not at.exception, at.exception
+    body = fake_llm.bodies("/responses/input_tokens")[-1]
+    assert "previous_response_id" not in body and len(body["input"]) > 40  # the whole demo conversation
+    assert body["input"][-1] == {"role": "user", "content": "What did I say in my first message?"}
+    counted = next(t for t in tables(at) if "tokens billed (input)" in t.columns)
+    row = "server: previous_response_id"
+    assert counted.loc[row, "tokens billed (input)"] != simulated.loc[row, "tokens billed (input)"]
+    assert counted.loc["re-send: turns"].equals(simulated.loc["re-send: turns"])
+    assert any("billed: exact (provider count endpoint)" in c.value for c in at.caption)

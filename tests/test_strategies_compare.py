@@ -136,3 +136,18 @@ def test_spans():
     assert spans([1, 2, 3, 5]) == "turns 1–3, 5"
     assert spans([4]) == "turn 4"
     assert spans([]) == "no turns"
+
+
+def test_counted_billing_replaces_the_simulated_figure(demo):
+    from lib.strategies_compare import chain_messages, with_counted_billing
+
+    data = demo_data()
+    chain = chain_messages(data["messages"], "What did I say first?", system_prompt=data["system_prompt"])
+    assert chain[0]["role"] == "system" and chain[-1] == {"role": "user", "content": "What did I say first?"}
+    assert all(set(m) <= {"role", "content", "name", "tool_calls", "tool_call_id"} for m in chain)
+    row = demo.row("server-chain")
+    counted = with_counted_billing(row, 4_000, model=MODEL)
+    assert counted.tokens_billed == 4_000 and counted.source == "exact (provider count endpoint)"
+    assert counted.cached_tokens == row.cached_tokens and counted.cached_source == row.cached_source
+    assert counted.input_cost == pytest.approx(((4_000 - row.cached_tokens) * 0.15 + row.cached_tokens * 0.075) / 1e6)
+    assert with_counted_billing(row, 10, model=MODEL).cached_tokens == 10
