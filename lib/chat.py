@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from lib.chat_summary import store_summary, stored_summary, summarizer_for
+from lib.chat_summary import store_summary, summarizer_for, usable_summary
 from lib.compaction import compact_history
 from lib.errors import HistoryLabError
 from lib.providers.base import Provider, ProviderOptions
@@ -127,11 +127,16 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
     if request.strategy == "summary" and not chain.live:
         summarizer = request.summarizer or summarizer_for(prepared.provider, model=prepared.model,
                                                           prices=request.prices)
+        summary, note = usable_summary(meta, history)
+        if note:
+            prepared.notes.append(note)
         compaction = compact_history(candidates, request.budget, model=prepared.model, summarizer=summarizer,
-                                     summary=stored_summary(meta), reserve_tokens=request.reserve_tokens,
+                                     summary=summary, reserve_tokens=request.reserve_tokens,
                                      low_water=request.low_water)
         if compaction.compacted and compaction.summary is not None:
-            store_summary(prepared.store, prepared.session_id, compaction.summary)
+            after = compaction.trim.kept[compaction.trim.kept.index(compaction.summary.message()) + 1:]
+            store_summary(prepared.store, prepared.session_id, compaction.summary,
+                          next_id=next((m.get("id") for m in after if m.get("role") == "user"), None))
         prepared.compaction, trim = compaction, compaction.trim
     else:
         trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,

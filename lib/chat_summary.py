@@ -12,7 +12,7 @@ request to the same provider and model (its body and usage kept on the Summary, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lib.compaction import ExtractiveSummarizer, ProviderSummarizer, Summarizer, Summary
@@ -21,7 +21,10 @@ from lib.providers.base import Provider
 from lib.providers.offline import OfflineProvider
 from lib.sessions import SessionStore
 
+Message = Mapping[str, Any]
+
 META_SUMMARY = "summary"
+META_SUMMARY_NEXT = "summary_next_id"  # not JSON: lib.timeline skips it when it looks for summaries
 SUMMARY_VERSION_PREFIX = "summary:"
 
 
@@ -39,10 +42,32 @@ def summary_from_text(text: str | None) -> Summary | None:
         return None
 
 
-def store_summary(store: SessionStore, session_id: str, summary: Summary) -> None:
-    """Keep ``summary`` as the current one, and as a version that old records can still name."""
+def store_summary(store: SessionStore, session_id: str, summary: Summary, *, next_id: str | None) -> None:
+    """Keep ``summary`` as the current one, and as a version that old records can still name.
+
+    ``next_id``: the user message the summary stops before, so a later turn can check it still lines up.
+    """
     text = json.dumps(summary.to_json(), ensure_ascii=False)
-    store.set_meta(session_id, **{META_SUMMARY: text, SUMMARY_VERSION_PREFIX + summary.id: text})
+    store.set_meta(session_id, **{META_SUMMARY: text, SUMMARY_VERSION_PREFIX + summary.id: text,
+                                  META_SUMMARY_NEXT: next_id})
+
+
+def usable_summary(meta: Mapping[str, str], history: Sequence[Message]) -> tuple[Summary | None, str | None]:
+    """The stored summary if it still lines up with ``history``, else (None, a note saying why not).
+
+    lib.compaction counts a summary's turns by user messages from the start of the history. When the store's
+    cap has removed the oldest messages since, that count points at other turns: the summary is not reused
+    (turns that it does not cover would be skipped), and the next compaction writes a fresh one.
+    """
+    summary = stored_summary(meta)
+    expected = meta.get(META_SUMMARY_NEXT)
+    if summary is None or not expected:
+        return summary, None
+    users = [m for m in history if m.get("role") == "user"]
+    if len(users) > summary.last_turn and users[summary.last_turn].get("id") == expected:
+        return summary, None
+    return None, (f"The stored summary ({summary.label}) no longer lines up with the stored history (its oldest "
+                  "messages were removed); it was not sent, and a new one is written when the payload fills.")
 
 
 def session_summaries(meta: Mapping[str, str]) -> dict[str, Summary]:

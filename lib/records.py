@@ -149,6 +149,9 @@ class ReplyMeta:
     cost_source: str | None = None
     cache: str | None = None  # cache diagnostics in words (kept, broken, simulated ...)
     comparison_id: str | None = None  # set when the reply was chosen on the compare page
+    # US$ of the summarisation request this turn made ("summary" strategy), billed beside ``cost``: a running
+    # total read from the replies adds both.
+    summary_cost: float | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> ReplyMeta:
@@ -161,6 +164,7 @@ class ReplyMeta:
             response_id=as_str(data.get("response_id")), conversation_id=as_str(data.get("conversation_id")),
             cost=as_float(data.get("cost")), cost_source=as_str(data.get("cost_source")),
             cache=_short(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
+            summary_cost=as_float(data.get("summary_cost")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -171,7 +175,7 @@ class ReplyMeta:
             "timings": {"ttft": self.ttft, "total": self.total},
             "response_id": self.response_id, "conversation_id": self.conversation_id,
             "cost": self.cost, "cost_source": self.cost_source, "cache": self.cache,
-            "comparison_id": self.comparison_id,
+            "comparison_id": self.comparison_id, "summary_cost": self.summary_cost,
         })
 
 

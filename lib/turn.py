@@ -257,6 +257,8 @@ class PreparedTurn:
             ttft=reply.timings.first_token_s, total=reply.timings.total_s, response_id=reply.response_id,
             conversation_id=reply.conversation_id, cost=cost, cost_source=source,
             cache="simulated" if usage is not None and usage.simulated else None,
+            summary_cost=self.summary.cost if self.summary and self.compaction and self.compaction.compacted
+            else None,
         )
 
 

@@ -217,3 +217,24 @@ def test_property_history_unchanged_payload_fits_and_starts_right(sizes, budget,
             assert payload[1]["content"].startswith("Summary of turns ")
         assert rest[0]["role"] == "user"
         assert record.exact <= budget - reserve
+
+
+def test_a_summary_that_no_longer_lines_up_after_the_store_cap_is_not_reused(offline):
+    store = MemoryStore(max_messages=24)  # the cap removes the oldest messages once 12 turns are stored
+    results = chat(store, offline, 16)
+    records = [r.record for r in results]
+    written = next(r for r in records if r.summary_new)
+    misaligned = [r for r in records if any("no longer lines up with the stored history" in n for n in r.notes)]
+    assert misaligned and misaligned[0].turn > written.turn
+    for record in misaligned:  # never a stale summary: a fresh one, or none
+        assert record.summary_id is None or record.summary_new
+    for result in results:
+        assert result.payload[-1]["content"] == fact(result.turn)
+
+
+def test_the_reply_that_paid_for_a_summary_carries_its_cost_for_running_totals(memory_store):
+    results = chat(memory_store, PricedProvider(), 12)
+    written = next(r for r in results if r.record.summary_new)
+    meta = written.assistant_message["meta"]
+    assert meta["summary_cost"] == written.summary.cost and meta["cost"] == written.record.cost
+    assert all("summary_cost" not in r.assistant_message["meta"] for r in results if r is not written)
