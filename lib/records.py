@@ -14,71 +14,29 @@ migrated on read.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from lib.pricing import Price, estimate_cost
 from lib.providers.base import Usage
+from lib.record_fields import (  # re-exported: pages read stored figures with them
+    MAX_PROBLEMS,
+    as_bool,
+    as_float,
+    as_int,
+    as_mapping,
+    as_str,
+    compact,
+    short_text,
+    short_texts,
+)
 from lib.tokens import WIRE_KEYS
 
 IdRange = tuple[str, str]
 Message = Mapping[str, Any]
 # Session meta field that holds a system prompt's text, keyed by its hash (see ``system_meta_field``).
 SYSTEM_META_PREFIX = "system:"
-# Bounds that keep a record small whatever a provider or the trimmer says.
-MAX_PROBLEMS = 5
-MAX_TEXT_CHARS = 500
-
-
-# -- tolerant field readers: the wrong type is None, never an exception -------------------------------------
-
-
-def as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return None
-
-
-def as_float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def as_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def as_bool(value: object) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def as_mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _short(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_TEXT_CHARS:
-        return text
-    return text[: MAX_TEXT_CHARS - 1] + "…"
-
-
-def _short_texts(value: object) -> tuple[str, ...]:
-    """A bounded tuple of short strings from a stored list; anything else reads as empty."""
-    if not isinstance(value, list):
-        return ()
-    return tuple(_short(v) or "" for v in value[:MAX_PROBLEMS] if isinstance(v, str))
-
-
-def _compact(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop None and empty values: they are the defaults ``from_json`` restores."""
-    return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
 
 
 # -- usage and reply metadata ------------------------------------------------------------------------------
@@ -102,7 +60,7 @@ def usage_from_json(obj: object) -> Usage | None:
         cache_write_5m=as_int(obj.get("cache_write_5m")),
         cache_write_1h=as_int(obj.get("cache_write_1h")),
         simulated=as_bool(obj.get("simulated")) or False,
-        diagnostics=_short(as_str(obj.get("diagnostics"))),
+        diagnostics=short_text(as_str(obj.get("diagnostics"))),
     )
 
 
@@ -163,12 +121,12 @@ class ReplyMeta:
             ttft=as_float(timings.get("ttft")), total=as_float(timings.get("total")),
             response_id=as_str(data.get("response_id")), conversation_id=as_str(data.get("conversation_id")),
             cost=as_float(data.get("cost")), cost_source=as_str(data.get("cost_source")),
-            cache=_short(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
+            cache=short_text(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
             summary_cost=as_float(data.get("summary_cost")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
+        return compact({
             "provider": self.provider, "model": self.model,
             "usage": usage_to_json(self.usage) if self.usage else None,
             # Always present: pages read meta["timings"]["ttft"] even when the stream gave none.
@@ -362,9 +320,9 @@ class TurnRecord:
             usage=usage, strategy=as_str(data.get("strategy")), budget=as_int(data.get("budget")),
             reserve=as_int(data.get("reserve")), provider=as_str(data.get("provider")),
             model=as_str(data.get("model")), max_tokens=as_int(data.get("max_tokens")), cut=as_str(data.get("cut")),
-            problems=tuple(_short(p) or "" for p in problems[:MAX_PROBLEMS] if isinstance(p, str))
+            problems=tuple(short_text(p) or "" for p in problems[:MAX_PROBLEMS] if isinstance(p, str))
             if isinstance(problems, list) else (),
-            error=_short(as_str(data.get("error"))), error_type=as_str(data.get("error_type")),
+            error=short_text(as_str(data.get("error"))), error_type=as_str(data.get("error_type")),
             previous_response_id=as_str(data.get("previous_response_id")),
             summary_id=as_str(data.get("summary_id")),
             reply_saved_late=as_bool(data.get("reply_saved_late")) or False,
@@ -373,24 +331,24 @@ class TurnRecord:
             summary_last_turn=as_int(data.get("summary_last_turn")),
             summary_tokens=as_int(data.get("summary_tokens")), summary_new=as_bool(data.get("summary_new")) or False,
             summary_requests=as_int(data.get("summary_requests")) or 0, summary_cost=as_float(data.get("summary_cost")),
-            notes=_short_texts(data.get("notes")), server_state=as_str(data.get("server_state")),
+            notes=short_texts(data.get("notes")), server_state=as_str(data.get("server_state")),
             conversation_id=as_str(data.get("conversation_id")),
-            server_context=_short_texts(data.get("server_context")),
+            server_context=short_texts(data.get("server_context")),
         )
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(
             sent=[list(r) for r in self.sent], dropped=[list(r) for r in self.dropped],
-            problems=[_short(p) for p in self.problems[:MAX_PROBLEMS]], error=_short(self.error),
-            notes=[_short(n) for n in self.notes[:MAX_PROBLEMS]],
-            server_context=[_short(c) for c in self.server_context[:MAX_PROBLEMS]],
+            problems=[short_text(p) for p in self.problems[:MAX_PROBLEMS]], error=short_text(self.error),
+            notes=[short_text(n) for n in self.notes[:MAX_PROBLEMS]],
+            server_context=[short_text(c) for c in self.server_context[:MAX_PROBLEMS]],
             summary_new=self.summary_new or None, summary_requests=self.summary_requests or None,
             usage=usage_to_json(self.usage) if self.usage else None,
         )
-        compact = _compact(data)
-        compact["turn"] = self.turn  # always present, even when unknown: stores key records by it
-        return compact
+        stored = compact(data)
+        stored["turn"] = self.turn  # always present, even when unknown: stores key records by it
+        return stored
 
 
 def import_turn(raw: Mapping[str, Any], history: Sequence[Message]) -> tuple[TurnRecord, dict[str, str]]:
