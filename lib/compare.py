@@ -44,10 +44,12 @@ class CompareConfig:
     provider: str
     model: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Per-call ProviderOptions fields (truncation, compaction_threshold): what the request itself asks for.
+    call: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        extras = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        extras = ", ".join(f"{k}={v}" for k, v in sorted({**self.options, **self.call}.items()))
         return f"{self.provider} / {self.model}" + (f" ({extras})" if extras else "")
 
 
@@ -72,6 +74,8 @@ class ColumnResult:
     sent_items: int | None = None  # messages or input items in the request body, as the API counts them
     sent_note: str = ""  # e.g. "5 input items + top-level `instructions`"
     request: dict[str, Any] | None = None
+    response_id: str | None = None
+    server_context: list[dict[str, Any]] = field(default_factory=list)  # compaction items, applied context edits
     error: str | None = None
     error_type: str | None = None
 
@@ -146,7 +150,8 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         column.sent_messages, column.dropped_messages = len(payload), len(trim.dropped)
         provider = provider_factory(config)
         # The offline model validates against the budget, as a real API does against its window.
-        reply = provider.stream(payload, model=config.model, options=ProviderOptions(context_window=budget))
+        reply = provider.stream(payload, model=config.model,
+                                options=ProviderOptions(context_window=budget, **dict(config.call)))
         column.request = reply.request
         column.sent_items, column.sent_note = _sent(reply.request)
         last_report = 0.0
@@ -157,6 +162,8 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
                 events.put(_snapshot(column))
         column.text = reply.text
         column.ttft, column.total = reply.timings.first_token_s, reply.timings.total_s
+        column.response_id = reply.response_id
+        column.server_context = [{"kind": c.kind, **c.detail} for c in reply.server_context]
         if reply.usage is not None:
             column.usage = usage_to_json(reply.usage)
         reference = pricing.reference_model if config.model.startswith(OFFLINE_PREFIX) else None
@@ -224,7 +231,8 @@ def comparison_record(
         "id": uuid.uuid4().hex, "ts": time.time(), "new_message": new_message, "system_prompt": system_prompt,
         "strategy": strategy, "budget": budget,
         "configs": [{"provider": c.provider, "model": c.model,
-                     "options": {k: v for k, v in c.options.items() if "key" not in k.lower()}} for c in configs],
+                     "options": {k: v for k, v in c.options.items() if "key" not in k.lower()},
+                     "call": dict(c.call)} for c in configs],
         "columns": [asdict(r) for r in sorted(results, key=lambda r: r.index)],
     }
 
@@ -270,6 +278,18 @@ def status_text(result: ColumnResult) -> str:
     return "ok" if result.done else "streaming"
 
 
+def server_context_text(items: Sequence[Mapping[str, Any]]) -> str:
+    """What the server did to the context: "compaction item (120 encrypted bytes)", applied edits, or "—"."""
+    parts = []
+    for item in items:
+        if item.get("kind") == "compaction":
+            size = item.get("encrypted_bytes")
+            parts.append(f"compaction item ({size:,} encrypted bytes)" if isinstance(size, int) else "compaction item")
+        else:
+            parts.append(f"applied edit {item.get('kind')}")
+    return "; ".join(parts) or NONE
+
+
 def summary_table(results: Sequence[ColumnResult]) -> dict[str, dict[str, str]]:
     """One column per configuration, one row per figure with its unit, every cell a string ("—" if none)."""
     table: dict[str, dict[str, str]] = {}
@@ -292,5 +312,6 @@ def summary_table(results: Sequence[ColumnResult]) -> dict[str, dict[str, str]]:
             "count": result.count_label or NONE,
             "sent": result.sent_note or NONE,
             "messages dropped by trimming": tokens_text(result.dropped_messages),
+            "server-side context": server_context_text(result.server_context),
         }
     return table

@@ -16,7 +16,7 @@ from lib.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnResult, CompareConfig, c
 from pages import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
-KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_")
+KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_", "cmp_compact_", "cmp_truncate_")
 COUNT_KEY = "cmp_count"
 
 
@@ -53,10 +53,29 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
         if info.capabilities.prompt_caching:
             options["prompt_caching"] = st.toggle(f"Column {index + 1}: prompt caching", key=f"cmp_cache_{index}",
                                                   help="cache_control on the system prompt and re-sent history")
+        call = server_options(index, info)
         if not info.configured:
             st.warning(f"Column {index + 1} is not configured. {info.hint}")
-        configs.append(CompareConfig(name, str(model), options))
+        configs.append(CompareConfig(name, str(model), options, call))
     return configs
+
+
+def server_options(index: int, info: Any) -> dict[str, Any]:
+    """Per-call options for providers that keep or compact the context on the server (from capabilities)."""
+    call: dict[str, Any] = {}
+    caps = info.capabilities
+    if not (caps.server_compaction or caps.server_side_history):
+        return call
+    left, right = st.columns([3, 2])
+    if caps.server_compaction:
+        threshold = left.number_input(f"Column {index + 1}: server compaction threshold (tokens, 0 = off)",
+                                      min_value=0, step=1_000, key=f"cmp_compact_{index}")
+        if threshold:
+            call["compaction_threshold"] = int(threshold)
+    if caps.server_side_history and right.toggle(f"Column {index + 1}: truncation='auto'",
+                                                 key=f"cmp_truncate_{index}"):
+        call["truncation"] = "auto"
+    return call
 
 
 def show_live(slot: Any, results: dict[int, ColumnResult]) -> None:

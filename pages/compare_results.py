@@ -10,7 +10,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.compare import ColumnResult, column_name, continue_with, request_differences, seconds_text, summary_table
+from lib.compare import (
+    ColumnResult,
+    column_name,
+    continue_with,
+    request_differences,
+    seconds_text,
+    server_context_text,
+    summary_table,
+)
 from lib.content import safe_title
 from lib.records import as_float
 from lib.request_diff import highlights, pretty, unified_diff
@@ -60,6 +68,9 @@ def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results
                 st.error(result.error)
                 continue
             render.render_message_body(result.text, key=f"cmp_reply_{record.get('id')}_{result.index}")
+            if result.response_id or result.server_context:
+                st.caption(f"Came back: response id {result.response_id or '—'}; server-side context: "
+                           f"{server_context_text(result.server_context)}.")
             label = f"Continue with column {result.index + 1} ({result.label})"
             if st.button(label, key=f"cmp_continue_{result.index}"):
                 continue_with(store, session_id, record, result.index)

@@ -140,3 +140,39 @@ def test_continue_with_refuses_an_odd_record_with_a_clear_error():
         with pytest.raises(ValueError, match="no reply to continue with"):
             continue_with(store, "s1", record, column)
     assert store.get_history("s1") == []
+
+
+def test_server_side_options_are_sent_and_what_comes_back_is_shown(fake_llm):
+    from lib.compare import summary_table
+
+    configs = [CompareConfig("openai", "gpt-4o-mini"),
+               CompareConfig("openai-responses", "gpt-4o-mini", call={"compaction_threshold": 1, "truncation": "auto"})]
+
+    def factory(config):
+        return get_provider(config.provider, Settings(), api_key=KEY, base_url=fake_llm.openai_url, max_retries=0)
+
+    results = finished(run_comparison(HISTORY, "Compact?", configs, provider_factory=factory))
+    responses = results[1]
+    assert responses.error is None, responses.error
+    body = fake_llm.bodies("/responses")[-1]
+    assert body["context_management"] == [{"type": "compaction", "compact_threshold": 1}]
+    assert body["truncation"] == "auto" and responses.request == body
+    assert responses.response_id and responses.server_context[0]["kind"] == "compaction"
+    table = summary_table([results[0], responses])
+    column = table["2. openai-responses / gpt-4o-mini (compaction_threshold=1, truncation=auto)"]
+    assert column["server-side context"].startswith("compaction item (")
+    assert table["1. openai / gpt-4o-mini"]["server-side context"] == "—"
+    assert "None" not in json.dumps(table)
+    record = comparison_record("Compact?", configs, [results[0], responses], system_prompt="", strategy="turns",
+                               budget=1000)
+    assert record["configs"][1]["call"] == {"compaction_threshold": 1, "truncation": "auto"}
+
+
+def test_summary_table_of_a_failed_column_has_no_raw_none():
+    from lib.compare import ColumnResult, summary_table
+
+    failed = ColumnResult(0, "x / y", "x", "y", done=True, error="boom", error_type="ProviderError")
+    cells = summary_table([failed])["1. x / y"]
+    assert cells["status"] == "failed (ProviderError)"
+    assert all(isinstance(v, str) and v and "None" not in v for v in cells.values())
+    assert cells["cost (µ$, millionths of a US$)"] == cells["time to first token (s)"] == "—"
