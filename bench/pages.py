@@ -372,7 +372,7 @@ def print_goals(target: Target) -> None:
     worst_cold = None if None in cold else max(c for c in cold if c is not None)
     print(f"Goals{note}:")
     print(f"  chat usable within 2× of the {sizes[0]:,}-message session: "
-          f"{'timeout' if usable is None else f'×{usable:.1f}'} -> {verdict(None if usable is None else usable <= 2)}")
+          f"{'timeout' if usable is None else f'×{usable:.2f}'} -> {verdict(None if usable is None else usable <= 2)}")
     print(f"  own message shown in < 0.5 s: {fmt(large['own'])} -> "
           f"{verdict(None if large['own'] is None else large['own'] < 0.5)}")
     print(f"  inspector cold load < 3 s (slowest size): {fmt(worst_cold)} -> "
