@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SYSTEM_ROLES = ("system", "developer")
+from lib.trimming import SYSTEM_ROLES
 
 
 @dataclass(frozen=True)
