@@ -19,9 +19,9 @@ from lib.sessions.base import (
     validate_session_id,
 )
 from lib.sessions.embedded import EmbeddedUnavailable, EmbeddedValkey, embedded_server, valkey_binary
-from lib.sessions.private import EmbeddedNotPrivate
 from lib.sessions.factory import StoreHandle, open_store
 from lib.sessions.memory import MemoryStore
+from lib.sessions.private import EmbeddedNotPrivate
 from lib.sessions.redis_store import RedisStore
 from lib.sessions.urls import redact_url
 
