@@ -167,3 +167,21 @@ def test_server_state_on_a_real_valkey(redis_store, fake_llm, responses):
     second = turn(redis_store, responses, "two", sid, server_state="conversation")
     assert fake_llm.bodies("/responses")[-1] == body("two", conversation="conv_1")
     assert stored(redis_store, second).conversation_id == "conv_1"
+
+
+def test_anthropic_context_management_edits_are_recorded(memory_store, fake_llm):
+    anthropic = get_provider("anthropic", Settings(), api_key=KEY, base_url=fake_llm.anthropic_url, max_retries=0)
+    sid = None
+    for text in ("one", "two"):
+        result = run_turn(memory_store, anthropic, TurnRequest(user_text=text, session_id=sid, system_prompt=SYSTEM,
+                                                               model="claude-sonnet-5", compaction_threshold=30))
+        assert result.ok, result.error
+        sid = result.session_id
+    trigger = {"type": "input_tokens", "value": 30}
+    assert fake_llm.bodies("/messages")[-1]["context_management"] == {"edits": [
+        {"type": "clear_tool_uses_20250919", "trigger": trigger, "keep": {"type": "tool_uses", "value": 3}},
+        {"type": "compact_20260112", "trigger": trigger}]}
+    record = stored(memory_store, result)
+    assert record.server_state is None  # Anthropic keeps no history: everything was re-sent
+    assert record.server_context == ("compaction (content Summary of 2 earlier messages.)",
+                                     "clear_tool_uses_20250919 (cleared_input_tokens 0, cleared_tool_uses 0)")
