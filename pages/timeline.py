@@ -15,7 +15,8 @@ API for the chat page (all data comes from ``lib.timeline.build_timeline``)::
 outlined in black, the cached prefix paler with a green rule under it, dropped tokens as a grey bar in a
 panel of their own), in a fixed-height scrolling container once there are many turns, then a turn picker
 with that turn's badges, its difference from the previous turn and its exact request body (rebuilt from
-the record: model, max_tokens, messages; never a key). Every widget key starts with ``key``.
+the record: model, max_tokens, messages; never a key). Every widget key starts with ``key``; the turn
+picker's is ``f"{key}__turn"`` (set it in session_state to show a new turn). Rows run oldest first.
 """
 
 from __future__ import annotations
@@ -128,10 +129,11 @@ def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.
     if merge:
         note = (f"{total:,} blocks in all: neighbouring messages in the same state are drawn as one block (grey "
                 "when their roles differ; hover for the count). Pick a turn above to see each of its messages.")
+    # One row per turn: its dropped tokens (the left panel) and where its cached prefix ends (the green rule).
     dropped = pd.DataFrame([{"row": _row_label(row, selected), "dropped tokens": data.dropped_tokens(row.turn),
-                             "dropped messages": row.record.dropped_count, "cached to": row.cache.extent,
-                             "cached tokens": row.cache.cached_tokens, "cache source": row.cache.source}
-                            for row in data.rows])
+                             "dropped messages": row.record.dropped_count, "cached from": 0,
+                             "cached to": row.cache.extent, "cached tokens": row.cache.cached_tokens,
+                             "cache source": row.cache.source} for row in data.rows])
     return pd.DataFrame(rows), dropped, note
 
 
@@ -175,14 +177,16 @@ def _merged(blocks: Sequence[Block]) -> list[Block]:
 
 def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> alt.HConcatChart:
     order = list(dict.fromkeys(frame["row"])) if not frame.empty else []
+    # Only the roles drawn, in a fixed order, so the legend lists what is on screen.
+    roles = [r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"])]
     height = max(60, rows * ROW_PX)
     y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelFontWeight="bold"))
     base = alt.Chart(frame)
     blocks = base.mark_bar(height=ROW_PX - 8).encode(
         y=y, x=alt.X("x0:Q", title="Tokens sent (exact, per message)"), x2="x1:Q",
-        color=alt.Color("role:N", scale=alt.Scale(domain=list(ROLE_COLOURS), range=list(ROLE_COLOURS.values())),
+        color=alt.Color("role:N", scale=alt.Scale(domain=roles, range=[ROLE_COLOURS.get(r, "#9e9e9e") for r in roles]),
                         legend=alt.Legend(orient="top", title=None)),
-        opacity=alt.Opacity("state:N", scale=alt.Scale(domain=STATES, range=[1.0, 0.75, 0.35]),
+        opacity=alt.Opacity("state:O", sort=STATES, scale=alt.Scale(domain=STATES, range=[1.0, 0.75, 0.35]),
                             legend=alt.Legend(orient="top", title=None)),
         stroke=alt.condition(alt.datum.state == "new this turn", alt.value("#000000"), alt.value("#ffffff")),
         strokeWidth=alt.condition(alt.datum.state == "new this turn", alt.value(2), alt.value(0.5)),
@@ -191,7 +195,7 @@ def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> 
     # The cached prefix may end inside a message (the system prompt, say): a rule shows exactly where.
     cached = alt.Chart(dropped).transform_filter(alt.datum["cached to"] > 0).mark_rule(
         color="#2e7d32", strokeWidth=4, yOffset=ROW_PX / 2 - 3).encode(
-        y=y, x=alt.datum(0), x2="cached to:Q", tooltip=["row:N", "cached tokens:Q", "cache source:N"])
+        y=y, x="cached from:Q", x2="cached to:Q", tooltip=["row:N", "cached tokens:Q", "cache source:N"])
     lost = alt.Chart(dropped).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
         y=alt.Y("row:N", sort=order, title=None, axis=None),
         x=alt.X("dropped tokens:Q", title="Dropped", scale=alt.Scale(reverse=True)),
