@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -131,18 +132,18 @@ class TurnCache:
         return {**asdict(self), "label": self.label}
 
 
-class _Node:
-    __slots__ = ("children", "expires")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
-        self.expires: float | None = None  # None: no cache entry ends at this message boundary
-
-
 def wire_key(message: Message) -> str:
     """The exact rendered form of a message as a provider sees it (ids, timestamps and meta excluded)."""
     return json.dumps({k: message[k] for k in WIRE_KEYS if message.get(k) is not None}, sort_keys=True,
                       ensure_ascii=False, default=content_text)
+
+
+def common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many leading items ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:  # the common case (a payload that only grew), compared at C speed
+        return n
+    return next(i for i in range(n) if a[i] != b[i])
 
 
 class PromptCache:
@@ -151,6 +152,10 @@ class PromptCache:
     Each ``request`` finds the longest previously cached prefix of the payload that is still alive
     (message boundaries, TTL by ``now``), then stores this payload's prefixes as the profile says.
     ``now=None`` means "no time passed since the previous request".
+
+    The cost of a request is O(messages that changed since the previous request + lookback), not O(payload):
+    the previous payload's trie path is kept and cut where the new payload differs, and (``store="every"``)
+    all of its entries share one expiry cell. ``request_suffix`` takes the payload as that difference.
     """
 
     def __init__(self, profile: CacheProfile | str, *, model: str, prices: Mapping[str, Price] | None = None) -> None:
@@ -161,9 +166,19 @@ class PromptCache:
         self.model = model
         self.price = find_price(model, prices if prices is not None else {p.model: p for p in DEFAULT_PRICES})
         self.min_prefix = resolved.min_prefix_for(model)
-        self._root = _Node()
-        self._previous: list[str] | None = None
-        self._path: list[_Node] = []  # the previous request's nodes, reused when a payload only grows
+        # The trie of every payload prefix seen, flat (node ids, no object per node: a long replay builds
+        # hundreds of thousands of nodes, which as objects would keep the garbage collector busy). Node 0 is
+        # the empty prefix. A node's entry lives in a cell: _expiry[_cell_of[node]], -1 for no entry. In
+        # "every" mode the entries of the latest payload share one cell, so refreshing the whole payload is
+        # one assignment instead of one per message.
+        self._children: dict[tuple[int, str], int] = {}
+        self._cell_of: list[int] = [-1]
+        self._expiry: list[float] = [-math.inf]
+        self._cell = 0  # "every": the cell shared by the previous payload's entries
+        self._started = False
+        self._keys: list[str] = []  # the previous payload, rendered
+        self._path: list[int] = []  # its trie nodes
+        self._ends: list[int] = []  # its cumulative token counts
         self._now = 0.0
 
     def __repr__(self) -> str:
@@ -177,83 +192,150 @@ class PromptCache:
     def request_keys(
         self, keys: Sequence[str], tokens: Sequence[int], *, system_messages: int = 0, now: float | None = None
     ) -> TurnCache:
-        """``request`` for a payload already rendered to keys and counted (the fast path).
+        """``request`` for a payload already rendered to keys and counted (``tokens`` must follow the keys:
+        equal keys, equal counts).
 
         ``system_messages``: how many leading messages are the system prompt (Anthropic's first breakpoint).
         """
-        self._now = self._now if now is None else now
         keys = list(keys)
-        ends = list(itertools.accumulate(tokens))
-        system_end = system_messages
-        previous = self._previous
-        # A payload that only appends to the previous one (no trimming this turn) reuses its path: one
-        # C-level list comparison instead of a walk, so long untrimmed sessions stay fast.
-        extends = previous is not None and keys[: len(previous)] == previous
-        path = self._walk(keys, self._path if extends else [])
-        hit = self._deepest_hit(path, len(keys), system_end)
-        matched = ends[hit - 1] if hit else 0
+        keep = common_prefix(self._keys, keys) if self._started else 0
+        return self.request_suffix(keep, keys[keep:], tokens[keep:], system_messages=system_messages, now=now)
+
+    def request_suffix(
+        self, keep: int, keys: Sequence[str], tokens: Sequence[int], *, system_messages: int = 0,
+        now: float | None = None,
+    ) -> TurnCache:
+        """``request_keys`` for the payload "the previous payload's first ``keep`` messages, then ``keys``".
+
+        ``keep`` must be where the two payloads first differ (or the shorter one's length); the caller that
+        knows how its payloads relate (lib.strategy_costs) passes it without rendering the whole payload.
+        """
+        if not 0 <= keep <= len(self._keys) or len(keys) != len(tokens):
+            raise ValueError(f"keep must be 0..{len(self._keys)} (the previous payload's length) and keys and "
+                             "tokens must have the same length")
+        self._now = self._now if now is None else now
+        first, extends = not self._started, self._started and keep == len(self._keys)
+        tail = self._path[keep:]
+        self._cut(keep)
+        known = self._extend(keys, tokens)
+        n, system_end = len(self._path), system_messages
+        hit = self._deepest_hit(n, keep, known, system_end)
+        matched = self._ends[hit - 1] if hit else 0
         cached = self._granular(matched)
-        prefix_total = ends[-1] if ends else 0
+        prefix_total = self._ends[-1] if self._ends else 0
         written = prefix_total - matched if prefix_total >= self.min_prefix else 0
-        self._store(path, ends, hit, system_end)
-        status, broken_at = self._status(keys, extends, hit, prefix_total)
-        self._previous, self._path = keys, path
+        self._store(tail, keep, known, hit, system_end)
+        self._started = True
+        status: CacheStatus
+        broken_at = None
+        if first:
+            status = "first"
+        elif not extends:  # the first message that differs; a shorter payload differs where it ends
+            status, broken_at = "broken", keep
+        elif prefix_total < self.min_prefix:
+            status = "short"
+        else:
+            status = "kept" if hit else "expired"
         total = prefix_total + REPLY_PRIMING
         return TurnCache(total, cached, written, total - cached - written, self._cost(total, cached, written),
-                         status, broken_at, len(keys), hit if cached else 0)
+                         status, broken_at, n, hit if cached else 0)
 
-    def _walk(self, keys: list[str], known: list[_Node]) -> list[_Node]:
-        """The trie nodes of every prefix of ``keys``; ``known`` are those of a prefix already walked."""
-        path = list(known)
-        node = path[-1] if path else self._root
-        for key in keys[len(path):]:
-            child = node.children.get(key)
+    def _cut(self, keep: int) -> None:
+        del self._keys[keep:], self._path[keep:], self._ends[keep:]
+
+    def _extend(self, keys: Sequence[str], tokens: Sequence[int]) -> int:
+        """Walk (and grow) the trie below the kept prefix; returns how deep the nodes already existed.
+
+        Below the first new node everything is new: those nodes get consecutive ids, added in bulk.
+        """
+        path, children, cell_of = self._path, self._children, self._cell_of
+        self._ends.extend(itertools.islice(itertools.accumulate(tokens, initial=self._ends[-1] if self._ends else 0),
+                                           1, None))
+        self._keys.extend(keys)
+        node = path[-1] if path else 0
+        for i, key in enumerate(keys):
+            child = children.get((node, key))
             if child is None:
-                child = node.children[key] = _Node()
+                first = len(cell_of)
+                fresh = range(first, first + len(keys) - i)
+                children.update(zip(zip([node, *fresh[:-1]], keys[i:], strict=True), fresh, strict=True))
+                cell_of.extend(itertools.repeat(-1, len(fresh)))
+                known = len(path)
+                path.extend(fresh)
+                return known
             path.append(child)
             node = child
-        return path
+        return len(path)
 
-    def _alive(self, node: _Node) -> bool:
-        return node.expires is not None and node.expires >= self._now
+    def _alive(self, node: int) -> bool:
+        cell = self._cell_of[node]
+        return cell >= 0 and self._expiry[cell] >= self._now
 
-    def _deepest_hit(self, path: list[_Node], n: int, system_end: int) -> int:
-        """Depth (in messages) of the longest live cached prefix this request may read."""
+    def _deepest_hit(self, n: int, keep: int, known: int, system_end: int) -> int:
+        """Depth (in messages) of the longest live cached prefix this request may read.
+
+        Depths above ``known`` are nodes created by this request, with no entry. Depths keep+1..known are
+        new to this payload and looked at one by one. In "every" mode the cached
+        entries of depths 1..keep (the previous payload's) share ``self._cell``: alive together or not at all.
+        """
         lookback = self.profile.lookback
-        for depth in range(n, 0, -1):
-            reachable = lookback is None or n - depth <= lookback or depth == system_end
-            if reachable and self._alive(path[depth - 1]):
+        lowest = 1 if lookback is None else max(1, n - lookback)  # shallowest depth a hit may end at
+        path = self._path
+        for depth in range(known, max(keep, lowest - 1), -1):
+            if self._alive(path[depth - 1]):
                 return depth
+        if self.profile.store == "every":
+            if lowest <= keep and self._ends[keep - 1] >= self.min_prefix and self._expiry[self._cell] >= self._now:
+                return keep
+        else:
+            for depth in range(keep, lowest - 1, -1):
+                if self._alive(path[depth - 1]):
+                    return depth
+        if 1 <= system_end < lowest and self._alive(path[system_end - 1]):
+            return system_end
         return 0
 
-    def _store(self, path: list[_Node], ends: list[int], hit: int, system_end: int) -> None:
+    def _store(self, tail: list[int], keep: int, known: int, hit: int, system_end: int) -> None:
         expires = self._now + self.profile.ttl_seconds
-        if self.profile.store == "every":  # every prefix long enough is written or refreshed
-            for node in itertools.islice(path, bisect.bisect_left(ends, self.min_prefix), None):
-                node.expires = expires
+        if self.profile.store == "every":
+            self._store_every(tail, keep, known, expires)
             return
-        for depth in (hit, system_end, len(path)):  # a hit refreshes its entry; breakpoints write theirs
-            if depth and ends[depth - 1] >= self.min_prefix:
-                path[depth - 1].expires = expires
+        cell = len(self._expiry)
+        self._expiry.append(expires)
+        for depth in (hit, system_end, len(self._path)):  # a hit refreshes its entry; breakpoints write theirs
+            if depth and self._ends[depth - 1] >= self.min_prefix:
+                self._cell_of[self._path[depth - 1]] = cell
+
+    def _store_every(self, tail: list[int], keep: int, known: int, expires: float) -> None:
+        """Every prefix long enough is written or refreshed: all of them end up sharing ``self._cell``.
+
+        The previous payload's nodes share the old cell; the dropped ones (``tail``) must keep its expiry
+        while the kept ones are refreshed, so whichever group is smaller moves to a cell of its own.
+        """
+        old, cell_of, path = self._cell, self._cell_of, self._path
+        group = tail if len(tail) <= keep else path[:keep]
+        if group:
+            moved = len(self._expiry)
+            self._expiry.append(self._expiry[old])
+            for node in group:
+                if cell_of[node] == old:
+                    cell_of[node] = moved
+            if group is not tail:
+                self._cell = moved
+        shared = self._cell
+        self._expiry[shared] = expires
+        start = max(keep, bisect.bisect_left(self._ends, self.min_prefix))
+        for node in path[start:known]:
+            cell_of[node] = shared
+        if known < len(path):  # this request's own new nodes: consecutive ids
+            first = path[known] + max(0, start - known)
+            cell_of[first: path[-1] + 1] = itertools.repeat(shared, path[-1] + 1 - first)
 
     def _granular(self, matched: int) -> int:
         if matched < self.min_prefix:
             return 0
         step = max(1, self.profile.granularity)
         return self.min_prefix + (matched - self.min_prefix) // step * step
-
-    def _status(
-        self, keys: list[str], extends: bool, hit: int, prefix_total: int
-    ) -> tuple[CacheStatus, int | None]:
-        previous = self._previous
-        if previous is None:
-            return "first", None
-        if not extends:  # the first message that differs; a shorter payload differs where it ends
-            differs = next((i for i, (a, b) in enumerate(zip(previous, keys, strict=False)) if a != b), len(keys))
-            return "broken", differs
-        if prefix_total < self.min_prefix:
-            return "short", None
-        return ("kept", None) if hit else ("expired", None)
 
     def _cost(self, total: int, cached: int, written: int) -> float | None:
         if self.price is None:

@@ -12,6 +12,7 @@ A turn's candidates are what the chat sends: the system prompt, the history befo
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,33 @@ class SessionTotals:
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """One turn's payload as positions: ``head`` (system messages kept in front), then ``start..end-1``.
+
+    Every strategy sends such a shape, so a plan is O(system messages) whatever the payload's length:
+    replaying "none" over 5,000 turns never builds 5,000 growing position lists.
+    """
+
+    head: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + self.end - self.start
+
+    def at(self, i: int) -> int:
+        return self.head[i] if i < len(self.head) else self.start + i - len(self.head)
+
+    def suffix(self, keep: int) -> list[int]:
+        """The positions from payload index ``keep`` on."""
+        return [*self.head[keep:], *range(self.start + max(0, keep - len(self.head)), self.end)]
+
+    def positions(self) -> list[int]:
+        return self.suffix(0)
+
+
+@dataclass(frozen=True)
 class _Session:
     """A history indexed once: system prompt at position 0 (when set), then the stored messages."""
 
@@ -86,6 +114,8 @@ class _Session:
     index: HistoryIndex
     keys: list[str]
     estimates: list[int]  # the seed's chars/4 prefix sums: estimates[i] = estimate of items[:i]
+    totals: list[int]  # exact prefix sums over every item: totals[i] = tokens of items[:i]
+    system_run: list[int]  # system_run[i] = how many system messages follow each other from position i
     user_positions: list[int]
     timestamps: list[float] | None
 
@@ -94,19 +124,21 @@ class _Session:
         system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
         items: list[Message] = [*system, *history]
         index = HistoryIndex.build(items, model)
-        estimates = [0]
-        for m in items:
-            estimates.append(estimates[-1] + estimate_tokens(m.get("content", "")))
+        estimates = list(itertools.accumulate((estimate_tokens(m.get("content", "")) for m in items), initial=0))
+        totals = list(itertools.accumulate(index.counts, initial=0))
+        run = [0] * (len(items) + 1)
+        for i in reversed(index.system):  # positions ascending, so i + 1 is done before i
+            run[i] = run[i + 1] + 1
         users = list(index.starts)
         stamps = [t for t in (items[i].get("ts") for i in users) if isinstance(t, int | float)]
         timestamps = [float(t) for t in stamps] if len(stamps) == len(users) else None
-        return cls(items, index, [wire_key(m) for m in items], estimates, users, timestamps)
+        return cls(items, index, [wire_key(m) for m in items], estimates, totals, run, users, timestamps)
 
-    def payload(self, strategy: str, user: int, budget: int, *, low_water: float, cut: int | None) -> list[int] | None:
-        """Positions sent at the turn whose user message is at ``user``; None when the turn overflows."""
+    def payload(self, strategy: str, user: int, budget: int, *, low_water: float, cut: int | None) -> _Plan | None:
+        """What is sent at the turn whose user message is at ``user``; None when the turn overflows."""
         end = user + 1
         if strategy == "none":
-            return list(range(end))
+            return _Plan((), 0, end)
         if strategy == "seed":
             return self._seed(end, budget)
         if self.index.payload_tokens(user, end) > budget:
@@ -117,24 +149,41 @@ class _Session:
             start = plan_cache_aware(self.index, end, user, budget, low_water=low_water, cut=cut)
         else:
             raise ValueError(f"Unknown strategy {strategy!r}; choose one of {', '.join(REPLAY_STRATEGIES)}")
-        system = self.index.system[: bisect.bisect_left(self.index.system, start)]
-        return [*system, *range(start, end)]
+        return _Plan(tuple(self.index.system[: bisect.bisect_left(self.index.system, start)]), start, end)
 
-    def _seed(self, end: int, budget: int) -> list[int]:
+    def _seed(self, end: int, budget: int) -> _Plan:
         # The seed keeps items[0] and removes index 1 while its estimate is over budget and > 4 messages
         # remain: the payload is items[0] + items[k:end] for the smallest such k (at most end - 3).
         first = self.estimates[1]
         last = max(1, end - 3)
         k = bisect.bisect_left(range(1, last + 1), True,
                                key=lambda j: first + self.estimates[end] - self.estimates[j] <= budget) + 1
-        return [0, *range(min(k, last), end)]
+        return _Plan((0,), min(k, last), end)
 
-    def tokens(self, positions: Sequence[int]) -> list[int]:
-        return [self.index.counts[i] for i in positions]
+    def tokens(self, plan: _Plan) -> int:
+        return sum(self.index.counts[i] for i in plan.head) + self.totals[plan.end] - self.totals[plan.start]
 
-    def system_count(self, positions: Sequence[int]) -> int:
-        system = set(self.index.system)
-        return next((n for n, i in enumerate(positions) if i not in system), len(positions))
+    def system_count(self, plan: _Plan) -> int:
+        """How many leading payload messages are system messages (Anthropic's first breakpoint)."""
+        for n, i in enumerate(plan.head):
+            if self.system_run[i] == 0:
+                return n
+        return len(plan.head) + min(self.system_run[plan.start], plan.end - plan.start)
+
+    def first_free(self, plan: _Plan) -> int | None:
+        """The first non-system position sent (a "cache-aware" cut)."""
+        free = next((i for i in plan.head if self.system_run[i] == 0), None)
+        if free is None and plan.start + self.system_run[plan.start] < plan.end:
+            free = plan.start + self.system_run[plan.start]
+        return free
+
+    def common(self, a: _Plan, b: _Plan) -> int:
+        """How many leading messages two payloads share, by rendered content (what a cache compares)."""
+        n = min(a.size, b.size)
+        if a.head == b.head and a.start == b.start:
+            return n
+        keys = self.keys
+        return next((i for i in range(n) if keys[a.at(i)] != keys[b.at(i)]), n)
 
 
 def replay_payloads(
@@ -143,19 +192,19 @@ def replay_payloads(
 ) -> list[list[Message] | None]:
     """Every turn's payload (the messages themselves) under one strategy; None for a turn that overflowed."""
     session = _Session.build(history, model=model, system_prompt=system_prompt)
-    return [None if p is None else [session.items[i] for i in p]
+    return [None if p is None else [session.items[i] for i in p.positions()]
             for p in _plans(session, strategy, budget, low_water)]
 
 
-def _plans(session: _Session, strategy: str, budget: int, low_water: float) -> list[list[int] | None]:
-    plans: list[list[int] | None] = []
+def _plans(session: _Session, strategy: str, budget: int, low_water: float) -> list[_Plan | None]:
+    plans: list[_Plan | None] = []
     cut: int | None = None
-    system = set(session.index.system)
     for user in session.user_positions:
-        positions = session.payload(strategy, user, budget, low_water=low_water, cut=cut)
-        plans.append(positions)
-        if positions is not None:
-            cut = next((i for i in positions if i not in system), cut)
+        plan = session.payload(strategy, user, budget, low_water=low_water, cut=cut)
+        plans.append(plan)
+        if plan is not None:
+            free = session.first_free(plan)
+            cut = cut if free is None else free
     return plans
 
 
@@ -190,20 +239,25 @@ def session_costs(
 
 
 def _simulate(
-    session: _Session, plans: list[list[int] | None], strategy: str, profile: CacheProfile | None, model: str,
+    session: _Session, plans: list[_Plan | None], strategy: str, profile: CacheProfile | None, model: str,
     prices: Mapping[str, Price] | None, stamps: list[float] | None,
 ) -> SessionTotals:
     totals = SessionTotals(strategy, None if profile is None else profile.id)
     cache = None if profile is None else PromptCache(profile, model=model, prices=prices)
-    for turn, positions in enumerate(plans):
-        if positions is None:
+    previous: _Plan | None = None
+    for turn, plan in enumerate(plans):
+        if plan is None:
             totals.turns.append(None)
             continue
-        tokens = session.tokens(positions)
         if cache is None:
-            totals.turns.append(uncached_turn(sum(tokens) + REPLY_PRIMING, model=model, prices=prices))
+            totals.turns.append(uncached_turn(session.tokens(plan) + REPLY_PRIMING, model=model, prices=prices))
             continue
-        totals.turns.append(cache.request_keys([session.keys[i] for i in positions], tokens,
-                                               system_messages=session.system_count(positions),
-                                               now=None if stamps is None else stamps[turn]))
+        # Only what differs from the previous payload goes to the cache: O(change), not O(payload).
+        keep = 0 if previous is None else session.common(previous, plan)
+        new = plan.suffix(keep)
+        totals.turns.append(cache.request_suffix(keep, [session.keys[i] for i in new],
+                                                 [session.index.counts[i] for i in new],
+                                                 system_messages=session.system_count(plan),
+                                                 now=None if stamps is None else stamps[turn]))
+        previous = plan
     return totals
