@@ -314,7 +314,7 @@ class PromptCache:
         """
         old, cell_of, path = self._cell, self._cell_of, self._path
         group = tail if len(tail) <= keep else path[:keep]
-        if group:
+        if group or group is not tail:  # (moving an empty kept part still gives it a cell of its own)
             moved = len(self._expiry)
             self._expiry.append(self._expiry[old])
             for node in group:

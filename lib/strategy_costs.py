@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lib.caching import CacheProfile, PromptCache, TurnCache, get_profile, uncached_turn, wire_key
@@ -116,6 +116,7 @@ class _Session:
     estimates: list[int]  # the seed's chars/4 prefix sums: estimates[i] = estimate of items[:i]
     totals: list[int]  # exact prefix sums over every item: totals[i] = tokens of items[:i]
     system_run: list[int]  # system_run[i] = how many system messages follow each other from position i
+    system_totals: list[int]  # system_totals[k] = tokens of the first k system messages
     user_positions: list[int]
     timestamps: list[float] | None
 
@@ -132,7 +133,9 @@ class _Session:
         users = list(index.starts)
         stamps = [t for t in (items[i].get("ts") for i in users) if isinstance(t, int | float)]
         timestamps = [float(t) for t in stamps] if len(stamps) == len(users) else None
-        return cls(items, index, [wire_key(m) for m in items], estimates, totals, run, users, timestamps)
+        system_totals = list(itertools.accumulate((index.counts[i] for i in index.system), initial=0))
+        return cls(items, index, [wire_key(m) for m in items], estimates, totals, run, system_totals, users,
+                   timestamps)
 
     def payload(self, strategy: str, user: int, budget: int, *, low_water: float, cut: int | None) -> _Plan | None:
         """What is sent at the turn whose user message is at ``user``; None when the turn overflows."""
@@ -141,15 +144,25 @@ class _Session:
             return _Plan((), 0, end)
         if strategy == "seed":
             return self._seed(end, budget)
-        if self.index.payload_tokens(user, end) > budget:
+        index = self.index_until(end)
+        if index.payload_tokens(user, end) > budget:
             return None
         if strategy == "turns":
-            start = plan_turns(self.index, end, user, budget)
+            start = plan_turns(index, end, user, budget)
         elif strategy == "cache-aware":
-            start = plan_cache_aware(self.index, end, user, budget, low_water=low_water, cut=cut)
+            start = plan_cache_aware(index, end, user, budget, low_water=low_water, cut=cut)
         else:
             raise ValueError(f"Unknown strategy {strategy!r}; choose one of {', '.join(REPLAY_STRATEGIES)}")
         return _Plan(tuple(self.index.system[: bisect.bisect_left(self.index.system, start)]), start, end)
+
+    def index_until(self, end: int) -> HistoryIndex:
+        """The index as the trimmer builds it for ``items[:end]``: system messages stored later (an imported
+        session may hold some) are not sent at this turn, so they must not count against its budget."""
+        system = self.index.system
+        before = bisect.bisect_left(system, end)
+        if before == len(system):
+            return self.index
+        return replace(self.index, system_tokens=self.system_totals[before])
 
     def _seed(self, end: int, budget: int) -> _Plan:
         # The seed keeps items[0] and removes index 1 while its estimate is over budget and > 4 messages

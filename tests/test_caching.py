@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from lib.caching import PROFILES, PromptCache, get_profile, simulate_session, wi
 from lib.pricing import DEFAULT_PRICES, Price
 from lib.strategy_costs import replay_payloads, session_costs
 from lib.tokens import count_chat_tokens, message_tokens
-from lib.trimming import trim_history
+from lib.trimming import ContextOverflowError, trim_history
 from tests.ci import require
 
 MODEL = "gpt-4o"
@@ -200,3 +201,142 @@ def test_session_costs_cover_every_strategy_caching_on_and_off_and_overflow():
     assert tight[0].overflowed == 8 and tight[0].cost == 0
     with pytest.raises(ValueError, match="reserved"):
         session_costs(history, model=MODEL, budget=100, reserve_tokens=100)
+
+
+# --- The fast replay against the straightforward computation ---------------------------------------------------
+# PromptCache keeps only what changed between requests (a shared expiry cell, a flat trie, lib.strategy_costs'
+# plans as ranges). NaiveCache is the rule as documented, computed the slow obvious way: every prefix a tuple,
+# every request scanned in full. Both must agree on every figure.
+
+
+class NaiveCache:
+    def __init__(self, profile: str, *, model: str) -> None:
+        self.profile = PROFILES[profile]
+        self.model = model
+        self.min_prefix = self.profile.min_prefix_for(model)
+        self.price = next(p for p in DEFAULT_PRICES if p.model == model)
+        self.entries: dict[tuple[str, ...], float] = {}
+        self.previous: list[str] | None = None
+        self.now = 0.0
+
+    def request(self, payload: list[dict], now: float | None) -> tuple:
+        self.now = self.now if now is None else now
+        keys = [wire_key(m) for m in payload]
+        ends = list(itertools.accumulate(message_tokens(m, self.model) for m in payload))
+        system_end = next((i for i, m in enumerate(payload) if m["role"] != "system"), len(payload))
+        n, lookback = len(keys), self.profile.lookback
+        hit = next((d for d in range(n, 0, -1)
+                    if (lookback is None or n - d <= lookback or d == system_end)
+                    and self.entries.get(tuple(keys[:d]), -math.inf) >= self.now), 0)
+        matched = ends[hit - 1] if hit else 0
+        step = self.profile.granularity
+        cached = 0 if matched < self.min_prefix else self.min_prefix + (matched - self.min_prefix) // step * step
+        written = ends[-1] - matched if ends[-1] >= self.min_prefix else 0
+        depths = range(1, n + 1) if self.profile.store == "every" else (hit, system_end, n)
+        for d in depths:
+            if d and ends[d - 1] >= self.min_prefix:
+                self.entries[tuple(keys[:d])] = self.now + self.profile.ttl_seconds
+        if self.previous is None:
+            status, broken = "first", None
+        elif keys[: len(self.previous)] != self.previous:
+            status = "broken"
+            broken = next((i for i, (a, b) in enumerate(zip(self.previous, keys, strict=False)) if a != b), n)
+        else:
+            status, broken = ("short" if ends[-1] < self.min_prefix else "kept" if hit else "expired"), None
+        self.previous = keys
+        total = ends[-1] + 3
+        return total, cached, written, status, broken, n, hit if cached else 0
+
+    def cost(self, total: int, cached: int, written: int) -> float:
+        return ((total - cached - written) * self.price.input + cached * self.profile.read_rate(self.price)
+                + written * self.profile.write_rate(self.price)) / 1e6
+
+
+def figures(turn) -> tuple:
+    return (turn.input_tokens, turn.cached_tokens, turn.write_tokens, turn.status, turn.broken_at, turn.messages,
+            turn.cached_messages)
+
+
+POOL = [("system", "rule " * 1100), ("user", "ok"), ("assistant", "ok"), ("user", "b " * 300),
+        ("assistant", "c " * 700), ("user", "d " * 150), ("assistant", "e " * 1300)]
+pool_messages = st.lists(st.sampled_from(POOL[1:]), min_size=1, max_size=6)
+
+
+@st.composite
+def payload_sequences(draw) -> tuple[list[list[dict]], list[float]]:
+    """Payloads that grow, shrink, shift and repeat, as trimmers make them; timestamps that may go back."""
+    system = {"role": "system", "content": POOL[0][1]}
+    payloads: list[list[dict]] = []
+    previous: list[dict] = [system]
+    for _ in range(draw(st.integers(1, 10))):
+        keep = draw(st.integers(0, len(previous)))
+        drop = draw(st.integers(0, 3))
+        head = [system] if draw(st.booleans()) else []
+        body = previous[:keep] if draw(st.booleans()) else [*head, *previous[1 + drop: keep]]
+        payload = [*body, *({"role": r, "content": c} for r, c in draw(pool_messages))]
+        payloads.append(payload)
+        previous = payload
+    stamps = list(itertools.accumulate(draw(st.lists(st.sampled_from([0.0, 60.0, 250.0, 400.0, -500.0, 4000.0]),
+                                                     min_size=len(payloads), max_size=len(payloads)))))
+    return payloads, stamps
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload_sequences(), st.sampled_from(sorted(PROFILES)), st.booleans())
+def test_prompt_cache_equals_the_naive_rule(sequence, profile, timed):
+    payloads, stamps = sequence
+    model = MODEL if profile.startswith("openai") else CLAUDE
+    naive = NaiveCache(profile, model=model)
+    fast = simulate_session(payloads, profile, model=model, timestamps=stamps if timed else None)
+    for payload, stamp, turn in zip(payloads, stamps, fast, strict=True):
+        expected = naive.request(payload, stamp if timed else None)
+        assert figures(turn) == expected
+        assert turn.cost == pytest.approx(naive.cost(*expected[:3]))
+
+
+@st.composite
+def histories(draw) -> list[dict]:
+    """A stored history: turns of user + replies, repeated contents, now and then a system message inside."""
+    history: list[dict] = []
+    for t in range(draw(st.integers(1, 12))):
+        history.append(msg("user", draw(st.sampled_from(["ok", "b " * 300, "d " * 150, f"question {t}"]))))
+        for role, content in draw(st.lists(st.sampled_from(POOL), max_size=3)):
+            history.append(msg(role if role != "user" else "assistant", content))
+    for m, t in zip(history, itertools.accumulate(draw(st.lists(st.sampled_from([30.0, 200.0, 400.0]),
+                                                                min_size=len(history), max_size=len(history)))),
+                    strict=True):
+        m["ts"] = t
+    return history
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.sampled_from([1_500, 3_000, 6_000]), st.sampled_from(["", "Be brief.", "rule " * 1100]),
+       st.sampled_from(["openai", "anthropic-5m"]))
+def test_session_costs_equal_trim_history_then_the_naive_cache(history, budget, system_prompt, profile):
+    model = MODEL if profile == "openai" else CLAUDE
+    results = session_costs(history, model=model, budget=budget, system_prompt=system_prompt,
+                            profiles=(profile, None))
+    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+    users = [i for i, m in enumerate(history) if m["role"] == "user"]
+    stamps = [history[i]["ts"] for i in users]
+    for strategy in ("turns", "cache-aware", "seed", "none"):
+        cut, naive = None, NaiveCache(profile, model=model)
+        on, off = (next(r for r in results if (r.strategy, r.profile) == (strategy, p)) for p in (profile, None))
+        for n, user in enumerate(users):
+            candidates = [*system, *history[: user + 1]]
+            if strategy == "none":
+                payload: list[dict] | None = candidates
+            else:
+                try:
+                    result = trim_history(candidates, budget, model=model, strategy=strategy, cut=cut)
+                except ContextOverflowError:
+                    payload = None
+                else:
+                    cut, payload = result.cut, result.kept
+            if payload is None:
+                assert on.turns[n] is None and off.turns[n] is None, (strategy, n)
+                continue
+            expected = naive.request(payload, stamps[n])
+            assert figures(on.turns[n]) == expected, (strategy, n)
+            assert on.turns[n].cost == pytest.approx(naive.cost(*expected[:3]))
+            assert off.turns[n].input_tokens == count_chat_tokens(payload, model)
