@@ -95,6 +95,10 @@ def _draw(view: chat_history.ChatView, header: DeltaGenerator,
         chat_history.render_window(view, skip=live_ids)
     with live_box:
         chat_live.offer_save_again(store, session_id, streamed_now=result is not None)
+    if result is not None and result.turn in view.timeline.turns:
+        # A new turn: the timeline shows it (its picker would keep the old choice). Set, not deleted, so the
+        # browser's picker shows it too.
+        st.session_state[f"{timeline_key(session_id)}__turn"] = result.turn
     with timeline_column:
         _timeline_panel(view)
 
@@ -114,8 +118,7 @@ def _timeline_panel(view: chat_history.ChatView) -> None:
     if win.total and (win.earlier or win.later):
         first, last = view.first_number + win.first, view.first_number + win.last - 1
         st.caption(f"Turns {first:,}–{last:,} of {view.first_number + win.total - 1:,} (the turns drawn in the chat).")
-    render_timeline(view.timeline, key=timeline_key(view.session_id),
-                    selected_turn=st.session_state.get(f"{timeline_key(view.session_id)}__jumped"))
+    render_timeline(view.timeline, key=timeline_key(view.session_id))
     if view.turn_count > 1 and win.total > 1:
         _jump_control(view)
 
@@ -133,9 +136,7 @@ def _jump(view: chat_history.ChatView, key: str) -> None:
     turn = int(st.session_state.get(key) or view.first_number)
     index = chat_window.index_of_turn(turn, total=view.window.total, turn_count=view.turn_count)
     chat_history.jump_to(view.session_id, index)
-    # The timeline's turn picker starts again on the turn jumped to.
-    st.session_state.pop(f"{timeline_key(view.session_id)}__turn", None)
-    st.session_state[f"{timeline_key(view.session_id)}__jumped"] = turn
+    st.session_state[f"{timeline_key(view.session_id)}__turn"] = turn  # the timeline shows it too
 
 
 def timeline_key(session_id: str) -> str:

@@ -94,7 +94,8 @@ def render_status(session_id: str, *, step: ExampleStep | None) -> None:
         label = "Example stopped. Type a message to carry on from here."
     else:
         label = f"Playing the example: step {len(captions) + 1} of at most {total_steps_at_most()}"
-    with st.status(label, state="complete" if finished or stopped else "running", expanded=not stopped):
+    with st.status(label, state="complete" if finished or stopped else "running",
+                   expanded=not (finished or stopped)):
         for n, caption in enumerate(captions, start=1):
             st.markdown(f"**{n}.** {caption}")
         if step is not None:

@@ -116,18 +116,31 @@ def app_store(app: AppServer):
     return RedisStore(client, prefix="chat")
 
 
-def set_budget(page, steps_from_smallest: int) -> None:
-    """Move the sidebar's budget slider to the n-th preset (0: the smallest, 200)."""
+def set_budget(page, value: int) -> None:
+    """Move the sidebar's budget slider to ``value`` (one of the presets), one key press per rerun."""
     slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
     slider.focus()
     slider.press("Home")
-    for _ in range(steps_from_smallest):
-        slider.press("ArrowRight")
     wait_idle(page)
+    for _ in range(20):
+        if (slider.get_attribute("aria-valuetext") or "").replace(",", "") == str(value):
+            return
+        slider.focus()
+        slider.press("ArrowRight")
+        wait_idle(page)
+    raise AssertionError(f"the budget slider never reached {value:,}: {slider.get_attribute('aria-valuetext')}")
 
 
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the sidebar selectbox labelled ``label``."""
-    page.get_by_test_id("stSidebar").get_by_label(label).click()
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option).click()
     wait_idle(page)
+
+
+def message_bodies(page) -> list[str]:
+    """The rendered body of every chat message (no captions, badges or buttons): the same before and after
+    a reload, whereas the message drawn live also carries "What was sent this turn"."""
+    return page.locator("[data-testid='stChatMessage']").evaluate_all(
+        "els => els.map(e => (e.querySelector(\"[role='tabpanel'] [data-testid='stMarkdownContainer']\")"
+        " || e.querySelector(\"[data-testid='stMarkdownContainer']\") || {innerText: ''}).innerText)")
