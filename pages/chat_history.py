@@ -209,6 +209,18 @@ def _window_divider(view: ChatView) -> None:
     st.html(f'<div class="hl-window-start">✂ Context window starts here — the {count:,} message'
             f'{"s" * (count != 1)} above {"were" if count != 1 else "was"} not sent in turn '
             f'{view.newest_turn}, the newest request.</div>')
+    _summary_sent(view)
+
+
+def _summary_sent(view: ChatView) -> None:
+    """With the summary strategy, what was sent in place of the dropped turns, openable."""
+    newest = next((row for row in view.timeline.rows if row.turn == view.newest_turn), None)
+    summary = newest.summary if newest is not None else None
+    if summary is None:
+        return
+    with st.expander(f"Summary of turns {summary.first_turn}–{summary.last_turn}: sent in their place "
+                     f"({summary.tokens:,} tokens)", icon=":material/compress:"):
+        render_message_body(summary.text, key=f"chat_summary_{summary.first_turn}_{summary.last_turn}")
 
 
 def _message(view: ChatView, message: Message, position: int, *, dropped: bool, row: TurnRow | None) -> None:

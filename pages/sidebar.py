@@ -41,6 +41,9 @@ MAX_OUTPUT_TOKENS = 1024
 # about ten offline turns; the library default (80,000) would never trim anything in a lesson.
 TEACHING_BUDGET = 1_000
 _LIBRARY_BUDGET = next(f.default for f in fields(Settings) if f.name == "default_budget")
+# The chat also offers "summary" (lib.chat compacts old turns through lib.chat_summary); pages that only
+# call trim_history read SidebarChoices.trim_strategy.
+CHAT_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "summary")
 KEPT_KEYS = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve", "sb_strict",
              "sb_prompt_caching", "sb_reference_model")
 
@@ -60,6 +63,11 @@ class SidebarChoices:
     strict: bool = True  # reject what a strict API would (offline: an assistant-first payload)
     prompt_caching: bool = False  # only ever True for a provider whose capabilities offer it
     reference_model: str | None = None  # the model a simulated-cache (offline) provider is priced as
+
+    @property
+    def trim_strategy(self) -> str:
+        """The strategy for pages that only trim (trim_history): "summary" needs a summariser, so "turns"."""
+        return self.strategy if self.strategy in STRATEGIES else STRATEGIES[0]
 
 
 # ---------------------------------------------------------------- services
@@ -235,10 +243,10 @@ def _capability_switches(info: ProviderInfo, cfg: Settings) -> None:
 
 def _trimming_section(cfg: Settings) -> None:
     st.subheader("Trimming")
-    if st.session_state["sb_strategy"] not in STRATEGIES:
+    if st.session_state["sb_strategy"] not in CHAT_STRATEGIES:
         st.session_state["sb_strategy"] = STRATEGIES[0]
-    st.selectbox("Strategy", STRATEGIES, key="sb_strategy", format_func=strategy_label,
-                 help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in STRATEGIES))
+    st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
+                 help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
     st.select_slider("Token budget (context window)", options=_budget_options(starting_budget(cfg)),
                      key="sb_budget", format_func=lambda n: f"{n:,}",
                      help="Pick 200 or 500 to see old turns dropped within a few messages.")
