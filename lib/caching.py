@@ -171,7 +171,12 @@ class PromptCache:
         # the empty prefix. A node's entry lives in a cell: _expiry[_cell_of[node]], -1 for no entry. In
         # "every" mode the entries of the latest payload share one cell, so refreshing the whole payload is
         # one assignment instead of one per message.
+        # New nodes come in chains (one request's unseen tail) with consecutive ids: only a chain's first node
+        # goes into _children; inside a chain, node v's child is v + 1 under the chain's next key. A trimmer
+        # that shifts its payload every turn so adds one dict entry per turn, not one per message.
         self._children: dict[tuple[int, str], int] = {}
+        self._chain_first: list[int] = []  # first node id of each chain, ascending
+        self._chain_keys: list[list[str]] = []  # the keys of each chain's nodes
         self._cell_of: list[int] = [-1]
         self._expiry: list[float] = [-math.inf]
         self._cell = 0  # "every": the cell shared by the previous payload's entries
@@ -256,16 +261,28 @@ class PromptCache:
         for i, key in enumerate(keys):
             child = children.get((node, key))
             if child is None:
+                child = self._chain_child(node, key)
+            if child is None:
                 first = len(cell_of)
-                fresh = range(first, first + len(keys) - i)
-                children.update(zip(zip([node, *fresh[:-1]], keys[i:], strict=True), fresh, strict=True))
-                cell_of.extend(itertools.repeat(-1, len(fresh)))
+                children[(node, key)] = first
+                self._chain_first.append(first)
+                self._chain_keys.append(list(keys[i:]))
+                cell_of.extend(itertools.repeat(-1, len(keys) - i))
                 known = len(path)
-                path.extend(fresh)
+                path.extend(range(first, first + len(keys) - i))
                 return known
             path.append(child)
             node = child
         return len(path)
+
+    def _chain_child(self, node: int, key: str) -> int | None:
+        """``node``'s child under ``key`` inside its own chain, if it has one."""
+        chain = bisect.bisect_right(self._chain_first, node) - 1
+        if chain < 0:
+            return None
+        offset = node + 1 - self._chain_first[chain]
+        chain_keys = self._chain_keys[chain]
+        return node + 1 if offset < len(chain_keys) and chain_keys[offset] == key else None
 
     def _alive(self, node: int) -> bool:
         cell = self._cell_of[node]
