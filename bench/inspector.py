@@ -95,6 +95,12 @@ def main() -> None:
     print(f"caching: 4 strategies x caching on/off                     {caching:8.1f} ms")
     print(f"page data in all (warm): {warm + whatif + seed + caching:.1f} ms")
     small = history[:2_000]
+    # The replay used to grow with the square of the session (32 s at 10,000 messages, 1.7 s at 2,000):
+    # the ratio for 5x the messages shows whether it is linear now (5x) or not (25x).
+    caching_small = ms(lambda: strategy_totals(small, model=MODEL, budget=BUDGET, system_prompt=SYSTEM,
+                                               prices=PRICES))
+    print(f"caching at 2,000 messages {caching_small:8.1f} ms, at {len(history):,} {caching:8.1f} ms: "
+          f"x{caching / caching_small:.1f} for x{len(history) / len(small):.0f} the messages")
     literal = ms(lambda: literal_seed_breaking_budgets(small, model=MODEL, system_prompt=SYSTEM))
     fast = ms(lambda: seed_breaking_budgets(small, model=MODEL, system_prompt=SYSTEM))
     print(f"seed breaking points at 2,000 messages: literal (24 O(n^2) runs) {literal:8.1f} ms, fast {fast:6.1f} ms")

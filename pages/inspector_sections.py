@@ -24,7 +24,6 @@ from pages.inspector_charts import cache_stack_chart, cost_chart
 Message = Mapping[str, Any]
 TABLE_HEIGHT = 520
 COUNTS_KEY = "ins_provider_counts"
-LIVE_REPLAY_TURNS = 300  # above this, the caching replay (8 runs of the session) waits for a click
 
 
 def message_columns(encoding: str) -> dict[str, Any]:
@@ -172,12 +171,8 @@ def caching_section(session_id: str, history: list, *, model: str, budget: int, 
     profile = st.selectbox("Cache rules", ids, format_func=lambda p: PROFILES[p].label, key="ins_cache_profile")
     chosen = st.selectbox("Strategy shown per turn", ["turns", "cache-aware", "seed", "none"],
                           format_func=strategy_label, key="ins_cache_strategy")
-    turns = sum(1 for m in history if m.get("role") == "user")
-    if turns > LIVE_REPLAY_TURNS and not st.toggle(f"Replay all {turns:,} turns under each strategy", key="ins_replay",
-                                                   help="Eight full replays of a long session take a while."):
-        st.caption(f"Long session: the replay runs when you switch it on (it takes a while beyond "
-                   f"{LIVE_REPLAY_TURNS:,} turns).")
-        return
+    # The eight replays are linear in the session (lib.strategy_costs): about a second at 10,000 messages,
+    # so they run on every load, long sessions included (bench/inspector.py prints the figure).
     try:
         totals = strategy_totals(session_id, len(history), model, budget, system_prompt, profile,
                                  tuple(sorted(prices.items())), history)
