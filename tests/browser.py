@@ -112,18 +112,23 @@ def app_store(app: AppServer):
     """A RedisStore on the app's private embedded Valkey (default prefix), to check what the page stored."""
     from lib.sessions import RedisStore
 
-    client = redis.Redis(unix_socket_path=str(socket_path_for(app.data_dir.resolve())), socket_timeout=5)
-    return RedisStore(client, prefix="chat")
+    # From a URL, so the store builds its client as the app does (decoded replies included).
+    return RedisStore(f"unix://{socket_path_for(app.data_dir.resolve())}", prefix="chat")
 
 
 def set_budget(page, value: int) -> None:
-    """Move the sidebar's budget slider to ``value`` (one of the presets), one key press per rerun."""
+    """Move the sidebar's budget slider to ``value`` (one of the presets), one key press per rerun.
+
+    A ``value`` below the smallest preset (200) is read as the preset's index (0: 200, 2: 1,000), as
+    callers written for the earlier, step-counting helper pass it.
+    """
     slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
     slider.focus()
     slider.press("Home")
     wait_idle(page)
-    for _ in range(20):
-        if (slider.get_attribute("aria-valuetext") or "").replace(",", "") == str(value):
+    for step in range(20):
+        text = (slider.get_attribute("aria-valuetext") or "").replace(",", "")
+        if text == str(value) or (value < 200 and step == value):
             return
         slider.focus()
         slider.press("ArrowRight")

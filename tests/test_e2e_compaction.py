@@ -61,8 +61,6 @@ def test_a_compacted_session_shows_the_marker_and_the_model_says_it_sees_the_sum
     assert f"I can see a summary of {span}" in messages(page)[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="pages: the sidebar does not offer 'summary' (lib.trimming.STRATEGIES) and "
-                   "the chat has no expander that opens the summary; remove this mark when it does")
 def test_summary_strategy_compacts_old_turns_and_the_model_says_it_sees_the_summary(page, app):
     open_app(page, app)
     choose_strategy(page, SUMMARY_OPTION)
