@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 
 import pytest
@@ -78,8 +77,8 @@ def _writer(url: str, prefix: str, writer: int) -> None:
         store.append("shared", {"role": "user", "content": f"{writer}:{n}"})
 
 
-def test_concurrent_appends_from_processes_lose_nothing(valkey_server, redis_store):
-    context = multiprocessing.get_context("spawn")
+def test_concurrent_appends_from_processes_lose_nothing(valkey_server, redis_store, spawn_context):
+    context = spawn_context
     processes = [context.Process(target=_writer, args=(valkey_server.url, redis_store.prefix, w))
                  for w in range(WRITERS)]
     for process in processes:
