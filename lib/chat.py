@@ -35,7 +35,7 @@ from lib.server_state import (
     open_conversation,
 )
 from lib.sessions import SessionStore, new_session_id, validate_session_id
-from lib.trimming import SYSTEM_ROLES, ContextOverflowError, trim_history
+from lib.trimming import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, trim_history
 from lib.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
 from lib.turn_save import SAVE_RETRY_SECONDS, ReplyNotSaved, retry_store_write, save_reply_again
 
@@ -47,6 +47,8 @@ __all__ = [  # the turn's parts moved to lib.turn / lib.turn_save; re-exported f
 ]
 
 # Session meta key written here; the inspector reads it to rebuild payloads.
+# What a chat turn accepts: every trimming strategy, plus "summary" (compaction through lib.chat_summary).
+CHAT_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "summary")
 META_SYSTEM_PROMPT = "system_prompt"
 # About 125k tokens of English: beyond every model's window, and a sign of a pasted file gone wrong.
 MAX_MESSAGE_CHARS = 500_000

@@ -96,7 +96,7 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
     with st.spinner(f"Sending to {len(configs)} configurations at once…"):
         for result in run_comparison(
             history, message, configs, provider_factory=lambda c: services.provider_for(c.provider, **c.options),
-            system_prompt=choices.system_prompt, strategy=choices.strategy, budget=choices.budget,
+            system_prompt=choices.system_prompt, strategy=choices.trim_strategy, budget=choices.budget,
             timeout=services.settings().provider_timeout + 5, prices=prices,
             reference_model=services.settings().reference_model,
         ):
@@ -105,7 +105,7 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
     live.empty()
     results = [latest[i] for i in sorted(latest)]
     record = comparison_record(message, configs, results, system_prompt=choices.system_prompt,
-                               strategy=choices.strategy, budget=choices.budget)
+                               strategy=choices.trim_strategy, budget=choices.budget)
     store.append_comparison(session_id, record)
     st.session_state[compare_results.RESULTS_KEY] = {"session": session_id, "record": record, "results": results}
 
@@ -113,6 +113,9 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
 def providers_tab(choices: Any) -> None:
     st.caption("The current session's history plus one new message, sent to every configuration at once. "
                "Trimming uses the sidebar's strategy and budget for each model.")
+    if choices.trim_strategy != choices.strategy:
+        st.info(f"The sidebar's strategy {choices.strategy!r} needs a summary request per column, so this tab "
+                f"trims with {choices.trim_strategy!r}. The History strategies tab compares summary side by side.")
     st.session_state.setdefault(COUNT_KEY, MIN_COLUMNS)
     count = st.slider("Configurations", MIN_COLUMNS, MAX_COLUMNS, key=COUNT_KEY)
     configs = config_inputs(count, services.provider_infos())

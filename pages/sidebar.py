@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lib.chat import CHAT_STRATEGIES
 from lib.config import Settings
 from lib.pricing import DEFAULT_PRICES
 from lib.providers import ProviderInfo, default_provider_name
@@ -41,9 +42,6 @@ MAX_OUTPUT_TOKENS = 1024
 # about ten offline turns; the library default (80,000) would never trim anything in a lesson.
 TEACHING_BUDGET = 1_000
 _LIBRARY_BUDGET = next(f.default for f in fields(Settings) if f.name == "default_budget")
-# The chat also offers "summary" (lib.chat compacts old turns through lib.chat_summary); pages that only
-# call trim_history read SidebarChoices.trim_strategy.
-CHAT_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "summary")
 KEPT_KEYS = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve", "sb_strict",
              "sb_prompt_caching", "sb_reference_model")
 

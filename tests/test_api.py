@@ -130,6 +130,20 @@ def test_stream_sends_one_event_per_delta_then_the_full_response(api):
     assert set(done) == set(plain) and done["turn"] == 1 and plain["turn"] == 2
 
 
+def test_summary_strategy_compacts_over_http_and_keeps_the_history(api, live):
+    sid, replies = None, []
+    for n in range(8):
+        body = chat(api, f"Fact {n}: the locker code is {1000 + n}. Please note it down for later.",
+                    strategy="summary", budget=260, **({"sessionId": sid} if sid else {}))
+        sid = body["sessionId"]
+        replies.append(body["reply"])
+        if body["dropped"]:
+            break
+    assert body["dropped"], "a 260-token budget must compact within 8 turns"
+    assert "summary of turns" in replies[-1].lower()  # the offline model sees the summary it was sent
+    assert len(live.store.get_history(sid)) == 2 * len(replies)  # the stored history is never changed
+
+
 def test_delete_clears_the_session_and_get_then_404s(api):
     sid = chat(api, "Hello")["sessionId"]
     response = api.delete(f"/api/chat/{sid}")

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 
 from lib.api.errors import MAX_BODY_BYTES, ApiError
+from lib.chat import CHAT_STRATEGIES
 from lib.trimming import STRATEGIES
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
@@ -78,9 +79,9 @@ def positive(name: str, value: int, *, minimum: int = 1) -> int:
     return value
 
 
-def strategy(value: str) -> str:
-    if value not in STRATEGIES:
-        raise ApiError(400, "unknown_strategy", f"Unknown strategy {value!r}. Choose one of: {', '.join(STRATEGIES)}.")
+def strategy(value: str, *, allowed: tuple[str, ...] = STRATEGIES) -> str:
+    if value not in allowed:
+        raise ApiError(400, "unknown_strategy", f"Unknown strategy {value!r}. Choose one of: {', '.join(allowed)}.")
     return value
 
 
@@ -132,7 +133,7 @@ def chat_body(body: Mapping[str, Any]) -> ChatBody:
         provider=field(body, "provider", str),
         model=field(body, "model", str) or None,
         system=field(body, "system", str, ""),
-        strategy=strategy(field(body, "strategy", str, STRATEGIES[0])),
+        strategy=strategy(field(body, "strategy", str, STRATEGIES[0]), allowed=CHAT_STRATEGIES),
         budget=budget,
         reserve=reserve,
         stream=field(body, "stream", bool, False),
