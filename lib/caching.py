@@ -220,6 +220,8 @@ class PromptCache:
                              "tokens must have the same length")
         self._now = self._now if now is None else now
         first, extends = not self._started, self._started and keep == len(self._keys)
+        # A miss on an unchanged prefix is an expiry only if the previous payload could be cached at all.
+        was_cacheable = bool(self._ends) and self._ends[-1] >= self.min_prefix
         tail = self._path[keep:]
         self._cut(keep)
         known = self._extend(keys, tokens)
@@ -233,14 +235,16 @@ class PromptCache:
         self._started = True
         status: CacheStatus
         broken_at = None
-        if first:
+        if prefix_total < self.min_prefix:  # nothing is written or read below the minimum, whatever changed
+            status = "short"
+        elif first:
             status = "first"
         elif not extends:  # the first message that differs; a shorter payload differs where it ends
             status, broken_at = "broken", keep
-        elif prefix_total < self.min_prefix:
-            status = "short"
+        elif hit:
+            status = "kept"
         else:
-            status = "kept" if hit else "expired"
+            status = "expired" if was_cacheable else "first"
         total = prefix_total + REPLY_PRIMING
         return TurnCache(total, cached, written, total - cached - written, self._cost(total, cached, written),
                          status, broken_at, n, hit if cached else 0)

@@ -90,6 +90,15 @@ def test_short_prefixes_are_never_cached():
         assert all(t.cached_tokens == 0 and t.status == "short" for t in later)
 
 
+def test_a_prefix_that_first_reaches_the_minimum_is_a_first_write_not_an_expiry():
+    # A class's session starts small: nothing is cacheable until the payload passes 1,024 tokens.
+    payloads = growing_session(12, system_words=10, words=120)
+    statuses = [t.status for t in simulate_session(payloads, "openai", model=MODEL)]
+    first_write = statuses.index("first")
+    assert statuses[:first_write] == ["short"] * first_write and first_write > 0
+    assert "expired" not in statuses and statuses[first_write + 1] == "kept"
+
+
 def test_dropping_the_oldest_turn_breaks_the_cache_at_message_one():
     payloads = growing_session(4)
     shifted = [payloads[1], [payloads[2][0], *payloads[2][3:]]]  # the second request dropped turn 1
@@ -217,6 +226,7 @@ class NaiveCache:
         self.price = next(p for p in DEFAULT_PRICES if p.model == model)
         self.entries: dict[tuple[str, ...], float] = {}
         self.previous: list[str] | None = None
+        self.previous_total = 0
         self.now = 0.0
 
     def request(self, payload: list[dict], now: float | None) -> tuple:
@@ -236,14 +246,19 @@ class NaiveCache:
         for d in depths:
             if d and ends[d - 1] >= self.min_prefix:
                 self.entries[tuple(keys[:d])] = self.now + self.profile.ttl_seconds
-        if self.previous is None:
-            status, broken = "first", None
+        broken = None
+        if ends[-1] < self.min_prefix:  # nothing cacheable: neither written, read nor broken
+            status = "short"
+        elif self.previous is None:
+            status = "first"
         elif keys[: len(self.previous)] != self.previous:
             status = "broken"
             broken = next((i for i, (a, b) in enumerate(zip(self.previous, keys, strict=False)) if a != b), n)
-        else:
-            status, broken = ("short" if ends[-1] < self.min_prefix else "kept" if hit else "expired"), None
-        self.previous = keys
+        elif hit:
+            status = "kept"
+        else:  # an expiry only if the previous payload could be cached at all
+            status = "expired" if self.previous_total >= self.min_prefix else "first"
+        self.previous, self.previous_total = keys, ends[-1]
         total = ends[-1] + 3
         return total, cached, written, status, broken, n, hit if cached else 0
 
