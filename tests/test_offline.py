@@ -171,7 +171,7 @@ def test_a_summary_message_is_named_with_the_turns_it_covers():
     text = text_of(payload, turn_numbers=(0, 0, 5, 5, 6), current_turn=6)
     assert "I can see a summary of turns 1–4 (a system message), not those turns themselves." in text
     assert "The oldest message I can see is the user message of turn 5." in text
-    assert "4 earlier turns (turns 1–4) were trimmed away" in text
+    assert "4 earlier turns (turns 1–4) were replaced by the summary below" in text
     assert "I can see “locker” in the summary of turns 1–4." in text
 
 

@@ -223,8 +223,11 @@ def _coverage(seen: Sequence[Seen], current_turn: int | None) -> str:
     sentences = []
     if lost:
         verb = "was" if lost == 1 else "were"
+        # Compaction drops the turns too; only the summary of them is left, so say which it was.
+        summarised = any(s.summary and s.summary[0] <= 1 and s.summary[1] >= lost for s in seen)
+        how = "replaced by the summary below" if summarised else "trimmed away before this request"
         sentences.append(f"{FORGOT_PHRASE}: {_plural(lost, 'earlier turn')} ({_turn_span(1, lost)}) {verb} "
-                         "trimmed away before this request.")
+                         f"{how}.")
     elif 1 in headless:
         sentences.append(f"{FORGOT_PHRASE}: it was trimmed away, and only later messages of turn 1 remain.")
     if gaps:
