@@ -149,3 +149,9 @@ def message_bodies(page) -> list[str]:
     return page.locator("[data-testid='stChatMessage']").evaluate_all(
         "els => els.map(e => (e.querySelector(\"[role='tabpanel'] [data-testid='stMarkdownContainer']\")"
         " || e.querySelector(\"[data-testid='stMarkdownContainer']\") || {innerText: ''}).innerText)")
+
+
+def wait_for_charts(page, at_least: int) -> None:
+    """Charts mount after the script is idle: wait until ``at_least`` are on the page instead of counting early."""
+    page.wait_for_function(f"document.querySelectorAll(\"[data-testid='stVegaLiteChart']\").length >= {at_least}",
+                           timeout=30_000)

@@ -10,7 +10,17 @@ import re
 import pytest
 
 from lib.providers import FORGOT_PHRASE
-from tests.browser import message_bodies, messages, open_app, send, session_in_url, set_budget, shoot, wait_idle
+from tests.browser import (
+    message_bodies,
+    messages,
+    open_app,
+    send,
+    session_in_url,
+    set_budget,
+    shoot,
+    wait_for_charts,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -60,8 +70,7 @@ def test_inspector_charts_render_for_the_session(page, app):
     sid = session_in_url(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Token inspector").click()
     wait_idle(page)
-    page.wait_for_selector("[data-testid='stVegaLiteChart']")
-    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 2
+    wait_for_charts(page, 2)
     assert session_in_url(page) == sid
     assert page.get_by_text(re.compile(r"^3 turns · model")).first.is_visible()
     page.get_by_role("button", name="Load demo conversation").click()
@@ -73,7 +82,7 @@ def test_inspector_charts_render_for_the_session(page, app):
     wait_idle(page)
     page.wait_for_selector("text=31 turns · model")  # the demo is now this browser's session
     page.get_by_test_id("stSidebar").get_by_text(demo).first.wait_for(timeout=30_000)
-    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 3
+    wait_for_charts(page, 3)
     page.get_by_text("Per turn: estimate, exact").scroll_into_view_if_needed()
     shoot(page, "inspector")
 

@@ -9,7 +9,7 @@ import pytest
 
 from lib.tokens import count_text
 from lib.tokenview import PRESETS
-from tests.browser import open_app, session_in_url, shoot, wait_idle
+from tests.browser import open_app, session_in_url, shoot, wait_for_charts, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def test_messages_table_and_charts_on_the_demo(page, app):
     inputs = picker.locator("input")
     shown = (picker.text_content() or "") + (inputs.first.input_value() if inputs.count() else "")
     assert demo in shown, shown  # the session picker follows the demo it loaded
-    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 5
+    wait_for_charts(page, 5)
     heading = page.get_by_role("heading", name="Messages")
     heading.scroll_into_view_if_needed()
     heading.scroll_into_view_if_needed()
