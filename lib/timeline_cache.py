@@ -54,8 +54,7 @@ class SessionCache:
         self.history = history
         self.reference_model = reference_model
         self.prices = prices
-        self._keys: list[str] = []  # rendered wire forms of history[:_rendered]
-        self._rendered = 0
+        self._keys: dict[int, str] = {}  # rendered wire forms of stored messages, by history position
         self._caches: dict[tuple[str, str], PromptCache] = {}
 
     def __repr__(self) -> str:
@@ -92,11 +91,14 @@ class SessionCache:
                          simulated.status, simulated.label, status_source)
 
     def _keys_between(self, start: int, stop: int) -> list[str]:
-        """Rendered wire forms of stored messages [start, stop), each rendered once however often re-sent."""
-        if self._rendered < stop:
-            self._keys += [wire_key(m) for m in self.history[self._rendered:stop]]
-            self._rendered = stop
-        return self._keys[start:stop]
+        """Rendered wire forms of stored messages [start, stop), each rendered once however often re-sent.
+        Only the positions asked for: the chat's window of 50 turns of a 10,000-message session sends its
+        newest messages, and rendering everything before them cost a quarter of a second per rerun."""
+        keys = self._keys
+        missing = [n for n in range(start, stop) if n not in keys]
+        for n in missing:
+            keys[n] = wire_key(self.history[n])
+        return [keys[n] for n in range(start, stop)]
 
 
 def reported_extent(tokens: Sequence[int], cached: int, total: int | None) -> float:

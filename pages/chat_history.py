@@ -16,13 +16,14 @@ import streamlit as st
 
 from lib.content import content_text
 from lib.pricing import Price
-from lib.records import ReplyMeta, TurnRecord, read_turns
+from lib.records import TurnRecord, read_turns
+from lib.running_costs import running_costs
 from lib.sessions import SessionStore
 from lib.timeline import Timeline, TurnRow, build_timeline
 from lib.turn_badges import turn_badges
 from pages import chat_window
 from pages.chat_window import Window
-from pages.render import render_message_body
+from pages.render import render_message_body, render_raw
 from pages.timeline import render_badges, render_cost_caption
 from pages.token_view import render_token_view
 
@@ -93,15 +94,15 @@ def load_view(store: SessionStore, session_id: str, *, reference_model: str | No
     records = read_turns(store.get_turns(session_id, lo, hi)) if hi > lo else []
     meta = store.get_meta(session_id) if records else {}
     timeline = build_timeline(history, records, meta=meta, reference_model=reference_model, prices=prices)
-    costs = session_costs(session_id, history)
-    before = _cost_before(costs, _position(history, timeline.rows[0].record.user_id) if timeline.rows else None)
+    costs = running_costs(session_id, history)
+    before = costs.before(_position(history, timeline.rows[0].record.user_id) if timeline.rows else None)
     if before:  # the slice starts mid-session: running totals include the turns before it
         timeline.rows = [_with_total(row, row.running_total + before) for row in timeline.rows]
     rows = {row.record.user_id: row for row in timeline.rows if row.record.user_id}
     newest = _newest_record(store, session_id, records, turn_count)
     dropped = set(newest.dropped_ids(history)) if newest else set()
     return ChatView(session_id, history, spans, win, turn_count, timeline, rows, dropped,
-                    newest.turn if newest else None, costs.cumulative[-1] if costs.cumulative else 0.0, costs.unpriced)
+                    newest.turn if newest else None, costs.total, costs.unpriced)
 
 
 def _with_total(row: TurnRow, running_total: float) -> TurnRow:
@@ -126,38 +127,6 @@ def _newest_record(store: SessionStore, session_id: str, records: Sequence[TurnR
         return records[-1]
     newest = store.get_turns(session_id, -1)
     return TurnRecord.from_json(newest[-1]) if newest else None
-
-
-@dataclass
-class _Costs:
-    """Cumulative reply costs over the history, kept per browser session and extended with new messages."""
-
-    first_id: object = None
-    cumulative: list[float] = field(default_factory=list)  # cost of the replies up to and including message i
-    unpriced: int = 0
-
-
-def session_costs(session_id: str, history: Sequence[Message]) -> _Costs:
-    """Each reply's cost is in its stored meta, so the running total needs no turn record: the history is
-    read anyway, and only messages new since the last rerun are looked at."""
-    key = f"chat_costs__{session_id}"
-    costs: _Costs = st.session_state.get(key) or _Costs()
-    first_id = history[0].get("id") if history else None
-    if first_id != costs.first_id or len(costs.cumulative) > len(history):  # capped, deleted or replaced
-        costs = _Costs(first_id)
-    total = costs.cumulative[-1] if costs.cumulative else 0.0
-    for message in history[len(costs.cumulative):]:
-        if message.get("role") == "assistant":
-            cost = ReplyMeta.from_json(message.get("meta")).cost
-            costs.unpriced += cost is None
-            total += cost or 0.0
-        costs.cumulative.append(total)
-    st.session_state[key] = costs
-    return costs
-
-
-def _cost_before(costs: _Costs, position: int | None) -> float:
-    return costs.cumulative[position - 1] if position and position <= len(costs.cumulative) else 0.0
 
 
 # -- drawing -------------------------------------------------------------------------------------------------
@@ -226,9 +195,20 @@ def _summary_sent(view: ChatView) -> None:
 def _message(view: ChatView, message: Message, position: int, *, dropped: bool, row: TurnRow | None) -> None:
     message_id = str(message.get("id") or position)
     role = str(message.get("role", "user"))
-    box = st.container(key=f"chat_dropped_{message_id}") if dropped else st.container()
-    with box, st.chat_message(role if role in ("user", "assistant") else "ai"):
-        render_message_body(message.get("content", ""), key=f"chat_{message_id}")
+    avatar = role if role in ("user", "assistant") else "ai"
+    # As few elements as possible per message (see pages.render and pages.timeline.render_badges): a keyed
+    # container only where the dimming style needs one.
+    if dropped:
+        with st.container(key=f"chat_dropped_{message_id}"):
+            _message_body(message, message_id, role, avatar, dropped=True, row=row)
+    else:
+        _message_body(message, message_id, role, avatar, dropped=False, row=row)
+
+
+def _message_body(message: Message, message_id: str, role: str, avatar: str, *, dropped: bool,
+                  row: TurnRow | None) -> None:
+    with st.chat_message(avatar):
+        render_message_body(message.get("content", ""), key=f"chat_{message_id}", raw_tab=False)
         if dropped:
             st.caption("✂ not sent in the newest payload (trimmed)")
         if role == "assistant":
@@ -237,16 +217,21 @@ def _message(view: ChatView, message: Message, position: int, *, dropped: bool, 
             if row.failed and role == "user":
                 st.caption(f"⚠ no reply to this message: {row.record.error}")
             render_badges(row.badges)
-        _token_view_toggle(message, message_id)
+        _raw_view_toggle(message, message_id)
 
 
-def _token_view_toggle(message: Message, message_id: str) -> None:
+def _raw_view_toggle(message: Message, message_id: str) -> None:
+    """The message exactly as sent (Markdown changes what ``# heading`` or ``$x^2$`` show) and its tokens,
+    on demand: one button per message instead of Rendered/Raw tabs on every message."""
     shown = st.session_state.get(TOKEN_VIEW_KEY) == message_id
-    st.button("Hide tokens" if shown else "Token view", key=f"chat_tokens_{message_id}", type="tertiary",
-              icon=":material/token:", on_click=_toggle_token_view, args=(message_id,),
-              help="This message split into its tokens, with the exact counts beside the chars/4 estimate.")
+    st.button("Hide raw text & tokens" if shown else "Raw text & tokens", key=f"chat_tokens_{message_id}",
+              type="tertiary", icon=":material/token:", on_click=_toggle_token_view, args=(message_id,),
+              help="This message exactly as sent (bidi controls marked), then split into its tokens, with the "
+                   "exact counts beside the chars/4 estimate.")
     if shown:
-        render_token_view(content_text(message.get("content", "")), key=f"chat_tv_{message_id}")
+        text = content_text(message.get("content", ""))
+        render_raw(text)
+        render_token_view(text, key=f"chat_tv_{message_id}")
 
 
 def _toggle_token_view(message_id: str) -> None:

@@ -49,7 +49,7 @@ def live_turn(store: SessionStore, request: TurnRequest,
     (None when nothing was sent: an error before the provider call, already shown) and an empty slot
     inside the reply, where the page puts the turn's badges once its record is read back."""
     with st.chat_message("user"):
-        render_message_body(request.user_text, key="chat_live_echo")
+        render_message_body(request.user_text, key="chat_live_echo", raw_tab=False)
     try:
         prepared = start_turn(store, provider_for_choices(choices), request)
     except Exception as exc:  # noqa: BLE001 - the one error boundary
@@ -82,7 +82,7 @@ def stream_reply(prepared: PreparedTurn) -> TurnResult:
             first = next(deltas, None)
         if first is not None:
             # Not st.write_stream: it renders raw Markdown, so a streamed remote image would be fetched.
-            stream_message_body(_chain(first, deltas), key=f"chat_live_reply_{prepared.turn}")
+            stream_message_body(_chain(first, deltas), key=f"chat_live_reply_{prepared.turn}", raw_tab=False)
     finally:
         # finish() also runs when a rerun interrupts the stream, so the turn is recorded as interrupted.
         result = prepared.finish()
@@ -100,7 +100,7 @@ def offer_save_again(store: SessionStore, session_id: str, *, streamed_now: bool
         return
     if not streamed_now:  # on later reruns the reply is not in the stored history: draw it from memory
         with st.chat_message("assistant"):
-            render_message_body(result.text, key=f"chat_unsaved_{result.turn}")
+            render_message_body(result.text, key=f"chat_unsaved_{result.turn}", raw_tab=False)
             st.warning("This reply is not saved yet.")
     if st.button("Save again", key=f"chat_save_again__{session_id}", type="primary",
                  help="Store the reply shown above now that the store may be back."):

@@ -26,16 +26,21 @@ def expanded_key(key: str) -> str:
     return f"hl_render_all__{key}"
 
 
-def render_message_body(content: object, *, key: str, limit: int = PREVIEW_CHARS) -> None:
+def render_message_body(content: object, *, key: str, limit: int = PREVIEW_CHARS, raw_tab: bool = True) -> None:
     """Show one message's content: "Rendered | Raw" tabs for text, JSON text for anything else.
 
     ``key`` must be unique on the page and stable across reruns (the message id, prefixed by the page's
     namespace, e.g. ``f"chat_{message_id}"``); it keys the "Show all" state of long messages.
+    ``raw_tab=False`` draws the rendered Markdown alone: the chat draws 100 messages on every rerun, and the
+    tabs (three elements and a hidden code block per message) were the largest share of the browser's work
+    after Enter, so the chat offers the raw text on demand instead (its "Raw text & tokens" button).
     """
     text = content_text(content)
     full = bool(st.session_state.get(expanded_key(key), False))
     shown, cut = (text, False) if full else preview(text, limit)
-    if isinstance(content, str):
+    if isinstance(content, str) and not raw_tab:
+        st.markdown(safe_markdown(shown) + (" …" if cut else ""))
+    elif isinstance(content, str):
         rendered, raw = st.tabs(list(TABS))
         with rendered:
             st.markdown(safe_markdown(shown) + (" …" if cut else ""))
@@ -48,7 +53,7 @@ def render_message_body(content: object, *, key: str, limit: int = PREVIEW_CHARS
         _show_all_toggle(key, shown=len(shown), total=len(text), full=full)
 
 
-def stream_message_body(deltas: Iterable[str], *, key: str, every_s: float = 0.05) -> str:
+def stream_message_body(deltas: Iterable[str], *, key: str, every_s: float = 0.05, raw_tab: bool = True) -> str:
     """Draw a reply while it streams, safely, then as ``render_message_body``; return the whole text.
 
     Use instead of ``st.write_stream``, which renders the raw Markdown: a streamed image would be fetched
@@ -63,7 +68,7 @@ def stream_message_body(deltas: Iterable[str], *, key: str, every_s: float = 0.0
             placeholder.markdown(safe_markdown(shown) + " ▌")
             drawn_at = time.monotonic()
     with placeholder.container():
-        render_message_body(text, key=key)
+        render_message_body(text, key=key, raw_tab=raw_tab)
     return text
 
 

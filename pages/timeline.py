@@ -21,6 +21,8 @@ picker's is ``f"{key}__turn"`` (set it in session_state to show a new turn). Row
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -64,9 +66,9 @@ def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = Non
     chart = timeline_chart(frame, dropped, rows=len(data.rows))
     if len(data.rows) > SCROLL_AFTER_ROWS:
         with st.container(height=CONTAINER_PX):
-            st.altair_chart(chart, width="stretch")
+            st.vega_lite_chart(spec=chart, width="stretch")
     else:
-        st.altair_chart(chart, width="stretch")
+        st.vega_lite_chart(spec=chart, width="stretch")
     if note:
         st.caption(note)
     render_turn(data, chosen, key=key)
@@ -83,10 +85,16 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
     st.markdown(f"**Difference from the previous turn:** {row.diff.text} ({_escape(row.count_source)})")
     if added or removed:
         st.dataframe(block_table([*added, *removed]), hide_index=True, width="stretch", key=f"{key}__diff_{turn}")
-    dropped = data.dropped_blocks(turn)
-    if dropped:
-        with st.expander(f"{len(dropped)} stored messages not sent in turn {turn}"):
-            st.dataframe(block_table(dropped), hide_index=True, width="stretch", key=f"{key}__dropped_{turn}")
+    dropped_count = sum(stop - start for start, stop in row.dropped_runs)
+    if dropped_count:
+        # Lazy: a closed expander runs nothing. Its table has a row per dropped message (10,000 in a capped
+        # session), which cost half a second to build and send on every rerun while nobody looked at it.
+        box = st.expander(f"{dropped_count:,} stored messages not sent in turn {turn}", key=f"{key}__dropped_{turn}",
+                          on_change="rerun")
+        if box.open:
+            with box:
+                st.dataframe(block_table(data.dropped_blocks(turn)), hide_index=True, width="stretch",
+                             key=f"{key}__dropped_table_{turn}")
     body = data.request_body(turn)
     st.markdown(f"**Exact request body of turn {turn}** (rebuilt from its turn record; no key is ever stored)")
     for problem in body.get("missing", []):
@@ -96,12 +104,24 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
 
 
 def render_badges(turn_badges: Sequence[Badge]) -> None:
-    """Coloured badges with icons, large enough for a projector; errors red, warnings orange."""
-    with st.container(horizontal=True, gap="small"):
-        for badge in turn_badges:
-            # st.badge escapes square brackets itself; everything else that Markdown would format is escaped here.
-            st.badge(_escape(badge.text, brackets=False), icon=badge.icon, color=BADGE_COLOURS[badge.level],
-                     help=f"Source: {_escape(badge.source)}" if badge.source else None)
+    """Coloured badges with icons, large enough for a projector; errors red, warnings orange.
+
+    One Markdown element for all of a turn's badges, not one ``st.badge`` each in a row container: the chat
+    draws 50 turns, and every element is redrawn by the browser when a run starts and again when it is
+    replaced, so seven elements per turn slowed "your message shown" at 10,000 messages. The sources of
+    the numbers, one line per badge, are in the element's tooltip."""
+    if turn_badges:
+        st.markdown(badges_markdown(turn_badges), help=badge_sources(turn_badges))
+
+
+def badges_markdown(turn_badges: Sequence[Badge]) -> str:
+    """``:colour-badge[icon text]`` directives; text escaped (brackets too) so data never formats or links."""
+    return " ".join(f":{BADGE_COLOURS[b.level]}-badge[{b.icon} {_escape(b.text)}]" for b in turn_badges)
+
+
+def badge_sources(turn_badges: Sequence[Badge]) -> str | None:
+    lines = [f"- {_escape(b.text)}: {_escape(b.source)}" for b in turn_badges if b.source]
+    return "Where each number comes from:\n\n" + "\n".join(lines) if lines else None
 
 
 def render_cost_caption(
@@ -130,7 +150,8 @@ def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.
         note = (f"{total:,} blocks in all: neighbouring messages in the same state are drawn as one block (grey "
                 "when their roles differ; hover for the count). Pick a turn above to see each of its messages.")
     # One row per turn: its dropped tokens (the left panel) and where its cached prefix ends (the green rule).
-    dropped = pd.DataFrame([{"row": _row_label(row, selected), "dropped tokens": data.dropped_tokens(row.turn),
+    dropped = pd.DataFrame([{"row": _row_label(row, selected), "turn": row.turn,
+                             "dropped tokens": data.dropped_tokens(row.turn),
                              "dropped messages": row.record.dropped_count, "cached from": 0,
                              "cached to": row.cache.extent, "cached tokens": row.cache.cached_tokens,
                              "cache source": row.cache.source} for row in data.rows])
@@ -175,16 +196,28 @@ def _merged(blocks: Sequence[Block]) -> list[Block]:
     return out
 
 
-def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> alt.HConcatChart:
-    order = list(dict.fromkeys(frame["row"])) if not frame.empty else []
+def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> dict[str, Any]:
+    """The Vega-Lite spec of the timeline, with both frames attached as named datasets.
+
+    The spec itself depends only on the roles drawn and the height, so it is built (and validated by
+    altair against the schema) once per shape: altair's validation took a quarter of a second on every
+    rerun of the chat. Rows are ordered by their turn number, a field of the data, not by a list in the spec.
+    """
+    roles = tuple(r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"]))
+    spec = copy.deepcopy(_chart_spec(roles, max(60, rows * ROW_PX)))
+    spec["datasets"] = {"blocks": frame, "rows": dropped}
+    return spec
+
+
+@functools.lru_cache(maxsize=64)
+def _chart_spec(roles: tuple[str, ...], height: int) -> dict[str, Any]:
     # Only the roles drawn, in a fixed order, so the legend lists what is on screen.
-    roles = [r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"])]
-    height = max(60, rows * ROW_PX)
-    y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelFontWeight="bold"))
-    base = alt.Chart(frame)
-    blocks = base.mark_bar(height=ROW_PX - 8).encode(
+    by_turn = alt.EncodingSortField(field="turn", op="min", order="ascending")
+    y = alt.Y("row:N", sort=by_turn, title=None, axis=alt.Axis(labelFontSize=13, labelFontWeight="bold"))
+    blocks = alt.Chart(alt.NamedData("blocks")).mark_bar(height=ROW_PX - 8).encode(
         y=y, x=alt.X("x0:Q", title="Tokens sent (exact, per message)"), x2="x1:Q",
-        color=alt.Color("role:N", scale=alt.Scale(domain=roles, range=[ROLE_COLOURS.get(r, "#9e9e9e") for r in roles]),
+        color=alt.Color("role:N", scale=alt.Scale(domain=list(roles),
+                                                  range=[ROLE_COLOURS.get(r, "#9e9e9e") for r in roles]),
                         legend=alt.Legend(orient="top", title=None)),
         opacity=alt.Opacity("state:O", sort=STATES, scale=alt.Scale(domain=STATES, range=[1.0, 0.75, 0.35]),
                             legend=alt.Legend(orient="top", title=None)),
@@ -193,15 +226,18 @@ def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> 
         tooltip=["row:N", "position:N", "role:N", "message turn:Q", "tokens:Q", "state:N", "message:N"],
     )
     # The cached prefix may end inside a message (the system prompt, say): a rule shows exactly where.
-    cached = alt.Chart(dropped).transform_filter(alt.datum["cached to"] > 0).mark_rule(
+    cached = alt.Chart(alt.NamedData("rows")).transform_filter(alt.datum["cached to"] > 0).mark_rule(
         color="#2e7d32", strokeWidth=4, yOffset=ROW_PX / 2 - 3).encode(
         y=y, x="cached from:Q", x2="cached to:Q", tooltip=["row:N", "cached tokens:Q", "cache source:N"])
-    lost = alt.Chart(dropped).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
-        y=alt.Y("row:N", sort=order, title=None, axis=None),
+    lost = alt.Chart(alt.NamedData("rows")).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
+        y=alt.Y("row:N", sort=by_turn, title=None, axis=None),
         x=alt.X("dropped tokens:Q", title="Dropped", scale=alt.Scale(reverse=True)),
         tooltip=["row:N", "dropped messages:Q", "dropped tokens:Q"],
     ).properties(width=90, height=height)
-    return alt.hconcat(lost, (blocks + cached).properties(height=height), spacing=4)
+    spec = alt.hconcat(lost, (blocks + cached).properties(height=height), spacing=4).to_dict()
+    # altair's default theme adds a 300x300 view size; st.altair_chart turns that theme off, so do we.
+    spec.pop("config", None)
+    return spec
 
 
 def block_table(blocks: Sequence[Block]) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from lib.providers.offline import reset_simulated_caches
@@ -44,13 +46,19 @@ def timeline_script(turns: int, budget: int, strategy: str) -> None:
                             unpriced=data.unpriced_turns)
 
 
+def badge_directives(at: AppTest) -> list[str]:
+    """Each ``:colour-badge[...]`` directive on the page (a turn's badges share one Markdown element)."""
+    return [":" + part.lstrip(":") for m in at.markdown if "-badge[" in m.value
+            for part in re.split(r" (?=:[a-z]+-badge\[)", m.value)]
+
+
 def test_a_200_turn_timeline_renders_and_a_turn_can_be_chosen() -> None:
     reset_simulated_caches()
     at = AppTest.from_function(timeline_script, args=(200, 600, "turns"), default_timeout=180).run()
     assert not at.exception, at.exception
     assert at.text[0].value == "shown=200"  # the newest turn by default
     assert at.get("vega_lite_chart")
-    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    badges = badge_directives(at)
     assert any(b.startswith(":blue-badge[") and "sent" in b for b in badges)
     assert any(b.startswith(":violet-badge[") and "dropped" in b for b in badges)
     assert not any("![" in m.value for m in at.markdown)  # content never becomes an image
@@ -75,7 +83,7 @@ def test_failed_turns_render_red_badges() -> None:
     red: list[str] = []
     for turn in at.selectbox(key="tl__turn").options:  # the seed fails on some turn at this budget
         at.selectbox(key="tl__turn").set_value(int(turn.removeprefix("Turn "))).run()
-        red += [m.value for m in at.markdown if m.value.startswith(":red-badge[")]
+        red += [b for b in badge_directives(at) if b.startswith(":red-badge[")]
     assert any("over budget" in b for b in red) and any("rejected" in b for b in red), red
 
 
@@ -83,8 +91,11 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     store, sid, _ = play([f"Question {n}" for n in range(8)], budget=2_400, system=LONG_SYSTEM)
     data = timeline_of(store, sid)
     frame, dropped, note = timeline_frames(data, selected=2)
-    spec = timeline_chart(frame, dropped, rows=len(data.rows)).to_dict()  # altair validates against the schema
+    spec = timeline_chart(frame, dropped, rows=len(data.rows))  # built by altair, validated against the schema
     assert spec["hconcat"] and note is None
+    assert spec["datasets"]["blocks"] is frame and spec["datasets"]["rows"] is dropped
+    # Rows are ordered by turn number (a field), so the spec is shared by every rerun of the same shape.
+    assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["hconcat"] == spec["hconcat"]
     assert list(dropped["row"])[1] == "▶ Turn 2"
     history = [{"id": f"m{n}", "role": "user" if n % 2 == 0 else "assistant", "content": f"m {n}"}
                for n in range(2 * 120)]
