@@ -280,3 +280,21 @@ def test_strategy_names_a_newcomer_understands(store_env):
     options = at.sidebar.selectbox(key="sb_strategy").options
     assert any("Whole turns (safe)" in o for o in options) and any("(naive)" in o for o in options)
     assert at.sidebar.select_slider(key="sb_budget").value == TEACHING_BUDGET
+
+
+def test_each_message_offers_its_raw_text_and_tokens_on_demand(store_env):
+    """Markdown changes what "# heading" and "$x^2$" show: the exact text sent is one click away, with the
+    bidi controls marked; no tabs or code blocks are drawn until asked (the chat draws 100 messages)."""
+    at = send(new_app(), "# Heading with $x^2$ and \u202eevil").run()  # drawn from the history now
+    assert not at.tabs
+    before = [c.value for c in at.code]
+    assert "# Heading with $x^2$ and ⟪U+202E⟫evil" not in before
+    user_id = next(b.key for b in at.button if b.key and b.key.startswith("chat_tokens_") and b.label ==
+                   "Raw text & tokens")
+    at.button(key=user_id).click().run()
+    raw = [c.value for c in at.code]
+    assert "# Heading with $x^2$ and ⟪U+202E⟫evil" in raw
+    assert at.button(key=user_id).label == "Hide raw text & tokens"
+    assert any("o200k_base" in c.value for c in at.caption)  # the exact counts beside the estimate
+    at.button(key=user_id).click().run()
+    assert [c.value for c in at.code] == before
