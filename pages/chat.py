@@ -1,10 +1,10 @@
 """Chat: one turn at a time, with the re-sent payload, the trimmed messages, badges and costs in plain sight.
 
 Layout: the chat on the left, the payload timeline on the right (always open, not an expander), the
-running cost above both. Drawing order matters for a long session: your message and the streamed reply
-are drawn first (into a container placed below the history), then the history window and the timeline,
-so Enter shows your message at once. Only a window of turns is drawn and only its turn records are read
-(pages.chat_window). Widget and session-state keys owned here start with ``chat_``.
+running cost above both. A long session stays quick: the chat input and the turn you type are a fragment
+(``_typed_turn``), so Enter reruns only that and your message shows at once; the reply streams below the
+history, then the whole page reruns to draw the new turn. Only a window of turns is drawn and only its
+turn records are read (pages.chat_window). Widget and session-state keys owned here start with ``chat_``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ def main() -> None:
         st.error(f"The provider {choices.provider!r} is not configured. {choices.hint} "
                  "Or pick the offline model in the sidebar.")
     step = example.current_step(session_id)
-    prompt = st.chat_input("Your message", key="chat_input", disabled=not choices.configured or step is not None,
-                           submit_mode="disable")
     try:
         store = services.store_handle().store
         _check_linked_session(store, session_id, linked=bool(url_session) and url_session != known_session)
@@ -48,7 +46,8 @@ def main() -> None:
         header, history_box, live_box = st.container(), st.container(), st.container()
     with header:
         example.render_status(session_id, step=step)
-    result, badge_slot = _send(store, session_id, choices, prompt, step, live_box)
+    _typed_turn(store, session_id, choices, live_box, disabled=not choices.configured or step is not None)
+    result, badge_slot = _send(store, session_id, choices, step, live_box) if step else (None, None)
     try:
         view = chat_history.load_view(store, session_id, reference_model=choices.reference_model,
                                       prices=sidebar.current_prices())
@@ -66,12 +65,38 @@ def main() -> None:
         example.continue_later()
 
 
-def _send(store: SessionStore, session_id: str, choices: sidebar.SidebarChoices, prompt: str | None,
-          step: ExampleStep | None, live_box: DeltaGenerator) -> tuple[TurnResult | None, DeltaGenerator | None]:
-    text = step.text if step is not None else prompt
-    if not text or not text.strip():
-        return None, None
-    request = chat_live.turn_request(text, session_id, choices, budget=step.budget if step else None)
+@st.fragment
+def _typed_turn(store: SessionStore, session_id: str, choices: sidebar.SidebarChoices, live_box: DeltaGenerator,
+                *, disabled: bool) -> None:
+    """The chat input and the turn you type, as a fragment: Enter reruns only this function, so the browser
+    shows your message at once instead of first redrawing the 100 messages and the timeline of the window
+    (that redraw took 2 s at 10,000 messages). Once the reply is stored, the whole page reruns to draw the
+    turn in the history, with its badges, and in the timeline. A turn that failed stays as drawn here, your
+    text and the error, until the next run (the store holds what was saved)."""
+    with st.bottom:  # pinned at the bottom of the page, as a top-level st.chat_input would be
+        prompt = st.chat_input("Your message", key="chat_input", disabled=disabled, submit_mode="disable")
+    with live_box:  # written on every run, so that this fragment has a place there when it reruns alone
+        slot = st.container()
+    if not prompt or not prompt.strip() or disabled:
+        return
+    chat_history.follow_newest(session_id)  # the window follows your new turn
+    with slot:
+        result, _ = chat_live.live_turn(store, chat_live.turn_request(prompt, session_id, choices), choices)
+    if result is None:  # nothing was stored (the store is down, say): your text and the error stay as drawn
+        return
+    # The timeline shows the new turn (its picker would keep the old choice). Set, not deleted, so the
+    # browser's picker shows it too. An unsaved reply is drawn from memory, with "Save again"; a failed
+    # turn's error is drawn again below the history (its badges and record say it too).
+    st.session_state[f"{timeline_key(session_id)}__turn"] = result.turn
+    if result.error is not None:
+        chat_live.keep_error(session_id, result.error)
+    st.rerun()
+
+
+def _send(store: SessionStore, session_id: str, choices: sidebar.SidebarChoices, step: ExampleStep,
+          live_box: DeltaGenerator) -> tuple[TurnResult | None, DeltaGenerator | None]:
+    """One step of the example (a full run: the page draws the step's outcome and plays the next)."""
+    request = chat_live.turn_request(step.text, session_id, choices, budget=step.budget)
     with live_box:
         return chat_live.live_turn(store, request, choices)
 
@@ -94,6 +119,7 @@ def _draw(view: chat_history.ChatView, header: DeltaGenerator,
     with history_box:
         chat_history.render_window(view, skip=live_ids)
     with live_box:
+        chat_live.show_kept_error(session_id)
         chat_live.offer_save_again(store, session_id, streamed_now=result is not None)
     if result is not None and result.turn in view.timeline.turns:
         # A new turn: the timeline shows it (its picker would keep the old choice). Set, not deleted, so the

@@ -21,6 +21,9 @@ from pages.render import render_message_body, stream_message_body
 from pages.timeline import render_cost_caption
 
 
+_ERROR_KEY = "chat_live_error"
+
+
 def unsaved_key(session_id: str) -> str:
     return f"hl_unsaved_reply__{session_id}"
 
@@ -91,6 +94,18 @@ def stream_reply(prepared: PreparedTurn) -> TurnResult:
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from itertools.chain([first], rest)
+
+
+def keep_error(session_id: str, error: BaseException) -> None:
+    """A failed turn's error, shown once more on the page's next run (the typed turn's own run ends with a
+    rerun of the whole page, which would otherwise wipe it)."""
+    st.session_state[_ERROR_KEY] = (session_id, error)
+
+
+def show_kept_error(session_id: str) -> None:
+    kept = st.session_state.pop(_ERROR_KEY, None)
+    if kept is not None and kept[0] == session_id:
+        errors.show_error(kept[1])
 
 
 def offer_save_again(store: SessionStore, session_id: str, *, streamed_now: bool) -> None:

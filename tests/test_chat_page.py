@@ -72,7 +72,9 @@ def test_multi_turn_conversation_is_stored_and_reopened_from_the_url(store_env):
     assert "I received 6 messages" in messages[-1][1]  # system prompt + 5
     assert [m["content"] for m in store_env.get_history(sid)][::2] == ["First question", "Second question",
                                                                       "Third question"]
-    assert any("What was sent this turn" in e.label for e in at.expander)
+    # The page reruns after each reply: the timeline beside the chat now shows the newest turn's request.
+    assert any(m.value.startswith("**Exact request body of turn 3**") for m in at.markdown)
+    assert at.selectbox(key=f"chat_timeline__{sid}__turn").value == 3
 
     # A fresh browser session with the same ?session= shows the stored conversation.
     again = new_app(sid)
