@@ -1,8 +1,8 @@
 """The turn being sent now: your message at once, the reply streamed, and "Save again" after a store outage.
 
-The chat page calls ``live_turn`` into a container placed below the history *before* it reads and draws
-anything else, so your message shows as soon as Enter is pressed and the reply streams while the rest of
-the page (the history window, the timeline) still shows the previous run's content.
+The chat page calls ``live_turn`` from a fragment (``pages.chat._typed_turn``) into a container placed below
+the history, so your message shows as soon as Enter is pressed and the reply streams while the rest of the
+page (the history window, the timeline) still shows the previous run's content; then the page reruns.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from lib.sessions import SessionStore
 from pages import errors, services, sidebar
 from pages.render import render_message_body, stream_message_body
 from pages.timeline import render_cost_caption
-
 
 _ERROR_KEY = "chat_live_error"
 
