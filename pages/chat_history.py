@@ -224,11 +224,12 @@ def _raw_view_toggle(message: Message, message_id: str) -> None:
     """The message exactly as sent (Markdown changes what ``# heading`` or ``$x^2$`` show) and its tokens,
     on demand: one button per message instead of Rendered/Raw tabs on every message."""
     shown = st.session_state.get(TOKEN_VIEW_KEY) == message_id
+    # No tooltip: the label says it all, and a tooltip is one more component per message to draw.
     st.button("Hide raw text & tokens" if shown else "Raw text & tokens", key=f"chat_tokens_{message_id}",
-              type="tertiary", icon=":material/token:", on_click=_toggle_token_view, args=(message_id,),
-              help="This message exactly as sent (bidi controls marked), then split into its tokens, with the "
-                   "exact counts beside the chars/4 estimate.")
+              type="tertiary", icon=":material/token:", on_click=_toggle_token_view, args=(message_id,))
     if shown:
+        st.caption("Exactly as sent (bidi controls marked), then split into its tokens, with the exact counts "
+                   "beside the chars/4 estimate.")
         text = content_text(message.get("content", ""))
         render_raw(text)
         render_token_view(text, key=f"chat_tv_{message_id}")

@@ -47,6 +47,7 @@ SCROLL_AFTER_ROWS = 16
 CONTAINER_PX = 440
 # Above this many blocks the chart merges neighbours of the same kind within a row (and says so).
 MAX_BLOCKS = 6_000
+BODY_SHOWN_CHARS = 12_000  # a request body longer than this is drawn on request (see render_turn)
 _MARKDOWN_SPECIALS = "\\`*_~[]<>#|$"
 
 
@@ -99,8 +100,18 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
     st.markdown(f"**Exact request body of turn {turn}** (rebuilt from its turn record; no key is ever stored)")
     for problem in body.get("missing", []):
         st.warning(f"Could not rebuild everything: {problem}.")
-    with st.container(height=360):
-        st.code(json.dumps(body, indent=2, ensure_ascii=False), language="json")
+    text = json.dumps(body, indent=2, ensure_ascii=False)
+    if len(text) <= BODY_SHOWN_CHARS:
+        with st.container(height=360):
+            st.code(text, language="json")
+        return
+    # A long payload's body is tens of kilobytes of highlighted JSON: drawn on request (a lazy expander runs
+    # nothing while closed), because highlighting it took the browser 0.4 s on every load of a long chat.
+    box = st.expander(f"Show it: {len(body.get('messages', [])):,} messages, {len(text.encode()) / 1024:,.0f} KB "
+                      "of JSON", key=f"{key}__body_{turn}", on_change="rerun", icon=":material/data_object:")
+    if box.open:
+        with box, st.container(height=360):
+            st.code(text, language="json")
 
 
 def render_badges(turn_badges: Sequence[Badge]) -> None:

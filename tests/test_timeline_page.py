@@ -105,3 +105,19 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     frame, _, note = timeline_frames(big)
     assert sum(len(big.blocks(t)) for t in big.turns) > MAX_BLOCKS
     assert note is not None and len(frame) < MAX_BLOCKS
+
+
+def test_a_long_request_body_is_drawn_on_request_and_a_short_one_at_once() -> None:
+    reset_simulated_caches()
+    at = AppTest.from_function(timeline_script, args=(40, 200_000, "turns"), default_timeout=180).run()
+    assert not at.exception, at.exception
+    json_code = [c for c in at.code if c.language == "json"]
+    assert not json_code  # turn 40 re-sends 79 messages: too long to highlight on every load
+    label = next(e.label for e in at.expander if e.label.startswith("Show it:"))
+    assert re.search(r"Show it: 80 messages, \d+ KB of JSON", label), label  # the system prompt + 79
+    at.session_state["tl__body_40"] = True
+    at.run()
+    body = next(c.value for c in at.code if c.language == "json")
+    assert body.count('"role"') == 80 and "Turn 39" in body
+    at.selectbox(key="tl__turn").set_value(1).run()
+    assert any(c.language == "json" and "Turn 0" in c.value for c in at.code)  # short: shown at once
