@@ -34,8 +34,9 @@ from lib.tokens import (
 from lib.tokenview import TEXT_KINDS, error_pct, message_kind
 from lib.trimming import ContextOverflowError, payload_problems, trim_history
 
-__all__ = ["Inspection", "WhatIf", "error_series", "inspect", "kind_frame", "literal_seed_breaking_budgets",
-           "seed_breaking_budgets", "typed_turns", "what_if"]
+__all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
+           "latest_settings", "literal_seed_breaking_budgets", "page_of", "seed_breaking_budgets", "thin",
+           "typed_turns", "what_if"]
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
@@ -47,6 +48,23 @@ Span = tuple[int, int]  # inclusive positions in the stored history
 def typed_turns(turns: Turns) -> list[TurnRecord]:
     """Typed records; a stored record with odd field types reads with those fields missing."""
     return [t if isinstance(t, TurnRecord) else TurnRecord.from_json(t) for t in turns]
+
+
+def latest_settings(turns: Turns) -> tuple[str | None, int]:
+    """The model and budget of the newest turn records that name them (None and 0 when none does).
+
+    Types records newest first and stops as soon as both are found: typing all 5,000 records of a long
+    session on every rerun cost about half a second.
+    """
+    model: str | None = None
+    budget = 0
+    for raw in reversed(turns):
+        record = raw if isinstance(raw, TurnRecord) else TurnRecord.from_json(raw)
+        model = model or record.model
+        budget = budget or record.budget or 0
+        if model and budget:
+            break
+    return model, budget
 
 
 @dataclass(frozen=True)
@@ -276,6 +294,65 @@ def error_series(turns: pd.DataFrame, *, max_points: int = 150) -> pd.DataFrame:
     out["turn"] = out["first"]
     out["label"] = out["first"].astype(str) + "–" + out["last"].astype(str)
     return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Thinned:
+    """Rows of a frame kept for drawing: every ``step``-th value of a column, and the last one."""
+
+    frame: pd.DataFrame
+    step: int  # 1: nothing was left out
+    kept: int  # distinct values of the column kept
+    total: int  # distinct values of the column in all
+
+    def note(self, unit: str, *, subject: str = "Sampled for drawing") -> str:
+        """What a caption must say when rows were left out ("" when none was)."""
+        if self.step == 1:
+            return ""
+        return (f"{subject}: one {unit} in every {self.step:,} ({self.kept:,} of {self.total:,}, the "
+                f"first and the last included); each value drawn is exact.")
+
+
+def thin(frame: pd.DataFrame, column: str, *, max_points: int) -> Thinned:
+    """Keep the rows whose ``column`` value is one of every ``step``-th distinct value (first and last included),
+    so a chart draws at most about ``max_points`` of them. A browser draws 5,000 turns × 8 series slowly, and a
+    line through every 10th turn still shows the trend; the caption says which were kept (``Thinned.note``).
+    """
+    values = pd.Series(frame[column].unique()).sort_values(ignore_index=True)
+    total = len(values)
+    if total <= max_points:
+        return Thinned(frame, 1, total, total)
+    step = -(-total // max_points)
+    chosen = values.iloc[::step]
+    if chosen.iloc[-1] != values.iloc[-1]:
+        chosen = pd.concat([chosen, values.iloc[[-1]]])
+    return Thinned(frame[frame[column].isin(set(chosen))], step, len(chosen), total)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a long table: rows ``first``..``last`` (1-based, inclusive) of ``total``."""
+
+    rows: pd.DataFrame
+    number: int
+    count: int
+    first: int
+    last: int
+    total: int
+
+    def caption(self, unit: str = "messages") -> str:
+        if self.count == 1:
+            return f"All {self.total:,} {unit}."
+        return f"Page {self.number:,} of {self.count:,}: {unit} {self.first:,}–{self.last:,} of {self.total:,}."
+
+
+def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
+    """Page ``number`` (1-based, clamped to the pages there are) of ``size`` rows."""
+    count = max(1, -(-len(frame) // size))
+    number = min(max(1, number), count)
+    start = (number - 1) * size
+    rows = frame.iloc[start:start + size]
+    return Page(rows, number, count, start + 1 if len(rows) else 0, start + len(rows), len(frame))
 
 
 @dataclass(frozen=True)

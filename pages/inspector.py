@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.demo import load_demo
-from lib.inspection import Inspection, inspect, typed_turns, what_if
+from lib.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
 from lib.tokens import count_label
 from lib.trimming import STRATEGIES, STRATEGY_LABELS
 from pages import errors, services, sidebar
@@ -22,6 +22,7 @@ from pages.inspector_sections import (
     payload_messages,
     provider_counts,
     seed_verdict,
+    show_chart,
     what_if_table,
 )
 from pages.token_view import token_view_section
@@ -29,6 +30,8 @@ from pages.token_view import token_view_section
 DEFAULT_MODEL = "gpt-4o-mini"
 PICKER_KEY = "ins_session"
 ERROR_KEY = "ins_callback_error"
+TAB_KEY = "ins_tab"
+TABS = ("This session", "Token view")
 
 
 @st.cache_data(show_spinner="Counting tokens…", max_entries=16)
@@ -36,6 +39,14 @@ def build(session_id: str, size: tuple[int, int], model: str, system_prompt: str
           prices: tuple) -> Inspection:
     # Cached by (session, lengths, model, prompt, prices): a rerun of an unchanged session costs nothing.
     return inspect(_history, _turns, model=model, system_prompt=system_prompt, prices=dict(prices) or None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_what_if(session_id: str, size: int, budget: int, strategy: str, model: str, system_prompt: str,
+                   _history: list) -> WhatIf:
+    # Whole-turn trimming walks all 10,000 messages of a long session (about 0.3 s): a reload, or any other
+    # widget on the page, should not pay that again for the same budget and strategy.
+    return what_if(_history, budget=budget, strategy=strategy, model=model, system_prompt=system_prompt)
 
 
 def _load_demo() -> None:
@@ -83,12 +94,12 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
     if data.turns["provider"].isna().all():
         st.caption("No provider-reported counts: " + ("the demo was never sent to a provider, so that series "
                    "is left out." if demo else "no turn of this session reported usage."))
-    st.altair_chart(per_turn_chart(data, model), width="stretch")
-    st.altair_chart(error_chart(data), width="stretch")
+    show_chart(per_turn_chart(data, model))
+    show_chart(error_chart(data))
     st.subheader("Cumulative tokens re-sent")
     st.caption("Every turn re-sends the history, so the total grows roughly with the square of the "
                "conversation's length. Trimming bends the curve.")
-    st.altair_chart(cumulative_chart(data), width="stretch")
+    show_chart(cumulative_chart(data))
     last = data.cumulative.iloc[-1]
     if pd.notna(last["cost"]):
         st.caption(f"Input cost so far: ${last['cost']:.4f} sent, ${last['cost_untrimmed']:.4f} without "
@@ -109,7 +120,7 @@ def what_if_section(session_id: str, history: list, data: Inspection, *, model: 
                          value=min(top, default_budget) if default_budget >= 50 else max(50, untrimmed // 2))
     strategy = middle.selectbox("Strategy", STRATEGIES, key="ins_strategy",
                                 format_func=lambda s: STRATEGY_LABELS.get(s, s))
-    result = what_if(history, budget=budget, strategy=strategy, model=model, system_prompt=system_prompt)
+    result = cached_what_if(session_id, len(history), budget, strategy, model, system_prompt, history)
     if result.error:
         st.error(result.error)
     else:
@@ -145,14 +156,18 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the one error boundary
         errors.show_error(exc)
         return
-    tab_session, tab_tokens = st.tabs(["This session", "Token view"])
-    with tab_tokens:
-        st.caption("Tokens are what a model reads and what you pay for. Pick a preset or paste any text.")
-        extra = {f"#{n} {m.get('role')}: {str(m.get('content') or '')[:50]}": str(m.get("content") or "")
-                 for n, m in enumerate(history) if isinstance(m.get("content"), str) and m.get("content")}
-        token_view_section(key="ins_tv", extra=extra)
-    with tab_session:
-        session_tab(session_id, history, turns, meta)
+    # on_change="rerun": only the open tab runs and is sent. Streamlit otherwise sends a hidden tab's whole
+    # content, and the session tab of a 10,000-message session is what made the page slow to load.
+    tab_session, tab_tokens = st.tabs(TABS, key=TAB_KEY, on_change="rerun")
+    if tab_tokens.open:
+        with tab_tokens:
+            st.caption("Tokens are what a model reads and what you pay for. Pick a preset or paste any text.")
+            extra = {f"#{n} {m.get('role')}: {str(m.get('content') or '')[:50]}": str(m.get("content") or "")
+                     for n, m in enumerate(history) if isinstance(m.get("content"), str) and m.get("content")}
+            token_view_section(key="ins_tv", extra=extra)
+    if tab_session.open:
+        with tab_session:
+            session_tab(session_id, history, turns, meta)
 
 
 def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str]) -> None:
@@ -160,10 +175,9 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
         st.info("This session is empty. Chat a few turns on the **Chat** page (pick a small budget to see "
                 "trimming), or click **Load demo conversation**.")
         return
-    # Typed: a stored record whose fields have odd types reads with those fields missing.
-    records = typed_turns(turns)
-    model = next((t.model for t in reversed(records) if t.model), DEFAULT_MODEL)
-    budget = next((t.budget for t in reversed(records) if t.budget), 0)
+    # Typed newest first: a stored record whose fields have odd types reads with those fields missing.
+    latest_model, budget = latest_settings(turns)
+    model = latest_model or DEFAULT_MODEL
     system_prompt = meta.get("system_prompt", "")
     prices = sidebar.price_table("ins_prices")
     data = build(session_id, (len(history), len(turns)), model, system_prompt, history, turns,
@@ -180,7 +194,7 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     st.caption("Close for English prose, far off for Chinese, Japanese, code, JSON and emoji: tokenizers are "
                "trained mostly on English, so other text takes more tokens per character.")
     if data.exact_available:
-        st.altair_chart(kind_chart(data), width="stretch")
+        show_chart(kind_chart(data))
     messages_table(data)
     what_if_section(session_id, history, data, model=model, system_prompt=system_prompt, default_budget=budget,
                     prices=prices)

@@ -2,6 +2,10 @@
 
 Widget keys start with ``ins_``. Provider count endpoints are network calls, so they run only when their
 button is clicked, never on a rerun; their figures are kept in session state per payload.
+
+Long sessions: the tables show PAGE_ROWS rows at a time (a 10,000-row styled table took the server and the
+browser several seconds each), and the prompt-caching replay, several seconds at 10,000 messages, runs by
+itself only up to CACHING_AUTO_MESSAGES messages; above that, when its expander is opened.
 """
 
 from __future__ import annotations
@@ -13,17 +17,39 @@ import pandas as pd
 import streamlit as st
 
 from lib.caching import PROFILES, get_profile
-from lib.inspection import Inspection, WhatIf, seed_breaking_budgets
+from lib.inspection import Inspection, Page, WhatIf, page_of, seed_breaking_budgets
 from lib.inspection_costs import cache_stack_frame, comparison_frame, cumulative_cost_frame, strategy_label
 from lib.inspection_costs import strategy_totals as _strategy_totals
 from lib.records import wire_payload
 from lib.tokens import count_chat_tokens, count_label
 from pages import errors, services
-from pages.inspector_charts import cache_stack_chart, cost_chart
+from pages.inspector_charts import Figure, cache_stack_chart, cost_chart
 
 Message = Mapping[str, Any]
 TABLE_HEIGHT = 520
 COUNTS_KEY = "ins_provider_counts"
+PAGE_ROWS = 200
+CACHING_AUTO_MESSAGES = 1_000
+CACHING_KEY = "ins_caching_open"
+
+
+def show_chart(figure: Figure) -> None:
+    """A chart of pages.inspector_charts, and its sampling note when it was thinned."""
+    spec, note = figure
+    st.vega_lite_chart(spec, width="stretch")
+    if note:
+        st.caption(note)
+
+
+def paged(frame: pd.DataFrame, *, key: str) -> Page:
+    """The page of ``frame`` picked in a pagination widget under ``key`` (no widget when one page holds all)."""
+    count = max(1, -(-len(frame) // PAGE_ROWS))
+    if count == 1:
+        return page_of(frame, 1, size=PAGE_ROWS)
+    if st.session_state.get(key, 1) > count:  # a shorter session opened since: its last page instead
+        st.session_state[key] = count
+    number = st.pagination(count, key=key, max_visible_pages=9)
+    return page_of(frame, number, size=PAGE_ROWS)
 
 
 def message_columns(encoding: str) -> dict[str, Any]:
@@ -31,6 +57,7 @@ def message_columns(encoding: str) -> dict[str, Any]:
     col = st.column_config
     return {
         "#": col.NumberColumn("#", help="Position in the stored history", width="small"),
+        "left_out": col.CheckboxColumn("Left out", help="Left out of at least one payload", width="small"),
         "role": col.TextColumn("Role", width="small"),
         "kind": col.TextColumn("Kind", help="prose, CJK, code, JSON / tool call or emoji"),
         "preview": col.TextColumn("Message", width="large"),
@@ -48,21 +75,17 @@ def message_columns(encoding: str) -> dict[str, Any]:
     }
 
 
-def _highlight_dropped(row: pd.Series) -> list[str]:
-    style = "background-color: rgba(216, 137, 59, 0.22)" if pd.notna(row["dropped_at_turn"]) else ""
-    return [style] * len(row)
-
-
 def messages_table(data: Inspection, *, key: str = "ins_messages") -> None:
     st.subheader("Messages")
-    st.caption("Each stored message: the chars/4 estimate against its exact tokens. Click a column to sort. "
-               "Highlighted rows were left out of at least one payload.")
-    frame = data.messages.drop(columns=["id"])
-    # na_rep: a message never dropped (or a count that is unavailable) reads as a dash, not "None".
-    styled = frame.style.apply(_highlight_dropped, axis=1).format(na_rep="—", precision=1, subset=["error_pct"]) \
-        .format(na_rep="—", precision=2, subset=["chars_per_token"]).format(
-        na_rep="—", subset=["text_tokens", "exact", "dropped_at_turn"])
-    st.dataframe(styled, hide_index=True, width="stretch", height=TABLE_HEIGHT,
+    page = paged(data.messages, key=f"{key}_page")
+    sort = "Click a column to sort this page. " if page.count > 1 else "Click a column to sort. "
+    st.caption(f"{page.caption()} Each stored message: the chars/4 estimate against its exact tokens. {sort}"
+               "Ticked under *Left out*: left out of at least one payload.")
+    frame = page.rows.drop(columns=["id"])
+    frame.insert(1, "left_out", frame["dropped_at_turn"].notna())
+    # No pandas Styler (it used to shade these rows): styling 200 rows cost the server ~0.2 s and the browser
+    # a regex per cell. placeholder: a message never dropped (or an unavailable count) reads as a dash.
+    st.dataframe(frame, hide_index=True, width="stretch", height=TABLE_HEIGHT, placeholder="—",
                  column_config=message_columns(data.encoding), key=key)
 
 
@@ -74,11 +97,13 @@ def payload_messages(history: Sequence[Message], result: WhatIf, system_prompt: 
 
 
 def what_if_table(data: Inspection, result: WhatIf) -> None:
-    dropped = set(result.dropped_ids)
-    table = data.messages.assign(send=~data.messages["id"].isin(dropped))
+    page = paged(data.messages, key="ins_what_if_page")
+    if page.count > 1:
+        st.caption(f"{page.caption()} The counts above cover every message.")
+    table = page.rows.assign(send=~page.rows["id"].isin(set(result.dropped_ids)))
     col = st.column_config
     st.dataframe(table[["#", "role", "preview", "exact", "estimate", "send"]], hide_index=True, width="stretch",
-                 height=300, column_config={
+                 height=300, placeholder="—", column_config={
                      "role": col.TextColumn("Role"), "preview": col.TextColumn("Message", width="large"),
                      "exact": col.NumberColumn("Exact (in payload)"), "estimate": col.NumberColumn("Estimate"),
                      "send": col.CheckboxColumn("Would be sent")})
@@ -167,12 +192,28 @@ def caching_section(session_id: str, history: list, *, model: str, budget: int, 
                     prices: Mapping[str, Any]) -> None:
     st.subheader("Prompt caching: what re-sent history really costs")
     st.markdown(TEACHING)
+    auto = len(history) <= CACHING_AUTO_MESSAGES
+    # on_change="rerun": the replay runs only while the expander is open (a closed expander's content is
+    # otherwise still run and sent). Open by default when the session is short enough to replay quickly.
+    if not auto:
+        st.caption(f"Replaying {len(history):,} messages under four strategies, caching on and off, takes a few "
+                   "seconds, so it runs only when you open it below.")
+    box = st.expander("Replay this session under each strategy, caching on and off", expanded=auto,
+                      key=CACHING_KEY, on_change="rerun")
+    if box.open:
+        with box:
+            _caching_replay(session_id, history, model=model, budget=budget, system_prompt=system_prompt,
+                            prices=prices)
+
+
+def _caching_replay(session_id: str, history: list, *, model: str, budget: int, system_prompt: str,
+                    prices: Mapping[str, Any]) -> None:
     ids = list(PROFILES)
     profile = st.selectbox("Cache rules", ids, format_func=lambda p: PROFILES[p].label, key="ins_cache_profile")
     chosen = st.selectbox("Strategy shown per turn", ["turns", "cache-aware", "seed", "none"],
                           format_func=strategy_label, key="ins_cache_strategy")
-    # The eight replays are linear in the session (lib.strategy_costs): about a second at 10,000 messages,
-    # so they run on every load, long sessions included (bench/inspector.py prints the figure).
+    # The eight replays take about 0.5 s at 2,000 messages and 5 s or more at 10,000 on two cores: the
+    # cache simulation re-reads each payload that changed right after the system prompt.
     try:
         totals = strategy_totals(session_id, len(history), model, budget, system_prompt, profile,
                                  tuple(sorted(prices.items())), history)
@@ -186,8 +227,8 @@ def caching_section(session_id: str, history: list, *, model: str, budget: int, 
         st.info(f"At a budget of {budget:,} tokens no payload reaches the {minimum:,}-token minimum these rules "
                 "need before anything is cached, so caching changes nothing here. Raise the budget above it to "
                 "see the effect.")
-    st.altair_chart(cache_stack_chart(cache_stack_frame(cached), f"{strategy_label(chosen)}: input tokens "
-                                      f"per turn at a budget of {budget:,}"), width="stretch")
+    show_chart(cache_stack_chart(cache_stack_frame(cached), f"{strategy_label(chosen)}: input tokens per turn at "
+                                 f"a budget of {budget:,}"))
     comparison = comparison_frame(totals)
     col = st.column_config
     st.dataframe(comparison, hide_index=True, width="stretch", column_config={
@@ -201,7 +242,7 @@ def caching_section(session_id: str, history: list, *, model: str, budget: int, 
     if costs.empty:
         st.caption(f"No price for {model}: add one in the price table to compare costs.")
     else:
-        st.altair_chart(cost_chart(costs), width="stretch")
+        show_chart(cost_chart(costs))
     st.caption(f"{count_label('simulated')}: {PROFILES[profile].label} rules applied to this history replayed "
                f"under each strategy at the same budget ({budget:,} tokens), prices for {model}. "
                f"Source: {PROFILES[profile].source}")

@@ -243,3 +243,46 @@ def test_seed_what_if_uses_the_fast_seed_with_the_literal_result():
 
         literal = trim_history([{"role": "system", "content": "Be brief."}, *history], budget, strategy="seed")
         assert fast.kept_ids == literal.kept_ids and fast.tokens_after == literal.tokens_after
+
+
+def test_thin_keeps_every_step_th_value_and_the_last_and_says_so():
+    import pandas as pd
+
+    from lib.inspection import thin
+
+    # Long, as a chart draws it: two series per turn; thinning must keep or drop a turn's rows together.
+    frame = pd.DataFrame({"turn": [t for t in range(1, 1_203) for _ in (0, 1)], "series": ["a", "b"] * 1_202})
+    drawn = thin(frame, "turn", max_points=500)
+    turns = sorted(set(drawn.frame["turn"]))
+    assert drawn.step == 3 and turns[:3] == [1, 4, 7] and turns[-1] == 1_202 and drawn.total == 1_202
+    assert len(turns) == drawn.kept <= 502 and len(drawn.frame) == 2 * drawn.kept
+    assert drawn.note("turn") == ("Sampled for drawing: one turn in every 3 (402 of 1,202, the first and the "
+                                  "last included); each value drawn is exact.")
+    whole = thin(frame.head(20), "turn", max_points=500)
+    assert whole.step == 1 and whole.note("turn") == "" and len(whole.frame) == 20
+
+
+def test_page_of_clamps_and_describes_the_rows_shown():
+    import pandas as pd
+
+    from lib.inspection import page_of
+
+    frame = pd.DataFrame({"#": range(450)})
+    first = page_of(frame, 1, size=200)
+    assert first.rows["#"].iloc[0] == 0 and len(first.rows) == 200 and first.count == 3
+    assert first.caption() == "Page 1 of 3: messages 1–200 of 450."
+    last = page_of(frame, 9, size=200)  # past the end: the last page
+    assert last.number == 3 and list(last.rows["#"]) == list(range(400, 450))
+    assert last.caption() == "Page 3 of 3: messages 401–450 of 450."
+    assert page_of(frame.head(5), 1, size=200).caption() == "All 5 messages."
+    assert page_of(frame.head(0), 1, size=200).caption() == "All 0 messages."
+
+
+def test_latest_settings_reads_the_newest_records_naming_them():
+    from lib.inspection import latest_settings
+
+    turns = [{"turn": 1, "model": "gpt-4o", "budget": 500}, {"turn": 2, "model": "gpt-4o-mini"},
+             {"turn": 3, "budget": "odd"}]
+    assert latest_settings(turns) == ("gpt-4o-mini", 500)
+    assert latest_settings([]) == (None, 0)
+    assert latest_settings([TurnRecord.from_json({"turn": 1, "budget": 900})]) == (None, 900)

@@ -34,6 +34,13 @@ def captions(at) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
+def chart_rows(chart) -> int:
+    """Rows of data a chart sends to the browser (Streamlit ships each dataset as Arrow)."""
+    import pyarrow as pa
+
+    return sum(pa.ipc.open_stream(d.data.data).read_all().num_rows for d in chart.proto.datasets)
+
+
 def column_labels(frame_element) -> dict[str, str]:
     config = json.loads(frame_element.proto.columns or "{}")
     return {name: spec.get("label") for name, spec in config.items()}
@@ -104,14 +111,26 @@ def test_trimmed_chat_session_shows_dropped_messages_with_plain_columns():
                           "error_pct": "Error %", "chars_per_token": "Chars per token",
                           "dropped_at_turn": "First dropped at turn"}.items():
         assert labels.get(column) == label
+    assert labels.get("left_out") == "Left out"
+    assert table.value["left_out"].tolist() == table.value["dropped_at_turn"].notna().tolist()
+    assert table.value["left_out"].any() and not table.value["left_out"].all()
     # Missing values (never dropped) are displayed as a dash, not "None" (the table height is checked in
     # tests/test_e2e_inspector.py, in a browser).
-    shown = table.proto.arrow_data.styler.display_values
-    assert b"None" not in shown and "—".encode() in shown
+    assert table.proto.placeholder == "—"
+
+
+def open_tab(at, label: str):
+    """Switch the page's tabs as a click would: they rerun on change, and only the open tab is drawn."""
+    at.session_state["ins_tab"] = label
+    return at.run()
 
 
 def test_token_view_presets_and_typed_text_show_labelled_counts():
     at = open_app(PAGE)
+    assert not at.exception
+    # The tabs run lazily: the token view is neither run nor sent until its tab is opened.
+    assert not [t for t in at.text_area if t.key == "ins_tv_text"]
+    open_tab(at, "Token view")
     assert not at.exception
     at.button(key="ins_tv_preset_Chinese").click().run()
     assert at.text_area(key="ins_tv_text").value == PRESETS["Chinese"]
@@ -173,3 +192,57 @@ def test_no_count_buttons_without_a_key():
     at = open_app(PAGE)
     at.button(key="ins_demo").click().run()
     assert not [b for b in at.button if b.key and b.key.startswith("ins_count_")]
+
+
+def long_session(store, *, messages: int = 2_400, window: int = 40) -> str:
+    """A stored session of ``messages`` messages whose every turn sent only the newest ``window`` of them."""
+    history, records = [], []
+    for n in range(messages):
+        role = "user" if n % 2 == 0 else "assistant"
+        history.append({"role": role, "id": f"m{n}", "content": f"Message {n}: trimming keeps the newest turns."})
+    for turn, user_at in enumerate(range(0, messages - 1, 2), start=1):
+        first = max(0, user_at - window + 1)
+        record = {"turn": turn, "user_id": f"m{user_at}", "assistant_id": f"m{user_at + 1}", "strategy": "turns",
+                  "budget": 80_000, "model": "gpt-4o-mini", "sent": [[f"m{first}", f"m{user_at}"]],
+                  "sent_count": user_at + 1 - first, "dropped_count": first}
+        if first:
+            record["dropped"] = [["m0", f"m{first - 1}"]]
+        records.append(record)
+    store.import_session("long", messages=history, turns=records, meta={"title": "long"})
+    return "long"
+
+
+def test_long_session_pages_its_tables_samples_its_lines_and_replays_on_demand():
+    from pages import services
+
+    sid = long_session(services.store_handle().store)
+    at = open_app(PAGE, session=sid)
+    assert not at.exception
+    table = next(d for d in at.dataframe if "dropped_at_turn" in d.value.columns)
+    assert len(table.value) == 200 and table.value["#"].iloc[0] == 0
+    pager = next(p for p in at.get("pagination") if p.key == "ins_messages_page")
+    assert pager.num_pages == 12
+    text = captions(at)
+    assert "Page 1 of 12: messages 1–200 of 2,400." in text
+    # 1,200 turns: lines through every 3rd turn and the last, and the captions say so.
+    assert "Sampled for drawing: one turn in every 3 (401 of 1,200, the first and the last included)" in text
+    assert "Dots sampled for drawing: one message in every 3 (801 of 2,400" in text
+    assert "The bars use every message." in text
+    # Unthinned, the per-turn lines and the dots would send 2,400 rows each.
+    assert len(charts(at)) == 4 and max(chart_rows(c) for c in charts(at)) <= 1_000
+    # The replay under each strategy waits until its expander is opened.
+    assert not [d for d in at.dataframe if "hit_rate" in d.value.columns]
+    assert "runs only when you open it below" in text
+
+    pager.set_value(3).run()
+    assert not at.exception
+    table = next(d for d in at.dataframe if "dropped_at_turn" in d.value.columns)
+    assert list(table.value["#"])[:2] == [400, 401] and len(table.value) == 200
+    assert "Page 3 of 12: messages 401–600 of 2,400." in captions(at)
+
+    at.session_state["ins_caching_open"] = True
+    at.run()
+    assert not at.exception
+    comparison = next(d.value for d in at.dataframe if "hit_rate" in d.value.columns)
+    assert len(comparison) == 8
+    assert "Sampled for drawing: one turn in every 3" in captions(at)  # the cost per strategy, 1,200 turns
