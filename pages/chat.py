@@ -71,8 +71,9 @@ def _typed_turn(store: SessionStore, session_id: str, choices: sidebar.SidebarCh
     """The chat input and the turn you type, as a fragment: Enter reruns only this function, so the browser
     shows your message at once instead of first redrawing the 100 messages and the timeline of the window
     (that redraw took 2 s at 10,000 messages). Once the reply is stored, the whole page reruns to draw the
-    turn in the history, with its badges, and in the timeline. A turn that failed stays as drawn here, your
-    text and the error, until the next run (the store holds what was saved)."""
+    turn in the history, with its badges, and in the timeline (a failed turn too, its error shown again
+    below). Only when nothing could be stored (the store is down) does the page stay as drawn here, your
+    text and the error on it."""
     with st.bottom:  # pinned at the bottom of the page, as a top-level st.chat_input would be
         prompt = st.chat_input("Your message", key="chat_input", disabled=disabled, submit_mode="disable")
     with live_box:  # written on every run, so that this fragment has a place there when it reruns alone
