@@ -35,7 +35,7 @@ from lib.tokenview import TEXT_KINDS, error_pct, message_kind
 from lib.trimming import ContextOverflowError, payload_problems, trim_history
 
 __all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
-           "latest_settings", "literal_seed_breaking_budgets", "page_of", "seed_breaking_budgets", "thin",
+           "latest_settings", "literal_seed_breaking_budgets", "page_count", "page_of", "seed_breaking_budgets", "thin",
            "typed_turns", "what_if"]
 
 Message = Mapping[str, Any]
@@ -346,9 +346,14 @@ class Page:
         return f"Page {self.number:,} of {self.count:,}: {unit} {self.first:,}–{self.last:,} of {self.total:,}."
 
 
+def page_count(rows: int, *, size: int) -> int:
+    """Pages of ``size`` rows that ``rows`` rows fill (one, even when empty)."""
+    return max(1, -(-rows // size))
+
+
 def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
     """Page ``number`` (1-based, clamped to the pages there are) of ``size`` rows."""
-    count = max(1, -(-len(frame) // size))
+    count = page_count(len(frame), size=size)
     number = min(max(1, number), count)
     start = (number - 1) * size
     rows = frame.iloc[start:start + size]

@@ -54,7 +54,7 @@ class SessionCache:
         self.history = history
         self.reference_model = reference_model
         self.prices = prices
-        self._keys: dict[int, str] = {}  # rendered wire forms of stored messages, by history position
+        self._keys: list[str | None] = [None] * len(history)  # rendered wire forms, by history position
         self._caches: dict[tuple[str, str], PromptCache] = {}
 
     def __repr__(self) -> str:
@@ -95,10 +95,10 @@ class SessionCache:
         Only the positions asked for: the chat's window of 50 turns of a 10,000-message session sends its
         newest messages, and rendering everything before them cost a quarter of a second per rerun."""
         keys = self._keys
-        missing = [n for n in range(start, stop) if n not in keys]
-        for n in missing:
-            keys[n] = wire_key(self.history[n])
-        return [keys[n] for n in range(start, stop)]
+        for n in range(start, stop):
+            if keys[n] is None:
+                keys[n] = wire_key(self.history[n])
+        return keys[start:stop]  # type: ignore[return-value]  # every entry in range was just filled
 
 
 def reported_extent(tokens: Sequence[int], cached: int, total: int | None) -> float:

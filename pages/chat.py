@@ -85,10 +85,9 @@ def _typed_turn(store: SessionStore, session_id: str, choices: sidebar.SidebarCh
         result, _ = chat_live.live_turn(store, chat_live.turn_request(prompt, session_id, choices), choices)
     if result is None:  # nothing was stored (the store is down, say): your text and the error stay as drawn
         return
-    # The timeline shows the new turn (its picker would keep the old choice). Set, not deleted, so the
-    # browser's picker shows it too. An unsaved reply is drawn from memory, with "Save again"; a failed
+    # The timeline shows the new turn. An unsaved reply is drawn from memory, with "Save again"; a failed
     # turn's error is drawn again below the history (its badges and record say it too).
-    st.session_state[f"{timeline_key(session_id)}__turn"] = result.turn
+    show_in_timeline(session_id, result.turn)
     if result.error is not None:
         chat_live.keep_error(session_id, result.error)
     st.rerun()
@@ -123,9 +122,7 @@ def _draw(view: chat_history.ChatView, header: DeltaGenerator,
         chat_live.show_kept_error(session_id)
         chat_live.offer_save_again(store, session_id, streamed_now=result is not None)
     if result is not None and result.turn in view.timeline.turns:
-        # A new turn: the timeline shows it (its picker would keep the old choice). Set, not deleted, so the
-        # browser's picker shows it too.
-        st.session_state[f"{timeline_key(session_id)}__turn"] = result.turn
+        show_in_timeline(session_id, result.turn)
     with timeline_column:
         _timeline_panel(view)
 
@@ -163,11 +160,17 @@ def _jump(view: chat_history.ChatView, key: str) -> None:
     turn = int(st.session_state.get(key) or view.first_number)
     index = chat_window.index_of_turn(turn, total=view.window.total, turn_count=view.turn_count)
     chat_history.jump_to(view.session_id, index)
-    st.session_state[f"{timeline_key(view.session_id)}__turn"] = turn  # the timeline shows it too
+    show_in_timeline(view.session_id, turn)
 
 
 def timeline_key(session_id: str) -> str:
     return f"chat_timeline__{session_id}"
+
+
+def show_in_timeline(session_id: str, turn: int) -> None:
+    """Make the timeline's turn picker show ``turn`` (it would keep its old choice). Set, not deleted, so the
+    browser's picker shows it too."""
+    st.session_state[f"{timeline_key(session_id)}__turn"] = turn
 
 
 def _check_linked_session(store: SessionStore, session_id: str, *, linked: bool) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.caching import PROFILES, get_profile
-from lib.inspection import Inspection, Page, WhatIf, page_of, seed_breaking_budgets
+from lib.inspection import Inspection, Page, WhatIf, page_count, page_of, seed_breaking_budgets
 from lib.inspection_costs import cache_stack_frame, comparison_frame, cumulative_cost_frame, strategy_label
 from lib.inspection_costs import strategy_totals as _strategy_totals
 from lib.records import wire_payload
@@ -43,7 +43,7 @@ def show_chart(figure: Figure) -> None:
 
 def paged(frame: pd.DataFrame, *, key: str) -> Page:
     """The page of ``frame`` picked in a pagination widget under ``key`` (no widget when one page holds all)."""
-    count = max(1, -(-len(frame) // PAGE_ROWS))
+    count = page_count(len(frame), size=PAGE_ROWS)
     if count == 1:
         return page_of(frame, 1, size=PAGE_ROWS)
     if st.session_state.get(key, 1) > count:  # a shorter session opened since: its last page instead
