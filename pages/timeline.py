@@ -21,13 +21,10 @@ picker's is ``f"{key}__turn"`` (set it in session_state to show a new turn). Row
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -208,47 +205,68 @@ def _merged(blocks: Sequence[Block]) -> list[Block]:
 
 
 def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> dict[str, Any]:
-    """The Vega-Lite spec of the timeline, with both frames attached as named datasets.
+    """The Vega-Lite spec of the timeline (a plain dict), with both frames attached as named datasets.
 
-    The spec itself depends only on the roles drawn and the height, so it is built (and validated by
-    altair against the schema) once per shape: altair's validation took a quarter of a second on every
-    rerun of the chat. Rows are ordered by their turn number, a field of the data, not by a list in the spec.
+    Written as a dict, not with altair: altair validates every ``encode`` and ``to_dict`` against the
+    schema, which cost the chat about 0.2 s whenever the shape changed (tests/test_timeline_page.py
+    validates this spec against the schema instead). Rows are ordered by their turn number, a field of the
+    data, so one spec serves every rerun of the same shape.
     """
-    roles = tuple(r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"]))
-    spec = copy.deepcopy(_chart_spec(roles, max(60, rows * ROW_PX)))
-    spec["datasets"] = {"blocks": frame, "rows": dropped}
-    return spec
-
-
-@functools.lru_cache(maxsize=64)
-def _chart_spec(roles: tuple[str, ...], height: int) -> dict[str, Any]:
+    roles = [r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"])]
+    height = max(60, rows * ROW_PX)
+    y = {"field": "row", "type": "nominal", "title": None,
+         "sort": {"field": "turn", "op": "min", "order": "ascending"}}
+    row_label = {**y, "axis": {"labelFontSize": 13, "labelFontWeight": "bold"}}
+    new_this_turn = "(datum.state === 'new this turn')"
     # Only the roles drawn, in a fixed order, so the legend lists what is on screen.
-    by_turn = alt.EncodingSortField(field="turn", op="min", order="ascending")
-    y = alt.Y("row:N", sort=by_turn, title=None, axis=alt.Axis(labelFontSize=13, labelFontWeight="bold"))
-    blocks = alt.Chart(alt.NamedData("blocks")).mark_bar(height=ROW_PX - 8).encode(
-        y=y, x=alt.X("x0:Q", title="Tokens sent (exact, per message)"), x2="x1:Q",
-        color=alt.Color("role:N", scale=alt.Scale(domain=list(roles),
-                                                  range=[ROLE_COLOURS.get(r, "#9e9e9e") for r in roles]),
-                        legend=alt.Legend(orient="top", title=None)),
-        opacity=alt.Opacity("state:O", sort=STATES, scale=alt.Scale(domain=STATES, range=[1.0, 0.75, 0.35]),
-                            legend=alt.Legend(orient="top", title=None)),
-        stroke=alt.condition(alt.datum.state == "new this turn", alt.value("#000000"), alt.value("#ffffff")),
-        strokeWidth=alt.condition(alt.datum.state == "new this turn", alt.value(2), alt.value(0.5)),
-        tooltip=["row:N", "position:N", "role:N", "message turn:Q", "tokens:Q", "state:N", "message:N"],
-    )
+    blocks = {
+        "data": {"name": "blocks"},
+        "mark": {"type": "bar", "height": ROW_PX - 8},
+        "encoding": {
+            "y": row_label,
+            "x": _field("x0", "quantitative", title="Tokens sent (exact, per message)"), "x2": {"field": "x1"},
+            "color": {**_field("role", "nominal"), "legend": {"orient": "top", "title": None},
+                      "scale": {"domain": roles, "range": [ROLE_COLOURS.get(r, "#9e9e9e") for r in roles]}},
+            "opacity": {**_field("state", "ordinal"), "sort": STATES, "legend": {"orient": "top", "title": None},
+                        "scale": {"domain": STATES, "range": [1.0, 0.75, 0.35]}},
+            "stroke": {"condition": {"test": new_this_turn, "value": "#000000"}, "value": "#ffffff"},
+            "strokeWidth": {"condition": {"test": new_this_turn, "value": 2}, "value": 0.5},
+            "tooltip": _tooltip(("row", "nominal"), ("position", "nominal"), ("role", "nominal"),
+                                ("message turn", "quantitative"), ("tokens", "quantitative"), ("state", "nominal"),
+                                ("message", "nominal")),
+        },
+    }
     # The cached prefix may end inside a message (the system prompt, say): a rule shows exactly where.
-    cached = alt.Chart(alt.NamedData("rows")).transform_filter(alt.datum["cached to"] > 0).mark_rule(
-        color="#2e7d32", strokeWidth=4, yOffset=ROW_PX / 2 - 3).encode(
-        y=y, x="cached from:Q", x2="cached to:Q", tooltip=["row:N", "cached tokens:Q", "cache source:N"])
-    lost = alt.Chart(alt.NamedData("rows")).mark_bar(color="#bdbdbd", height=ROW_PX - 8).encode(
-        y=alt.Y("row:N", sort=by_turn, title=None, axis=None),
-        x=alt.X("dropped tokens:Q", title="Dropped", scale=alt.Scale(reverse=True)),
-        tooltip=["row:N", "dropped messages:Q", "dropped tokens:Q"],
-    ).properties(width=90, height=height)
-    spec = alt.hconcat(lost, (blocks + cached).properties(height=height), spacing=4).to_dict()
-    # altair's default theme adds a 300x300 view size; st.altair_chart turns that theme off, so do we.
-    spec.pop("config", None)
-    return spec
+    cached = {
+        "data": {"name": "rows"},
+        "transform": [{"filter": "(datum['cached to'] > 0)"}],
+        "mark": {"type": "rule", "color": "#2e7d32", "strokeWidth": 4, "yOffset": ROW_PX / 2 - 3},
+        "encoding": {
+            "y": row_label, "x": _field("cached from", "quantitative"), "x2": {"field": "cached to"},
+            "tooltip": _tooltip(("row", "nominal"), ("cached tokens", "quantitative"), ("cache source", "nominal")),
+        },
+    }
+    lost = {
+        "data": {"name": "rows"},
+        "mark": {"type": "bar", "color": "#bdbdbd", "height": ROW_PX - 8},
+        "encoding": {
+            "y": {**y, "axis": None},
+            "x": {**_field("dropped tokens", "quantitative", title="Dropped"), "scale": {"reverse": True}},
+            "tooltip": _tooltip(("row", "nominal"), ("dropped messages", "quantitative"),
+                                ("dropped tokens", "quantitative")),
+        },
+        "width": 90, "height": height,
+    }
+    return {"hconcat": [lost, {"layer": [blocks, cached], "height": height}], "spacing": 4,
+            "datasets": {"blocks": frame, "rows": dropped}}
+
+
+def _field(name: str, kind: str, **more: Any) -> dict[str, Any]:
+    return {"field": name, "type": kind, **more}
+
+
+def _tooltip(*fields: tuple[str, str]) -> list[dict[str, Any]]:
+    return [_field(name, kind) for name, kind in fields]
 
 
 def block_table(blocks: Sequence[Block]) -> pd.DataFrame:

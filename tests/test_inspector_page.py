@@ -13,6 +13,7 @@ from lib.providers.errors import ProviderError
 from lib.tokens import count_text
 from lib.tokenview import PRESETS
 from tests.apptest_helpers import open_app, use_memory_store
+from tests.vega import assert_valid_vega_lite
 
 PAGE = "pages/inspector.py"
 
@@ -59,6 +60,8 @@ def test_demo_conversation_renders_charts_table_and_what_if():
     assert not at.exception and not at.error
     # per turn, error per turn, cumulative, error by kind, cache per turn, cost per strategy
     assert len(charts(at)) == 6
+    for chart in charts(at):  # plain dicts, not altair: each must still be valid Vega-Lite
+        assert_valid_vega_lite(chart.proto.spec)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Turns"] == "31" and int(metrics["Messages stored"]) >= 62
     text = captions(at)

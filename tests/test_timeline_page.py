@@ -10,6 +10,7 @@ from lib.providers.offline import reset_simulated_caches
 from lib.timeline import build_timeline
 from pages.timeline import MAX_BLOCKS, timeline_chart, timeline_frames
 from tests.test_timeline import LONG_SYSTEM, play, timeline_of
+from tests.vega import assert_valid_vega_lite
 
 
 def timeline_script(turns: int, budget: int, strategy: str) -> None:
@@ -91,7 +92,8 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     store, sid, _ = play([f"Question {n}" for n in range(8)], budget=2_400, system=LONG_SYSTEM)
     data = timeline_of(store, sid)
     frame, dropped, note = timeline_frames(data, selected=2)
-    spec = timeline_chart(frame, dropped, rows=len(data.rows))  # built by altair, validated against the schema
+    spec = timeline_chart(frame, dropped, rows=len(data.rows))
+    assert_valid_vega_lite(spec)
     assert spec["hconcat"] and note is None
     assert spec["datasets"]["blocks"] is frame and spec["datasets"]["rows"] is dropped
     # Rows are ordered by turn number (a field), so the spec is shared by every rerun of the same shape.
