@@ -162,9 +162,7 @@ def main() -> None:
     if tab_tokens.open:
         with tab_tokens:
             st.caption("Tokens are what a model reads and what you pay for. Pick a preset or paste any text.")
-            extra = {f"#{n} {m.get('role')}: {str(m.get('content') or '')[:50]}": str(m.get("content") or "")
-                     for n, m in enumerate(history) if isinstance(m.get("content"), str) and m.get("content")}
-            token_view_section(key="ins_tv", extra=extra)
+            token_view_section(key="ins_tv", messages=history)
     if tab_session.open:
         with tab_session:
             session_tab(session_id, history, turns, meta)

@@ -7,9 +7,12 @@ the ``key`` given, so several views can live on one page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import streamlit as st
 
-from lib.tokens import EncodingUnavailable, count_label
+from lib.tokens import EncodingUnavailable, content_text, count_label
 from lib.tokenview import COMPARED_ENCODINGS, DEFAULT_SEGMENT_LIMIT, PRESETS, segments_html, summarize, token_view
 
 DEFAULT_PRESET = "Japanese"
@@ -79,19 +82,38 @@ def _use_preset(key: str, name: str) -> None:
     st.session_state[f"{key}_text"] = PRESETS[name]
 
 
-def token_view_section(*, key: str, extra: dict[str, str] | None = None) -> None:
+def _load_message(key: str, messages: Sequence[Mapping[str, Any]]) -> None:
+    # A callback: the text box is created after it, already holding the message.
+    number = st.session_state.get(f"{key}_message")
+    if number is None or not 0 <= number < len(messages):
+        return
+    message = messages[int(number)]
+    text = content_text(message.get("content") or "")
+    st.session_state[f"{key}_text"] = text
+    st.session_state[f"{key}_loaded"] = (f"message #{int(number):,} ({message.get('role')})", text)
+
+
+def token_view_section(*, key: str, messages: Sequence[Mapping[str, Any]] = ()) -> None:
     """A text box with presets (English prose, Chinese, Japanese, Python code, JSON, emoji) and, optionally,
-    ``extra`` texts to load (the inspector passes this session's messages), then the token view."""
+    a message of ``messages`` to load by its position (the inspector passes the session's stored history),
+    then the token view.
+
+    Messages are picked by number, not from a list: a list of every message of a 10,000-message session
+    was 10,000 options built and sent on every run of the tab.
+    """
     st.session_state.setdefault(f"{key}_text", PRESETS[DEFAULT_PRESET])
     cols = st.columns(len(PRESETS))
     for col, name in zip(cols, PRESETS, strict=True):
         col.button(name, key=f"{key}_preset_{name}", on_click=_use_preset, args=(key, name), width="stretch")
-    if extra:
-        choice = st.selectbox("Or load a message from this session", ["—", *extra], key=f"{key}_message")
-        if choice != "—" and st.session_state.get(f"{key}_loaded") != choice:
-            st.session_state[f"{key}_text"] = extra[choice]
-            st.session_state[f"{key}_loaded"] = choice
+    if messages:
+        st.number_input(f"Or load a message of this session by its # (0–{len(messages) - 1:,}, as numbered in "
+                        "the Messages table)", min_value=0, max_value=len(messages) - 1, value=None, step=1,
+                        key=f"{key}_message", on_change=_load_message, args=(key, messages),
+                        placeholder="Message #")
     text = st.text_area("Text to tokenize", key=f"{key}_text", height=140,
                         help="Type or paste any text; press Ctrl+Enter (or click outside the box) to update. "
                              "Long pastes are fine: counts stay exact, shading is capped.")
+    loaded = st.session_state.get(f"{key}_loaded")
+    if loaded and loaded[1] == text:  # said only while the box still holds that message
+        st.caption(f"Loaded {loaded[0]}. Editing it here never changes the stored message.")
     render_token_view(text, key=key)

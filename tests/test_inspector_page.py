@@ -249,3 +249,25 @@ def test_long_session_pages_its_tables_samples_its_lines_and_replays_on_demand()
     comparison = next(d.value for d in at.dataframe if "hit_rate" in d.value.columns)
     assert len(comparison) == 8
     assert "Sampled for drawing: one turn in every 3" in captions(at)  # the cost per strategy, 1,200 turns
+
+
+def test_token_view_loads_a_stored_message_by_its_number():
+    at = open_app(PAGE)
+    at.button(key="ins_demo").click().run()
+    open_tab(at, "Token view")
+    assert not at.exception
+    picker = at.number_input(key="ins_tv_message")
+    assert picker.value is None  # nothing loaded until asked: the presets' text stays
+    history = at.session_state["ins_session"]
+    from pages import services
+
+    stored = services.store_handle().store.get_history(history)
+    number = next(n for n, m in enumerate(stored) if any("\u4e00" <= c <= "\u9fff" for c in str(m["content"])))
+    picker.set_value(number).run()
+    assert not at.exception
+    assert at.text_area(key="ins_tv_text").value == stored[number]["content"]
+    assert f"Loaded message #{number} ({stored[number]['role']})" in captions(at)
+    count = count_text(stored[number]["content"], "o200k_base")
+    assert f"exact (tiktoken, o200k_base): {count:,}" in captions(at)
+    at.text_area(key="ins_tv_text").input("something else").run()
+    assert "Loaded message" not in captions(at)  # the box no longer holds it
