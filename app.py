@@ -14,10 +14,13 @@ Both parts read settings the same way (environment, then .streamlit/secrets.toml
 
 from __future__ import annotations
 
+import gc
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib.api import api_routes, host_middleware
+from lib.encodings import preload as preload_encodings
 from pages import services
 
 PAGES = [
@@ -36,6 +39,15 @@ def run_pages() -> None:
 
 if get_script_run_ctx(suppress_warning=True) is None:
     # The server: this module was imported to find `app` (no script is running yet).
+    # The pages' heavy imports (pandas) happen here, at start, not on the first page load. What is
+    # imported by now lives as long as the server: freezing it keeps it out of every later full
+    # collection, which then walks only the sessions and pages (a third of the pause in bench/pages.py).
+    import lib.inspection  # noqa: F401
+    import lib.timeline  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    preload_encodings()
     app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)])
     if __name__ == "__main__":
         app.run()

@@ -128,6 +128,22 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         return encoding
 
 
+def preload(names: tuple[str, ...] = ("o200k_base", "cl100k_base")) -> threading.Thread:
+    """Load bundled encodings in a background thread (the server does this at start): the first page
+    that counts tokens would otherwise wait about half a second per encoding. A failure is remembered as
+    it would be on first use, and reported by the page that needs the encoding."""
+    def load() -> None:
+        for name in names:
+            try:
+                load_encoding(name)
+            except EncodingUnavailable:
+                pass
+
+    worker = threading.Thread(target=load, name="history-lab-encodings", daemon=True)
+    worker.start()
+    return worker
+
+
 def loaded_encoding(name: str) -> tiktoken.Encoding | None:
     """The encoding if this process already holds it (never loads, never raises)."""
     return _loaded.get(name)

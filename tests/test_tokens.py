@@ -276,3 +276,28 @@ def test_nothing_in_the_code_points_outside_the_repository():
     outside = "/".join(("..", "shared"))  # spelt apart so this file does not name the folder it forbids
     offenders = [p for p in code if p != this_file and outside in (root / p).read_text(errors="replace")]
     assert offenders == []
+
+
+@pytest.mark.usefixtures("fresh_encodings")
+def test_preload_loads_the_bundled_encodings_in_the_background():
+    assert encodings.loaded_encoding("o200k_base") is None
+    encodings.preload().join(timeout=60)
+    assert encodings.loaded_encoding("o200k_base") is not None
+    assert encodings.loaded_encoding("cl100k_base") is not None
+
+
+@pytest.mark.usefixtures("fresh_encodings")
+def test_preload_remembers_a_failure_for_the_page_to_report(monkeypatch, tmp_path):
+    monkeypatch.setattr(encodings, "ENCODINGS_DIR", tmp_path)  # no files here
+    encodings.preload(("o200k_base",)).join(timeout=60)  # never raises in its thread
+    assert encodings.loaded_encoding("o200k_base") is None
+    with pytest.raises(EncodingUnavailable):
+        count_tokens("hello", "gpt-4o")
+
+
+def test_the_server_settings_skip_streamlits_full_collection_after_every_run():
+    # Streamlit reads .streamlit/config.toml from the working directory `streamlit run` starts in.
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
