@@ -10,8 +10,10 @@ For each checkout measured (the current tree by default; ``--app-dir PATH`` name
 - drives Debian's Chromium through Playwright and prints, per size: chat page usable (stApp idle, chat
   input enabled, messages drawn), own message shown after Enter, reply complete (idle again), the token
   inspector's cold and warm load in a fresh browser (Streamlit's whole bundle loaded each time), the
-  inspector reached from the chat page through the sidebar's navigation (as a user does: no bundle to load,
-  the session's inspector data cold), ratios against the smallest size, and the goals beside them.
+  inspector reached from the chat page through the sidebar's navigation (as a user does: no bundle to load),
+  ratios against the smallest size, and the goals beside them. Every "cold" load opens its own untouched
+  copy of the session (history, records and frames never read by the server), so ``--repeat N`` gives a
+  median of N cold loads too.
 
 Figures only, never asserts. Every wait is bounded (``--timeout``); everything listens on loopback only.
 A checkout older than the bundled encodings may need ``--old-tiktoken-cache DIR`` (it sets
@@ -308,20 +310,27 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(known) if len(known) == len(values) and known else None
 
 
-def measure_size(browser: Any, base: str, sid: str, nav_sid: str, *, repeat: int,
+def measure_size(browser: Any, base: str, sid: str, cold_sids: list[str], nav_sids: list[str], *, repeat: int,
                  timeout: float) -> tuple[dict[str, float | None], list[str]]:
-    """``nav_sid``: a second copy of the session, whose inspector data no load has warmed yet."""
+    """``cold_sids`` and ``nav_sids``: ``repeat`` copies each of the session that no load has touched yet,
+    so every inspector load counted as cold really is (its history, records and frames unread)."""
     runs = [chat_once(browser, f"{base}/?session={sid}", timeout=timeout) for _ in range(repeat)]
     figures = {key: median([run[key] for run in runs]) for key in ("usable", "own", "reply")}
     errors = sum(run["errors"] or 0 for run in runs)
     problems = [f"chat showed {errors:.0f} error box(es) over {repeat} load(s) of session {sid}"] if errors else []
-    for key in ("insp_cold", "insp_warm"):
-        figures[key], errors = inspector_once(browser, f"{base}/inspector?session={sid}", timeout=timeout)
-        if errors:
-            problems.append(f"inspector showed {errors} error box(es) for session {sid}")
-    figures["insp_nav"], errors = inspector_from_chat(browser, f"{base}/?session={nav_sid}", timeout=timeout)
-    if errors:
-        problems.append(f"inspector (from the chat) showed {errors} error box(es) for session {nav_sid}")
+    loads = {
+        "insp_cold": [(inspector_once, f"{base}/inspector?session={copy}") for copy in cold_sids],
+        "insp_warm": [(inspector_once, f"{base}/inspector?session={cold_sids[0]}")] * repeat,
+        "insp_nav": [(inspector_from_chat, f"{base}/?session={copy}") for copy in nav_sids],
+    }
+    for key, plan in loads.items():
+        times = []
+        for load, url in plan:
+            took, errors = load(browser, url, timeout=timeout)
+            times.append(took)
+            if errors:
+                problems.append(f"{HEADINGS[key]}: {errors} error box(es) at {url}")
+        figures[key] = median(times)
     return figures, problems
 
 
@@ -340,19 +349,22 @@ def measure_target(target: Target, browser: Any, sizes: list[int], args: argpars
             # Warm-up on a small session, so the first measured size does not pay for the process's imports.
             warm_sid = json.loads(in_checkout(target, "--seed", str(data_dir), "--sizes", "10",
                                               timeout=args.timeout).splitlines()[-1])["10"]
-            measure_size(browser, server.url, warm_sid, warm_sid, repeat=1, timeout=args.timeout)
+            measure_size(browser, server.url, warm_sid, [warm_sid], [warm_sid], repeat=1, timeout=args.timeout)
             started = time.monotonic()
             def seed_sizes() -> dict[str, str]:
                 return json.loads(in_checkout(target, "--seed", str(data_dir), "--sizes", ",".join(map(str, sizes)),
                                               timeout=args.timeout * 4).splitlines()[-1])
 
-            seeded, nav_copies = seed_sizes(), seed_sizes()  # the copies: an inspector no load has warmed
+            seeded = seed_sizes()
+            # Copies no load has touched: one per cold inspector load, fresh browser and from the chat.
+            cold_copies = [seed_sizes() for _ in range(args.repeat)]
+            nav_copies = [seed_sizes() for _ in range(args.repeat)]
             print(f"  seeded {', '.join(f'{s:,}' for s in sizes)} messages in {time.monotonic() - started:.1f} s",
                   flush=True)
             for size in sizes:
-                target.figures[size], problems = measure_size(browser, server.url, seeded[str(size)],
-                                                              nav_copies[str(size)], repeat=args.repeat,
-                                                              timeout=args.timeout)
+                target.figures[size], problems = measure_size(
+                    browser, server.url, seeded[str(size)], [copy[str(size)] for copy in cold_copies],
+                    [copy[str(size)] for copy in nav_copies], repeat=args.repeat, timeout=args.timeout)
                 target.errors += problems
                 print(f"  {size:>6,} messages: " + "  ".join(f"{HEADINGS[k]} {fmt(target.figures[size][k])}"
                                                             for k in MEASURES), flush=True)
@@ -469,7 +481,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="TIKTOKEN_CACHE_DIR for checkouts other than this tree (old ones do not bundle encodings)")
     parser.add_argument("--snapshot", action="store_true",
                         help="measure a copy of each --app-dir taken at the start (for a tree others are editing)")
-    parser.add_argument("--repeat", type=int, default=1, help="chat loads+sends per size; the median is printed")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="loads of each kind per size (chat load+send, inspector cold, warm, from the chat); "
+                             "the median is printed")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds any single wait may take")
     parser.add_argument("--offline-delay", default="0.002", help="OFFLINE_DELAY for the app (seconds per chunk)")
     # Seed mode (internal): runs inside a checkout, with its own lib.
