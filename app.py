@@ -41,7 +41,8 @@ if get_script_run_ctx(suppress_warning=True) is None:
     # The server: this module was imported to find `app` (no script is running yet).
     # The pages' heavy imports (pandas) happen here, at start, not on the first page load. What is
     # imported by now lives as long as the server: freezing it keeps it out of every later full
-    # collection, which then walks only the sessions and pages (a third of the pause in bench/pages.py).
+    # collection, which then walks only the sessions and pages (over one bench/pages.py run, full
+    # collections took 0.32 s in all instead of 0.83 s).
     import lib.inspection  # noqa: F401
     import lib.timeline  # noqa: F401
 

@@ -271,3 +271,14 @@ def test_token_view_loads_a_stored_message_by_its_number():
     assert f"exact (tiktoken, o200k_base): {count:,}" in captions(at)
     at.text_area(key="ins_tv_text").input("something else").run()
     assert "Loaded message" not in captions(at)  # the box no longer holds it
+    # Another session opened since: the picker starts empty there (its range changed), and loads from it.
+    from lib.sessions.base import stamp
+
+    store = services.store_handle().store
+    store.append("short", stamp({"role": "user", "content": "hi"}), stamp({"role": "assistant", "content": "hello"}))
+    at.run()  # the picker lists the sessions there are
+    at.selectbox(key="ins_session").set_value("short").run()
+    assert not at.exception
+    assert at.number_input(key="ins_tv_message").value is None
+    at.number_input(key="ins_tv_message").set_value(1).run()
+    assert at.text_area(key="ins_tv_text").value == "hello"
