@@ -210,7 +210,7 @@ def timeline_chart(frame: pd.DataFrame, dropped: pd.DataFrame, *, rows: int) -> 
     Written as a dict, not with altair: altair validates every ``encode`` and ``to_dict`` against the
     schema, which cost the chat about 0.2 s whenever the shape changed (tests/test_timeline_page.py
     validates this spec against the schema instead). Rows are ordered by their turn number, a field of the
-    data, so one spec serves every rerun of the same shape.
+    data, so the spec does not depend on the order of the frames' rows.
     """
     roles = [r for r in ROLE_COLOURS if not frame.empty and r in set(frame["role"])]
     height = max(60, rows * ROW_PX)

@@ -96,7 +96,7 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     assert_valid_vega_lite(spec)
     assert spec["hconcat"] and note is None
     assert spec["datasets"]["blocks"] is frame and spec["datasets"]["rows"] is dropped
-    # Rows are ordered by turn number (a field), so the spec is shared by every rerun of the same shape.
+    # Rows are ordered by turn number (a field), so the spec does not depend on the order of the rows.
     assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["hconcat"] == spec["hconcat"]
     assert list(dropped["row"])[1] == "▶ Turn 2"
     history = [{"id": f"m{n}", "role": "user" if n % 2 == 0 else "assistant", "content": f"m {n}"}
