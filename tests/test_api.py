@@ -18,6 +18,8 @@ import httpx2 as httpx
 import pytest
 
 from lib.api import ROUTES, api_app
+from lib.api.access import same_origin
+from lib.api.bodies import MODEL_MAX_CHARS
 from lib.sessions import RedisStore
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from tests.app_server import ROOT, AppServer
@@ -209,6 +211,9 @@ BAD_CHATS = [
     ('{"message": "hi", "session_id": "abc"}', "unknown_field"),
     ('{"message": "hi", "budget": 0}', "invalid_field"),
     ('{"message": "hi", "budget": 100, "reserve": 100}', "invalid_field"),
+    ('{"message": "hi", "model": "![m](http://127.0.0.1:9/p.png)"}', "invalid_field"),
+    ('{"message": "hi", "model": "gpt-4o\\n![m](x)"}', "invalid_field"),
+    (json.dumps({"message": "hi", "model": "m" * (MODEL_MAX_CHARS + 1)}), "invalid_field"),
 ]
 
 
@@ -236,7 +241,24 @@ def test_budget_too_small_is_400_with_the_numbers_and_the_message_kept(api, live
 def test_body_over_one_megabyte_is_413(api):
     assert_error(api.post("/api/chat", json={"message": "x" * 1_000_001}), 413, "body_too_large")
     chunks = (b"x" * 100_000 for _ in range(12))  # no Content-Length: refused while reading
-    assert_error(api.post("/api/tokens", content=chunks), 413, "body_too_large")
+    assert_error(api.post("/api/tokens", content=chunks, headers={"content-type": "application/json"}), 413,
+                 "body_too_large")
+
+
+def test_model_names_are_checked_for_length_and_characters_on_every_route(api, live):
+    before = len(live.store.list_sessions())
+    long_name = assert_error(api.post("/api/chat", json={"message": "hi", "model": "m" * 129}), 400, "invalid_field")
+    assert "'model'" in long_name["message"] and "at most 128 characters" in long_name["message"]
+    for path, body in (("/api/chat", {"message": "hi"}), ("/api/tokens", {"messages": [{"role": "user"}]}),
+                       ("/api/trim", {"messages": [{"role": "user", "content": "hi"}], "budget": 100})):
+        error = assert_error(api.post(path, json={**body, "model": "a b"}), 400, "invalid_field")
+        assert "'model'" in error["message"] and "letters" in error["message"] and "' '" in error["message"]
+    assert len(live.store.list_sessions()) == before
+    # Every allowed character at once: real names look like gpt-4o-2024-08-06, org/model:tag or name@v1+x.
+    allowed = "Org_1/model-v2.5:tag@rev+x"
+    assert api.post("/api/tokens", json={"messages": [{"role": "user", "content": "hi"}],
+                                         "model": allowed}).json()["model"] == allowed
+    assert chat(api, "hi", model=allowed)["model"] == allowed
 
 
 def test_unknown_api_route_and_wrong_method_answer_json(api):
@@ -278,6 +300,88 @@ def test_provider_failure_while_streaming_ends_with_an_error_event(api, fake):
                                            "stream": True})
     (kind, data), = [event for event in sse_events(response) if event[0] != "delta"]
     assert kind == "error" and data["status"] == 502 and data["error"]["type"] == "provider_error"
+
+
+# ---------------------------------------------------------------- web pages on other origins (CSRF)
+
+VALID_BODIES = {"/api/chat": {"message": "Hello from another site"},
+                "/api/tokens": {"messages": [{"role": "user", "content": "hi"}]},
+                "/api/trim": {"messages": [{"role": "user", "content": "hi"}], "budget": 100}}
+
+
+@pytest.mark.parametrize("path", sorted(VALID_BODIES))
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonx", None])
+def test_a_body_not_sent_as_json_is_415_and_stores_nothing(api, live, path, content_type):
+    """The media types a web page may send to another origin without a preflight, and no type at all."""
+    before = len(live.store.list_sessions())
+    headers = {"content-type": content_type} if content_type else {}
+    error = assert_error(api.post(path, content=json.dumps(VALID_BODIES[path]), headers=headers), 415,
+                         "unsupported_media_type")
+    assert "Content-Type: application/json" in error["message"]
+    assert len(live.store.list_sessions()) == before
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_with_a_charset_or_in_capitals_is_accepted(api, content_type):
+    response = api.post("/api/chat", content=json.dumps(VALID_BODIES["/api/chat"]),
+                        headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+
+
+def foreign_origins(port: int) -> list[str]:
+    return ["http://evil.example", "null", f"http://127.0.0.1:{port + 1}", f"http://localhost:{port}",
+            "http://127.0.0.1", f"http://127.0.0.1:{port}.evil.example", f"http://user@127.0.0.1:{port}"]
+
+
+def test_a_request_from_another_origin_is_403_on_every_method_and_changes_nothing(api, live):
+    sid = chat(api, "Hello")["sessionId"]
+    before = len(live.store.list_sessions())
+    port = int(live.url.rsplit(":", 1)[1])
+    for origin in foreign_origins(port):
+        headers = {"Origin": origin}
+        error = assert_error(api.post("/api/chat", json={"message": "injected", "sessionId": sid, "system": "x"},
+                                      headers=headers), 403, "cross_origin")
+        assert origin in error["message"] and "no Origin header" in error["message"]
+        assert_error(api.delete(f"/api/chat/{sid}", headers=headers), 403, "cross_origin")
+        assert_error(api.get(f"/api/chat/{sid}", headers=headers), 403, "cross_origin")
+        assert_error(api.post("/api/trim", json=VALID_BODIES["/api/trim"], headers=headers), 403, "cross_origin")
+    assert len(live.store.list_sessions()) == before
+    assert [m["content"] for m in live.store.get_history(sid) if m["role"] == "user"] == ["Hello"]
+
+
+def test_the_apps_own_origin_and_clients_without_origin_are_answered(api, live):
+    port = int(live.url.rsplit(":", 1)[1])
+    own = chat(api, "Hello", sessionId=uuid.uuid4().hex)  # httpx sends no Origin, like curl and the SDKs
+    for host, origin in ((f"127.0.0.1:{port}", live.url), (f"localhost:{port}", f"http://localhost:{port}"),
+                         (f"[::1]:{port}", f"http://[::1]:{port}")):
+        response = api.post("/api/chat", json={"message": "Hi", "sessionId": own["sessionId"]},
+                            headers={"Origin": origin, "Host": host})
+        assert response.status_code == 200, (origin, response.text)
+    assert len(live.store.get_history(own["sessionId"])) == 8
+
+
+@pytest.mark.parametrize(("origin", "host", "same"), [
+    ("http://127.0.0.1:8501", "127.0.0.1:8501", True),
+    ("http://LOCALHOST:8501", "localhost:8501", True),
+    ("http://[::1]:8501", "[::1]:8501", True),
+    ("https://lab.example.com", "lab.example.com", True),  # behind a TLS proxy: default ports on both sides
+    ("https://lab.example.com:443", "lab.example.com", True),
+    ("http://lab.example.com", "lab.example.com:80", True),
+    ("http://127.0.0.1:8502", "127.0.0.1:8501", False),  # another port on this machine is another origin
+    ("http://localhost:8501", "127.0.0.1:8501", False),
+    ("http://127.0.0.1", "127.0.0.1:8501", False),
+    ("https://lab.example.com:8443", "lab.example.com", False),
+    ("null", "127.0.0.1:8501", False),
+    ("http://127.0.0.1:8501/", "127.0.0.1:8501", False),
+    ("http://a@127.0.0.1:8501", "127.0.0.1:8501", False),
+    ("file://", "127.0.0.1:8501", False),
+    ("http://127.0.0.1:85x1", "127.0.0.1:8501", False),
+    ("http://[::1", "[::1]:8501", False),
+    ("http://127.0.0.1:8501", "", False),
+])
+def test_same_origin_compares_host_and_port(origin, host, same):
+    assert same_origin(origin, host) is same
 
 
 # ---------------------------------------------------------------- the page and the API share sessions

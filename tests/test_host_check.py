@@ -30,9 +30,11 @@ def server(tmp_path_factory) -> Iterator[AppServer]:
     app.stop()
 
 
-def raw_request(port: int, host: str, path: str, *, websocket: bool = False) -> str:
+def raw_request(port: int, host: str, path: str, *, websocket: bool = False, origin: str | None = None) -> str:
     """The status line of one request with exactly this Host header (clients would fix it up)."""
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    if origin is not None:
+        lines.insert(2, f"Origin: {origin}")
     if websocket:
         key = base64.b64encode(os.urandom(16)).decode()
         lines[-1] = "Connection: Upgrade"
@@ -92,3 +94,11 @@ def test_websocket_handshake_with_a_foreign_host_is_refused(server):
     assert good.startswith("HTTP/1.1 101"), good  # the same request with a good Host upgrades
     bad = raw_request(server.port, "evil.example", "/_stcore/stream", websocket=True)
     assert not bad.startswith("HTTP/1.1 101") and bad.split()[1] in {"400", "403"}, bad
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", EXTRA_HOST])
+def test_api_answers_its_own_origin_under_every_allowed_name_and_refuses_others(server, host):
+    named = f"{host}:{server.port}"
+    assert raw_request(server.port, named, "/api/health", origin=f"http://{named}").startswith("HTTP/1.1 200")
+    for foreign in ("http://evil.example", "null", f"http://{host}:{server.port + 1}"):
+        assert raw_request(server.port, named, "/api/health", origin=foreign).startswith("HTTP/1.1 403"), foreign

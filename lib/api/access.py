@@ -2,7 +2,9 @@
 
 - ``ApiAccess`` (on /api only): with HISTORY_LAB_API_TOKEN set, every request needs
   ``Authorization: Bearer <token>`` (compared in constant time); without it, only loopback clients are
-  answered, and anyone else gets a 403 that says how to open the API up safely.
+  answered, and anyone else gets a 403 that says how to open the API up safely. A request that carries an
+  ``Origin`` other than the app's own (a web page on another site, or another port on this machine) gets a
+  403 too: a page the user visits must not drive the API with a "simple" request that needs no preflight.
 - ``host_middleware`` (on everything, the websocket at /_stcore/stream included): Starlette's
   TrustedHostMiddleware with localhost, 127.0.0.1 and [::1] plus ALLOWED_HOSTS, so a DNS-rebinding page
   that points evil.example at 127.0.0.1 gets "Invalid host header" instead of the sessions.
@@ -15,6 +17,7 @@ import ipaddress
 import logging
 import os
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -81,12 +84,61 @@ def is_loopback(host: str | None) -> bool:
     return (mapped or address).is_loopback
 
 
-def _bearer(scope: Scope) -> str | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
+        if name == wanted:
+            return value.decode("latin-1")
     return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    value = _header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether ``origin`` (a browser's Origin header) names the server that the ``Host`` header names.
+
+    Host name and port must match; the port an origin leaves out is its scheme's default. The scheme itself
+    is not compared with the request's: behind a TLS-terminating proxy the app sees http while the page is
+    https, and the port already pins which server the page came from. "null" (sandboxed frames, file: pages)
+    and anything that is not a bare scheme://host[:port] never match.
+    """
+    try:
+        page, server = urlsplit(origin), urlsplit(f"//{host}")
+        page_port, server_port = page.port, server.port
+    except ValueError:  # a port that is not a number, or an unbalanced [ in an IPv6 host
+        return False
+    if page.scheme not in _DEFAULT_PORTS or not page.hostname or origin != f"{page.scheme}://{page.netloc}":
+        return False
+    if page.username is not None or page.hostname != server.hostname:
+        return False
+    # A Host without a port: the client used its scheme's default port, so the page must have too.
+    return (page_port or _DEFAULT_PORTS[page.scheme]) == (server_port or _DEFAULT_PORTS[page.scheme])
+
+
+def check_origin(scope: Scope) -> None:
+    """Raise ApiError(403) when a browser sent this request from a page of another origin.
+
+    No Origin header: curl, an SDK or a server, which no web page can make the user's browser impersonate.
+    The Host header is already one of the allowed names (``host_middleware`` runs first), so an Origin that
+    matches it is this app's own page. Checked on every method, reads included, so no route depends on the
+    browser's preflight to stay out of reach.
+    """
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return
+    host = _header(scope, b"host") or ""
+    if not same_origin(origin.strip(), host):
+        raise ApiError(403, "cross_origin", f"Requests from a web page of another origin ({origin!r}) are refused, "
+                       f"so a site you visit cannot use this API (only pages served at {host or 'this server'} "
+                       "may). Call the API from a script, an SDK or curl, which send no Origin header.")
 
 
 def check_access(scope: Scope, settings: Settings) -> None:
@@ -107,7 +159,8 @@ def check_access(scope: Scope, settings: Settings) -> None:
 
 
 class ApiAccess:
-    """ASGI middleware for the /api mount: the token or loopback rule, before any handler runs."""
+    """ASGI middleware for the /api mount: the token or loopback rule and the Origin check, before any
+    handler runs."""
 
     def __init__(self, app: ASGIApp, settings_factory: Callable[[], Settings] = Settings.from_env) -> None:
         self.app = app
@@ -117,6 +170,7 @@ class ApiAccess:
         if scope["type"] == "http":
             try:
                 check_access(scope, self.settings_factory())
+                check_origin(scope)
             except Exception as exc:  # noqa: BLE001 - ApiError or ConfigError; both become JSON errors
                 await json_error(exc)(scope, receive, send)
                 return

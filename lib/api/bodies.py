@@ -1,12 +1,13 @@
-"""Read and validate request bodies: size, JSON, field names and types. Every refusal is a 400 or 413
-that names the field and says what to send instead."""
+"""Read and validate request bodies: media type, size, JSON, field names and types. Every refusal is a 400,
+413 or 415 that names the field (or header) and says what to send instead."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
@@ -15,6 +16,13 @@ from lib.chat import CHAT_STRATEGIES
 from lib.trimming import STRATEGIES
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
+JSON_MEDIA_TYPE = "application/json"
+# Model names are stored in turn records and shown by the pages: letters, digits and the separators real
+# names use (gpt-4o-2024-08-06, org/model:tag, name@version, a+b), never spaces, newlines or Markdown.
+MODEL_MAX_CHARS = 128
+MODEL_CHARACTERS = "letters A-Z a-z, digits and . _ - : / @ +"
+MODEL_PATTERN = re.compile(r"[A-Za-z0-9._:/@+-]+")
+_Default = TypeVar("_Default", str, None)
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
 
 
@@ -28,8 +36,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def require_json_media_type(content_type: str | None) -> None:
+    """415 unless the Content-Type is application/json (parameters such as charset allowed).
+
+    A web page can send text/plain, a form encoding or multipart to another origin without a CORS preflight;
+    it cannot send application/json that way, so accepting only JSON keeps such "simple" requests out.
+    """
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE:
+        got = f"got {media_type!r}" if media_type else "no Content-Type was sent"
+        raise ApiError(415, "unsupported_media_type", f"The body must be sent with 'Content-Type: {JSON_MEDIA_TYPE}' "
+                       f"({got}). Send a JSON object with that header, e.g. curl -H 'Content-Type: "
+                       f"{JSON_MEDIA_TYPE}' -d '{{...}}'.")
+
+
 async def read_json(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; 413 over 1 MB (checked before and while reading), 400 if not JSON."""
+    """The body as a JSON object; 415 unless sent as application/json, 413 over 1 MB (checked before and
+    while reading), 400 if not JSON."""
+    require_json_media_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large(int(declared))
@@ -70,6 +94,21 @@ def field(body: Mapping[str, Any], name: str, kind: type, default: Any = None, *
         return default
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ApiError(400, "invalid_field", f"{name!r} must be {_TYPE_NAMES[kind]}, got {type(value).__name__}.")
+    return value
+
+
+def model(body: Mapping[str, Any], default: _Default) -> str | _Default:
+    """``body["model"]``: at most MODEL_MAX_CHARS of MODEL_CHARACTERS; ``default`` when absent or empty."""
+    value = field(body, "model", str)
+    if not value:
+        return default
+    if len(value) > MODEL_MAX_CHARS:
+        raise ApiError(400, "invalid_field", f"'model' must be at most {MODEL_MAX_CHARS} characters "
+                       f"(got {len(value):,}).")
+    if not MODEL_PATTERN.fullmatch(value):
+        bad = next(char for char in value if not MODEL_PATTERN.fullmatch(char))
+        raise ApiError(400, "invalid_field", f"'model' may contain only {MODEL_CHARACTERS} (got {bad!r} at "
+                       f"position {value.index(bad)}), e.g. 'gpt-4o-mini'.")
     return value
 
 
@@ -131,7 +170,7 @@ def chat_body(body: Mapping[str, Any]) -> ChatBody:
         message=field(body, "message", str, required=True),
         session_id=field(body, "sessionId", str),
         provider=field(body, "provider", str),
-        model=field(body, "model", str) or None,
+        model=model(body, None),
         system=field(body, "system", str, ""),
         strategy=strategy(field(body, "strategy", str, STRATEGIES[0]), allowed=CHAT_STRATEGIES),
         budget=budget,

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from lib.api.bodies import MODEL_MAX_CHARS, MODEL_PATTERN
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
 _MESSAGES = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+_MODEL = {"type": "string", "maxLength": MODEL_MAX_CHARS, "pattern": f"^{MODEL_PATTERN.pattern}$"}
 _SESSION_PARAM = {"name": "session_id", "in": "path", "required": True,
                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}}
 
 _STATUS_TEXT = {
     400: "Invalid JSON, missing or empty message, message over the character cap, invalid session id, "
-         "unknown provider or strategy, or a budget too small for the newest message (with the numbers).",
+         "invalid model name, unknown provider or strategy, or a budget too small for the newest message "
+         "(with the numbers).",
     401: "Missing or wrong bearer token (HISTORY_LAB_API_TOKEN is set on the server).",
-    403: "Not a loopback client, and HISTORY_LAB_API_TOKEN is not set on the server.",
+    403: "Not a loopback client and HISTORY_LAB_API_TOKEN is not set on the server; or an Origin header that "
+         "is not this app's own (a web page on another site or another port).",
     404: "Unknown or expired session.",
     413: "The request body is over 1 MB.",
+    415: "The body was not sent with Content-Type: application/json.",
     502: "The provider failed; the user message is stored and the turn is recorded as failed.",
     503: "The session store is down.",
 }
@@ -46,7 +52,7 @@ _CHAT_REQUEST = {
         "message": {"type": "string", "minLength": 1, "maxLength": 500_000},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
                      "openai-compatible. Default: DEFAULT_PROVIDER, else offline."},
-        "model": {"type": "string"}, "system": {"type": "string", "description": "System prompt."},
+        "model": _MODEL, "system": {"type": "string", "description": "System prompt."},
         "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},
         "budget": {"type": "integer", "minimum": 1, "description": "Context window for the trimmer (tokens)."},
         "reserve": {"type": "integer", "minimum": 0, "description": "Tokens kept free for the reply."},
@@ -73,7 +79,11 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "History Lab API", "version": "1",
                  "description": "The seed's chat routes plus token counting and trimming, served by "
-                                "`streamlit run app.py` beside the pages, on the same store."},
+                                "`streamlit run app.py` beside the pages, on the same store. Bodies must be "
+                                "sent as `Content-Type: application/json` (else 415), and a request whose "
+                                "`Origin` header is not this app's own origin gets a 403, so a web page the "
+                                "user visits cannot drive the API; clients that send no Origin (curl, SDKs) "
+                                "are not affected."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -95,7 +105,7 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/ChatResponse"}},
                                           "text/event-stream": {"schema": {"type": "string"}}}},
-                              **_errors(400, 502, 503)}}},
+                              **_errors(400, 415, 502, 503)}}},
             "/api/chat/{session_id}": {
                 "parameters": [_SESSION_PARAM],
                 "get": {"summary": "The session's messages and turn records.",
@@ -110,15 +120,15 @@ def openapi_document() -> dict[str, Any]:
             "/api/tokens": {"post": {
                 "summary": "Estimate and exact count per message and in total.",
                 "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
-                    "messages": _MESSAGES, "model": {"type": "string", "default": "gpt-4o-mini"}}}),
-                "responses": {"200": _json({"type": "object"}), **_errors(400)}}},
+                    "messages": _MESSAGES, "model": {**_MODEL, "default": "gpt-4o-mini"}}}),
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 415)}}},
             "/api/trim": {"post": {
                 "summary": "Run the trimmer: kept and dropped (indexes and ids), tokens before and after, problems.",
                 "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
                     "messages": _MESSAGES, "budget": {"type": "integer", "minimum": 1},
-                    "strategy": {"type": "string"}, "model": {"type": "string"},
+                    "strategy": {"type": "string"}, "model": _MODEL,
                     "reserve": {"type": "integer", "minimum": 0}, "cut": {}}}),
-                "responses": {"200": _json({"type": "object"}), **_errors(400)}}},
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 415)}}},
             "/api/health": {"get": {"summary": "The store kind and whether it answers.",
                                     "responses": {"200": _json({"type": "object"}), **_errors(503)}}},
             "/api/openapi.json": {"get": {"summary": "This document.",

@@ -105,7 +105,7 @@ async def tokens(request: Request, settings: Settings) -> Response:
     body = await bodies.read_json(request)
     bodies.check_fields(body, ("messages", "model"))
     items = bodies.messages(body)
-    model = bodies.field(body, "model", str, bodies.DEFAULT_COUNT_MODEL)
+    model = bodies.model(body, bodies.DEFAULT_COUNT_MODEL)
     return MaskedJSON(await run_in_threadpool(_count, items, model))
 
 
@@ -139,7 +139,7 @@ async def trim(request: Request, settings: Settings) -> Response:
     if reserve >= budget:
         raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}).")
     strategy = bodies.strategy(bodies.field(body, "strategy", str, "turns"))
-    model = bodies.field(body, "model", str, bodies.DEFAULT_COUNT_MODEL)
+    model = bodies.model(body, bodies.DEFAULT_COUNT_MODEL)
     result = await run_in_threadpool(functools.partial(_trim, items, budget=budget, strategy=strategy, model=model,
                                                        reserve=reserve, cut=body.get("cut")))
     return MaskedJSON(result)
