@@ -21,7 +21,7 @@ import pandas as pd
 
 from lib.pricing import Price, estimate_cost, find_price
 from lib.records import IdRange, TurnRecord, id_positions
-from lib.seed_fast import seed_breaking_budgets, seed_trim
+from lib.seed_fast import seed_breaking_budgets
 from lib.tokens import (
     REPLY_PRIMING,
     EncodingUnavailable,
@@ -32,7 +32,7 @@ from lib.tokens import (
     message_tokens,
 )
 from lib.tokenview import TEXT_KINDS, error_pct, message_kind
-from lib.trimming import ContextOverflowError, payload_problems, trim_history
+from lib.trimming import ContextOverflowError, payload_problems, trim_history, trim_seed_literal
 
 __all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
            "latest_settings", "literal_seed_breaking_budgets", "page_count", "page_of", "seed_breaking_budgets", "thin",
@@ -387,12 +387,8 @@ def what_if(
     """The payload the trimmer would build now, and whether an API would accept it."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     try:
-        if strategy == "seed" and budget > reserve_tokens >= 0:
-            # The same result as trim_history's literal seed (tests/test_seed_fast.py), without its O(n²) loop.
-            result = seed_trim([*system, *history], budget - reserve_tokens)
-        else:
-            result = trim_history([*system, *history], budget, model=model, strategy=strategy,
-                                  reserve_tokens=reserve_tokens)
+        result = trim_history([*system, *history], budget, model=model, strategy=strategy,
+                              reserve_tokens=reserve_tokens)
     except (ContextOverflowError, ValueError) as exc:
         return WhatIf(strategy, budget, error=str(exc))
     return WhatIf(strategy, budget, result.kept_ids, result.dropped_ids, result.tokens_before, result.tokens_after,
@@ -405,15 +401,17 @@ def literal_seed_breaking_budgets(
     """Budgets (largest first) where the literal seed builds a payload an API would reject.
 
     The reference for lib.seed_fast.seed_breaking_budgets (which the page uses): ``steps`` runs of the
-    seed's quadratic loop at budgets between 1% and 100% of the estimate.
+    seed's quadratic loop at budgets between 1% and 100% of the estimate. ``model`` is accepted for the same
+    signature; the seed counts chars/4 whatever the model.
     """
+    del model
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
     messages = [*system, *history]
     total = sum(estimate_tokens(m.get("content", "")) for m in messages)
     found = []
     for step in range(steps, 0, -1):
         budget = max(1, total * step // steps)
-        result = trim_history(messages, budget, model=model, strategy="seed")
+        result = trim_seed_literal(messages, budget)
         problems = payload_problems(result.kept)
         if problems:
             found.append((budget, problems))

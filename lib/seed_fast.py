@@ -1,6 +1,6 @@
 """What the seed's trimHistory does, computed in O(n) instead of replayed in O(n²).
 
-The seed (``lib.trimming._trim_seed``, kept literal for the chat) counts chars/4 of every content and,
+The seed (``lib.trimming.trim_seed_literal``, the loop as written) counts chars/4 of every content and,
 while the total is over budget and more than 4 messages remain, removes index 1. After ``k`` removals the
 payload is always ``messages[0]`` plus the suffix ``messages[k + 1:]``, and its total only falls as ``k``
 grows, so:
@@ -118,7 +118,7 @@ class SeedPlan:
 
 
 def seed_trim(messages: Sequence[Message], budget: int) -> TrimResult:
-    """What ``trim_history(messages, budget, strategy="seed")`` returns, without the quadratic loop."""
+    """What the literal seed loop returns, without the loop: ``trim_history(..., strategy="seed")`` runs this."""
     cut = SeedPlan(messages).cut(budget)
     kept = [dict(m) for m in cut.kept(messages)]
     first = next((m for m in kept if m.get("role") not in SYSTEM_ROLES), None)

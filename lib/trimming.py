@@ -6,7 +6,10 @@ Strategies (``STRATEGY_LABELS`` holds the names pages show):
   turn's cut while the payload fits, then drops down to ``low_water × budget`` in one step. Dropping the
   oldest turn on every request changes the payload's prefix every turn, so the provider's prompt cache
   never hits; a cut that stays put keeps the prefix byte-identical and the re-sent history cheap.
-- ``"seed"`` is the seed's ``trimHistory``, kept verbatim so its faults can be shown.
+- ``"seed"`` gives exactly what the seed's ``trimHistory`` gives, faults included, so they can be shown. It is
+  computed by ``lib.seed_fast`` in O(n log n): the seed's own loop is O(n²), and any history a client sends
+  or a session grows to reaches this function. ``trim_seed_literal`` keeps that loop, capped at
+  ``LITERAL_SEED_MAX_MESSAGES``, as the reference the fast version is tested against.
 - ``"summary"`` (client-side compaction) needs a summariser and a stored summary, so it lives in
   ``lib.compaction.compact_history``; ``trim_history`` refuses it with a pointer there.
 
@@ -53,9 +56,24 @@ STRATEGY_HELP: dict[str, str] = {
                "turns stay verbatim. Costs one extra summarisation request when it compacts.",
 }
 DEFAULT_LOW_WATER = 0.7
+# The literal loop recounts every message after each removal: about n²/2 estimates, so 2,500 messages cost
+# about 3 million (under a second) while 16,000 cost 128 million (close to a minute of CPU).
+LITERAL_SEED_MAX_MESSAGES = 2_500
 # A tuple, not a set: a stored role of the wrong type (a list from a crafted import) must compare unequal, not raise.
 SYSTEM_ROLES = ("system", "developer")
 Message = Mapping[str, Any]
+
+
+class LiteralSeedTooLarge(HistoryLabError, ValueError):
+    """The quadratic literal seed loop was asked to run on more messages than it accepts."""
+
+    def __init__(self, *, messages: int, limit: int) -> None:
+        self.messages = messages
+        self.limit = limit
+        super().__init__(
+            f"The literal seed loop is O(n²) and runs on at most {limit:,} messages; got {messages:,}. "
+            'Use trim_history(..., strategy="seed"), which returns the same result in O(n log n).'
+        )
 
 
 class ContextOverflowError(HistoryLabError, ValueError):
@@ -190,7 +208,10 @@ def trim_history(
         raise ValueError(f"low_water must be in (0, 1], got {low_water}")
     budget = max_tokens - reserve_tokens
     if strategy == "seed":
-        return _trim_seed(messages, budget)
+        # Imported here because lib.seed_fast builds on this module (TrimResult, payload_problems).
+        from lib.seed_fast import seed_trim
+
+        return seed_trim(messages, budget)
     if strategy in ("turns", "cache-aware"):
         return _trim_whole_turns(messages, budget, model=model, strategy=strategy, max_tokens=max_tokens,
                                  reserve_tokens=reserve_tokens, low_water=low_water, cut=cut)
@@ -199,8 +220,16 @@ def trim_history(
     raise ValueError(f"Unknown trimming strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
 
 
-def _trim_seed(messages: Sequence[Message], budget: int) -> TrimResult:
-    # A literal port of the seed: recount everything, splice index 1, repeat. O(n^2) on purpose.
+def trim_seed_literal(
+    messages: Sequence[Message], budget: int, *, max_messages: int = LITERAL_SEED_MAX_MESSAGES
+) -> TrimResult:
+    """The seed's trimHistory as written: recount everything, splice index 1, repeat. O(n²) on purpose.
+
+    The reference that lib.seed_fast (what ``trim_history`` runs) is tested against. Raises
+    ``LiteralSeedTooLarge`` beyond ``max_messages``; only a benchmark that measures the loop raises the cap.
+    """
+    if len(messages) > max_messages:
+        raise LiteralSeedTooLarge(messages=len(messages), limit=max_messages)
     work = list(messages)
     removed: set[int] = set()
     positions = list(range(len(work)))

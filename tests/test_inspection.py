@@ -239,9 +239,9 @@ def test_seed_what_if_uses_the_fast_seed_with_the_literal_result():
     history = store.get_history(load_demo(store))
     for budget in (500, 1_500, 4_000):
         fast = what_if(history, budget=budget, strategy="seed", model=MODEL, system_prompt="Be brief.")
-        from lib.trimming import trim_history
+        from lib.trimming import trim_seed_literal
 
-        literal = trim_history([{"role": "system", "content": "Be brief."}, *history], budget, strategy="seed")
+        literal = trim_seed_literal([{"role": "system", "content": "Be brief."}, *history], budget)
         assert fast.kept_ids == literal.kept_ids and fast.tokens_after == literal.tokens_after
 
 

@@ -1,4 +1,4 @@
-"""lib.seed_fast against the literal seed (lib.trimming's quadratic port) on random histories."""
+"""lib.seed_fast against the literal seed (lib.trimming.trim_seed_literal, the quadratic port) on random histories."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from lib.inspection import literal_seed_breaking_budgets as literal_breaking_budgets
 from lib.seed_fast import BudgetRange, SeedPlan, seed_breaking_budgets, seed_cut, seed_trim
-from lib.trimming import payload_problems, trim_history
+from lib.trimming import payload_problems, trim_history, trim_seed_literal
 
 CALL_IDS = ["c1", "c2", "c3"]
 
@@ -29,7 +29,7 @@ histories = st.lists(messages(), max_size=14)
 
 
 def literal_kept(history: list[dict], budget: int) -> list[dict]:
-    return trim_history(history, budget, strategy="seed").kept
+    return trim_seed_literal(history, budget).kept
 
 
 def brute_force_broken(history: list[dict], removed: int) -> bool:
@@ -39,9 +39,10 @@ def brute_force_broken(history: list[dict], removed: int) -> bool:
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=histories, budget=st.integers(1, 200))
 def test_the_cut_and_the_result_equal_the_literal_seed(history, budget):
-    literal = trim_history(history, budget, strategy="seed")
+    literal = trim_seed_literal(history, budget)
     fast = seed_trim(history, budget)
     assert fast == literal
+    assert trim_history(history, budget, strategy="seed") == literal
     estimates = [len(m["content"]) for m in history]  # any non-negative numbers work for the cut alone
     assert seed_cut(estimates, budget) == SeedPlan.from_estimates(estimates).cut(budget)
 

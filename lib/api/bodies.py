@@ -1,5 +1,6 @@
-"""Read and validate request bodies: media type, size, JSON, field names and types. Every refusal is a 400,
-413 or 415 that names the field (or header) and says what to send instead."""
+"""Read and validate request bodies: media type, size, JSON, field names and types, and the limits that bound
+what one request can cost. Every refusal is a 400, 413 or 415 that names the field (or header), gives the numbers,
+and says what to send instead."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from lib.api.errors import MAX_BODY_BYTES, ApiError
-from lib.chat import CHAT_STRATEGIES
+from lib.chat import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
+from lib.config import BOUNDS
+from lib.tokens import content_text
 from lib.trimming import STRATEGIES
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
@@ -23,6 +26,17 @@ MODEL_MAX_CHARS = 128
 MODEL_CHARACTERS = "letters A-Z a-z, digits and . _ - : / @ +"
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9._:/@+-]+")
 _Default = TypeVar("_Default", str, None)
+# What one request may ask the server to do. The 1 MB body cap bounds the bytes; these bound the work in
+# terms a client can act on, with numbers normal use never reaches:
+# - messages per request: a session at the default cap (SESSION_MAX_MESSAGES, 10,000) fits twice over,
+#   and counting or trimming 20,000 messages takes well under a second;
+MAX_MESSAGES = 20_000
+# - one message's content: the chat's own cap on a message (500,000 characters, more than any context
+#   window holds); the system prompt gets the same cap;
+MAX_CONTENT_CHARS = MAX_MESSAGE_CHARS
+# - a budget or reserve: the ceiling TOKEN_BUDGET has (10 million tokens); no provider offers a context
+#   window over about 2 million.
+MAX_BUDGET = int(BOUNDS["default_budget"][2])
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
 
 
@@ -118,6 +132,24 @@ def positive(name: str, value: int, *, minimum: int = 1) -> int:
     return value
 
 
+def token_count(name: str, value: int, *, minimum: int = 1) -> int:
+    """A budget or reserve: at least ``minimum``, at most MAX_BUDGET tokens."""
+    positive(name, value, minimum=minimum)
+    if value > MAX_BUDGET:
+        got = f"{value:,}" if value < 10**15 else f"a number with {len(str(value))} digits"
+        raise ApiError(400, "invalid_field", f"{name!r} must be at most {MAX_BUDGET:,} tokens, got {got}: no "
+                       "model has a context window that large.")
+    return value
+
+
+def text_within_cap(name: str, text: Any) -> None:
+    """400 when ``text`` (a string, or parts measured as their JSON) is over MAX_CONTENT_CHARS characters."""
+    chars = len(content_text(text))
+    if chars > MAX_CONTENT_CHARS:
+        raise ApiError(400, "message_too_large", f"{name} has {chars:,} characters; the limit is "
+                       f"{MAX_CONTENT_CHARS:,}. Shorten it or split it over several messages.")
+
+
 def strategy(value: str, *, allowed: tuple[str, ...] = STRATEGIES) -> str:
     if value not in allowed:
         raise ApiError(400, "unknown_strategy", f"Unknown strategy {value!r}. Choose one of: {', '.join(allowed)}.")
@@ -125,8 +157,12 @@ def strategy(value: str, *, allowed: tuple[str, ...] = STRATEGIES) -> str:
 
 
 def messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A non-empty list of message objects, each with a string role and string-or-list content."""
+    """A list of at most MAX_MESSAGES message objects, each with a string role and string-or-list content of at
+    most MAX_CONTENT_CHARS characters."""
     items = field(body, "messages", list, required=True)
+    if len(items) > MAX_MESSAGES:
+        raise ApiError(413, "too_many_messages", f"'messages' holds {len(items):,} messages; the limit is "
+                       f"{MAX_MESSAGES:,}. Send the newest {MAX_MESSAGES:,} or fewer, or split the request.")
     for index, message in enumerate(items):
         if not isinstance(message, dict):
             raise ApiError(400, "invalid_field", f"messages[{index}] must be an object with 'role' and 'content'.")
@@ -134,6 +170,7 @@ def messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise ApiError(400, "invalid_field", f"messages[{index}].role must be a string (user, assistant, ...).")
         if not isinstance(message.get("content", ""), str | list | type(None)):
             raise ApiError(400, "invalid_field", f"messages[{index}].content must be a string or a list of parts.")
+        text_within_cap(f"messages[{index}].content", message.get("content") or "")
         if "id" in message and not isinstance(message["id"], str):
             raise ApiError(400, "invalid_field", f"messages[{index}].id must be a string.")
     return items
@@ -160,18 +197,20 @@ CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy"
 def chat_body(body: Mapping[str, Any]) -> ChatBody:
     check_fields(body, CHAT_FIELDS)
     budget = field(body, "budget", int)
-    reserve = positive("reserve", field(body, "reserve", int, 0), minimum=0)
+    reserve = token_count("reserve", field(body, "reserve", int, 0), minimum=0)
     if budget is not None:
-        positive("budget", budget)
+        token_count("budget", budget)
         if reserve >= budget:
             raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}); "
                            "nothing could be sent.")
+    system = field(body, "system", str, "")
+    text_within_cap("'system'", system)
     return ChatBody(
         message=field(body, "message", str, required=True),
         session_id=field(body, "sessionId", str),
         provider=field(body, "provider", str),
         model=model(body, None),
-        system=field(body, "system", str, ""),
+        system=system,
         strategy=strategy(field(body, "strategy", str, STRATEGIES[0]), allowed=CHAT_STRATEGIES),
         budget=budget,
         reserve=reserve,

@@ -8,24 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.api.bodies import MODEL_MAX_CHARS, MODEL_PATTERN
+from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS, MODEL_PATTERN
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
-_MESSAGES = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+_MESSAGES = {"type": "array", "items": {"$ref": "#/components/schemas/Message"}, "maxItems": MAX_MESSAGES,
+             "description": f"At most {MAX_MESSAGES:,} messages (more is a 413)."}
+_BUDGET = {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET,
+           "description": "Context window for the trimmer (tokens)."}
+_RESERVE = {"type": "integer", "minimum": 0, "maximum": MAX_BUDGET,
+            "description": "Tokens kept free for the reply; smaller than the budget."}
 _MODEL = {"type": "string", "maxLength": MODEL_MAX_CHARS, "pattern": f"^{MODEL_PATTERN.pattern}$"}
 _SESSION_PARAM = {"name": "session_id", "in": "path", "required": True,
                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}}
 
 _STATUS_TEXT = {
-    400: "Invalid JSON, missing or empty message, message over the character cap, invalid session id, "
-         "invalid model name, unknown provider or strategy, or a budget too small for the newest message "
+    400: f"Invalid JSON, missing or empty message, a message, message content or system prompt over "
+         f"{MAX_CONTENT_CHARS:,} characters, invalid session id, invalid model name, unknown provider or strategy, "
+         f"a budget or reserve over {MAX_BUDGET:,} tokens, or a budget too small for the newest message "
          "(with the numbers).",
     401: "Missing or wrong bearer token (HISTORY_LAB_API_TOKEN is set on the server).",
     403: "Not a loopback client and HISTORY_LAB_API_TOKEN is not set on the server; or an Origin header that "
          "is not this app's own (a web page on another site or another port).",
     404: "Unknown or expired session.",
-    413: "The request body is over 1 MB.",
+    413: f"The request body is over 1 MB, or 'messages' holds more than {MAX_MESSAGES:,} messages.",
     415: "The body was not sent with Content-Type: application/json.",
     502: "The provider failed; the user message is stored and the turn is recorded as failed.",
     503: "The session store is down.",
@@ -49,13 +55,13 @@ _CHAT_REQUEST = {
     "type": "object", "required": ["message"], "additionalProperties": False,
     "properties": {
         "sessionId": {"type": "string", "description": "Omit to start a new session."},
-        "message": {"type": "string", "minLength": 1, "maxLength": 500_000},
+        "message": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
                      "openai-compatible. Default: DEFAULT_PROVIDER, else offline."},
-        "model": _MODEL, "system": {"type": "string", "description": "System prompt."},
+        "model": _MODEL,
+        "system": {"type": "string", "maxLength": MAX_CONTENT_CHARS, "description": "System prompt."},
         "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},
-        "budget": {"type": "integer", "minimum": 1, "description": "Context window for the trimmer (tokens)."},
-        "reserve": {"type": "integer", "minimum": 0, "description": "Tokens kept free for the reply."},
+        "budget": _BUDGET, "reserve": _RESERVE,
         "stream": {"type": "boolean", "description": "Answer with Server-Sent Events: 'delta' events "
                    "({text}), then 'done' (the ChatResponse) or 'error' (an Error plus status)."},
     },
@@ -91,7 +97,10 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object", "required": ["type", "message"],
                     "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}},
                 "Message": {"type": "object", "required": ["role"], "properties": {
-                    "role": {"type": "string"}, "content": {"type": ["string", "array", "null"]},
+                    "role": {"type": "string"},
+                    "content": {"type": ["string", "array", "null"], "maxLength": MAX_CONTENT_CHARS,
+                                "description": f"At most {MAX_CONTENT_CHARS:,} characters (a list of parts is "
+                                               "measured as its JSON text)."},
                     "id": {"type": "string"}}},
                 "ChatRequest": _CHAT_REQUEST, "ChatResponse": _CHAT_RESPONSE,
             },
@@ -121,14 +130,14 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Estimate and exact count per message and in total.",
                 "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
                     "messages": _MESSAGES, "model": {**_MODEL, "default": "gpt-4o-mini"}}}),
-                "responses": {"200": _json({"type": "object"}), **_errors(400, 415)}}},
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 413, 415)}}},
             "/api/trim": {"post": {
                 "summary": "Run the trimmer: kept and dropped (indexes and ids), tokens before and after, problems.",
                 "requestBody": _body({"type": "object", "required": ["messages"], "properties": {
-                    "messages": _MESSAGES, "budget": {"type": "integer", "minimum": 1},
+                    "messages": _MESSAGES, "budget": _BUDGET,
                     "strategy": {"type": "string"}, "model": _MODEL,
-                    "reserve": {"type": "integer", "minimum": 0}, "cut": {}}}),
-                "responses": {"200": _json({"type": "object"}), **_errors(400, 415)}}},
+                    "reserve": _RESERVE, "cut": {}}}),
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 413, 415)}}},
             "/api/health": {"get": {"summary": "The store kind and whether it answers.",
                                     "responses": {"200": _json({"type": "object"}), **_errors(503)}}},
             "/api/openapi.json": {"get": {"summary": "This document.",

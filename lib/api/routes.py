@@ -134,8 +134,8 @@ async def trim(request: Request, settings: Settings) -> Response:
     body = await bodies.read_json(request)
     bodies.check_fields(body, ("messages", "budget", "strategy", "model", "reserve", "cut"))
     items = bodies.messages(body)
-    budget = bodies.positive("budget", bodies.field(body, "budget", int, settings.default_budget))
-    reserve = bodies.positive("reserve", bodies.field(body, "reserve", int, 0), minimum=0)
+    budget = bodies.token_count("budget", bodies.field(body, "budget", int, settings.default_budget))
+    reserve = bodies.token_count("reserve", bodies.field(body, "reserve", int, 0), minimum=0)
     if reserve >= budget:
         raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}).")
     strategy = bodies.strategy(bodies.field(body, "strategy", str, "turns"))
