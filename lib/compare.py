@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lib.chat import payload_counts
+from lib.content import markdown_literal
 from lib.pricing import OFFLINE_PREFIX, Price
 from lib.providers.base import Provider, ProviderOptions
 from lib.records import (
@@ -191,28 +192,30 @@ def _sent(request: Mapping[str, Any] | None) -> tuple[int | None, str]:
 
 
 def request_differences(results: Sequence[ColumnResult]) -> list[str]:
-    """Plain-language notes on how the request bodies differ (counts read from the bodies themselves)."""
+    """Plain-language notes on how the request bodies differ (counts read from the bodies themselves), as
+    Markdown: the column's label (a typed model name) and the response id it chains to are literal text."""
     notes = []
     for result in results:
         body = result.request
         if not body:
             continue
         shape = body_shape(body)
+        label = markdown_literal(result.label)
         if shape.api == "Responses":
-            chained = (f"only the new message, chained with `{shape.chained}`" if shape.chained else
+            chained = (f"only the new message, chained with {markdown_literal(shape.chained)}" if shape.chained else
                        f"{shape.sent_text} (no `previous_response_id` yet, so the whole history)")
             where = shape.system if shape.system != "none" else "nowhere (no system prompt)"
-            notes.append(f"**{result.label}**: Responses API; the system prompt goes in {where}; it sends "
+            notes.append(f"**{label}**: Responses API; the system prompt goes in {where}; it sends "
                          f"{chained}.")
         elif shape.api == "Messages":
             cached = (f"with {shape.cache_breakpoints} `cache_control` breakpoint(s), so the re-sent history can "
                       "be read from the cache") if shape.cache_breakpoints else "without prompt caching"
             system = "there is no system prompt" if shape.system == "none" else \
                 f"the system prompt is the {shape.system} field"
-            notes.append(f"**{result.label}**: Messages API; {system}, and {shape.sent_text} (alternating "
+            notes.append(f"**{label}**: Messages API; {system}, and {shape.sent_text} (alternating "
                          f"user/assistant) are re-sent, {cached}.")
         else:
-            notes.append(f"**{result.label}**: Chat Completions; the system prompt is {shape.system}, and all "
+            notes.append(f"**{label}**: Chat Completions; the system prompt is {shape.system}, and all "
                          f"{shape.sent_text} are re-sent on every call.")
     return notes
 

@@ -13,6 +13,11 @@ things about it must never happen in a viewer's browser:
 - **It must not lie about what it says.** Bidi override and isolate characters (U+202A–U+202E, U+2066–U+2069)
   reorder what is displayed ("Trojan Source"), so ``reveal_bidi`` replaces each with a visible marker such as
   ``⟪U+202E⟫`` in titles and messages, rendered or raw.
+
+Everything else that reaches Markdown (model names, error messages, response ids, notes, labels, table cells)
+is not meant to be formatted at all: ``markdown_literal`` turns it into Markdown that shows exactly its text,
+on one line, and can form no image, link, HTML, code span, math or heading. Every caption, alert, metric or
+widget label, tooltip and ``st.table`` cell built from a stored or user-supplied value goes through it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ _BROKEN_IMAGE_START = "!\u200b["  # "!" + zero-width space + "[": never an image
 # An image with empty alt text would become a link with no text, i.e. invisible: give it a visible label.
 _EMPTY_ALT = re.compile(re.escape(_BROKEN_IMAGE_START) + r"\]")
 _WHITESPACE = re.compile(r"\s+")
+# Every ASCII punctuation character that starts or ends a Markdown construct (CommonMark, GFM, Streamlit's
+# math and ``:colour[...]`` directives). CommonMark lets any of them be backslash-escaped, and an escaped
+# character is always literal text, so with all of them escaped no construct can open.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>~&=:])")
+# GFM also turns bare "http://x", "www.x" and "a@b.c" into links, after escapes are resolved (remark finds
+# them in the parsed text), so a word joiner (U+2060, invisible) is put where those patterns need adjacency.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_PARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)")
 
 
 def reveal_bidi(text: str) -> str:
@@ -52,10 +65,25 @@ def safe_markdown(text: str) -> str:
     return _EMPTY_ALT.sub(_BROKEN_IMAGE_START + "image]", text)
 
 
-def safe_title(text: object, *, limit: int = 80) -> str:
-    """A one-line label (session titles, table cells): bidi revealed, whitespace collapsed, cut to ``limit``."""
+def safe_title(text: object, *, limit: int | None = 80) -> str:
+    """A one-line label (session titles, table cells): bidi revealed, whitespace collapsed, cut to ``limit``
+    characters (``None``: never cut)."""
     line = _WHITESPACE.sub(" ", reveal_bidi(content_text(text))).strip()
-    return line if len(line) <= limit else line[: max(limit - 1, 0)].rstrip() + "…"
+    return line if limit is None or len(line) <= limit else line[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def markdown_literal(value: object, *, limit: int | None = None) -> str:
+    """Markdown that shows ``value`` as literal text on one line: for any stored or user-supplied value
+    placed in a caption, alert, metric or widget label, tooltip or ``st.table`` cell.
+
+    Newlines and runs of whitespace become one space (a newline would end a code span or start a block),
+    bidi controls are revealed, and every punctuation character that Markdown or HTML could read is escaped,
+    so ``![m](http://host/p.png)`` shows as those characters and loads nothing. ``limit`` cuts as
+    ``safe_title`` does. Interpolate the result into app-written Markdown; never wrap it in backticks (a
+    code span would show the escapes).
+    """
+    line = _AUTOLINK_PARTS.sub(_WORD_JOINER, safe_title(value, limit=limit))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", line)
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lib.content import markdown_literal
 from lib.trimming import SYSTEM_ROLES
 
 
@@ -78,7 +79,8 @@ def unified_diff(baseline: Mapping[str, Any] | None, other: Mapping[str, Any] | 
 
 
 def highlights(baseline: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
-    """What moved between two bodies, in plain words (empty when the shapes agree)."""
+    """What moved between two bodies, in plain words (empty when the shapes agree), as Markdown: the values
+    read from the bodies (a response id from the provider, field values) are literal text."""
     a, b = body_shape(baseline), body_shape(other)
     notes = []
     if a.api != b.api:
@@ -88,10 +90,11 @@ def highlights(baseline: Mapping[str, Any], other: Mapping[str, Any]) -> list[st
     if (a.items, a.item_name) != (b.items, b.item_name):
         notes.append(f"Re-sent: {b.sent_text} instead of {a.sent_text}.")
     if a.chained != b.chained:
-        notes.append(f"Server-side history: {b.chained or 'none (the whole history is sent)'} instead of "
-                     f"{a.chained or 'none'}.")
+        notes.append(f"Server-side history: {markdown_literal(b.chained or 'none (the whole history is sent)')} "
+                     f"instead of {markdown_literal(a.chained or 'none')}.")
     if a.cache_breakpoints != b.cache_breakpoints:
         notes.append(f"`cache_control` breakpoints: {b.cache_breakpoints} instead of {a.cache_breakpoints}.")
     if a.extras != b.extras:
-        notes.append(f"Other fields: {', '.join(b.extras) or 'none'} instead of {', '.join(a.extras) or 'none'}.")
+        notes.append(f"Other fields: {markdown_literal(', '.join(b.extras) or 'none')} instead of "
+                     f"{markdown_literal(', '.join(a.extras) or 'none')}.")
     return notes

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import TurnResult
+from lib.content import markdown_literal
 from lib.example import ExampleStep
 from lib.sessions import SessionStore, new_session_id
 from lib.turn_badges import COST_UNIT_NOTE, running_total_text
@@ -32,8 +33,8 @@ def main() -> None:
     choices = sidebar.page_setup()
     session_id = services.current_session_id()
     if not choices.configured:
-        st.error(f"The provider {choices.provider!r} is not configured. {choices.hint} "
-                 "Or pick the offline model in the sidebar.")
+        st.error(f"The provider {markdown_literal(repr(choices.provider))} is not configured. "
+                 f"{markdown_literal(choices.hint)} Or pick the offline model in the sidebar.")
     step = example.current_step(session_id)
     try:
         store = services.store_handle().store
@@ -108,8 +109,8 @@ def _draw(view: chat_history.ChatView, header: DeltaGenerator,
     session_id = view.session_id
     with header:
         if view.turn_count:
-            st.markdown(f"**{running_total_text(view.total_cost, turns=view.turn_count, unpriced=view.unpriced)}**",
-                        help=COST_UNIT_NOTE)
+            total = running_total_text(view.total_cost, turns=view.turn_count, unpriced=view.unpriced)
+            st.markdown(f"**{markdown_literal(total)}**", help=COST_UNIT_NOTE)
         if not view.history and example.playing(session_id) is None:
             _unknown_session_notice(session_id)
             example.offer(session_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib.content import content_text
+from lib.content import content_text, markdown_literal
 from lib.pricing import Price
 from lib.records import TurnRecord, read_turns
 from lib.running_costs import running_costs
@@ -215,7 +215,7 @@ def _message_body(message: Message, message_id: str, role: str, avatar: str, *, 
             render_cost_caption(message.get("meta"))
         if row is not None:
             if row.failed and role == "user":
-                st.caption(f"⚠ no reply to this message: {row.record.error}")
+                st.caption(f"⚠ no reply to this message: {markdown_literal(row.record.error)}")
             render_badges(row.badges)
         _raw_view_toggle(message, message_id)
 

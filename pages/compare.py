@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from lib.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnResult, CompareConfig, comparison_record, run_comparison
+from lib.content import markdown_literal
 from pages import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
@@ -55,7 +56,7 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
                                                   help="cache_control on the system prompt and re-sent history")
         call = server_options(index, info)
         if not info.configured:
-            st.warning(f"Column {index + 1} is not configured. {info.hint}")
+            st.warning(f"Column {index + 1} is not configured. {markdown_literal(info.hint)}")
         configs.append(CompareConfig(name, str(model), options, call))
     return configs
 
@@ -114,8 +115,9 @@ def providers_tab(choices: Any) -> None:
     st.caption("The current session's history plus one new message, sent to every configuration at once. "
                "Trimming uses the sidebar's strategy and budget for each model.")
     if choices.trim_strategy != choices.strategy:
-        st.info(f"The sidebar's strategy {choices.strategy!r} needs a summary request per column, so this tab "
-                f"trims with {choices.trim_strategy!r}. The History strategies tab compares summary side by side.")
+        st.info(f"The sidebar's strategy {markdown_literal(repr(choices.strategy))} needs a summary request per "
+                f"column, so this tab trims with {markdown_literal(repr(choices.trim_strategy))}. The History "
+                "strategies tab compares summary side by side.")
     st.session_state.setdefault(COUNT_KEY, MIN_COLUMNS)
     count = st.slider("Configurations", MIN_COLUMNS, MAX_COLUMNS, key=COUNT_KEY)
     configs = config_inputs(count, services.provider_infos())

@@ -3,7 +3,6 @@ against a baseline column, and the "Continue with column N" buttons. Keys start 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,27 +18,23 @@ from lib.compare import (
     server_context_text,
     summary_table,
 )
-from lib.content import safe_title
+from lib.content import markdown_literal, safe_title
 from lib.records import as_float
 from lib.request_diff import highlights, pretty, unified_diff
 from pages import render
 
 RESULTS_KEY = "cmp_last"
-# st.table renders Markdown in every cell and header: "$" starts LaTeX, "1." a list, and a model name is
-# whatever the user typed. Every cell is shown as plain text by escaping Markdown's punctuation.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>~&=:])")
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
 
 
-def plain(text: object) -> str:
-    return _MARKDOWN.sub(r"\\\1", str(text))
-
-
 def plain_table(frame: pd.DataFrame) -> None:
-    """st.table with every header, index label and cell shown as plain text."""
-    shown = frame.map(plain)
-    shown.columns = [plain(c) for c in frame.columns]
-    shown.index = [plain(i) for i in frame.index]
+    """st.table with every header, index label and cell shown as plain text.
+
+    st.table renders Markdown in every cell and header: "$" starts LaTeX, "1." a list, and a model name is
+    whatever the user typed."""
+    shown = frame.map(_plain)
+    shown.columns = [_plain(c) for c in frame.columns]
+    shown.index = [_plain(i) for i in frame.index]
     st.table(shown)
 
 
@@ -63,20 +58,20 @@ def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results
     st.subheader("Replies")
     for result, tab in zip(results, st.tabs([f"Column {r.index + 1}" for r in results]), strict=True):
         with tab:
-            st.markdown(f"**{column_name(result)}**")
+            st.markdown(f"**{markdown_literal(column_name(result))}**")
             if result.error:
-                st.error(result.error)
+                st.error(markdown_literal(result.error))
                 continue
             render.render_message_body(result.text, key=f"cmp_reply_{record.get('id')}_{result.index}")
             if result.response_id or result.server_context:
-                st.caption(f"Came back: response id {result.response_id or '—'}; server-side context: "
-                           f"{server_context_text(result.server_context)}.")
-            label = f"Continue with column {result.index + 1} ({result.label})"
+                st.caption(f"Came back: response id {markdown_literal(result.response_id or '—')}; server-side "
+                           f"context: {markdown_literal(server_context_text(result.server_context))}.")
+            label = f"Continue with column {result.index + 1} ({markdown_literal(result.label)})"
             if st.button(label, key=f"cmp_continue_{result.index}"):
                 continue_with(store, session_id, record, result.index)
                 st.session_state.pop(RESULTS_KEY, None)
-                st.success(f"Added the message and the reply from column {result.index + 1} ({result.label}) to "
-                           "the chat history.")
+                st.success(f"Added the message and the reply from column {result.index + 1} "
+                           f"({markdown_literal(result.label)}) to the chat history.")
 
 
 def show_bodies(results: Sequence[ColumnResult]) -> None:
@@ -125,3 +120,7 @@ def show_earlier(earlier: Sequence[Mapping[str, Any]]) -> None:
                      "reply": safe_title(c.get("text") or c.get("error") or "", limit=120)}
                     for n, c in enumerate(record.get("columns") or []) if isinstance(c, Mapping)]
             plain_table(pd.DataFrame(rows))
+
+
+def _plain(value: object) -> str:
+    return markdown_literal(str(value))

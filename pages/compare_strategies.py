@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.compare import micro_dollars, tokens_text
+from lib.content import markdown_literal
 from lib.demo import DEMO_BUDGET, demo_data
 from lib.pricing import default_table, prices_from_rows
 from lib.request_diff import pretty
@@ -106,7 +107,8 @@ def _counted(result: StrategyComparison, chain: list[dict[str, Any]], *,
                    "with the Responses API's count endpoint.")
         return result
     fingerprint = hashlib.sha256(json.dumps([chain, result.model], sort_keys=True).encode()).hexdigest()
-    if st.button(f"Count the chain's billed input with {counter.label} (one count request, no reply)",
+    if st.button(f"Count the chain's billed input with {markdown_literal(counter.label)} (one count request, no "
+                 "reply)",
                  key="cmp_st_count"):
         tokens = services.provider_for(counter.name).count_tokens(chain, result.model)
         st.session_state["cmp_st_counted"] = {"fingerprint": fingerprint, "tokens": tokens}
@@ -146,15 +148,16 @@ def show_comparison(result: StrategyComparison) -> None:
     compare_results.plain_table(visibility_table(result))
     chain = result.row("server-chain")
     billed = "" if chain.source == SIMULATED_SERVER else f" (previous_response_id row billed: {chain.source})"
-    st.caption(f"{result.turns:,} turns, the next message included; budget and compaction threshold "
-               f"{result.budget:,} tokens; counts {result.count_label}. Server-side rows: {SIMULATED_SERVER}"
-               f"{billed}. "
-               + " ".join(result.notes) + " Costs are input-side: the reply's output costs the same whichever "
-               "strategy sent the history.")
+    st.caption(markdown_literal(
+        f"{result.turns:,} turns, the next message included; budget and compaction threshold {result.budget:,} "
+        f"tokens; counts {result.count_label}. Server-side rows: {SIMULATED_SERVER}{billed}. "
+        + " ".join(result.notes) + " Costs are input-side: the reply's output costs the same whichever strategy "
+        "sent the history."))
     st.info("Server-side state makes the request small, not cheap: every earlier input token is still billed "
             "on every turn, as the 'tokens billed' column shows.")
     for row in result.rows:
-        with st.expander(f"{row.label}: notes and request body"):
-            st.markdown("\n".join(f"- {note}" for note in row.notes) or "- No notes.")
-            st.caption(f"Tokens billed: {row.source}. Cached tokens: {row.cached_source}.")
+        with st.expander(f"{markdown_literal(row.label)}: notes and request body"):
+            st.markdown("\n".join(f"- {markdown_literal(note)}" for note in row.notes) or "- No notes.")
+            st.caption(f"Tokens billed: {markdown_literal(row.source)}. Cached tokens: "
+                       f"{markdown_literal(row.cached_source)}.")
             st.code(pretty(row.request), language="json", wrap_lines=True)

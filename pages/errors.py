@@ -12,6 +12,7 @@ import streamlit as st
 
 from lib.chat import MessageTooLarge
 from lib.config import ConfigError
+from lib.content import markdown_literal
 from lib.errors import HistoryLabError
 from lib.providers import MissingKeyError, ProviderError
 from lib.secrets import mask_secrets
@@ -23,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def describe_error(exc: BaseException) -> str:
-    """The actionable message for one of our exceptions (the text shown by show_error), secrets masked."""
+    """The actionable message for one of our exceptions (the text shown by show_error), secrets masked.
+
+    Plain text, not Markdown: it quotes provider replies, stored values and user input. Put it in Markdown
+    through ``lib.content.markdown_literal``, as show_error does."""
     if not _is_known(exc):
         return f"Unexpected error ({type(exc).__name__}). Details are in the server log."
     text = exc.user_message if isinstance(exc, HistoryLabError) else mask_secrets(str(exc))
@@ -43,10 +47,11 @@ def show_error(exc: BaseException) -> None:
     """The one boundary where exceptions become UI messages: st.error with what to do, no traceback."""
     if not _is_known(exc):
         log.error("Unexpected error shown to the user", exc_info=exc)
+    shown = markdown_literal(describe_error(exc))
     if isinstance(exc, EncodingUnavailable):
-        st.warning(describe_error(exc))
+        st.warning(shown)
     else:
-        st.error(describe_error(exc))
+        st.error(shown)
 
 
 def _is_known(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lib.content import markdown_literal
 from lib.demo import load_demo
 from lib.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
 from lib.tokens import count_label
@@ -86,7 +87,7 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
     saved = data.cumulative["saved"].iloc[-1] if len(data.cumulative) else 0
     cols[3].metric("Saved by trimming", f"{saved:,.0f}")
     exact = count_label("tiktoken", encoding=data.encoding, model=model)
-    st.caption(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}")
+    st.caption(markdown_literal(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}"))
 
 
 def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
@@ -102,10 +103,10 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
     show_chart(cumulative_chart(data))
     last = data.cumulative.iloc[-1]
     if pd.notna(last["cost"]):
-        st.caption(f"Input cost so far: ${last['cost']:.4f} sent, ${last['cost_untrimmed']:.4f} without "
-                   f"trimming (prices for {model}).")
+        st.caption(markdown_literal(f"Input cost so far: ${last['cost']:.4f} sent, ${last['cost_untrimmed']:.4f} "
+                                    f"without trimming (prices for {model})."))
     else:
-        st.caption(f"No price for {model}: add one in the price table to see the cost.")
+        st.caption(f"No price for {markdown_literal(model)}: add one in the price table to see the cost.")
 
 
 def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, system_prompt: str,
@@ -122,7 +123,7 @@ def what_if_section(session_id: str, history: list, data: Inspection, *, model: 
                                 format_func=lambda s: STRATEGY_LABELS.get(s, s))
     result = cached_what_if(session_id, len(history), budget, strategy, model, system_prompt, history)
     if result.error:
-        st.error(result.error)
+        st.error(markdown_literal(result.error))
     else:
         cols = st.columns(4)
         cols[0].metric("Kept", len(result.kept_ids))
@@ -130,9 +131,9 @@ def what_if_section(session_id: str, history: list, data: Inspection, *, model: 
         cols[2].metric("Tokens before", f"{result.tokens_before:,}")
         counter = count_label("estimate") if result.counter == "chars/4" else \
             count_label("tiktoken", encoding=data.encoding, model=model)
-        cols[3].metric("Tokens after", f"{result.tokens_after:,}", help=f"Counted as {counter}.")
+        cols[3].metric("Tokens after", f"{result.tokens_after:,}", help=f"Counted as {markdown_literal(counter)}.")
         if result.problems:
-            st.error("An API would reject this payload: " + " ".join(result.problems))
+            st.error("An API would reject this payload: " + markdown_literal(" ".join(result.problems)))
         else:
             st.success("Valid payload: it starts with a user message after the system prompt, and no tool "
                        "call is separated from its result.")

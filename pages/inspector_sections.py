@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.caching import PROFILES, get_profile
+from lib.content import markdown_literal
 from lib.inspection import Inspection, Page, WhatIf, page_count, page_of, seed_breaking_budgets
 from lib.inspection_costs import cache_stack_frame, comparison_frame, cumulative_cost_frame, strategy_label
 from lib.inspection_costs import strategy_totals as _strategy_totals
@@ -120,8 +121,8 @@ def seed_verdict(session_id: str, history: list, model: str, system_prompt: str)
     if breaks:
         budget_at, problems = breaks[0]
         st.warning(f"**Where the seed strategy breaks:** at a budget of {budget_at:,} tokens (and "
-                   f"{len(breaks) - 1} other budgets tried) it builds an invalid payload: {problems[0]} "
-                   "The turns strategy never does, because it drops whole turns.")
+                   f"{len(breaks) - 1} other budgets tried) it builds an invalid payload: "
+                   f"{markdown_literal(problems[0])} The turns strategy never does, because it drops whole turns.")
     else:
         st.info("On this history the seed strategy stays valid at every budget tried.")
 
@@ -163,8 +164,8 @@ def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]]
     local = count_chat_tokens(payload, model)
     diff = (local - figure) / figure * 100 if figure else None
     left, right = st.columns(2)
-    left.metric(f"{name}: {count_label('endpoint')}", f"{figure:,}")
-    right.metric(count_label("tiktoken", model=model), f"{local:,}",
+    left.metric(markdown_literal(f"{name}: {count_label('endpoint')}"), f"{figure:,}")
+    right.metric(markdown_literal(count_label("tiktoken", model=model)), f"{local:,}",
                  delta=None if diff is None else f"{diff:+.1f}% against {name}", delta_color="off",
                  delta_arrow="off")
 
@@ -240,10 +241,10 @@ def _caching_replay(session_id: str, history: list, *, model: str, budget: int, 
         "overflowed": col.NumberColumn("Turns that did not fit")})
     costs = cumulative_cost_frame(totals)
     if costs.empty:
-        st.caption(f"No price for {model}: add one in the price table to compare costs.")
+        st.caption(f"No price for {markdown_literal(model)}: add one in the price table to compare costs.")
     else:
         show_chart(cost_chart(costs))
     st.caption(f"{count_label('simulated')}: {PROFILES[profile].label} rules applied to this history replayed "
-               f"under each strategy at the same budget ({budget:,} tokens), prices for {model}. "
+               f"under each strategy at the same budget ({budget:,} tokens), prices for {markdown_literal(model)}. "
                f"Source: {PROFILES[profile].source}")
 

@@ -5,6 +5,9 @@ instead of ``st.markdown(content)``, so that content never loads a remote resour
 visible, a "Raw" tab shows exactly what was sent (``# heading`` and ``$x^2$`` change what Markdown shows),
 and a 200k-character paste is collapsed after ``PREVIEW_CHARS`` with "Show all".
 
+Anything else from data (a model name, an error, a note) is not Markdown at all: it is put into captions,
+alerts and labels through ``lib.content.markdown_literal``, which shows it as literal text.
+
 Cheap for many messages: no widget per message unless the message is long (one button), and the raw tab
 holds only the preview until "Show all" is pressed. Session-state keys owned here start with ``hl_render_``.
 """

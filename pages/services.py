@@ -22,6 +22,7 @@ import streamlit as st
 
 from lib import services as lib_services
 from lib.config import Settings
+from lib.content import markdown_literal
 from lib.providers import ProviderInfo, list_providers
 from lib.sessions import InvalidSessionId, new_session_id, validate_session_id
 
@@ -117,9 +118,10 @@ def notice(kind: str, text: str) -> None:
 
 
 def show_notices() -> None:
-    """Show (once) the messages queued by callbacks and by the session-id check."""
+    """Show (once) the messages queued by callbacks and by the session-id check, as plain text: they quote
+    error messages and the link's session id."""
     for kind, text in st.session_state.pop(NOTICES_KEY, []):
-        getattr(st, kind)(text)
+        getattr(st, kind)(markdown_literal(text))
 
 
 def set_session(session_id: str) -> None:

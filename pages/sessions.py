@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.content import safe_title
+from lib.content import markdown_literal, safe_title
 from lib.errors import HistoryLabError
 from lib.sessions import SessionStore, new_session_id
 from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
@@ -31,10 +31,10 @@ IMPORTED_KEY = "ses_imported"  # sha256 of an uploaded file -> the session it be
 def store_notice(handle: Any) -> None:
     if handle.kind == "memory":
         st.warning(f"**Memory store**: sessions are lost on restart and not shared between processes. "
-                   f"{handle.notice or ''}")
+                   f"{markdown_literal(handle.notice or '')}")
     else:
-        st.info(f"**Store**: {handle.label}. Sessions expire after {handle.store.ttl_seconds:,} s without "
-                "activity (sliding TTL).")
+        st.info(f"**Store**: {markdown_literal(handle.label)}. Sessions expire after {handle.store.ttl_seconds:,} "
+                "s without activity (sliding TTL).")
 
 
 def when(ts: float | None) -> str:
@@ -78,7 +78,7 @@ def import_section() -> None:
     failed = st.session_state.get("ses_import_error")
     if failed and failed[0] == digest:
         if isinstance(failed[1], HistoryLabError):
-            st.error(f"Nothing was imported: {errors.describe_error(failed[1])}")
+            st.error(f"Nothing was imported: {markdown_literal(errors.describe_error(failed[1]))}")
         else:
             errors.show_error(failed[1])  # a bug: logged with its traceback, shown as a short message
         return

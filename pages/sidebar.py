@@ -18,6 +18,7 @@ import streamlit as st
 
 from lib.chat import CHAT_STRATEGIES
 from lib.config import Settings
+from lib.content import markdown_literal
 from lib.pricing import DEFAULT_PRICES
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
@@ -212,7 +213,7 @@ def _provider_section(infos: list[ProviderInfo], cfg: Settings) -> None:
     name = st.selectbox("Provider", list(by_name), key="sb_provider", format_func=label)
     info = by_name[name]
     if not info.configured:
-        st.warning(f"{info.label} is not configured. {info.hint}")
+        st.warning(f"{markdown_literal(info.label)} is not configured. {markdown_literal(info.hint)}")
     models = list(dict.fromkeys([info.default_model, *(info.models or [])]))
     key = f"sb_model__{name}"
     st.session_state.setdefault(key, info.default_model)
@@ -271,13 +272,13 @@ def _store_section() -> None:
         show_error(exc)
         return
     if handle.kind == "memory":
-        st.warning(f"**Memory**: lost on restart. {handle.notice or ''}".strip())
+        st.warning(f"**Memory**: lost on restart. {markdown_literal(handle.notice or '')}".strip())
     elif handle.kind == "embedded":
-        st.success(f"**Embedded Valkey**: {handle.label}")
+        st.success(f"**Embedded Valkey**: {markdown_literal(handle.label)}")
     else:
-        st.info(f"**Redis ({handle.kind})**: {handle.label}")
+        st.info(f"**Redis ({markdown_literal(handle.kind)})**: {markdown_literal(handle.label)}")
     if handle.notice and handle.kind != "memory":
-        st.caption(handle.notice)
+        st.caption(markdown_literal(handle.notice))
     st.caption(f"TTL left for this session: {format_ttl(ttl)}")
 
 
@@ -314,7 +315,7 @@ def price_table(key: str) -> dict[str, Any]:
     try:
         table = prices_from_rows(rows)
     except ValueError as exc:
-        st.error(f"The price table has a bad row: {exc}. Fix it to see costs.")
+        st.error(f"The price table has a bad row: {markdown_literal(str(exc))}. Fix it to see costs.")
         return {}
     st.session_state[PRICE_TABLE_KEY] = rows
     return table

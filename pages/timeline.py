@@ -28,6 +28,7 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
+from lib.content import markdown_literal
 from lib.records import ReplyMeta
 from lib.timeline import Block, Timeline, TurnRow
 from lib.turn_badges import COST_UNIT_NOTE, Badge, Level, reply_caption, running_total_text
@@ -45,7 +46,6 @@ CONTAINER_PX = 440
 # Above this many blocks the chart merges neighbours of the same kind within a row (and says so).
 MAX_BLOCKS = 6_000
 BODY_SHOWN_CHARS = 12_000  # a request body longer than this is drawn on request (see render_turn)
-_MARKDOWN_SPECIALS = "\\`*_~[]<>#|$"
 
 
 def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = None) -> int | None:
@@ -76,11 +76,13 @@ def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = Non
 def render_turn(data: Timeline, turn: int, *, key: str) -> None:
     """One turn: badges, the difference from the previous turn, the dropped messages and the request body."""
     row = data.row(turn)
-    st.markdown(f"**Turn {turn}** · {_escape(row.record.strategy or '?')} strategy · "
-                f"{_escape(row.record.provider or '?')} / {_escape(row.record.model or '?')}")
+    record = row.record
+    st.markdown(f"**Turn {turn}** · {markdown_literal(record.strategy or '?')} strategy · "
+                f"{markdown_literal(record.provider or '?')} / {markdown_literal(record.model or '?')}")
     render_badges(row.badges)
     added, removed = data.changes(turn)
-    st.markdown(f"**Difference from the previous turn:** {row.diff.text} ({_escape(row.count_source)})")
+    st.markdown(f"**Difference from the previous turn:** {markdown_literal(row.diff.text)} "
+                f"({markdown_literal(row.count_source)})")
     if added or removed:
         st.dataframe(block_table([*added, *removed]), hide_index=True, width="stretch", key=f"{key}__diff_{turn}")
     dropped_count = sum(stop - start for start, stop in row.dropped_runs)
@@ -96,7 +98,7 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
     body = data.request_body(turn)
     st.markdown(f"**Exact request body of turn {turn}** (rebuilt from its turn record; no key is ever stored)")
     for problem in body.get("missing", []):
-        st.warning(f"Could not rebuild everything: {problem}.")
+        st.warning(f"Could not rebuild everything: {markdown_literal(problem)}.")
     text = json.dumps(body, indent=2, ensure_ascii=False)
     if len(text) <= BODY_SHOWN_CHARS:
         with st.container(height=360):
@@ -123,12 +125,12 @@ def render_badges(turn_badges: Sequence[Badge]) -> None:
 
 
 def badges_markdown(turn_badges: Sequence[Badge]) -> str:
-    """``:colour-badge[icon text]`` directives; text escaped (brackets too) so data never formats or links."""
-    return " ".join(f":{BADGE_COLOURS[b.level]}-badge[{b.icon} {_escape(b.text)}]" for b in turn_badges)
+    """``:colour-badge[icon text]`` directives; text literal (brackets too) so data never formats or links."""
+    return " ".join(f":{BADGE_COLOURS[b.level]}-badge[{b.icon} {markdown_literal(b.text)}]" for b in turn_badges)
 
 
 def badge_sources(turn_badges: Sequence[Badge]) -> str | None:
-    lines = [f"- {_escape(b.text)}: {_escape(b.source)}" for b in turn_badges if b.source]
+    lines = [f"- {markdown_literal(b.text)}: {markdown_literal(b.source)}" for b in turn_badges if b.source]
     return "Where each number comes from:\n\n" + "\n".join(lines) if lines else None
 
 
@@ -136,9 +138,10 @@ def render_cost_caption(
     meta: Mapping[str, Any] | ReplyMeta | None, *, total: float | None = None, turns: int = 0, unpriced: int = 0
 ) -> None:
     """A reply's caption (tokens, timings, cost and its source), then the session's running total."""
-    st.caption(_escape(reply_caption(meta)), help=COST_UNIT_NOTE)
+    st.caption(markdown_literal(reply_caption(meta)), help=COST_UNIT_NOTE)
     if total is not None:
-        st.markdown(f"**{_escape(running_total_text(total, turns=turns, unpriced=unpriced))}**", help=COST_UNIT_NOTE)
+        st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
+                    help=COST_UNIT_NOTE)
 
 
 # -- chart -----------------------------------------------------------------------------------------------------
@@ -273,9 +276,3 @@ def block_table(blocks: Sequence[Block]) -> pd.DataFrame:
     return pd.DataFrame([{"change": "dropped" if b.dropped else "added", "position": None if b.index < 0 else b.index,
                           "role": b.role, "turn": b.message_turn, "tokens": b.tokens, "message": b.preview}
                          for b in blocks])
-
-
-def _escape(text: str, *, brackets: bool = True) -> str:
-    """Text shown through Markdown (badges, captions) as itself: no links, images or formatting from data."""
-    specials = _MARKDOWN_SPECIALS if brackets else _MARKDOWN_SPECIALS.replace("[]", "")
-    return "".join("\\" + c if c in specials else c for c in text)

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from lib.content import markdown_literal
 from lib.tokens import EncodingUnavailable, content_text, count_label
 from lib.tokenview import COMPARED_ENCODINGS, DEFAULT_SEGMENT_LIMIT, PRESETS, segments_html, summarize, token_view
 
@@ -63,7 +64,8 @@ def render_token_view(text: str, *, key: str) -> None:
     try:
         view = token_view(text, encoding, limit=DEFAULT_SEGMENT_LIMIT)
     except EncodingUnavailable as exc:
-        st.warning(f"{exc} The shaded view needs the encoding; the estimate above still holds.")
+        st.warning(f"{markdown_literal(str(exc))} The shaded view needs the encoding; the estimate above still "
+                   "holds.")
         return
     with st.container(height=320 if view.total > 300 else "content", key=f"{key}_tokens"):
         st.html(segments_html(view))
@@ -115,5 +117,5 @@ def token_view_section(*, key: str, messages: Sequence[Mapping[str, Any]] = ()) 
                              "Long pastes are fine: counts stay exact, shading is capped.")
     loaded = st.session_state.get(f"{key}_loaded")
     if loaded and loaded[1] == text:  # said only while the box still holds that message
-        st.caption(f"Loaded {loaded[0]}. Editing it here never changes the stored message.")
+        st.caption(f"Loaded {markdown_literal(loaded[0])}. Editing it here never changes the stored message.")
     render_token_view(text, key=key)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 _fresh = itertools.count()
+_ESCAPED = re.compile(r"\\(.)", re.S)
+
+
+def shown(markdown: object) -> str:
+    """The text a reader sees for Markdown whose only syntax is backslash escapes and word joiners: what
+    ``lib.content.markdown_literal`` makes of stored values, so tests can look for the words themselves."""
+    return _ESCAPED.sub(r"\1", str(markdown)).replace("\u2060", "")
 
 
 def open_app(page: str | None = None, *, session: str | None = None, timeout: float = 60) -> AppTest:

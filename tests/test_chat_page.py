@@ -16,7 +16,7 @@ from lib.providers.offline import CANNOT_SEE_PHRASE, OfflineProvider
 from lib.sessions import RedisStore
 from pages.chat_window import DEFAULT_WINDOW
 from pages.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
-from tests.apptest_helpers import open_app
+from tests.apptest_helpers import open_app, shown
 
 SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
             "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET")
@@ -53,11 +53,11 @@ def shown_messages(at: AppTest) -> list[tuple[str, str]]:
 
 
 def badges(at: AppTest) -> str:
-    return " ".join(md.value for m in at.chat_message for md in m.markdown if "-badge[" in md.value)
+    return " ".join(shown(md.value) for m in at.chat_message for md in m.markdown if "-badge[" in md.value)
 
 
 def errors(at: AppTest) -> str:
-    return " ".join(e.value for e in at.error)
+    return " ".join(shown(e.value) for e in at.error)
 
 
 def test_multi_turn_conversation_is_stored_and_reopened_from_the_url(store_env):
@@ -268,7 +268,7 @@ def test_sidebar_shows_switches_from_capabilities_and_prices_offline_as_the_refe
     assert not [t for t in at.sidebar.toggle if t.key == "sb_prompt_caching"]
     at.sidebar.selectbox(key="sb_reference_model").set_value("gpt-4o").run()
     send(at, "How much does this cost?")
-    captions = " ".join(c.value for m in at.chat_message for c in m.caption)
+    captions = " ".join(shown(c.value) for m in at.chat_message for c in m.caption)
     assert "priced as gpt-4o" in captions and "µ" in captions
 
     at.sidebar.selectbox(key="sb_provider").set_value("anthropic").run()

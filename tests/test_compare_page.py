@@ -3,12 +3,10 @@ named continue buttons, configurations kept across a page switch, and the histor
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import pytest
 
-from tests.apptest_helpers import open_app, use_memory_store
+from tests.apptest_helpers import open_app, shown, use_memory_store
 from tests.redis_fixtures import free_port
 
 PAGE = "pages/compare.py"
@@ -26,9 +24,8 @@ def send(at, text: str):
     return at
 
 
-def unescape(text: object) -> str:
-    # st.table renders Markdown, so the page escapes every cell; read them back as shown.
-    return re.sub(r"\\(.)", r"\1", str(text))
+# st.table renders Markdown, so the page escapes every cell; read them back as shown.
+unescape = shown
 
 
 def tables(at) -> list[pd.DataFrame]:
@@ -67,7 +64,7 @@ def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
 
     store, sid = services.store_handle().store, at.session_state["hl_session_id"]
     assert store.get_history(sid) == [] and len(store.get_comparisons(sid)) == 1
-    labels = [at.button(key=f"cmp_continue_{n}").label for n in (0, 1)]
+    labels = [shown(at.button(key=f"cmp_continue_{n}").label) for n in (0, 1)]
     assert labels == ["Continue with column 1 (offline / offline-teacher)",
                       "Continue with column 2 (offline / offline-teacher)"]
     at.button(key="cmp_continue_1").click().run()
@@ -112,7 +109,7 @@ def test_wire_provider_column_beside_a_failing_one(fake_llm, monkeypatch):
 def test_unconfigured_provider_says_what_to_set():
     at = open_app(PAGE)
     at.selectbox(key="cmp_provider_1").set_value("openai").run()
-    assert any("OPENAI_API_KEY" in w.value for w in at.warning)
+    assert any("OPENAI_API_KEY" in shown(w.value) for w in at.warning)
 
 
 def test_configurations_are_kept_across_a_page_switch():
@@ -141,15 +138,15 @@ def test_history_strategies_tab_works_with_no_key():
     assert "encrypted compaction item" in seen.loc["server: compaction", "what the model could see"]
     assert int(table.loc["server: previous_response_id", "tokens sent"]) < 100
     assert any("compact_threshold" in c.value for c in at.code)
-    assert any("simulated: what the Responses API would bill" in c.value for c in at.caption)
+    assert any("simulated: what the Responses API would bill" in shown(c.value) for c in at.caption)
 
 
 def test_table_cells_are_plain_text():
-    from pages.compare_results import plain
+    from lib.content import markdown_literal as plain  # what pages.compare_results.plain_table applies
 
     assert plain("cost (µ$, US$)") == r"cost \(µ\$, US\$\)"  # "$…$" would be LaTeX in st.table
     assert plain("1. ![x](http://e.example/a.png) <img src=x>") == \
-        r"1\. \!\[x\]\(http\://e\.example/a\.png\) \<img src\=x\>"
+        r"1\. \!\[x\]\(http\:" + "\u2060" + r"//e\.example/a\.png\) \<img src\=x\>"
 
 
 def test_strategies_chain_counted_with_the_count_endpoint(fake_llm, monkeypatch):
@@ -166,4 +163,4 @@ def test_strategies_chain_counted_with_the_count_endpoint(fake_llm, monkeypatch)
     row = "server: previous_response_id"
     assert counted.loc[row, "tokens billed (input)"] != simulated.loc[row, "tokens billed (input)"]
     assert counted.loc["re-send: turns"].equals(simulated.loc["re-send: turns"])
-    assert any("billed: exact (provider count endpoint)" in c.value for c in at.caption)
+    assert any("billed: exact (provider count endpoint)" in shown(c.value) for c in at.caption)

@@ -1,5 +1,6 @@
-"""In a real browser, untrusted message content loads nothing: a local HTTP server on 127.0.0.1 counts the
-requests that Markdown images, reference images, raw <img> HTML and KaTeX graphics would make.
+"""In a real browser, untrusted message content and stored values load nothing: a local HTTP server on
+127.0.0.1 counts the requests that Markdown images, reference images, raw <img> HTML and KaTeX graphics
+would make, and those of images in a turn record's model name, error and response id, or in a link's id.
 
 A control image rendered with plain ``st.markdown`` proves the counter works (the test can fail).
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.app_server import ROOT, free_port
-from tests.browser import messages, open_app, send, wait_idle
+from tests.browser import app_store, messages, open_app, send, wait_idle
+from tests.markdown_beacon import hostile_session, payloads
 
 pytestmark = pytest.mark.e2e
 
@@ -146,3 +148,26 @@ def test_chat_page_fetches_nothing_for_a_hostile_message(page, app, counter):
     wait_idle(page)
     assert _settle(page, counter) == []
     assert page.locator("[data-testid='stChatMessage'] img[src*='127.0.0.1']").count() == 0
+
+
+def test_stored_records_and_a_bad_session_link_load_nothing(page, app, counter):
+    """The inspector and the chat (its timeline included) print model names, errors and response ids that
+    hold images, plain, after a newline and breaking out of backticks; a ?session= link holds one too."""
+    from urllib.parse import quote
+
+    open_app(page, app)  # the app starts its embedded store on the first page load
+    store = app_store(app)
+    captions: list[str] = []
+    for payload in payloads(counter.base):
+        sid = hostile_session(store, payload)
+        open_app(page, app, f"inspector?session={sid}")
+        _settle(page, counter)
+        captions.append(page.locator("[data-testid='stCaptionContainer']", has_text="turns · model").first.inner_text())
+        open_app(page, app, f"?session={sid}")
+        page.get_by_text("no reply to this message").first.wait_for()
+        _settle(page, counter)
+    open_app(page, app, f"?session={quote(f'![m]({counter.base}/sid.png)')}")
+    assert page.get_by_text("session id is not valid").count()
+    assert _settle(page, counter) == []
+    host = f"127.0.0.1:{counter.server_address[1]}"
+    assert all(host in caption for caption in captions), captions  # the model name is shown, as text

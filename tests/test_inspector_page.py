@@ -12,7 +12,7 @@ from lib.providers import get_provider
 from lib.providers.errors import ProviderError
 from lib.tokens import count_text
 from lib.tokenview import PRESETS
-from tests.apptest_helpers import open_app, use_memory_store
+from tests.apptest_helpers import open_app, shown, use_memory_store
 from tests.vega import assert_valid_vega_lite
 
 PAGE = "pages/inspector.py"
@@ -32,7 +32,7 @@ def html_blocks(at) -> list[str]:
 
 
 def captions(at) -> str:
-    return "\n".join(c.value for c in at.caption)
+    return "\n".join(shown(c.value) for c in at.caption)
 
 
 def chart_rows(chart) -> int:
@@ -181,9 +181,9 @@ def test_count_with_anthropic_runs_only_when_clicked(monkeypatch):
     assert len(fake.calls) == 1
     payload, model = fake.calls[0]
     assert payload[0]["role"] == "system" and model.startswith("claude")
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {shown(m.label): m.value for m in at.metric}
     assert metrics["Anthropic: exact (provider count endpoint)"] == "1,234"
-    approx = next(m for m in at.metric if m.label.startswith("approximate (o200k_base stands in for claude"))
+    approx = next(m for m in at.metric if shown(m.label).startswith("approximate (o200k_base stands in for claude"))
     assert "% against Anthropic" in approx.proto.delta
 
     fake.figure = ProviderError("Anthropic said 429: slow down. Try again in a minute.", provider="anthropic")

@@ -40,8 +40,15 @@ def test_highlights_name_what_moved():
     assert "Re-sent: 3 messages instead of 4 messages." in notes
     assert any(n.startswith("`cache_control` breakpoints:") for n in notes)
     chained = highlights(base, body(OpenAIResponsesProvider(), previous_response_id="resp_1"))
-    assert "Server-side history: previous_response_id=resp_1 instead of none." in chained
+    assert r"Server-side history: previous\_response\_id\=resp\_1 instead of none." in chained  # literal
     assert "Re-sent: 1 input items instead of 4 messages." in chained
+
+
+def test_highlights_show_a_response_id_as_literal_text():
+    hostile = "resp`\n![m](http://127.0.0.1:9/p.png)"
+    notes = " ".join(highlights(body(OpenAIChatProvider()), body(OpenAIResponsesProvider(),
+                                                                  previous_response_id=hostile)))
+    assert "127.0.0.1" not in notes and "](" not in notes and "\n" not in notes
 
 
 def test_unified_diff_of_pretty_json():
