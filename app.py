@@ -3,7 +3,8 @@
 This file plays two parts:
 - Imported by `streamlit run` (which finds ``app = st.App(...)`` and hands it to uvicorn) or run as
   `python app.py`: it builds the server, with the /api routes (lib.api) and the Host check, which
-  refuses foreign Host headers on every request, the websocket at /_stcore/stream included.
+  refuses foreign Host headers on every request, the websocket at /_stcore/stream included, and the
+  lifespan whose shutdown (SIGTERM, Ctrl-C) releases the embedded Valkey.
 - Run by Streamlit as the app script for every browser session (and by AppTest): it wires the page
   list together (st.navigation). The shared sidebar and the services built once per process live in
   pages/services.py and pages/sidebar.py; each page starts with ``sidebar.page_setup()``, which draws the
@@ -19,6 +20,7 @@ import gc
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from lib import services as lib_services
 from lib.api import api_routes, host_middleware
 from lib.encodings import preload as preload_encodings
 from pages import services
@@ -49,7 +51,8 @@ if get_script_run_ctx(suppress_warning=True) is None:
     gc.collect()
     gc.freeze()
     preload_encodings()
-    app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)])
+    app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)],
+                 lifespan=lib_services.lifespan)
     if __name__ == "__main__":
         app.run()
 else:

@@ -6,18 +6,20 @@ and an SDK client (with its connection pool) is built once, not per request.
 
     handle = store_handle(settings)               # StoreHandle: store, kind, label, notice
     provider = provider_for("offline", settings)  # built once per (name, settings, options)
+    st.App(..., lifespan=lifespan)                # at server shutdown: release the embedded Valkey
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 from lib.config import Settings
 from lib.providers import Provider, get_provider
-from lib.sessions import StoreHandle, open_store
+from lib.sessions import StoreHandle, open_store, release_embedded
 
 # ``memory`` forces a MemoryStore (development and tests); anything else lets open_store decide.
 STORE_MODE_ENV = "HISTORY_LAB_STORE"
@@ -60,3 +62,14 @@ def provider_for(name: str, settings: Settings, **options: Any) -> Provider:
         if provider is None:
             provider = _providers[key] = get_provider(name, settings, **options)
         return provider
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app: object) -> AsyncIterator[None]:
+    """The web server's lifespan. Its shutdown (SIGTERM or Ctrl-C, once requests have drained) releases the
+    embedded Valkey: atexit alone is not enough, since after a SIGTERM the server re-raises the signal and
+    the process dies without running atexit handlers."""
+    try:
+        yield
+    finally:
+        release_embedded()

@@ -14,9 +14,11 @@ import signal
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -26,8 +28,17 @@ from lib.config import Settings
 from lib.errors import HistoryLabError
 from lib.sessions import EmbeddedValkey, RedisStore, StoreUnavailable, embedded_server, open_store, valkey_binary
 from lib.sessions.embedded import EmbeddedNotPrivate, socket_path_for
+from tests.app_server import AppServer
 from tests.ci import require
-from tests.embedded_fixtures import NOBODY, AppProcess, as_root, foreign_valkey, long_data_dir, squatter
+from tests.embedded_fixtures import (
+    NOBODY,
+    AppProcess,
+    as_root,
+    foreign_valkey,
+    long_data_dir,
+    servers_serving,
+    squatter,
+)
 from tests.redis_fixtures import start_valkey
 
 MESSAGES = 200
@@ -231,3 +242,47 @@ def test_a_store_brings_back_a_server_that_was_killed_or_shut_down(data_dir):
         assert [m["content"] for m in store.get_history("s1")] == ["one", "two"]
     finally:
         server.stop()
+
+
+# -- 5. leaving ----------------------------------------------------------------------------------------
+
+
+def _gone(data_dir: Path, *, within: float) -> list[int]:
+    """The servers still working in ``data_dir`` once they are all gone or ``within`` seconds have passed."""
+    deadline = time.monotonic() + within
+    while (left := servers_serving(data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_stopping_the_app_with_a_signal_leaves_no_server_behind(data_dir, tmp_path, signal_name):
+    # SIGTERM is what a process manager sends, SIGINT what Ctrl-C in a terminal sends; the server runs in a
+    # session of its own, so it only stops if the app stops it.
+    app = AppServer(data_dir, tmp_path / "app.log")
+    app.start()
+    try:
+        response = httpx.post(f"{app.url}/api/chat", json={"message": "hello"}, timeout=60)
+        assert response.status_code == 200, response.text
+        assert servers_serving(data_dir), "the turn ran without the embedded server"
+        assert app.process is not None
+        app.process.send_signal(getattr(signal, signal_name))
+        app.process.wait(timeout=60)
+        left = _gone(data_dir, within=15)
+        assert not left, f"valkey-server {left} outlived the app; see {tmp_path / 'app.log'}"
+    finally:
+        if app.process is not None and app.process.poll() is None:
+            app.process.kill()
+            app.process.wait(timeout=10)
+        for pid in servers_serving(data_dir):  # a failure must not leave an orphan for the next test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_write_while_the_app_exits_does_not_start_the_server_again(data_dir):
+    app = AppProcess(data_dir, write_at_exit=True)
+    assert app.call("append one") == 1
+    stderr = app.exit()
+    assert "refused at exit: StoreUnavailable" in stderr, stderr
+    assert not _gone(data_dir, within=15), "a server was started after the app released its own"
+    assert not EmbeddedValkey(data_dir).alive()

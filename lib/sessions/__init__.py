@@ -18,7 +18,14 @@ from lib.sessions.base import (
     new_session_id,
     validate_session_id,
 )
-from lib.sessions.embedded import EmbeddedUnavailable, EmbeddedValkey, embedded_server, valkey_binary
+from lib.sessions.embedded import (
+    EmbeddedExiting,
+    EmbeddedUnavailable,
+    EmbeddedValkey,
+    embedded_server,
+    release_embedded,
+    valkey_binary,
+)
 from lib.sessions.factory import StoreHandle, open_store
 from lib.sessions.memory import MemoryStore
 from lib.sessions.private import EmbeddedNotPrivate
@@ -26,6 +33,7 @@ from lib.sessions.redis_store import RedisStore
 from lib.sessions.urls import redact_url
 
 __all__ = [
+    "EmbeddedExiting",
     "EmbeddedNotPrivate",
     "EmbeddedUnavailable",
     "EmbeddedValkey",
@@ -43,6 +51,7 @@ __all__ = [
     "new_session_id",
     "open_store",
     "redact_url",
+    "release_embedded",
     "validate_session_id",
     "valkey_binary",
 ]

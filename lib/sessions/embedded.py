@@ -18,6 +18,10 @@ while it uses the server; whoever leaves last (it gets the exclusive lock) shuts
 adopt and shut-down decisions are serialised by ``run/start.lock``. The kernel drops the locks of a
 process that dies, so a crashed app never pins the count. A client from ``EmbeddedValkey.client()``
 restarts (or re-adopts) a server that went away on its next connection: losing it is never permanent.
+
+Exit: ``release_embedded()`` runs from the web server's shutdown (its lifespan, after SIGTERM or Ctrl-C) and
+from atexit. It first marks the process as exiting, so no thread that is still running (a page script, a
+late API request) can start or adopt a server again, then releases every server this process uses.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from lib.errors import HistoryLabError
+from lib.sessions.base import StoreUnavailable
 from lib.sessions.private import (
     EmbeddedNotPrivate,
     PrivateSocketConnection,
@@ -64,12 +69,23 @@ RUN_DIR = "run"
 SOCKET_NAME = "valkey.sock"
 _servers: dict[Path, EmbeddedValkey] = {}
 _lock = threading.Lock()
-__all__ = ["EmbeddedNotPrivate", "EmbeddedUnavailable", "EmbeddedValkey", "embedded_server", "socket_path_for",
-           "valkey_binary"]
+# Set once this process begins to exit; never cleared. A server started after the last release would
+# outlive the app (it runs in its own session), orphaned.
+_exiting = threading.Event()
+__all__ = ["EmbeddedExiting", "EmbeddedNotPrivate", "EmbeddedUnavailable", "EmbeddedValkey", "embedded_server",
+           "release_embedded", "socket_path_for", "valkey_binary"]
 
 
 class EmbeddedUnavailable(HistoryLabError, RuntimeError):
     """No valkey-server binary here, or it would not start (the message says which and why)."""
+
+
+class EmbeddedExiting(StoreUnavailable):
+    """The app process is shutting down: it no longer starts or adopts an embedded server.
+
+    A StoreUnavailable, not an EmbeddedUnavailable: the factory must not fall back to a MemoryStore
+    (whatever is written there now would be lost at once).
+    """
 
 
 def valkey_binary() -> str | None:
@@ -162,6 +178,9 @@ class EmbeddedValkey:
         if sys.platform == "win32":
             raise EmbeddedUnavailable("The embedded Valkey needs a POSIX system (unix sockets and file locks).")
         with self._lock, self._start_lock():
+            if _exiting.is_set():  # checked under the lock: release_embedded() stops us right after
+                raise EmbeddedExiting(f"The app is shutting down; the embedded Valkey for {self.data_dir} is "
+                                      "not started or adopted again. Start the app again to use it.")
             self._ensure_running(timeout)
             if self._users_fd is None:
                 self._users_fd = open_private(self.run_dir / "users.lock")
@@ -172,7 +191,7 @@ class EmbeddedValkey:
         log.warning("The embedded Valkey at %s stopped answering; restarting or re-adopting it", self.socket)
         try:
             self.start()
-        except EmbeddedUnavailable as exc:  # becomes a redis ConnectionError, then StoreUnavailable
+        except (EmbeddedUnavailable, EmbeddedExiting) as exc:  # a redis ConnectionError, then StoreUnavailable
             raise ConnectionRefusedError(str(exc)) from exc
         return str(self.socket)
 
@@ -344,13 +363,26 @@ def _tighten_files(data_dir: Path) -> None:
 
 
 def embedded_server(data_dir: Path) -> EmbeddedValkey:
-    """The process-wide server for ``data_dir``: started or adopted, and released at exit (the last user
-    of a shared server shuts it down)."""
+    """The process-wide server for ``data_dir``: started or adopted, and released by ``release_embedded()``
+    (the last user of a shared server shuts it down). Raises EmbeddedExiting once the process is exiting."""
     key = Path(data_dir).resolve()
     with _lock:
         server = _servers.get(key) or EmbeddedValkey(key)
         server.start()
-        if key not in _servers:
-            _servers[key] = server
-            atexit.register(server.stop)
+        if not _servers:
+            atexit.register(release_embedded)  # for programs without a server lifespan (scripts, tests)
+        _servers[key] = server
         return server
+
+
+def release_embedded() -> None:
+    """This process is exiting: refuse every later start or adoption, then release each server it uses (the
+    last app process out shuts a shared server down). Idempotent; one failure does not skip the others."""
+    _exiting.set()
+    with _lock:
+        servers = list(_servers.values())
+    for server in servers:
+        try:
+            server.stop()
+        except (OSError, redis.RedisError, HistoryLabError):
+            log.warning("Could not release the embedded Valkey in %s", server.data_dir, exc_info=True)
