@@ -25,6 +25,7 @@ from typing import Any
 from lib.chat_summary import store_summary, summarizer_for, usable_summary
 from lib.compaction import compact_history
 from lib.errors import HistoryLabError
+from lib.interrupted import META_RUNNER, runner_token
 from lib.providers.base import Provider, ProviderOptions
 from lib.records import TurnRecord, id_positions, read_turns, system_meta_field, wire_payload
 from lib.server_state import (
@@ -89,7 +90,9 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     meta = store.get_meta(session_id)
     cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
     # One transaction stores the message and takes the next turn number: two tabs never share one.
-    user, turn = store.begin_turn(session_id, {"role": "user", "content": request.user_text})
+    # The runner (this process) lets a reader tell a turn still running from one whose server was killed.
+    user, turn = store.begin_turn(session_id, {"role": "user", "content": request.user_text,
+                                               "meta": {META_RUNNER: runner_token()}})
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
     # The prompt is stored once per distinct text; each turn record keeps only its hash.

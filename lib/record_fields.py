@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lib.secrets import mask_then_cut
+
 # Bounds that keep a record small whatever a provider or the trimmer says.
 MAX_PROBLEMS = 5
 MAX_TEXT_CHARS = 500
@@ -43,9 +45,10 @@ def as_mapping(value: object) -> Mapping[str, Any]:
 
 
 def short_text(text: str | None) -> str | None:
+    """``text`` as it is when short; a longer one masked before it is cut (a cut key would escape the mask)."""
     if text is None or len(text) <= MAX_TEXT_CHARS:
         return text
-    return text[: MAX_TEXT_CHARS - 1] + "…"
+    return mask_then_cut(text, MAX_TEXT_CHARS)
 
 
 def short_texts(value: object) -> tuple[str, ...]:

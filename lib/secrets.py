@@ -40,3 +40,15 @@ def mask_secrets(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return _KEY_SHAPES.sub(MASK, text)
+
+
+def mask_then_cut(text: str, limit: int) -> str:
+    """``text`` masked, then cut to at most ``limit`` characters (the last one an ellipsis when cut).
+
+    Masking must come first: a key cut in half matches neither its registered value nor a key shape,
+    so a cut-then-masked message would show most of the key.
+    """
+    masked = mask_secrets(text)
+    if len(masked) <= limit:
+        return masked
+    return masked[: max(limit - 1, 0)] + "…"

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from lib.providers import ProviderError
 from lib.providers.base import Provider, Reply
 from lib.providers.errors import BadRequest, ServerStateLost
-from lib.secrets import mask_secrets
+from lib.secrets import mask_secrets, mask_then_cut
 from lib.sessions import SessionStore
 
 ServerState = Literal["previous_response", "conversation"]
@@ -106,7 +106,7 @@ def state_lost(exc: BaseException, *, conversation: bool) -> bool:
 def lost_note(exc: BaseException, chain: ServerChain) -> str:
     what = f"conversation {chain.conversation_id}" if chain.conversation_id else \
         f"response {chain.previous_response_id}"
-    return (f"The server no longer holds the {what} ({mask_secrets(str(exc))[:200]}): the whole history was "
+    return (f"The server no longer holds the {what} ({mask_then_cut(str(exc), 200)}): the whole history was "
             "re-sent in this turn.")
 
 

@@ -217,7 +217,7 @@ class PreparedTurn:
         reply = self._reply if self.error is None else None
         if reply is not None:
             message = stamp({"role": "assistant", "content": reply.text or "".join(self._chunks),
-                             "meta": self._reply_meta(reply).to_json()})
+                             "meta": self._meta_or_bare(reply)})
             try:
                 assistant = self._saved(lambda: self.store.append_messages(self.session_id, message)[0])
                 if self.provider.capabilities.server_side_history:
@@ -225,7 +225,7 @@ class PreparedTurn:
                                    assistant_id=assistant["id"])
             except StoreUnavailable as exc:
                 unsaved_reply, self.error = message, ReplyNotSaved(exc)
-        record = build_record(self, reply, assistant)
+        record = self._record(reply, assistant)
         if unsaved_reply is not None:
             unsaved_record = record  # written with the reply by save_reply_again: the store is down now
         else:
@@ -247,6 +247,32 @@ class PreparedTurn:
 
     def _saved(self, write: Callable[[], T]) -> T:
         return retry_store_write(write, seconds=self.save_retry_s)
+
+    def _meta_or_bare(self, reply: Reply) -> dict[str, Any]:
+        """The reply's meta; when it cannot be built, a bare one (no usage, no cost), so the reply is kept."""
+        try:
+            return self._reply_meta(reply).to_json()
+        except Exception as exc:  # noqa: BLE001 - a reply must never be lost over its metadata
+            self._metadata_failed(exc, "reply's usage and cost")
+            reply.usage = None  # read as "not reported", so the record does not trip on the same figures
+            return ReplyMeta(provider=self.provider.name, model=self.model, ttft=reply.timings.first_token_s,
+                             total=reply.timings.total_s, response_id=reply.response_id,
+                             conversation_id=reply.conversation_id, cost_source="no usage reported").to_json()
+
+    def _record(self, reply: Reply | None, assistant: Mapping[str, Any] | None) -> TurnRecord:
+        """The turn record; when what the reply carries breaks it, the record without the reply's details."""
+        try:
+            return build_record(self, reply, assistant)
+        except Exception as exc:
+            if reply is None:
+                raise  # nothing came from the provider: a bug in the record itself, for the caller to report
+            self._metadata_failed(exc, "reply's details (usage, server context)")
+            return build_record(self, None, assistant)
+
+    def _metadata_failed(self, exc: Exception, what: str) -> None:
+        log.exception("Turn %d of %s: the %s could not be read", self.turn, self.session_id, what)
+        self.notes.append(f"The {what} could not be read ({type(exc).__name__}: {exc}); the reply is stored "
+                          "without them.")
 
     def _reply_meta(self, reply: Reply) -> ReplyMeta:
         usage = reply.usage

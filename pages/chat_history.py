@@ -15,6 +15,9 @@ from typing import Any
 import streamlit as st
 
 from lib.content import content_text, markdown_literal
+from lib.interrupted import MESSAGE as INTERRUPTED_MESSAGE
+from lib.interrupted import STATUS as INTERRUPTED_STATUS
+from lib.interrupted import interrupted_turns, unanswered
 from lib.pricing import Price
 from lib.records import TurnRecord, read_turns
 from lib.running_costs import running_costs
@@ -52,6 +55,7 @@ class ChatView:
     newest_turn: int | None = None
     total_cost: float = 0.0
     unpriced: int = 0
+    interrupted: set[str] = field(default_factory=set)  # user message ids whose server stopped mid-turn
 
     @property
     def first_number(self) -> int:
@@ -102,7 +106,23 @@ def load_view(store: SessionStore, session_id: str, *, reference_model: str | No
     newest = _newest_record(store, session_id, records, turn_count)
     dropped = set(newest.dropped_ids(history)) if newest else set()
     return ChatView(session_id, history, spans, win, turn_count, timeline, rows, dropped,
-                    newest.turn if newest else None, costs.total, costs.unpriced)
+                    newest.turn if newest else None, costs.total, costs.unpriced,
+                    _interrupted(store, session_id, history, spans, win, records))
+
+
+def _interrupted(store: SessionStore, session_id: str, history: Sequence[Message], spans: Sequence[tuple[int, int]],
+                 win: Window, records: Sequence[TurnRecord]) -> set[str]:
+    """The window's turns whose server stopped mid-turn. Only a user message with no reply and no record in
+    the window's slice of records can be one, so the other records are read only when such a message shows."""
+    if not win.total or win.last <= win.first:
+        return set()
+    lo, hi = spans[win.first][0], spans[win.last - 1][1]
+    recorded = {r.user_id for r in records}
+    if all(history[lo + n].get("id") in recorded for n in unanswered(history[lo:hi])):
+        return set()
+    shown = {m.get("id") for m in history[lo:hi]}
+    every = read_turns(store.get_turns(session_id))
+    return {t.user_id for t in interrupted_turns(history, every) if t.user_id in shown}
 
 
 def _with_total(row: TurnRow, running_total: float) -> TurnRow:
@@ -200,19 +220,21 @@ def _message(view: ChatView, message: Message, position: int, *, dropped: bool, 
     # container only where the dimming style needs one.
     if dropped:
         with st.container(key=f"chat_dropped_{message_id}"):
-            _message_body(message, message_id, role, avatar, dropped=True, row=row)
+            _message_body(message, message_id, role, avatar, dropped=True, row=row, interrupted=view.interrupted)
     else:
-        _message_body(message, message_id, role, avatar, dropped=False, row=row)
+        _message_body(message, message_id, role, avatar, dropped=False, row=row, interrupted=view.interrupted)
 
 
 def _message_body(message: Message, message_id: str, role: str, avatar: str, *, dropped: bool,
-                  row: TurnRow | None) -> None:
+                  row: TurnRow | None, interrupted: Collection[str] = ()) -> None:
     with st.chat_message(avatar):
         render_message_body(message.get("content", ""), key=f"chat_{message_id}", raw_tab=False)
         if dropped:
             st.caption("✂ not sent in the newest payload (trimmed)")
         if role == "assistant":
             render_cost_caption(message.get("meta"))
+        if message_id in interrupted:
+            st.caption(f"⚠ {INTERRUPTED_STATUS}: {INTERRUPTED_MESSAGE}")
         if row is not None:
             if row.failed and role == "user":
                 st.caption(f"⚠ no reply to this message: {markdown_literal(row.record.error)}")

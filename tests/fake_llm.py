@@ -10,6 +10,9 @@
     server.fail_next("hang", seconds=3)              # ... or no answer for a while
     server.fail_next("response.failed", code="server_error", message="...")   # Responses: failed mid-stream
     server.fail_next("refusal", message="...")       # the model declines (each API's own way)
+    server.fail_next("html")                         # a 200 whose body is a web page (a wrong base URL, a proxy)
+    server.fail_next("usage", usage={"prompt_tokens": "lots"})  # Chat Completions: these usage fields instead
+    server.fail_next("slow", delay=0.5)              # the normal reply, each event after the first this late
     server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
     server.stop()
 
@@ -46,6 +49,7 @@ class FakeLLM:
         self.cache_diagnostics: dict[str, Any] | None = None
         self._failures: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # wakes slow streams, so stop() returns at once
         self._server: ThreadingHTTPServer | None = None
         self._ids = itertools.count(1)
         # Server-side state: tokens of context held by each response id and each conversation.
@@ -85,6 +89,7 @@ class FakeLLM:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -115,6 +120,8 @@ class FakeLLM:
             return _error(handler, failure["kind"], anthropic=anthropic, retry_after=failure.get("retry_after"),
                           message=failure.get("message"), code=failure.get("code"))
         scripted = failure["kind"] if failure else None
+        if scripted == "html":
+            return _html(handler, failure.get("body") if failure else None)
         json_reply = self._json_reply(path, body)
         if json_reply is not None:
             return _json(handler, json_reply)
@@ -124,7 +131,8 @@ class FakeLLM:
             return _error(handler, 404, anthropic=anthropic)
         if isinstance(events, tuple):  # a state error (unknown previous response or conversation)
             return _error(handler, events[0], anthropic=False, message=events[1], code=events[2])
-        _sse(handler, events, malformed=scripted == "malformed")
+        delay = float(failure.get("delay", 1.0)) if scripted == "slow" and failure else 0.0
+        _sse(handler, events, malformed=scripted == "malformed", delay=delay, stopping=self._stopping)
 
     def _json_reply(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         if path.endswith("/messages/count_tokens"):
@@ -142,7 +150,8 @@ class FakeLLM:
                 failure: dict[str, Any]) -> list[tuple[str | None, Any]] | tuple[int, str, str] | None:
         if path.endswith("/chat/completions"):
             return chat_events(body, refusal=failure.get("message") if scripted == "refusal" else None,
-                               diagnostics=self.cache_diagnostics)
+                               diagnostics=self.cache_diagnostics,
+                               usage=failure.get("usage") if scripted == "usage" else None)
         if path.endswith("/responses"):
             return responses_events(body, self, scripted=scripted, failure=failure)
         if path.endswith("/messages"):
@@ -159,21 +168,38 @@ def _json(handler: BaseHTTPRequestHandler, body: dict[str, Any], status: int = 2
     handler.wfile.write(data)
 
 
-def _sse(handler: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]], *, malformed: bool) -> None:
+def _sse(handler: BaseHTTPRequestHandler, events: list[tuple[str | None, Any]], *, malformed: bool,
+         delay: float = 0.0, stopping: threading.Event | None = None) -> None:
     handler.send_response(200)
     handler.send_header("content-type", "text/event-stream")
     handler.send_header("cache-control", "no-cache")
     handler.send_header("connection", "close")
     handler.end_headers()
+    handler.close_connection = True
     for n, (name, data) in enumerate(events):
+        if delay and n and stopping is not None and stopping.wait(delay):
+            return  # the server is stopping: end the stream unfinished
         line = f"event: {name}\n" if name else ""
         if malformed and n == 1:
             handler.wfile.write(f"{line}data: {{this is not json\n\n".encode())
             break
         payload = data if isinstance(data, str) else json.dumps(data)
-        handler.wfile.write(f"{line}data: {payload}\n\n".encode())
-        handler.wfile.flush()
-    handler.close_connection = True
+        try:
+            handler.wfile.write(f"{line}data: {payload}\n\n".encode())
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client went away (or was killed) mid-stream
+
+
+def _html(handler: BaseHTTPRequestHandler, body: str | None) -> None:
+    """A 200 with a web page, as a wrong base URL or a proxy's login page answers."""
+    data = (body or "<!doctype html><html><head><title>Sign in</title></head>"
+            "<body><form action=/login>Please sign in</form></body></html>").encode()
+    handler.send_response(200)
+    handler.send_header("content-type", "text/html; charset=utf-8")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _error(handler: BaseHTTPRequestHandler, status: int, *, anthropic: bool, retry_after: int | None = None,

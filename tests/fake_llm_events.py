@@ -28,7 +28,9 @@ def _words(count: int) -> list[str]:
 # -- Chat Completions -----------------------------------------------------------------------------------
 
 
-def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[str, Any] | None) -> Events:
+def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[str, Any] | None,
+                usage: dict[str, Any] | None = None) -> Events:
+    """``usage``: fields that replace the reported ones, sent as they are (any type, any size)."""
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body.get("model")}
     count = len(body.get("messages") or [])
     if refusal:
@@ -38,9 +40,10 @@ def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[
     events: Events = [(None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
                       for delta in deltas]
     prompt = PER_ITEM * count
-    usage = {"prompt_tokens": prompt, "completion_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
-             "prompt_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": CHAT_CACHE_WRITE}}
-    last: dict[str, Any] = {**base, "choices": [], "usage": usage}
+    reported = {"prompt_tokens": prompt, "completion_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
+                "prompt_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": CHAT_CACHE_WRITE},
+                **(usage or {})}
+    last: dict[str, Any] = {**base, "choices": [], "usage": reported}
     if diagnostics:
         last["prompt_cache_diagnostics"] = diagnostics
     events += [(None, last), (None, "[DONE]")]

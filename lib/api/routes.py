@@ -24,6 +24,7 @@ from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.responses import MaskedJSON, json_error
 from lib.config import Settings
+from lib.interrupted import with_interrupted
 from lib.services import store_handle
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
@@ -74,7 +75,8 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
     if not store.exists(session_id):
         raise ApiError(404, "not_found", f"No session {session_id!r}: it never existed, was deleted, or expired "
                        "(sessions expire after SESSION_TTL seconds without use). Start one with POST /api/chat.")
-    return {"sessionId": session_id, "messages": store.get_history(session_id), "turns": store.get_turns(session_id),
+    history, turns = store.get_history(session_id), store.get_turns(session_id)
+    return {"sessionId": session_id, "messages": history, "turns": with_interrupted(history, turns),
             "ttl": store.ttl(session_id)}
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lib.providers.errors import CountUnavailable, ProviderError
+from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
 
 Message = Mapping[str, Any]
 CacheTTL = Literal["5m", "1h"]
@@ -221,9 +221,17 @@ class Provider(ABC):
                                      options=options or ProviderOptions())
 
         def events(reply: Reply) -> Iterator[str]:
-            for event in self.open_stream(request):
-                yield self.handle_event(event, reply)
+            stream = self.open_stream(request)
+            spoke = False
+            for event in stream:
+                delta = self.handle_event(event, reply)
+                spoke = spoke or bool(delta)
+                yield delta
             self.finish(reply)
+            if not spoke and reply.stop_reason is None and reply.usage is None:
+                # A real answer, even an empty one, ends with a finish reason or usage. Nothing at all is
+                # what a web page or a proxy's login page parses to: not "the model said nothing".
+                raise self.empty_stream_error(stream)
 
         return Reply(request, events, self.translate_error, self.translatable_errors)
 
@@ -247,6 +255,11 @@ class Provider(ABC):
     def finish(self, reply: Reply) -> None:
         """Called once after the last event (e.g. to raise for a refusal the stream ended with)."""
         return
+
+    def empty_stream_error(self, stream: Iterable[Any]) -> ProviderError:
+        """The error for a stream that ended with no text, no finish reason and no usage."""
+        return MalformedStream(f"{self.label or self.name} ended its reply without any text, finish reason or "
+                               "usage: the stream was not a reply.", provider=self.name)
 
     translatable_errors: tuple[type[Exception], ...] = ()
 

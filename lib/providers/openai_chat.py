@@ -15,6 +15,7 @@ from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
+from lib.secrets import mask_then_cut
 from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -69,7 +70,7 @@ class OpenAIChatProvider(RemoteProvider):
 
     def finish(self, reply: Reply) -> None:
         if reply.refusal and not reply.text:
-            raise Refused(f"{self.label} refused to answer: {reply.refusal[:300]}", provider=self.label,
+            raise Refused(f"{self.label} refused to answer: {mask_then_cut(reply.refusal, 300)}", provider=self.label,
                           reason=reply.refusal)
 
 

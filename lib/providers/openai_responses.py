@@ -15,6 +15,7 @@ from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, Se
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider
 from lib.providers.usage import openai_usage
+from lib.secrets import mask_then_cut
 from lib.tokens import content_text
 
 
@@ -98,7 +99,7 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
 
     def finish(self, reply: Reply) -> None:
         if reply.refusal and not reply.text:
-            raise Refused(f"{self.label} refused to answer: {reply.refusal[:300]}", provider=self.label,
+            raise Refused(f"{self.label} refused to answer: {mask_then_cut(reply.refusal, 300)}", provider=self.label,
                           reason=reply.refusal)
 
     def count_tokens(self, messages: Sequence[Message], model: str, *,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lib.providers.base import Provider
-from lib.providers.errors import MissingKeyError, ProviderError
+from lib.providers.errors import MalformedStream, MissingKeyError, ProviderError
 from lib.providers.sdk_errors import TRANSLATABLE, translate
 from lib.secrets import register_secrets
 
@@ -47,6 +47,15 @@ class RemoteProvider(Provider):
     def translate_error(self, exc: Exception) -> ProviderError:
         return translate(exc, provider=self.label, base_url=self.base_url, env_var=self.env_var,
                          timeout=self.timeout)
+
+    def empty_stream_error(self, stream: Any) -> ProviderError:
+        response = getattr(stream, "response", None)  # the SDKs' streams keep the HTTP response
+        kind = response.headers.get("content-type") if response is not None else None
+        got = f"got {kind.split(';')[0].strip()}" if kind else "got no content type"
+        return MalformedStream(
+            f"{self.label} at {self.base_url} answered without a reply ({got}: no text, no finish reason, no "
+            f"usage). Is the base URL right? It must point at the API itself (often ending in /v1), not at a web "
+            "page or a proxy's login page.", provider=self.label)
 
     def call(self, request: Callable[[], T]) -> T:
         """Run one non-streaming SDK call (a count, creating a conversation) with the same error mapping."""

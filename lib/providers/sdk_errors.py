@@ -23,12 +23,15 @@ from lib.providers.errors import (
     RateLimited,
     ServerStateLost,
 )
+from lib.secrets import mask_then_cut
 
 TRANSLATABLE: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError,
                                               httpx2.StreamError, json.JSONDecodeError)
 _TIMEOUT = (openai.APITimeoutError, anthropic.APITimeoutError, httpx2.TimeoutException)
 _CONNECTION = (openai.APIConnectionError, anthropic.APIConnectionError, httpx2.TransportError)
 _STATUS = (openai.APIStatusError, anthropic.APIStatusError)
+# How much of a provider's own message is quoted in ours: enough to say what went wrong, not a whole page.
+DETAIL_CHARS = 200
 # Error codes meaning the server forgot the state a request chained on.
 STATE_LOST_CODES = ("previous_response_not_found",)
 
@@ -48,7 +51,8 @@ def translate(exc: Exception, *, provider: str, base_url: str, env_var: str | No
         return _from_status(exc, provider=provider, env_var=env_var)
     if isinstance(exc, json.JSONDecodeError | httpx2.DecodingError | httpx2.StreamError):
         return MalformedStream(
-            f"{provider} sent a response that could not be parsed ({type(exc).__name__}: {str(exc)[:120]}). "
+            f"{provider} sent a response that could not be parsed "
+            f"({type(exc).__name__}: {mask_then_cut(str(exc), 120)}). "
             "Check that the base URL points at a compatible API.", provider=provider)
     return ProviderError(f"{provider} reported an error: {_detail(exc)}", provider=provider)
 
@@ -93,6 +97,4 @@ def _code(exc: Exception) -> str | None:
 
 def _detail(exc: Exception) -> str:
     message = _error_body(exc).get("message")
-    if message:
-        return str(message)[:200]
-    return str(getattr(exc, "message", None) or exc)[:200]
+    return mask_then_cut(str(message or getattr(exc, "message", None) or exc), DETAIL_CHARS)

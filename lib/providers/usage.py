@@ -2,6 +2,9 @@
 
 The SDK objects are read with ``getattr`` defaults on purpose: local OpenAI-compatible servers and older
 API versions leave fields out, and a missing figure must read as "not reported", never crash a turn.
+The SDKs do not check the types of what a server sends, so a figure that is not a plausible count (a
+string, a negative number, more tokens than any request can hold) reads as "not reported" too: stored or
+priced, it would crash the turn or show an absurd cost.
 """
 
 from __future__ import annotations
@@ -11,10 +14,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from lib.providers.base import Usage
+from lib.record_fields import as_int
+
+# Far above every context window (a few million tokens at most): a larger figure is a broken server.
+MAX_REPORTED_TOKENS = 100_000_000
+
+
+def token_count(value: Any) -> int | None:
+    """``value`` as a token count, or None when it is not one (wrong type, negative, absurdly large)."""
+    count = as_int(value)
+    return count if count is not None and 0 <= count <= MAX_REPORTED_TOKENS else None
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
+    return token_count(value) or 0
 
 
 def diagnostics_text(value: Any) -> str | None:
@@ -34,7 +47,8 @@ def openai_usage(usage: Any, diagnostics: Any = None, *, responses: bool = False
     prefix, output = ("input", "output_tokens") if responses else ("prompt", "completion_tokens")
     details = getattr(usage, f"{prefix}_tokens_details", None)
     return Usage(
-        input_tokens=getattr(usage, f"{prefix}_tokens", None), output_tokens=getattr(usage, output, None),
+        input_tokens=token_count(getattr(usage, f"{prefix}_tokens", None)),
+        output_tokens=token_count(getattr(usage, output, None)),
         cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
         cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
         cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
@@ -63,11 +77,11 @@ def anthropic_usage(fields: Mapping[str, Any], diagnostics: Any = None) -> Usage
         return None
     creation = fields.get("cache_creation")
     return Usage(
-        input_tokens=fields.get("input_tokens"), output_tokens=fields.get("output_tokens"),
+        input_tokens=token_count(fields.get("input_tokens")), output_tokens=token_count(fields.get("output_tokens")),
         cache_read_tokens=_int(fields.get("cache_read_input_tokens")),
         cache_write_tokens=_int(fields.get("cache_creation_input_tokens")),
         cache_in_input=False,
-        cache_write_5m=getattr(creation, "ephemeral_5m_input_tokens", None) if creation is not None else None,
-        cache_write_1h=getattr(creation, "ephemeral_1h_input_tokens", None) if creation is not None else None,
+        cache_write_5m=token_count(getattr(creation, "ephemeral_5m_input_tokens", None)),
+        cache_write_1h=token_count(getattr(creation, "ephemeral_1h_input_tokens", None)),
         diagnostics=diagnostics_text(diagnostics),
     )
