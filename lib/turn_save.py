@@ -34,6 +34,21 @@ class ReplyNotSaved(HistoryLabError):
         )
 
 
+class MessageNotSent(StoreUnavailable):
+    """The user message is stored with its turn number, but the store went away before the turn was sent.
+
+    A 503 that says so (with ``extra``: the session and the turn) rather than a plain "store unavailable",
+    which would tell the client that nothing was written when its message is in the history.
+    """
+
+    def __init__(self, cause: StoreUnavailable, *, session_id: str, turn: int) -> None:
+        super().__init__(
+            f"Your message is saved as turn {turn}, but it was not sent: {cause.reason} Nothing went to the "
+            "model. Once the store is back, send your next message (this one stays in the history)."
+        )
+        self.extra = {"sessionId": session_id, "turn": turn}
+
+
 def retry_store_write(write: Callable[[], T], *, seconds: float = SAVE_RETRY_SECONDS) -> T:
     """Run ``write``, retrying with backoff while the store is unavailable, for at most ``seconds``."""
     deadline = time.monotonic() + seconds
