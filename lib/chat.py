@@ -35,6 +35,7 @@ from lib.server_state import (
     open_conversation,
 )
 from lib.sessions import SessionStore, StoreUnavailable, new_session_id, validate_session_id
+from lib.sessions.base import stamp
 from lib.trimming import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, trim_history
 from lib.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
 from lib.turn_save import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write, save_reply_again
@@ -76,8 +77,8 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
 
     Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
-    stored in the first three cases. Once the message is stored, a store outage is retried for
-    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session and the turn). A message too
+    stored in the first three cases. From the write of the message on, a store outage is retried for
+    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session, and the turn if known). A message too
     large for the budget is stored and returned with ``error`` set.
     A "summary" request may call the provider once to write the summary (a separate request, on the record).
     """
@@ -91,7 +92,13 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     meta = store.get_meta(session_id)
     cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
     # One transaction stores the message and takes the next turn number: two tabs never share one.
-    user, turn = store.begin_turn(session_id, {"role": "user", "content": request.user_text})
+    # Stamped here, so a retry after an attempt whose answer was lost (the server died between storing
+    # and replying) resends the same id and gets the first attempt's number back: nothing is stored twice.
+    message = stamp({"role": "user", "content": request.user_text})
+    try:
+        user, turn = retry_store_write(lambda: store.begin_turn(session_id, message), seconds=SAVE_RETRY_SECONDS)
+    except StoreUnavailable as exc:
+        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
     # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same

@@ -403,3 +403,33 @@ def test_a_turn_whose_message_is_stored_never_fails_as_if_nothing_was_written(mo
     assert "saved as turn 1" in str(error) and "Redis at test" in str(error)
     assert "nothing was written" not in str(error)
     assert [m["content"] for m in store.get_history("s1")] == ["Hi"]  # what the error says is true
+
+
+class LostAnswerStore(MemoryStore):
+    """A MemoryStore whose first ``lost`` begin_turn calls store the message but lose the answer (kill -9)."""
+
+    def __init__(self, lost: int) -> None:
+        super().__init__()
+        self.lost = lost
+
+    def begin_turn(self, session_id: str, message: Any) -> tuple[dict[str, Any], int]:
+        result = super().begin_turn(session_id, message)
+        if self.lost:
+            self.lost -= 1
+            raise StoreUnavailable("Redis at test is not reachable (closed).", reason="Redis at test closed.")
+        return result
+
+
+def test_a_message_stored_with_its_answer_lost_is_resent_and_stored_once():
+    store = LostAnswerStore(lost=2)
+    result = turn(store, FakeProvider(), "Hi")
+    assert result.ok and result.turn == 1
+    assert [m["content"] for m in store.get_history(result.session_id)] == ["Hi", "Hello there"]
+
+
+def test_a_message_that_may_be_stored_is_never_reported_as_nothing_written(monkeypatch):
+    monkeypatch.setattr(chat_module, "SAVE_RETRY_SECONDS", 0.2)
+    with pytest.raises(MessageNotSent) as raised:
+        start_turn(LostAnswerStore(lost=10_000), FakeProvider(), TurnRequest(user_text="Hi", session_id="s1"))
+    assert raised.value.extra == {"sessionId": "s1"}
+    assert "may be saved" in str(raised.value) and "Reload the session" in str(raised.value)
