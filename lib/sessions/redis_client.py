@@ -62,7 +62,10 @@ def translate(method: Callable[P, T]) -> Callable[P, T]:
         try:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            reason = f"Redis at {location} is not reachable ({exc})."
+            if isinstance(exc, redis.BusyLoadingError):  # up again after a restart, reading its AOF/RDB
+                reason = f"Redis at {location} is restarting: it is still loading its data ({exc})."
+            else:
+                reason = f"Redis at {location} is not reachable ({exc})."
             advice = getattr(args[0], "unreachable_advice", None) or UNREACHABLE_ADVICE
             raise StoreUnavailable(f"{reason} {advice}; nothing was written.", reason=reason) from exc
         except redis.RedisError as exc:
