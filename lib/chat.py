@@ -35,15 +35,16 @@ from lib.server_state import (
     chain_for,
     open_conversation,
 )
-from lib.sessions import SessionStore, new_session_id, validate_session_id
+from lib.sessions import SessionStore, StoreUnavailable, new_session_id, validate_session_id
+from lib.sessions.base import stamp
 from lib.trimming import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, trim_history
 from lib.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
-from lib.turn_save import SAVE_RETRY_SECONDS, ReplyNotSaved, retry_store_write, save_reply_again
+from lib.turn_save import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write, save_reply_again
 
 __all__ = [  # the turn's parts moved to lib.turn / lib.turn_save; re-exported for existing callers
     "META_PREVIOUS_RESPONSE", "META_PREVIOUS_RESPONSE_MESSAGE", "META_SYSTEM_PROMPT", "SAVE_RETRY_SECONDS",
-    "EmptyMessage", "MessageTooLarge", "PreparedTurn", "ReplyNotSaved", "TurnInterrupted", "TurnRequest",
-    "TurnResult", "payload_counts", "problems_of", "retry_store_write", "run_turn", "save_reply_again",
+    "EmptyMessage", "MessageNotSent", "MessageTooLarge", "PreparedTurn", "ReplyNotSaved", "TurnInterrupted",
+    "TurnRequest", "TurnResult", "payload_counts", "problems_of", "retry_store_write", "run_turn", "save_reply_again",
     "start_turn", "turn_numbers", "turn_records", "wire_payload",
 ]
 
@@ -77,7 +78,9 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
 
     Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
-    stored in the first three cases. A message too large for the budget is stored and returned with ``error`` set.
+    stored in the first three cases. From the write of the message on, a store outage is retried for
+    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session, and the turn if known). A message too
+    large for the budget is stored and returned with ``error`` set.
     A "summary" request may call the provider once to write the summary (a separate request, on the record).
     """
     if not request.user_text or not request.user_text.strip():
@@ -90,14 +93,23 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     meta = store.get_meta(session_id)
     cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
     # One transaction stores the message and takes the next turn number: two tabs never share one.
+    # Stamped here, so a retry after an attempt whose answer was lost (the server died between storing
+    # and replying) resends the same id and gets the first attempt's number back: nothing is stored twice.
     # The runner (this process) lets a reader tell a turn still running from one whose server was killed.
-    user, turn = store.begin_turn(session_id, {"role": "user", "content": request.user_text,
-                                               "meta": {META_RUNNER: runner_token()}})
+    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
+    try:
+        user, turn = retry_store_write(lambda: store.begin_turn(session_id, message), seconds=SAVE_RETRY_SECONDS)
+    except StoreUnavailable as exc:
+        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
-    # The prompt is stored once per distinct text; each turn record keeps only its hash.
-    store.set_meta(session_id, **{META_SYSTEM_PROMPT: system_text,
-                                  **({system_meta_field(system_text): system_text} if system else {})})
+    # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same
+    # fields again is harmless, so a store restart between the two writes is ridden out by retrying.
+    prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    try:
+        retry_store_write(lambda: store.set_meta(session_id, **prompt), seconds=SAVE_RETRY_SECONDS)
+    except StoreUnavailable as exc:
+        raise MessageNotSent(exc, session_id=session_id, turn=turn) from exc
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
                             trim=None, history_positions=id_positions(history))

@@ -34,6 +34,26 @@ class ReplyNotSaved(HistoryLabError):
         )
 
 
+class MessageNotSent(StoreUnavailable):
+    """The store went away while the user message was being stored, or just after: the turn was not sent.
+
+    A 503 that says so (with ``extra``: the session, and the turn when its number came back) rather than a
+    plain "store unavailable", which would tell the client that nothing was written when its message may
+    be in the history.
+    """
+
+    def __init__(self, cause: StoreUnavailable, *, session_id: str, turn: int | None) -> None:
+        if turn is None:  # the first attempt may have been stored with its answer lost
+            saved = ("Your message may be saved (the store went away while saving it), but it was not sent: "
+                     f"{cause.reason} Nothing went to the model. Reload the session to see whether it is there "
+                     "before you send it again.")
+        else:
+            saved = (f"Your message is saved as turn {turn}, but it was not sent: {cause.reason} Nothing went to "
+                     "the model. Once the store is back, send your next message (this one stays in the history).")
+        super().__init__(saved)
+        self.extra = {"sessionId": session_id, **({"turn": turn} if turn is not None else {})}
+
+
 def retry_store_write(write: Callable[[], T], *, seconds: float = SAVE_RETRY_SECONDS) -> T:
     """Run ``write``, retrying with backoff while the store is unavailable, for at most ``seconds``."""
     deadline = time.monotonic() + seconds

@@ -20,7 +20,9 @@ import pytest
 from lib.api import ROUTES, api_app
 from lib.api.access import same_origin
 from lib.api.bodies import MODEL_MAX_CHARS
-from lib.sessions import RedisStore
+from lib.api.errors import error_body
+from lib.chat import MessageNotSent
+from lib.sessions import RedisStore, StoreUnavailable
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from tests.app_server import ROOT, AppServer
 from tests.apptest_helpers import open_app
@@ -468,6 +470,15 @@ def test_store_down_is_503(guarded):
         assert_error(client.get("/api/health"), 503, "store_unavailable")
         assert_error(client.post("/api/chat", json={"message": "Hello", "sessionId": sid}), 503, "store_unavailable")
         assert_error(client.get(f"/api/chat/{sid}"), 503, "store_unavailable")
+
+
+def test_a_turn_stored_but_not_sent_is_a_503_that_names_its_session_and_turn():
+    cause = StoreUnavailable("Redis at x is not reachable (refused). Start it; nothing was written.",
+                             reason="Redis at x is not reachable (refused).")
+    status, body = error_body(MessageNotSent(cause, session_id="s1", turn=4))
+    assert status == 503 and body["error"]["type"] == "message_not_sent"
+    assert body["error"]["sessionId"] == "s1" and body["error"]["turn"] == 4
+    assert "Redis at x" in body["error"]["message"] and "nothing was written" not in body["error"]["message"]
 
 
 def test_without_a_token_only_loopback_clients_are_answered(monkeypatch):

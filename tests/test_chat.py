@@ -16,6 +16,7 @@ from lib.chat import (
     MAX_MESSAGE_CHARS,
     META_PREVIOUS_RESPONSE,
     EmptyMessage,
+    MessageNotSent,
     MessageTooLarge,
     ReplyNotSaved,
     TurnInterrupted,
@@ -366,3 +367,69 @@ def test_a_failed_record_write_is_retried_then_kept_for_save_again():
     store.failures = 0
     saved = save_reply_again(store, failed)
     assert saved.ok and [TurnRecord.from_json(r).turn for r in store.get_turns(result.session_id)] == [1, 2]
+
+
+class MetaFlakyStore(MemoryStore):
+    """A MemoryStore whose meta writes fail ``failures`` times, as when the server dies right after begin_turn."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def set_meta(self, session_id: str, **fields: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("Redis at test is not reachable (refused). Start the server; nothing was written.",
+                                   reason="Redis at test is not reachable (refused).")
+        super().set_meta(session_id, **fields)
+
+
+def test_a_store_restart_right_after_the_message_is_stored_is_ridden_out():
+    store = MetaFlakyStore(failures=2)
+    result = turn(store, FakeProvider(), "Hi", system_prompt="Be brief.")
+    assert result.ok and result.turn == 1
+    assert [m["role"] for m in store.get_history(result.session_id)] == ["user", "assistant"]
+    assert store.get_meta(result.session_id)["system_prompt"] == "Be brief."
+
+
+def test_a_turn_whose_message_is_stored_never_fails_as_if_nothing_was_written(monkeypatch):
+    monkeypatch.setattr(chat_module, "SAVE_RETRY_SECONDS", 0.2)
+    store = MetaFlakyStore(failures=10_000)
+    with pytest.raises(MessageNotSent) as raised:
+        start_turn(store, FakeProvider(), TurnRequest(user_text="Hi", session_id="s1"))
+    error = raised.value
+    assert isinstance(error, StoreUnavailable)  # still a store outage for callers that only know that
+    assert error.extra == {"sessionId": "s1", "turn": 1}
+    assert "saved as turn 1" in str(error) and "Redis at test" in str(error)
+    assert "nothing was written" not in str(error)
+    assert [m["content"] for m in store.get_history("s1")] == ["Hi"]  # what the error says is true
+
+
+class LostAnswerStore(MemoryStore):
+    """A MemoryStore whose first ``lost`` begin_turn calls store the message but lose the answer (kill -9)."""
+
+    def __init__(self, lost: int) -> None:
+        super().__init__()
+        self.lost = lost
+
+    def begin_turn(self, session_id: str, message: Any) -> tuple[dict[str, Any], int]:
+        result = super().begin_turn(session_id, message)
+        if self.lost:
+            self.lost -= 1
+            raise StoreUnavailable("Redis at test is not reachable (closed).", reason="Redis at test closed.")
+        return result
+
+
+def test_a_message_stored_with_its_answer_lost_is_resent_and_stored_once():
+    store = LostAnswerStore(lost=2)
+    result = turn(store, FakeProvider(), "Hi")
+    assert result.ok and result.turn == 1
+    assert [m["content"] for m in store.get_history(result.session_id)] == ["Hi", "Hello there"]
+
+
+def test_a_message_that_may_be_stored_is_never_reported_as_nothing_written(monkeypatch):
+    monkeypatch.setattr(chat_module, "SAVE_RETRY_SECONDS", 0.2)
+    with pytest.raises(MessageNotSent) as raised:
+        start_turn(LostAnswerStore(lost=10_000), FakeProvider(), TurnRequest(user_text="Hi", session_id="s1"))
+    assert raised.value.extra == {"sessionId": "s1"}
+    assert "may be saved" in str(raised.value) and "Reload the session" in str(raised.value)

@@ -230,6 +230,24 @@ def test_a_crashed_app_does_not_keep_the_server_up(data_dir):
     assert not EmbeddedValkey(data_dir).alive()
 
 
+def test_an_embedded_store_that_cannot_come_back_says_so_without_pointing_at_redis_url(data_dir):
+    store = open_store(Settings(data_dir=data_dir)).store
+    server = embedded_server(data_dir)
+    binary = server.binary
+    try:
+        store.append("s1", {"role": "user", "content": "one"})
+        server.binary = None  # the restart on the next request fails: the server stays down
+        _kill_9(server)
+        with pytest.raises(StoreUnavailable) as raised:
+            store.append("s1", {"role": "user", "content": "two"})
+        message = str(raised.value)
+        assert "embedded Valkey" in message and "restarts its embedded Valkey" in message
+        assert str(server.log_path) in message and "REDIS_URL" not in message
+    finally:
+        server.binary = binary
+        server.stop()
+
+
 def test_a_store_brings_back_a_server_that_was_killed_or_shut_down(data_dir):
     store = open_store(Settings(data_dir=data_dir)).store
     server = embedded_server(data_dir)

@@ -6,6 +6,7 @@ import logging
 import time
 
 import pytest
+import redis
 
 from lib.config import Settings
 from lib.sessions import (
@@ -19,6 +20,7 @@ from lib.sessions import (
 )
 from lib.sessions import embedded as embedded_module
 from lib.sessions.embedded import EmbeddedUnavailable
+from lib.sessions.redis_client import translate
 from tests.redis_fixtures import free_port, start_valkey
 
 WRITERS, PER_WRITER = 8, 250
@@ -119,6 +121,18 @@ def test_server_down_raises_store_unavailable_quickly(tmp_path):
     with pytest.raises(StoreUnavailable):
         store.get_history("s1")
     assert time.monotonic() - started < 20
+
+
+def test_a_server_still_loading_its_data_is_reported_as_restarting():
+    class Loading:
+        location = "redis://127.0.0.1:1/0"
+
+        @translate
+        def read(self) -> None:
+            raise redis.BusyLoadingError("Valkey is loading the dataset in memory")
+
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:1/0 is restarting: it is still loading its data"):
+        Loading().read()
 
 
 def test_closed_port_and_redacted_url():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib.chat import EmptyMessage, MessageTooLarge, ReplyNotSaved
+from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
 from lib.config import ConfigError
 from lib.errors import HistoryLabError
 from lib.providers import MissingKeyError, ProviderError
@@ -42,6 +42,7 @@ _MAPPED: tuple[tuple[type[BaseException], int, str], ...] = (
     (MissingKeyError, 400, "provider_not_configured"),
     (ProviderError, 502, "provider_error"),
     (ReplyNotSaved, 503, "reply_not_saved"),
+    (MessageNotSent, 503, "message_not_sent"),
     (StoreError, 503, "store_unavailable"),
     (ConfigError, 500, "config_error"),
 )
@@ -62,9 +63,8 @@ def _describe(exc: BaseException, kind: str) -> str:
     text = str(exc)
     if kind == "provider_error":
         return f"The provider failed: {text} Your message is saved; send it again to retry."
-    if kind == "store_unavailable":
-        return (f"The session store is not available: {text} Check that Redis is running (or unset "
-                "REDIS_URL to use the embedded store), then retry.")
+    if kind == "store_unavailable":  # the store's own message says what to do, and it differs per store
+        return f"The session store is not available: {text}"
     if kind == "context_overflow":
         return f"Your message is saved, but it was not sent. {text}"
     return text

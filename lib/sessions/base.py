@@ -51,7 +51,14 @@ class StoreError(HistoryLabError, RuntimeError):
 
 
 class StoreUnavailable(StoreError):
-    """The Redis server cannot be reached after redis-py's retries."""
+    """The Redis server cannot be reached after redis-py's retries.
+
+    ``reason`` is what failed, without the advice: for a message that wraps this one in its own advice.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def validate_session_id(session_id: object) -> str:

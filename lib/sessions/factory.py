@@ -51,7 +51,9 @@ def open_store(settings: Settings, *, mode: str | None = None) -> StoreHandle:
         return StoreHandle(MemoryStore(ttl=ttl, max_messages=cap), "memory", MemoryStore.label, notice)
     # server.client() checks who runs the server on every connection and brings a lost server back
     # (another app process on the same data dir may have stopped it, or it crashed): never permanent.
-    store = RedisStore(server.client(), prefix=settings.key_prefix,
-                       location=f"embedded Valkey ({server.socket})", ttl=ttl, max_messages=cap)
+    # Its users have no server to start and no REDIS_URL to fix: the client restarts it on the next request.
+    advice = f"The app restarts its embedded Valkey on the next request: retry in a moment (its log: {server.log_path})"
+    store = RedisStore(server.client(), prefix=settings.key_prefix, location=f"embedded Valkey ({server.socket})",
+                       ttl=ttl, max_messages=cap, unreachable_advice=advice)
     store.ping()
     return StoreHandle(store, "embedded", f"embedded Valkey, data in {settings.data_dir}")

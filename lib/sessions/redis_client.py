@@ -16,6 +16,8 @@ from lib.sessions.base import StoreError, StoreUnavailable
 from lib.sessions.urls import redact_url
 
 P = ParamSpec("P")
+# What to do when a server named by REDIS_URL does not answer (the embedded store says its own).
+UNREACHABLE_ADVICE = "Start the server or fix REDIS_URL, then retry"
 T = TypeVar("T")
 
 
@@ -60,10 +62,12 @@ def translate(method: Callable[P, T]) -> Callable[P, T]:
         try:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(
-                f"Redis at {location} is not reachable ({exc}). Start the server or fix REDIS_URL; "
-                "nothing was written."
-            ) from exc
+            if isinstance(exc, redis.BusyLoadingError):  # up again after a restart, reading its AOF/RDB
+                reason = f"Redis at {location} is restarting: it is still loading its data ({exc})."
+            else:
+                reason = f"Redis at {location} is not reachable ({exc})."
+            advice = getattr(args[0], "unreachable_advice", None) or UNREACHABLE_ADVICE
+            raise StoreUnavailable(f"{reason} {advice}; nothing was written.", reason=reason) from exc
         except redis.RedisError as exc:
             raise StoreError(f"Redis at {location} refused the command: {refusal(exc)}") from exc
 

@@ -72,6 +72,7 @@ class RedisStore:
         cluster: bool = False,
         location: str | None = None,
         touch_interval: float | None = None,
+        unreachable_advice: str | None = None,
     ) -> None:
         check_limits(ttl=ttl, max_messages=max_messages)
         if not prefix or any(c in prefix for c in "{} \n"):
@@ -85,6 +86,8 @@ class RedisStore:
         self.prefix = prefix
         self.max_messages = max_messages
         self.location = location or repr(client)
+        # What a "not reachable" error tells the user to do (see redis_client.translate).
+        self.unreachable_advice = unreachable_advice
         self.index_key = f"{prefix}:sessions"
         # A read refreshes the TTL at most this often per session: the sliding expiry is off by at most
         # this much, and a turn's reads cost no EXPIREs (its writes already refreshed every key).
