@@ -19,6 +19,13 @@ Profiles are data (``PROFILES``), not code branches. Rules and prices were check
   blocks before it; a minimum cacheable prefix of 1,024 tokens for most models, 2,048 or 4,096 for some
   (the model table below, from the same page as mirrored by docs.orq.ai/docs/proxy/prompt-caching).
 
+- Gemini, "Context caching", https://ai.google.dev/gemini-api/docs/caching (last updated 2026-10-13,
+  checked 2026-12-06): implicit caching is on by default for Gemini 2.5 and newer, with no fee for writes
+  and reads at the model's cached price; the minimum prefix is 4,096 tokens for the 3.x models and 2,048
+  for 2.5 Flash and 2.5 Pro. The page gives no lifetime ("send requests with a similar prefix in a short
+  amount of time"), so the profile assumes 5 minutes, like OpenAI's in-memory cache. Explicit context caches
+  (TTL, storage priced per hour) are modelled in lib.context_cache, not here.
+
 Simplifications, stated so nothing here teaches something false: prefixes are matched at message
 boundaries (a real cache may also match part of the first differing message); token counts are
 tiktoken's (approximate for Claude); the +3 reply-priming tokens are never cached; figures are SIMULATED.
@@ -76,6 +83,8 @@ class CacheProfile:
 
 _OPENAI_SOURCE = "https://developers.openai.com/docs/guides/prompt-caching (checked 2026-11-25)"
 _ANTHROPIC_SOURCE = "https://platform.claude.com/docs/en/build-with-claude/prompt-caching (checked 2026-11-25)"
+_GEMINI_SOURCE = "https://ai.google.dev/gemini-api/docs/caching (checked 2026-12-06; lifetime assumed)"
+_GEMINI_MINIMUMS = (("gemini-2.5", 2048),)
 _ANTHROPIC_MINIMUMS = (("claude-opus-4-5", 4096), ("claude-opus-4-6", 4096), ("claude-haiku-4-5", 4096),
                        ("claude-sonnet-4-6", 2048), ("claude-3-haiku", 2048), ("claude-3-5-haiku", 2048))
 PROFILES: dict[str, CacheProfile] = {
@@ -91,6 +100,8 @@ PROFILES: dict[str, CacheProfile] = {
         CacheProfile("anthropic-1h", "Anthropic cache_control (1 hour)", 1024, 1, 3600, 2.0, 0.1,
                      store="breakpoints", lookback=20, min_prefix_by_model=_ANTHROPIC_MINIMUMS,
                      source=_ANTHROPIC_SOURCE),
+        CacheProfile("gemini", "Gemini implicit (automatic, lifetime ~5 min assumed)", 4096, 1, 5 * 60, 1.0, None,
+                     min_prefix_by_model=_GEMINI_MINIMUMS, source=_GEMINI_SOURCE),
     )
 }
 

@@ -91,6 +91,15 @@ def check_bounds(name: str, variable: str, value: float, low: float, high: float
                           f"set {variable} to a value in that range or unset it for the default.")
 
 
+GEMINI_KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+
+
+def gemini_key_variable(get: Any) -> str:
+    """The variable the Gemini key is read from: GOOGLE_API_KEY when it is set (the google-genai SDK prefers
+    it when both are), otherwise GEMINI_API_KEY (also the name errors give when neither is set)."""
+    return next((name for name in GEMINI_KEY_VARIABLES if get(name)), "GEMINI_API_KEY")
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = field(default=None, repr=False)  # may carry a password; shown via redact_url
@@ -107,6 +116,7 @@ class Settings:
     openai_base_url: str | None = None
     compatible_base_url: str = "http://localhost:11434/v1"
     anthropic_base_url: str | None = None
+    gemini_base_url: str | None = None
     # Host headers the app answers (DNS rebinding); the API and page middleware read this.
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     # The model whose tokenizer the offline model reports counts with.
@@ -115,6 +125,9 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
     compatible_api_key: str | None = field(default=None, repr=False)
+    gemini_api_key: str | None = field(default=None, repr=False)
+    # Which variable the Gemini key came from, so errors name the one to fix.
+    gemini_key_variable: str = "GEMINI_API_KEY"
     api_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +138,8 @@ class Settings:
         """Every configured secret: API keys, the API bearer token and any password in REDIS_URL."""
         from lib.sessions.urls import url_passwords  # late: lib.sessions imports this module
 
-        keys = [self.openai_api_key, self.anthropic_api_key, self.compatible_api_key, self.api_token]
+        keys = [self.openai_api_key, self.anthropic_api_key, self.compatible_api_key, self.gemini_api_key,
+                self.api_token]
         return [key for key in keys if key] + url_passwords(self.redis_url)
 
     @classmethod
@@ -138,6 +152,7 @@ class Settings:
             return _lookup(name, env, secrets)
 
         data_dir = Path(get("HISTORY_LAB_DATA_DIR") or PROJECT_ROOT / ".data")
+        gemini_variable = gemini_key_variable(get)
         settings = cls(
             redis_url=get("REDIS_URL"),
             redis_cluster=_bool(get("REDIS_CLUSTER")),
@@ -153,11 +168,14 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL"),
             compatible_base_url=get("OPENAI_COMPATIBLE_BASE_URL") or "http://localhost:11434/v1",
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),
+            gemini_base_url=get("GEMINI_BASE_URL"),
             allowed_hosts=_hosts(get("ALLOWED_HOSTS")),
             reference_model=get("OFFLINE_REFERENCE_MODEL") or "gpt-4o-mini",
             openai_api_key=get("OPENAI_API_KEY"),
             anthropic_api_key=get("ANTHROPIC_API_KEY"),
             compatible_api_key=get("OPENAI_COMPATIBLE_API_KEY"),
+            gemini_api_key=get(gemini_variable),
+            gemini_key_variable=gemini_variable,
             api_token=get("HISTORY_LAB_API_TOKEN"),
         )
         register_secrets(settings.secret_values())

@@ -16,6 +16,20 @@ Table dated 2026-11-25. Sources, read on that date:
   ended on 2026-08-31; since 2026-09-01 it is $3 / $15, like Sonnet 4.6.
 - Models the SDKs list whose price we could not confirm (e.g. claude-sonnet-5-5, gpt-6-*) have no row:
   their cost reads "no price", and the user can add a row.
+
+Gemini rows dated 2026-12-06. Model ids: the Gemini API's model list as quoted by LiteLLM's cost map
+(discussion BerriAI/litellm#39357, Gemini 3.8 Flash, released 2026-09-02) and the context-caching page
+(https://ai.google.dev/gemini-api/docs/caching, last updated 2026-10-13). Prices:
+https://ai.google.dev/gemini-api/docs/pricing as quoted on those dates by LiteLLM (3.8 Flash), APIYI's model
+pages (3.8 Flash: $0.75 / $0.075 cached / $3.75), techjacksolutions.com (3.1 Pro, "as of June 9, 2026":
+$2.00, cached $0.20) and morphllm.com (2.5 family). Gemini 3.8 Flash is at half price until 2026-12-31
+($1.50 / $7.50 from 2027-01-01); edit its row then. Rates are those of prompts up to 200k tokens (Pro models
+cost more above that; the table does not model the long-context tier).
+Gemini bills explicit context caches in three parts: creating one processes its tokens at the input price,
+requests read them at the cached price (``cache_read``), and keeping them costs ``cache_storage`` US$ per
+million tokens per hour of TTL: $4.50 for Pro models and $1.00 for Flash and Flash-Lite models, as the
+pricing page lists them for 2.5 Pro (quoted on discuss.ai.google.dev) and the Flash models. 3.8 Flash's
+storage price is the Flash family's; we found no separate figure. Implicit caching has no storage fee.
 """
 
 from __future__ import annotations
@@ -41,12 +55,18 @@ class Price:
     cache_read: float | None = None  # per million cached input tokens; None = billed as input
     cache_write: float | None = None  # per million tokens written to a cache (5-minute TTL); None = as input
     cache_write_1h: float | None = None  # per million tokens written with a 1-hour TTL; None = as cache_write
+    cache_storage: float | None = None  # per million tokens per hour held in an explicit cache (Gemini)
 
 
 def _anthropic(model: str, input_price: float, output_price: float) -> Price:
     """Anthropic's published multipliers: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x."""
     return Price(model, input_price, output_price, round(input_price * 0.1, 4), round(input_price * 1.25, 4),
                  round(input_price * 2, 4))
+
+
+def _gemini(model: str, input_price: float, output_price: float, cache_read: float, storage: float) -> Price:
+    """Gemini: no cache-write surcharge (a cache is created at the input price), storage per hour."""
+    return Price(model, input_price, output_price, cache_read, None, None, storage)
 
 
 DEFAULT_PRICES: tuple[Price, ...] = (
@@ -65,6 +85,11 @@ DEFAULT_PRICES: tuple[Price, ...] = (
     _anthropic("claude-opus-4-6", 5.00, 25.00),
     _anthropic("claude-haiku-4-5", 1.00, 5.00),
     _anthropic("claude-sonnet-4-5", 3.00, 15.00),  # retires 2026-11-30
+    _gemini("gemini-3.8-flash", 0.75, 3.75, 0.075, 1.00),  # half price until 2026-12-31
+    _gemini("gemini-3.1-pro-preview", 2.00, 12.00, 0.20, 4.50),
+    _gemini("gemini-2.5-pro", 1.25, 10.00, 0.125, 4.50),
+    _gemini("gemini-2.5-flash", 0.30, 2.50, 0.03, 1.00),
+    _gemini("gemini-2.5-flash-lite", 0.10, 0.40, 0.01, 1.00),
 )
 
 
@@ -87,7 +112,7 @@ def prices_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Price]:
         try:
             table[model] = Price(model, _num(row.get("input")) or 0.0, _num(row.get("output")) or 0.0,
                                  _num(row.get("cache_read")), _num(row.get("cache_write")),
-                                 _num(row.get("cache_write_1h")))
+                                 _num(row.get("cache_write_1h")), _num(row.get("cache_storage")))
         except (TypeError, ValueError):
             continue
     return table
@@ -126,6 +151,8 @@ def estimate_cost(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     cache_write_1h_tokens: int = 0,
+    explicit_cache_tokens: int = 0,
+    explicit_cache_hours: float = 0.0,
     table: Mapping[str, Price] | None = None,
     reference_model: str | None = None,
 ) -> float | None:
@@ -133,26 +160,44 @@ def estimate_cost(
 
     ``input_tokens`` excludes cached tokens. ``cache_write_tokens`` are 5-minute writes and
     ``cache_write_1h_tokens`` 1-hour writes (Anthropic bills them at different rates).
+    ``explicit_cache_tokens``: tokens this request put into an explicit context cache (Gemini's
+    ``caches.create``), billed once at the write rate (the input price when the row has none) plus
+    ``cache_storage`` per hour of ``explicit_cache_hours``, the cache's TTL (billed for the TTL set, even when
+    the cache is deleted sooner). Without a ``cache_storage`` price that gives None: a partial cost would read
+    as the whole.
     """
     price = find_price(model, table if table is not None else default_table(), reference_model=reference_model)
-    if price is None or input_tokens is None:
+    if price is None or input_tokens is None or (explicit_cache_tokens and price.cache_storage is None):
         return None
     read_rate = price.input if price.cache_read is None else price.cache_read
     write_rate = price.input if price.cache_write is None else price.cache_write
     write_1h_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
     total = (input_tokens * price.input + (output_tokens or 0) * price.output + cache_read_tokens * read_rate
-             + cache_write_tokens * write_rate + cache_write_1h_tokens * write_1h_rate)
+             + cache_write_tokens * write_rate + cache_write_1h_tokens * write_1h_rate
+             + explicit_cache_tokens * write_rate
+             + explicit_cache_tokens * explicit_cache_hours * (price.cache_storage or 0.0))
     return total / PER_MILLION
 
 
 def usage_cost(usage: Usage, model: str, *, table: Mapping[str, Price] | None = None,
                reference_model: str | None = None) -> float | None:
-    """US$ for one reply's usage: uncached input, cache reads, 5-minute and 1-hour writes, output."""
+    """US$ for one reply's usage: uncached input, cache reads, 5-minute and 1-hour writes, output, and an
+    explicit cache the request created (its tokens once, and their storage for its TTL)."""
     writes_1h = usage.cache_write_1h or 0
     return estimate_cost(model, input_tokens=usage.uncached_input, output_tokens=usage.output_tokens,
                          cache_read_tokens=usage.cache_read_tokens,
                          cache_write_tokens=max(0, usage.cache_write_tokens - writes_1h),
-                         cache_write_1h_tokens=writes_1h, table=table, reference_model=reference_model)
+                         cache_write_1h_tokens=writes_1h, explicit_cache_tokens=usage.explicit_cache_tokens,
+                         explicit_cache_hours=usage.explicit_cache_hours,
+                         table=table, reference_model=reference_model)
+
+
+def storage_cost(model: str, tokens: int, hours: float, *, table: Mapping[str, Price] | None = None) -> float | None:
+    """US$ to keep ``tokens`` in an explicit context cache for ``hours``; None without a storage price."""
+    price = find_price(model, table if table is not None else default_table())
+    if price is None or price.cache_storage is None:
+        return None
+    return tokens * hours * price.cache_storage / PER_MILLION
 
 
 def cost_text(cost: float | None, model: str, *, reference_model: str | None = None) -> str:

@@ -61,6 +61,9 @@ def usage_from_json(obj: object) -> Usage | None:
         cache_write_1h=as_int(obj.get("cache_write_1h")),
         simulated=as_bool(obj.get("simulated")) or False,
         diagnostics=short_text(as_str(obj.get("diagnostics"))),
+        explicit_cache_tokens=as_int(obj.get("explicit_cache_tokens")) or 0,
+        explicit_cache_hours=max(0.0, as_float(obj.get("explicit_cache_hours")) or 0.0),
+        reasoning_tokens=as_int(obj.get("reasoning_tokens")),
     )
 
 
@@ -75,7 +78,8 @@ def usage_cost(model: str, usage: Usage, prices: Mapping[str, Price] | None = No
     """US$ for one request from its reported usage; None when the model has no price."""
     return estimate_cost(model, input_tokens=usage.uncached_input, output_tokens=usage.output_tokens,
                          cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
-                         table=prices)
+                         explicit_cache_tokens=usage.explicit_cache_tokens,
+                         explicit_cache_hours=usage.explicit_cache_hours, table=prices)
 
 
 def priced(

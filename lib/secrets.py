@@ -15,8 +15,9 @@ from collections.abc import Iterable
 MASK = "***"
 # Shorter values would mask ordinary words; no real key or password we support is this short.
 MIN_SECRET_CHARS = 6
-# Well-known key shapes: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), bearer tokens in headers.
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
+# Well-known key shapes: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), Google (AIza + 35 characters),
+# bearer tokens in headers.
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{35}|Bearer\s+[A-Za-z0-9._\-]{8,})")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

@@ -39,11 +39,14 @@ class CacheView:
 
 def cache_profile_for(record: TurnRecord, reference_model: str | None = None) -> tuple[str, str]:
     """(profile id, model) of the prompt cache the turn's provider would use; the offline model is cached
-    as its reference model. Claude models use Anthropic's 5-minute cache_control profile, others OpenAI's."""
+    as its reference model. Claude models use Anthropic's 5-minute cache_control profile, Gemini models Gemini's
+    implicit cache, others OpenAI's."""
     model = record.model or OFFLINE_REFERENCE
     if record.provider == "offline" or model.startswith(OFFLINE_PREFIX):
         model = reference_model or OFFLINE_REFERENCE
-    return ("anthropic-5m" if model.startswith("claude") else "openai"), model
+    if model.startswith("claude"):
+        return "anthropic-5m", model
+    return ("gemini" if model.startswith("gemini") else "openai"), model
 
 
 class SessionCache:

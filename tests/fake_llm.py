@@ -3,6 +3,8 @@
     server = FakeLLM().start()
     server.openai_url      # "http://127.0.0.1:PORT/v1"  (Chat Completions, Responses, Conversations, counts)
     server.anthropic_url   # "http://127.0.0.1:PORT"     (the SDK adds /v1/messages, /v1/messages/count_tokens)
+    server.gemini_url      # "http://127.0.0.1:PORT/"    (google-genai adds v1/models/M:streamGenerateContent,
+                           #                              :countTokens, and v1/cachedContents)
     server.requests        # every request: {"path", "query", "headers", "body"} (body is the parsed JSON)
     server.fail_next(429, retry_after=7)             # the next request gets this error (each API's error JSON)
     server.fail_next(400, code="previous_response_not_found", message="...")
@@ -14,6 +16,7 @@
     server.fail_next("usage", usage={"prompt_tokens": "lots"})  # Chat Completions: these usage fields instead
     server.fail_next("slow", delay=0.5)              # the normal reply, each event after the first this late
     server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
+    server.gemini_caches                             # Gemini: explicit cache name -> the tokens it holds
     server.stop()
 
 Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers derived
@@ -36,6 +39,9 @@ from tests.fake_llm_events import (
     anthropic_count,
     anthropic_events,
     chat_events,
+    gemini_cache,
+    gemini_count,
+    gemini_events,
     responses_count,
     responses_events,
 )
@@ -54,6 +60,7 @@ class FakeLLM:
         self._ids = itertools.count(1)
         # Server-side state: tokens of context held by each response id and each conversation.
         self.contexts: dict[str, int] = {}
+        self.gemini_caches: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -67,6 +74,10 @@ class FakeLLM:
     @property
     def anthropic_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def gemini_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> FakeLLM:
         fake = self
@@ -112,13 +123,14 @@ class FakeLLM:
             headers = {k.lower(): v for k, v in handler.headers.items()}
             self.requests.append({"path": path, "query": query, "headers": headers, "body": body})
             failure = self._failures.pop(0) if self._failures else None
-        anthropic = "/messages" in path
+        gemini = ":" in path.rsplit("/", 1)[-1] or path.endswith("/cachedContents")
+        api = "anthropic" if "/messages" in path else "gemini" if gemini else "openai"
         if failure and failure["kind"] == "hang":
             time.sleep(failure.get("seconds", 5))
             failure = None
         if failure and isinstance(failure["kind"], int):
-            return _error(handler, failure["kind"], anthropic=anthropic, retry_after=failure.get("retry_after"),
-                          message=failure.get("message"), code=failure.get("code"))
+            return _error(handler, failure["kind"], api=api, retry_after=failure.get("retry_after"),
+                          message=failure.get("message"), code=failure.get("code"), reason=failure.get("reason"))
         scripted = failure["kind"] if failure else None
         if scripted == "html":
             return _html(handler, failure.get("body") if failure else None)
@@ -128,13 +140,20 @@ class FakeLLM:
         with self._lock:  # the state of chains and conversations changes one request at a time
             events = self._events(path, body, scripted, failure or {})
         if events is None:
-            return _error(handler, 404, anthropic=anthropic)
+            return _error(handler, 404, api=api)
         if isinstance(events, tuple):  # a state error (unknown previous response or conversation)
-            return _error(handler, events[0], anthropic=False, message=events[1], code=events[2])
+            return _error(handler, events[0], api="openai", message=events[1], code=events[2])
         delay = float(failure.get("delay", 1.0)) if scripted == "slow" and failure else 0.0
         _sse(handler, events, malformed=scripted == "malformed", delay=delay, stopping=self._stopping)
 
     def _json_reply(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if path.endswith(":countTokens"):
+            return gemini_count(body)
+        if path.endswith("/cachedContents"):
+            cache, tokens = gemini_cache(body, self.new_id("cachedContents/cache"))
+            with self._lock:
+                self.gemini_caches[cache["name"]] = tokens
+            return cache
         if path.endswith("/messages/count_tokens"):
             return anthropic_count(body)
         if path.endswith("/responses/input_tokens"):
@@ -156,6 +175,10 @@ class FakeLLM:
             return responses_events(body, self, scripted=scripted, failure=failure)
         if path.endswith("/messages"):
             return anthropic_events(body, refusal=failure.get("message") if scripted == "refusal" else None)
+        if path.endswith(":streamGenerateContent"):
+            model = path.rsplit("/", 1)[-1].split(":")[0]
+            return gemini_events(body, self.gemini_caches, model=model, refusal=scripted == "refusal",
+                                 usage=failure.get("usage") if scripted == "usage" else None)
         return None
 
 
@@ -202,14 +225,30 @@ def _html(handler: BaseHTTPRequestHandler, body: str | None) -> None:
     handler.wfile.write(data)
 
 
-def _error(handler: BaseHTTPRequestHandler, status: int, *, anthropic: bool, retry_after: int | None = None,
-           message: str | None = None, code: str | None = None) -> None:
+GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+def _error(handler: BaseHTTPRequestHandler, status: int, *, api: str, retry_after: int | None = None,
+           message: str | None = None, code: str | None = None, reason: str | None = None) -> None:
+    """Each API's error JSON. Gemini's carries a RetryInfo detail on 429 (no retry-after header) and an
+    ErrorInfo ``reason`` when given (a bad key is 400 with reason API_KEY_INVALID)."""
     message = message or {401: "Incorrect API key provided", 429: "Rate limit reached for requests",
                           400: "Invalid model name", 404: "Not found"}.get(status, "The server had an error")
-    if anthropic:
+    if api == "anthropic":
         kind = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error"}.get(
             status, "api_error")
         body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    elif api == "gemini":
+        details: list[dict[str, Any]] = []
+        if reason:
+            details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
+                            "domain": "googleapis.com"})
+        if status == 429 and retry_after is not None:
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after}s"})
+            retry_after = None
+        body = {"error": {"code": status, "message": message, "status": GEMINI_STATUS.get(status, "UNKNOWN"),
+                          "details": details}}
     else:
         body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
     data = json.dumps(body).encode()

@@ -173,3 +173,52 @@ def _block(index: int, start: dict[str, Any], deltas: list[dict[str, Any]]) -> E
     events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
     events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     return events
+
+
+# -- Gemini (generativelanguage v1beta) -------------------------------------------------------------------
+
+GEMINI_THOUGHTS = 4  # thoughtsTokenCount every Gemini reply claims (billed as output)
+
+
+def gemini_prompt(body: dict[str, Any], caches: dict[str, int]) -> tuple[int, int]:
+    """(promptTokenCount, cachedContentTokenCount): a named cache's tokens are part of the prompt and all
+    cached; without one, CACHED tokens stand for an implicit cache hit."""
+    own = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    held = caches.get(str(body.get("cachedContent")), 0)
+    return own + held, held if body.get("cachedContent") else CACHED
+
+
+def gemini_count(body: dict[str, Any]) -> dict[str, Any]:
+    # A generateContentRequest, when present, is what is counted (the API ignores contents then).
+    request = body.get("generateContentRequest") or body
+    return {"totalTokens": gemini_prompt(request, {})[0]}
+
+
+def gemini_cache(body: dict[str, Any], name: str) -> tuple[dict[str, Any], int]:
+    tokens = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    cache = {"name": name, "model": body.get("model"), "displayName": body.get("displayName"),
+             "createTime": "2026-12-06T10:00:00Z", "updateTime": "2026-12-06T10:00:00Z",
+             "expireTime": "2026-12-06T11:00:00Z", "usageMetadata": {"totalTokenCount": tokens}}
+    return cache, tokens
+
+
+def gemini_events(body: dict[str, Any], caches: dict[str, int], *, model: str, refusal: bool,
+                  usage: dict[str, Any] | None = None) -> Events:
+    prompt, cached = gemini_prompt(body, caches)
+    base = {"modelVersion": model, "responseId": "gemini_resp_1"}
+    reported = {"promptTokenCount": prompt, "cachedContentTokenCount": cached, "candidatesTokenCount": OUTPUT,
+                "thoughtsTokenCount": GEMINI_THOUGHTS, "totalTokenCount": prompt + OUTPUT + GEMINI_THOUGHTS,
+                **(usage or {})}
+    if refusal:
+        return [(None, {**base, "candidates": [{"finishReason": "SAFETY", "index": 0}], "usageMetadata": reported})]
+    thought = {"text": "Thinking about the history.", "thought": True}
+    words = _words(len(body.get("contents") or []))
+    events: Events = [(None, {**base, "candidates": [{"content": {"role": "model", "parts": [thought]}, "index": 0}]})]
+    for n, word in enumerate(words):
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": word}]}, "index": 0}
+        chunk = {**base, "candidates": [candidate]}
+        if n == len(words) - 1:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = reported
+        events.append((None, chunk))
+    return events

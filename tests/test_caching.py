@@ -51,7 +51,11 @@ def test_profiles_are_data_with_the_documented_rules():
         1024, 128, 1.0, None)
     assert (a5.write_multiplier, a5.read_multiplier, a5.ttl_seconds) == (1.25, 0.1, 300)
     assert (a1.write_multiplier, a1.read_multiplier, a1.ttl_seconds) == (2.0, 0.1, 3600)
-    assert all("2026-11-25" in p.source for p in PROFILES.values())
+    assert all(("2026-12-06" if p.id.startswith("gemini") else "2026-11-25") in p.source for p in PROFILES.values())
+    gemini = PROFILES["gemini"]
+    # Implicit: no write fee, reads at the model's cached price, 4,096 tokens (2,048 for the 2.5 models).
+    assert (gemini.write_multiplier, gemini.read_multiplier, gemini.min_prefix) == (1.0, None, 4096)
+    assert (gemini.min_prefix_for("gemini-2.5-flash"), gemini.min_prefix_for("gemini-3.8-flash")) == (2048, 4096)
     assert a5.min_prefix_for("claude-haiku-4-5-20251001") == 4096 and a5.min_prefix_for(CLAUDE) == 1024
     # OpenAI reads at the model's cached-input price from the shared table.
     gpt4o = next(p for p in DEFAULT_PRICES if p.model == MODEL)

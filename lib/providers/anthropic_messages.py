@@ -140,7 +140,7 @@ def anthropic_messages(conversation: Sequence[Message], *,
     merged: list[dict[str, Any]] = []
     for message in conversation:
         role = "assistant" if message.get("role") == "assistant" else "user"
-        text = _text(message)
+        text = message_text(message)
         if merged and merged[-1]["role"] == role:
             merged[-1]["content"] += "\n\n" + text
         else:
@@ -155,7 +155,8 @@ def anthropic_messages(conversation: Sequence[Message], *,
     return merged
 
 
-def _text(message: Message) -> str:
+def message_text(message: Message) -> str:
+    """One message as text; tool calls and results become readable lines."""
     # Tool traffic becomes text: Anthropic's tool_use ids and OpenAI's differ, and the lesson is the history.
     text = content_text(message.get("content") or "")
     if message.get("role") == "tool":

@@ -333,13 +333,13 @@ _CACHES_LOCK = threading.Lock()
 
 
 def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | None:
-    """The cache the reference model's provider would use: OpenAI caches automatically, Anthropic only
-    with prompt caching on (cache_control), so "None" means no cache at all."""
+    """The cache the reference model's provider would use: OpenAI and Gemini cache automatically (Gemini's
+    implicit cache), Anthropic only with prompt caching on (cache_control), so "None" means no cache at all."""
     if reference_model.startswith("claude"):
         if not options.prompt_caching:
             return None
         return "anthropic-1h" if options.cache_ttl == "1h" else "anthropic-5m"
-    return "openai"
+    return "gemini" if reference_model.startswith("gemini") else "openai"
 
 
 def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,
