@@ -17,8 +17,8 @@ from typing import Any
 
 from lib.chat import payload_counts
 from lib.content import markdown_literal
-from lib.pricing import OFFLINE_PREFIX, Price
-from lib.providers.base import Provider, ProviderOptions
+from lib.pricing import OFFLINE_PREFIX, Price, ttl_text
+from lib.providers.base import Provider, ProviderOptions, Usage
 from lib.records import (
     ReplyMeta,
     as_float,
@@ -162,6 +162,9 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
                 column.text = reply.text
                 events.put(_snapshot(column))
         column.text = reply.text
+        # Sending may complete the body (Gemini moves a cached prefix out of it): describe what went out.
+        column.request = reply.request
+        column.sent_items, column.sent_note = _sent(reply.request)
         column.ttft, column.total = reply.timings.first_token_s, reply.timings.total_s
         column.response_id = reply.response_id
         column.server_context = [{"kind": c.kind, **c.detail} for c in reply.server_context]
@@ -188,7 +191,8 @@ def _sent(request: Mapping[str, Any] | None) -> tuple[int | None, str]:
         return None, ""
     shape = body_shape(request)
     where = "" if shape.system in ("none",) or shape.system.startswith("messages[0]") else f" + {shape.system}"
-    return shape.items, f"{shape.sent_text}{where}"
+    cache = " after the explicit cache `cachedContent`" if shape.cached_content else ""
+    return shape.items, f"{shape.sent_text}{where}{cache}"
 
 
 def request_differences(results: Sequence[ColumnResult]) -> list[str]:
@@ -207,6 +211,14 @@ def request_differences(results: Sequence[ColumnResult]) -> list[str]:
             where = shape.system if shape.system != "none" else "nowhere (no system prompt)"
             notes.append(f"**{label}**: Responses API; the system prompt goes in {where}; it sends "
                          f"{chained}.")
+        elif shape.api == "Gemini generateContent":
+            cached = (f"after the explicit context cache {markdown_literal(shape.cached_content)}, which holds the "
+                      "system instruction (if any) and the stable history" if shape.cached_content else
+                      "with no explicit cache (Gemini's implicit cache may still read a repeated prefix)")
+            system = "there is no system prompt" if shape.system == "none" else \
+                f"the system prompt is in {shape.system}"
+            notes.append(f"**{label}**: Gemini generateContent (the model is in the URL); {system}, and "
+                         f"{shape.sent_text} (roles user/model) are sent, {cached}.")
         elif shape.api == "Messages":
             cached = (f"with {shape.cache_breakpoints} `cache_control` breakpoint(s), so the re-sent history can "
                       "be read from the cache") if shape.cache_breakpoints else "without prompt caching"
@@ -281,6 +293,13 @@ def status_text(result: ColumnResult) -> str:
     return "ok" if result.done else "streaming"
 
 
+def explicit_cache_text(usage: Usage | None) -> str:
+    """An explicit context cache the request created (Gemini): "1,234 tokens × 1 h", or "—"."""
+    if usage is None or not usage.explicit_cache_tokens:
+        return NONE
+    return f"{usage.explicit_cache_tokens:,} tokens × {ttl_text(usage.explicit_cache_hours)} (billed once, then storage)"
+
+
 def server_context_text(items: Sequence[Mapping[str, Any]]) -> str:
     """What the server did to the context: "compaction item (120 encrypted bytes)", applied edits, or "—"."""
     parts = []
@@ -305,6 +324,7 @@ def summary_table(results: Sequence[ColumnResult]) -> dict[str, dict[str, str]]:
             "input tokens (all, cached included)": tokens_text(usage.prompt_total if usage else None),
             "cached input tokens (read)": tokens_text(cached) + simulated,
             "cache writes (tokens)": tokens_text(None if usage is None else usage.cache_write_tokens),
+            "explicit cache created (tokens × TTL)": explicit_cache_text(usage),
             "output tokens": tokens_text(usage.output_tokens if usage else None),
             "time to first token (s)": seconds_text(result.ttft),
             "total time (s)": seconds_text(result.total),

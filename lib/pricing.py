@@ -192,6 +192,11 @@ def usage_cost(usage: Usage, model: str, *, table: Mapping[str, Price] | None = 
                          table=table, reference_model=reference_model)
 
 
+def ttl_text(hours: float) -> str:
+    """A cache lifetime in words: "1 h", "5 min"."""
+    return f"{hours:g} h" if hours >= 1 else f"{round(hours * 60):g} min"
+
+
 def storage_cost(model: str, tokens: int, hours: float, *, table: Mapping[str, Price] | None = None) -> float | None:
     """US$ to keep ``tokens`` in an explicit context cache for ``hours``; None without a storage price."""
     price = find_price(model, table if table is not None else default_table())

@@ -22,13 +22,14 @@ from lib.trimming import SYSTEM_ROLES
 class BodyShape:
     """What one request body holds, in the terms the highlights compare."""
 
-    api: str  # "Chat Completions", "Messages", "Responses"
+    api: str  # "Chat Completions", "Messages", "Responses", "Gemini generateContent"
     items: int  # messages or input items actually sent (the system prompt included when it is one)
-    item_name: str  # "messages" or "input items"
+    item_name: str  # "messages", "input items" or "contents"
     system: str  # where the system prompt went
     chained: str | None  # "previous_response_id=..." or "conversation=..." when the server holds the history
     cache_breakpoints: int
     extras: tuple[str, ...] = ()  # other notable fields: truncation, context_management
+    cached_content: str | None = None  # Gemini: the explicit context cache the request names
 
     @property
     def sent_text(self) -> str:
@@ -36,9 +37,17 @@ class BodyShape:
 
 
 def body_shape(body: Mapping[str, Any]) -> BodyShape:
-    """Read an Anthropic Messages, OpenAI Chat Completions or Responses body (the offline model's is Chat's)."""
+    """Read an Anthropic Messages, OpenAI Chat Completions, Responses or Gemini body (the offline model's is
+    Chat's)."""
     extras = tuple(f"{k}={json.dumps(body[k])}" for k in ("truncation", "context_management") if k in body)
     breakpoints = sum(1 for _ in _cache_controls(body))
+    if "contents" in body:  # Gemini: roles user/model, the system prompt in systemInstruction, model in the URL
+        contents = body.get("contents") if isinstance(body.get("contents"), list) else []
+        cache = body.get("cachedContent")
+        # With a cache, any system prompt is inside it (a request naming a cache may not repeat it).
+        system = "top-level `systemInstruction`" if body.get("systemInstruction") else "none"
+        return BodyShape("Gemini generateContent", len(contents or []), "contents", system, None, breakpoints, extras,
+                         str(cache) if cache else None)
     if "input" in body:
         items = body.get("input") if isinstance(body.get("input"), list) else []
         chained = next((f"{k}={body[k]}" for k in ("previous_response_id", "conversation") if body.get(k)), None)
@@ -92,6 +101,9 @@ def highlights(baseline: Mapping[str, Any], other: Mapping[str, Any]) -> list[st
     if a.chained != b.chained:
         notes.append(f"Server-side history: {markdown_literal(b.chained or 'none (the whole history is sent)')} "
                      f"instead of {markdown_literal(a.chained or 'none')}.")
+    if a.cached_content != b.cached_content:
+        notes.append(f"Explicit context cache: {markdown_literal(b.cached_content or 'none')} instead of "
+                     f"{markdown_literal(a.cached_content or 'none')}.")
     if a.cache_breakpoints != b.cache_breakpoints:
         notes.append(f"`cache_control` breakpoints: {b.cache_breakpoints} instead of {a.cache_breakpoints}.")
     if a.extras != b.extras:

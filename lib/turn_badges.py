@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from lib.content import safe_title
+from lib.pricing import ttl_text
 from lib.records import ReplyMeta
 from lib.tokens import ESTIMATE_LABEL, count_label
 
@@ -137,6 +138,11 @@ def reply_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str:
              " tokens"]
     if usage and usage.cache_read_tokens:
         parts.append(f"{usage.cache_read_tokens:,} cached ({'simulated' if usage.simulated else 'provider-reported'})")
+    if usage and usage.reasoning_tokens:
+        parts.append(f"{usage.reasoning_tokens:,} of the output thinking")
+    if usage and usage.explicit_cache_tokens:
+        parts.append(f"explicit cache created: {usage.explicit_cache_tokens:,} tokens kept "
+                     f"{ttl_text(usage.explicit_cache_hours)} (storage in the cost)")
     parts += [f"first token {_s(reply.ttft)}", f"total {_s(reply.total)}"]
     parts.append(f"cost {format_cost(reply.cost)}" + (f" ({reply.cost_source})" if reply.cost_source else ""))
     return " · ".join(parts)

@@ -53,7 +53,8 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
         options: dict[str, Any] = {}
         if info.capabilities.prompt_caching:
             options["prompt_caching"] = st.toggle(f"Column {index + 1}: prompt caching", key=f"cmp_cache_{index}",
-                                                  help="cache_control on the system prompt and re-sent history")
+                                                  help=info.caching_note or "cache_control on the system prompt "
+                                                  "and re-sent history")
         call = server_options(index, info)
         if not info.configured:
             st.warning(f"Column {index + 1} is not configured. {markdown_literal(info.hint)}")

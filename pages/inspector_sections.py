@@ -138,8 +138,9 @@ def provider_counts(payload: list[dict[str, Any]], model: str) -> None:
     """"Count with <provider>" buttons for the providers with a count endpoint and a key (never automatic)."""
     infos = [i for i in services.provider_infos() if i.capabilities.count_endpoint and i.configured]
     if not infos:
-        st.caption("Exact counts from a provider: add an Anthropic or OpenAI key to get \"Count with …\" "
-                   "buttons (their count endpoints are called only when you click).")
+        st.caption("Exact counts from a provider: add an Anthropic, OpenAI or Gemini key to get \"Count with …\" "
+                   "buttons (their count endpoints are called only when you click). Until then, counts for "
+                   "Claude and Gemini models are tiktoken's, labelled approximate.")
         return
     signature = hash(repr(payload))
     results: dict[str, Any] = st.session_state.setdefault(COUNTS_KEY, {})

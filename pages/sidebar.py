@@ -238,8 +238,8 @@ def _capability_switches(info: ProviderInfo, cfg: Settings) -> None:
                        "(Anthropic rejects it, OpenAI accepts it).")
     if capabilities.prompt_caching:
         st.toggle("Prompt caching", key="sb_prompt_caching",
-                  help="Mark the system prompt and the stable history as cacheable (cache_control): re-sent "
-                       "history is then read from the cache at a fraction of the price.")
+                  help=info.caching_note or "Mark the system prompt and the stable history as cacheable "
+                       "(cache_control): re-sent history is then read from the cache at a fraction of the price.")
 
 
 def _trimming_section(cfg: Settings) -> None:

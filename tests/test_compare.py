@@ -176,3 +176,53 @@ def test_summary_table_of_a_failed_column_has_no_raw_none():
     assert cells["status"] == "failed (ProviderError)"
     assert all(isinstance(v, str) and v and "None" not in v for v in cells.values())
     assert cells["cost (µ$, millionths of a US$)"] == cells["time to first token (s)"] == "—"
+
+
+def test_gemini_is_a_third_body_shape_beside_chat_and_messages(fake_llm):
+    from lib.compare import summary_table
+    from lib.request_diff import body_shape, highlights
+
+    configs = [CompareConfig("openai", "gpt-4o-mini"), CompareConfig("anthropic", "claude-haiku-5-5"),
+               CompareConfig("gemini", "gemini-2.5-flash")]
+    urls = {"anthropic": fake_llm.anthropic_url, "gemini": fake_llm.gemini_url}
+
+    def factory(config):
+        return get_provider(config.provider, Settings(), api_key=KEY, base_url=urls.get(config.provider,
+                            fake_llm.openai_url), max_retries=0, **config.options)
+
+    results = finished(run_comparison(HISTORY, "Which is best?", configs, system_prompt="Be brief.",
+                                      provider_factory=factory))
+    chat, messages, gemini = (results[i] for i in range(3))
+    assert gemini.error is None and gemini.text.startswith("Fake reply")
+    assert [c["role"] for c in gemini.request["contents"]] == ["user", "model", "user"]
+    assert gemini.sent_note == "3 contents + top-level `systemInstruction`"
+    assert gemini.count_label == "approximate (o200k_base stands in for gemini-2.5-flash)"
+    notes = request_differences([chat, messages, gemini])
+    assert any("Gemini generateContent" in n and "systemInstruction" in n and "roles user/model" in n for n in notes)
+    assert body_shape(gemini.request).api == "Gemini generateContent"
+    assert "API: Gemini generateContent instead of Chat Completions." in highlights(chat.request, gemini.request)
+    table = summary_table([chat, messages, gemini])
+    assert table["3. gemini / gemini-2.5-flash"]["output tokens"] == "9"  # thinking is billed as output
+
+
+def test_a_gemini_column_with_an_explicit_cache_shows_the_body_that_was_sent(fake_llm):
+    from lib.compare import summary_table
+
+    long_history = [{"id": "u1", "role": "user", "content": "Read this. " + "Words to keep. " * 1200},
+                    {"id": "a1", "role": "assistant", "content": "Read."}]
+    configs = [CompareConfig("gemini", "gemini-2.5-flash", {"prompt_caching": True}),
+               CompareConfig("gemini", "gemini-2.5-flash")]
+
+    def factory(config):
+        return get_provider("gemini", Settings(), api_key=KEY, base_url=fake_llm.gemini_url, max_retries=0,
+                            **config.options)
+
+    results = finished(run_comparison(long_history, "Summarise it.", configs, provider_factory=factory))
+    cached, plain = results[0], results[1]
+    assert cached.request["cachedContent"] and len(cached.request["contents"]) == 1
+    assert cached.sent_note == "1 contents after the explicit cache `cachedContent`"
+    assert plain.sent_note == "3 contents"
+    notes = " ".join(request_differences([cached, plain]))
+    assert "after the explicit context cache" in notes and "with no explicit cache" in notes
+    row = summary_table([cached, plain])["1. gemini / gemini-2.5-flash (prompt_caching=True)"]
+    assert row["explicit cache created (tokens × TTL)"] == "20 tokens × 5 min (billed once, then storage)"

@@ -55,7 +55,7 @@ class _Cache:
 
 class GeminiProvider(RemoteProvider):
     name = "gemini"
-    label = "Google Gemini"
+    label = "Google (Gemini API)"
     default_model = GEMINI_MODELS[0]
     models = GEMINI_MODELS
     env_var = "GEMINI_API_KEY"
