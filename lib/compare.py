@@ -297,7 +297,8 @@ def explicit_cache_text(usage: Usage | None) -> str:
     """An explicit context cache the request created (Gemini): "1,234 tokens × 1 h", or "—"."""
     if usage is None or not usage.explicit_cache_tokens:
         return NONE
-    return f"{usage.explicit_cache_tokens:,} tokens × {ttl_text(usage.explicit_cache_hours)} (billed once, then storage)"
+    kept = ttl_text(usage.explicit_cache_hours)
+    return f"{usage.explicit_cache_tokens:,} tokens × {kept} (billed once, then storage)"
 
 
 def server_context_text(items: Sequence[Mapping[str, Any]]) -> str:
