@@ -252,3 +252,22 @@ def test_listing_providers_does_not_import_the_sdk():
             "print('google.genai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+def test_post_api_chat_with_provider_gemini_uses_the_default_model(fake_llm, monkeypatch):
+    from lib.providers.gemini import GeminiProvider
+    from tests.api_inprocess import inprocess_api
+
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    monkeypatch.setenv("GEMINI_BASE_URL", fake_llm.gemini_url)
+    monkeypatch.setenv("PROVIDER_MAX_RETRIES", "0")
+    post = inprocess_api(monkeypatch)
+    first = post("/chat", {"message": "Hello", "provider": "gemini", "system": "Be brief."})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    second = post("/chat", {"message": "And now?", "provider": "gemini", "sessionId": body["sessionId"]}).json()
+    [_, sent] = [r for r in fake_llm.requests if r["path"].endswith(STREAM)]
+    assert sent["path"] == f"/v1/models/{GeminiProvider.default_model}{STREAM}"
+    assert [c["role"] for c in sent["body"]["contents"]] == ["user", "model", "user"]
+    assert second["reply"] == "Fake reply to 3 messages." and second["usage"]["reasoning_tokens"] == GEMINI_THOUGHTS
+    assert second["cost"] is not None and KEY not in json.dumps(second)
