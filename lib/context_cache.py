@@ -147,3 +147,4 @@ def _explicit_turn(price: Price | None, total: int, cached: int, created: int, t
     cost = None if storage is None else \
         ((total - cached) * price.input + cached * read + created * write) / PER_MILLION + storage
     return CacheTurn(total, cached, created, cost, storage, note)
+

@@ -332,3 +332,13 @@ def _compaction_row(replay: _SummaryReplay, system: list[dict[str, Any]], messag
                        SIMULATED_CACHE, cache.cost,
                        _visibility(last.payload, turn_of, summary=last.summary, opaque=True),
                        source=SIMULATED_SERVER, notes=tuple(notes))
+
+
+def conversation_payloads(history: Sequence[Message], new_message: str, *, model: str, budget: int,
+                          system_prompt: str = "") -> list[list[dict[str, Any]]]:
+    """Every turn's payload of ``history`` plus ``new_message`` under the "cache-aware" trimmer (the one that
+    keeps the prefix a cache needs), as wire messages; turns that overflow the budget are left out."""
+    messages = [*history, {"role": "user", "content": new_message, "id": "next"}]
+    payloads = replay_payloads(messages, model=model, budget=budget, strategy="cache-aware",
+                               system_prompt=system_prompt)
+    return [wire_payload(p)[0] for p in payloads if p is not None]

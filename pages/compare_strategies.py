@@ -18,6 +18,7 @@ import streamlit as st
 
 from lib.compare import micro_dollars, tokens_text
 from lib.content import markdown_literal
+from lib.context_cache import CacheComparison, compare_explicit_implicit
 from lib.demo import DEMO_BUDGET, demo_data
 from lib.pricing import default_table, prices_from_rows
 from lib.request_diff import pretty
@@ -26,6 +27,7 @@ from lib.strategies_compare import (
     StrategyComparison,
     chain_messages,
     compare_strategies,
+    conversation_payloads,
     with_counted_billing,
 )
 from pages import compare_results, errors, services, sidebar
@@ -56,6 +58,7 @@ def strategies_tab(choices: Any) -> None:
                           prices=prices)
         chain = chain_messages(history, message, system_prompt=system_prompt)
         show_comparison(_counted(result, chain, prices=prices))
+        gemini_caches(history, message, system_prompt=system_prompt, budget=budget, prices=prices)
     except Exception as exc:  # noqa: BLE001 - the tab's error boundary
         errors.show_error(exc)
 
@@ -161,3 +164,57 @@ def show_comparison(result: StrategyComparison) -> None:
             st.caption(f"Tokens billed: {markdown_literal(row.source)}. Cached tokens: "
                        f"{markdown_literal(row.cached_source)}.")
             st.code(pretty(row.request), language="json", wrap_lines=True)
+
+
+# ---------------------------------------------------------------- Gemini: explicit against implicit caches
+
+GEMINI_TTLS = {"5 minutes": 5 / 60, "1 hour": 1.0}
+
+
+def gemini_caches(history: Sequence[Mapping[str, Any]], message: str, *, system_prompt: str, budget: int,
+                  prices: Mapping[str, Any]) -> None:
+    """The same conversation sent to Gemini turn by turn: an explicit context cache (created, reused, stored
+    for its TTL) against Gemini's implicit cache and no cache. SIMULATED, from the price table."""
+    st.subheader("Gemini: explicit context cache against implicit caching")
+    st.caption("Gemini caches a repeated prefix by itself (implicit: no fee, no guarantee). An explicit cache "
+               "(caches.create) holds the system prompt and the stable history for a TTL: its tokens are billed "
+               "once at the input price, read at the cached price, and stored at a price per hour of the TTL. "
+               "Each turn of this conversation (cache-aware trimming, one minute apart) is replayed under the "
+               "three modes; counts are tiktoken's (approximate for Gemini).")
+    models = [m for m in prices if m.startswith("gemini")]
+    if not models:
+        st.info("The price table has no Gemini row; add one (with cache_storage) to compare the caches.")
+        return
+    left, right = st.columns(2)
+    # 2.5 Flash first: its 2,048-token minimum lets the bundled demo reach a cache; the 3.x models need 4,096.
+    st.session_state.setdefault("cmp_st_gemini_model", "gemini-2.5-flash" if "gemini-2.5-flash" in models
+                                else models[0])
+    model = left.selectbox("Gemini model", models, key="cmp_st_gemini_model")
+    ttl = right.radio("Explicit cache TTL", list(GEMINI_TTLS), key="cmp_st_gemini_ttl", horizontal=True)
+    payloads = conversation_payloads(history, message, model=model, budget=budget, system_prompt=system_prompt)
+    result = compare_explicit_implicit(payloads, model=model, ttl_hours=GEMINI_TTLS[ttl], prices=prices)
+    compare_results.plain_table(gemini_table(result))
+    totals = {name: CacheComparison.total(turns) for name, turns in
+              (("explicit", result.explicit), ("implicit", result.implicit), ("none", result.uncached))}
+    st.caption(markdown_literal(
+        f"Input-side totals over {len(payloads)} turns, simulated: explicit cache {micro_dollars(totals['explicit'])} "
+        f"µ$, implicit {micro_dollars(totals['implicit'])} µ$, no cache {micro_dollars(totals['none'])} µ$. "
+        f"Nothing under {result.min_tokens:,} tokens is cached ({model}'s minimum): a short conversation costs "
+        "the same three ways, and an explicit cache only pays off when its prefix is read often enough within "
+        "the TTL to cover its storage."))
+
+
+def gemini_table(result: CacheComparison) -> pd.DataFrame:
+    rows = [{
+        "turn": str(n),
+        "input tokens": tokens_text(explicit.input_tokens),
+        "explicit: cached": tokens_text(explicit.cached_tokens),
+        "explicit: created": tokens_text(explicit.created_tokens),
+        "explicit: storage (µ$)": micro_dollars(explicit.storage_cost),
+        "explicit (µ$)": micro_dollars(explicit.cost),
+        "implicit: cached": tokens_text(implicit.cached_tokens),
+        "implicit (µ$)": micro_dollars(implicit.cost),
+        "no cache (µ$)": micro_dollars(none.cost),
+    } for n, (explicit, implicit, none) in enumerate(zip(result.explicit, result.implicit, result.uncached,
+                                                          strict=True), start=1)]
+    return pd.DataFrame(rows).set_index("turn")

@@ -164,3 +164,18 @@ def test_strategies_chain_counted_with_the_count_endpoint(fake_llm, monkeypatch)
     assert counted.loc[row, "tokens billed (input)"] != simulated.loc[row, "tokens billed (input)"]
     assert counted.loc["re-send: turns"].equals(simulated.loc["re-send: turns"])
     assert any("billed: exact (provider count endpoint)" in shown(c.value) for c in at.caption)
+
+
+def test_strategies_tab_compares_a_gemini_explicit_cache_with_the_implicit_one():
+    at = open_app(PAGE)
+    gemini = next(t for t in tables(at) if "explicit: storage (µ$)" in t.columns)
+    assert list(gemini.columns) == ["input tokens", "explicit: cached", "explicit: created", "explicit: storage (µ$)",
+                                    "explicit (µ$)", "implicit: cached", "implicit (µ$)", "no cache (µ$)"]
+    assert len(gemini.index) >= 2 and not {"None", "nan"} & set(table_cells(gemini))
+    assert at.selectbox(key="cmp_st_gemini_model").value == "gemini-2.5-flash"
+    # The demo's stable prefix passes 2.5 Flash's 2,048-token minimum in its later turns: both caches read it.
+    assert any(int(v.replace(",", "")) > 0 for v in gemini["explicit: cached"] if v != "—")
+    assert any(int(v.replace(",", "")) > 0 for v in gemini["implicit: cached"] if v != "—")
+    assert any("Input-side totals" in shown(c.value) and "explicit cache" in shown(c.value) for c in at.caption)
+    at.radio(key="cmp_st_gemini_ttl").set_value("1 hour").run()
+    assert not at.exception, at.exception
