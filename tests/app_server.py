@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Variables that would point the app at something other than its private embedded store and offline model.
 SCRUBBED = ("REDIS_URL", "REDIS_CLUSTER", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL",
-            "ANTHROPIC_BASE_URL", "DEFAULT_PROVIDER", "HISTORY_LAB_STORE", "HISTORY_LAB_API_TOKEN", "ALLOWED_HOSTS")
+            "ANTHROPIC_BASE_URL", "DEFAULT_PROVIDER", "HISTORY_LAB_STORE", "HISTORY_LAB_API_TOKEN", "ALLOWED_HOSTS",
+            "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL")
 
 
 def free_port() -> int:

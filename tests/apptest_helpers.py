@@ -38,7 +38,8 @@ def use_memory_store(monkeypatch, **env: str) -> None:
     monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
     monkeypatch.setenv("SESSION_TTL", str(10_000 + next(_fresh)))
     monkeypatch.setenv("OFFLINE_DELAY", "0")
-    for name in ("REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEFAULT_PROVIDER"):
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+                 "DEFAULT_PROVIDER"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
