@@ -19,7 +19,7 @@ from pages.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
 from tests.apptest_helpers import open_app, shown
 
 SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
-            "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET")
+            "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
 @pytest.fixture
@@ -300,3 +300,31 @@ def test_each_message_offers_its_raw_text_and_tokens_on_demand(store_env):
     assert any("o200k_base" in c.value for c in at.caption)  # the exact counts beside the estimate
     at.button(key=user_id).click().run()
     assert [c.value for c in at.code] == before
+
+
+def test_gemini_without_a_key_says_what_to_set(store_env):
+    at = new_app()
+    at.sidebar.selectbox(key="sb_provider").set_value("gemini").run()
+    assert "GEMINI_API_KEY (or GOOGLE_API_KEY)" in errors(at)
+    assert at.chat_input(key="chat_input").disabled
+
+
+def test_a_gemini_chat_turn_with_an_explicit_cache_through_the_fake_server(store_env, monkeypatch, fake_llm):
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaSyCHAT-0123456789abcdefghijklmnopqrs")
+    monkeypatch.setenv("GEMINI_BASE_URL", fake_llm.gemini_url)
+    monkeypatch.setenv("PROVIDER_MAX_RETRIES", "0")
+    monkeypatch.setenv("TOKEN_BUDGET", "20000")  # room for a system prompt above the 2,048-token minimum
+    at = new_app()
+    at.sidebar.selectbox(key="sb_provider").set_value("gemini").run()
+    at.sidebar.selectbox(key="sb_model__gemini").set_value("gemini-2.5-flash").run()
+    toggle = at.sidebar.toggle(key="sb_prompt_caching")
+    assert "caches.create" in toggle.proto.help
+    toggle.set_value(True).run()
+    at.sidebar.text_area(key="sb_system_prompt").set_value("Answer from this. " + "Kept words. " * 900).run()
+    send(at, "First question")
+    assert not errors(at) and not at.exception
+    assert [r["path"].rsplit("/", 1)[-1] for r in fake_llm.requests] == [
+        "cachedContents", "gemini-2.5-flash:streamGenerateContent"]
+    assert fake_llm.bodies(":streamGenerateContent")[0]["cachedContent"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "explicit cache created" in captions and "kept 5 min" in captions

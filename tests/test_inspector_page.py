@@ -282,3 +282,19 @@ def test_token_view_loads_a_stored_message_by_its_number():
     assert at.number_input(key="ins_tv_message").value is None
     at.number_input(key="ins_tv_message").set_value(1).run()
     assert at.text_area(key="ins_tv_text").value == "hello"
+
+
+def test_count_with_google_calls_the_real_sdk_against_the_fake_server_only_when_clicked(monkeypatch, fake_llm):
+    use_memory_store(monkeypatch, GEMINI_API_KEY="AIzaSyPAGE-0123456789abcdefghijklmnopqrs",
+                     GEMINI_BASE_URL=fake_llm.gemini_url, PROVIDER_MAX_RETRIES="0")
+    at = open_app(PAGE)
+    at.button(key="ins_demo").click().run()
+    button = at.button(key="ins_count_gemini")
+    assert button.label == "Count with Google" and fake_llm.requests == []  # never called on a rerun
+    button.click().run()
+    assert not at.exception, at.exception
+    [request] = fake_llm.requests
+    assert request["path"].endswith(":countTokens") and "generateContentRequest" in request["body"]
+    metrics = {shown(m.label): m.value for m in at.metric}
+    assert "Google: exact (provider count endpoint)" in metrics
+    assert any(shown(m.label).startswith("approximate (o200k_base stands in for") for m in at.metric)
