@@ -22,7 +22,7 @@ from lib.providers import (
 from lib.records import priced
 from tests.fake_llm_events import CACHED, GEMINI_THOUGHTS, OUTPUT, PER_ITEM, PER_SYSTEM
 
-KEY = "AIzaSyTEST-0123456789abcdefghijklmnopqrs"  # a Google key shape: masked even when never registered
+KEY = "AIzaSyTEST-0123456789abcdefghijklmnopqrs"  # the shape of a Google API key
 MODEL = "gemini-2.5-flash"  # 2,048-token minimum for caches
 SYSTEM = {"role": "system", "content": "Be brief."}
 HISTORY = [SYSTEM, {"role": "user", "content": "one"}, {"role": "assistant", "content": "reply one"},
@@ -271,3 +271,11 @@ def test_post_api_chat_with_provider_gemini_uses_the_default_model(fake_llm, mon
     assert [c["role"] for c in sent["body"]["contents"]] == ["user", "model", "user"]
     assert second["reply"] == "Fake reply to 3 messages." and second["usage"]["reasoning_tokens"] == GEMINI_THOUGHTS
     assert second["cost"] is not None and KEY not in json.dumps(second)
+
+
+def test_a_google_key_shape_is_masked_even_when_never_registered():
+    from lib.secrets import mask_secrets
+
+    other = "AIzaSyNEVER-REGISTERED-0123456789abcdef"
+    assert len(other) == 39
+    assert mask_secrets(f"key={other}&x=1") == "key=***&x=1"
