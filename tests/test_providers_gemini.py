@@ -250,7 +250,10 @@ def test_listing_providers_does_not_import_the_sdk():
     code = ("import sys; from lib.providers import list_providers; "
             "names = [i.name for i in list_providers()]; assert 'gemini' in names, names; "
             "print('google.genai' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    from tests.app_server import ROOT
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         cwd=ROOT)
     assert out.stdout.strip() == "False"
 
 
