@@ -35,7 +35,7 @@ from redis.client import Pipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.sessions import RedisStore  # noqa: E402
-from tests.redis_fixtures import ValkeyProcess, start_valkey  # noqa: E402
+from tests.support.redis_fixtures import ValkeyProcess, start_valkey  # noqa: E402
 
 SIZES = (10, 100, 1_000, 5_000)
 ROUNDS = 40

@@ -4,7 +4,7 @@ Layout: the chat on the left, the payload timeline on the right (always open, no
 running cost above both. A long session stays quick: the chat input and the turn you type are a fragment
 (``_typed_turn``), so Enter reruns only that and your message shows at once; the reply streams below the
 history, then the whole page reruns to draw the new turn. Only a window of turns is drawn and only its
-turn records are read (pages.chat_window). Widget and session-state keys owned here start with ``chat_``.
+turn records are read (lib.views.chat_window). Widget and session-state keys owned here start with ``chat_``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.chat import TurnResult
-from lib.content import markdown_literal
-from lib.example import ExampleStep
+from lib.chat.conversation import TurnResult
+from lib.chat.example import ExampleStep
+from lib.core.content import markdown_literal
 from lib.sessions import SessionStore, new_session_id
-from lib.turn_badges import COST_UNIT_NOTE, running_total_text
-from pages import chat_history, chat_live, chat_window, errors, example, services, sidebar
-from pages.timeline import render_badges, render_timeline
+from lib.views import chat_window
+from lib.views.badges import COST_UNIT_NOTE, running_total_text
+from pages.ui import chat_history, chat_live, errors, example, services, sidebar
+from pages.ui.timeline import render_badges, render_timeline
 
 UNKNOWN_KEY = "chat_unknown_session"
 

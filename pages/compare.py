@@ -12,9 +12,10 @@ from typing import Any
 
 import streamlit as st
 
-from lib.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnResult, CompareConfig, comparison_record, run_comparison
-from lib.content import markdown_literal
-from pages import compare_results, compare_strategies, errors, services, sidebar
+from lib.chat.compare import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
+from lib.core.comparison import ColumnResult
+from lib.core.content import markdown_literal
+from pages.ui import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
 KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_", "cmp_compact_", "cmp_truncate_")

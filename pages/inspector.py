@@ -1,6 +1,6 @@
 """Token inspector: how many tokens are really re-sent, how wrong chars/4 is, what the trimmer dropped, and
-what prompt caching makes of it. Charts live in pages/inspector_charts.py, the lower sections in
-pages/inspector_sections.py, the token view in pages/token_view.py. Widget keys start with ``ins_``.
+what prompt caching makes of it. Charts live in pages/ui/inspector_charts.py, the lower sections in
+pages/ui/inspector_sections.py, the token view in pages/ui/token_view.py. Widget keys start with ``ins_``.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.content import markdown_literal
-from lib.demo import load_demo
-from lib.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
-from lib.tokens import count_label
-from lib.trimming import STRATEGIES, STRATEGY_LABELS
-from pages import errors, services, sidebar
-from pages.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
-from pages.inspector_sections import (
+from lib.chat.demo import load_demo
+from lib.context.trimming import STRATEGIES, STRATEGY_LABELS
+from lib.core.content import markdown_literal
+from lib.tokens.counting import count_label
+from lib.views.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
+from pages.ui import errors, services, sidebar
+from pages.ui.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
+from pages.ui.inspector_sections import (
     caching_section,
     messages_table,
     payload_messages,
@@ -26,7 +26,7 @@ from pages.inspector_sections import (
     show_chart,
     what_if_table,
 )
-from pages.token_view import token_view_section
+from pages.ui.token_view import token_view_section
 
 DEFAULT_MODEL = "gpt-4o-mini"
 PICKER_KEY = "ins_session"

@@ -1,6 +1,6 @@
 """Sessions: every conversation in the store, to open, export, import or delete.
 
-Titles come from message text, so they are untrusted: shown through ``lib.content.safe_title`` (bidi
+Titles come from message text, so they are untrusted: shown through ``lib.core.content.safe_title`` (bidi
 controls visible, one line). An upload is imported once per browser session, however often the page
 reruns while the file stays in the uploader (it used to create a session on every click).
 Session-state keys owned here start with ``ses_``.
@@ -18,11 +18,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.content import markdown_literal, safe_title
-from lib.errors import HistoryLabError
+from lib.core.content import markdown_literal, safe_title
+from lib.core.errors import HistoryLabError
 from lib.sessions import SessionStore, new_session_id
-from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
-from pages import errors, services, sidebar
+from lib.transfer.archive import MAX_IMPORT_BYTES, export_json, import_session
+from pages.ui import errors, services, sidebar
 
 log = logging.getLogger(__name__)
 IMPORTED_KEY = "ses_imported"  # sha256 of an uploaded file -> the session it became

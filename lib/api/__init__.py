@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount
 
 from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback
 from lib.api.routes import ROUTES, api_app
-from lib.config import Settings
+from lib.core.config import Settings
 
 API_PREFIX = "/api"
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
-from lib.config import ConfigError
-from lib.errors import HistoryLabError
+from lib.chat.conversation import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
+from lib.context.payload import ContextOverflowError
+from lib.core.config import ConfigError
+from lib.core.errors import HistoryLabError
+from lib.core.secrets import mask_secrets
 from lib.providers import MissingKeyError, ProviderError
-from lib.secrets import mask_secrets
 from lib.sessions import InvalidSessionId, StoreError
-from lib.trimming import ContextOverflowError
 
 log = logging.getLogger(__name__)
 

@@ -5,16 +5,8 @@
     reply.text, reply.usage, reply.timings, reply.request, reply.response_id
 """
 
-from lib.providers.base import (
-    Capabilities,
-    Provider,
-    ProviderInfo,
-    ProviderOptions,
-    Reply,
-    ServerContext,
-    Timings,
-    Usage,
-)
+from lib.core.usage import Usage
+from lib.providers.base import Capabilities, Provider, ProviderInfo, ProviderOptions, Reply, ServerContext, Timings
 from lib.providers.errors import (
     AuthenticationFailed,
     BadRequest,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lib.errors import HistoryLabError
-from lib.secrets import mask_secrets
+from lib.core.errors import HistoryLabError
+from lib.core.secrets import mask_secrets
 
 
 class ProviderError(HistoryLabError, RuntimeError):

@@ -7,6 +7,7 @@
     message, turn = store.begin_turn(session_id, {"role": "user", "content": "Next"})  # atomic turn number
 """
 
+from lib.core.urls import redact_url
 from lib.sessions.base import (
     InvalidMessage,
     InvalidSessionId,
@@ -18,7 +19,8 @@ from lib.sessions.base import (
     new_session_id,
     validate_session_id,
 )
-from lib.sessions.embedded import (
+from lib.sessions.embedded.private import EmbeddedNotPrivate
+from lib.sessions.embedded.server import (
     EmbeddedExiting,
     EmbeddedUnavailable,
     EmbeddedValkey,
@@ -28,9 +30,7 @@ from lib.sessions.embedded import (
 )
 from lib.sessions.factory import StoreHandle, open_store
 from lib.sessions.memory import MemoryStore
-from lib.sessions.private import EmbeddedNotPrivate
-from lib.sessions.redis_store import RedisStore
-from lib.sessions.urls import redact_url
+from lib.sessions.redis.store import RedisStore
 
 __all__ = [
     "EmbeddedExiting",
