@@ -22,7 +22,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
 from lib.api import api_routes, host_middleware
-from lib.tokens.encodings import preload as preload_encodings
+from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
 PAGES = [

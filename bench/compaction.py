@@ -18,12 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.caching import synthetic  # noqa: E402
-from lib.chat.demo import DEMO_BUDGET, demo_data  # noqa: E402
-from lib.context.compaction import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary, compact_history, render_turns  # noqa: E402
-from lib.core.pricing import estimate_cost  # noqa: E402
-from lib.costs.cache_model import PromptCache  # noqa: E402
-from lib.costs.strategy_costs import replay_payloads  # noqa: E402
-from lib.tokens.counting import count_tokens  # noqa: E402
+from lib.chat import DEMO_BUDGET, demo_data  # noqa: E402
+from lib.context import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary, compact_history, render_turns  # noqa: E402
+from lib.core import estimate_cost  # noqa: E402
+from lib.costs import (
+    PromptCache,  # noqa: E402
+    replay_payloads,  # noqa: E402
+)
+from lib.tokens import count_tokens  # noqa: E402
 
 PROFILES = (("anthropic-5m", "claude-sonnet-4-5"), ("openai", "gpt-5"))
 FACTS = 10

@@ -3,7 +3,8 @@
     uv run python bench/inspector.py
 
 The session (5,000 turns) is built directly, not chatted: every turn record says what "turns" sent at a
-4,000-token budget, as id ranges, as lib.chat.conversation stores them (replayed with lib.costs.strategy_costs, which makes the
+4,000-token budget, as id ranges, as lib.chat.conversation stores them
+(replayed with lib.costs.strategy_costs, which makes the
 same decisions as the trimmer). Its records carry no estimate or exact count, so the inspector sums them
 itself: the slower path.
 
@@ -22,18 +23,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.core.pricing import DEFAULT_PRICES  # noqa: E402
-from lib.core.records import TurnRecord, id_positions, id_ranges  # noqa: E402
-from lib.costs.strategy_costs import replay_payloads  # noqa: E402
+from lib.context import seed_breaking_budgets
+from lib.core import (  # noqa: E402
+    DEFAULT_PRICES,  # noqa: E402
+    TurnRecord,
+    id_positions,
+    id_ranges,
+)
+from lib.costs import replay_payloads  # noqa: E402
 from lib.sessions import new_session_id  # noqa: E402
-from lib.tokens.counting import clear_count_cache, load_encoding  # noqa: E402
-from lib.views.inspection import (  # noqa: E402
+from lib.tokens import clear_count_cache, load_encoding  # noqa: E402
+from lib.views import (
     inspect,
     literal_seed_breaking_budgets,
-    seed_breaking_budgets,
+    strategy_totals,  # noqa: E402
     what_if,
 )
-from lib.views.inspection_costs import strategy_totals  # noqa: E402
 
 TURNS = 5_000
 BUDGET = 4_000

@@ -116,7 +116,7 @@ def _embedded_client(data_dir: Path, *, socket_timeout: float) -> Any:
     """A client on the app's embedded Valkey, with the socket path rule of the checkout being measured."""
     import redis
 
-    from lib.sessions.embedded.server import socket_path_for
+    from lib.sessions import socket_path_for
 
     return redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), decode_responses=True,
                        socket_timeout=socket_timeout)
@@ -156,7 +156,7 @@ def _write_raw(client: Any, prefix: str, sid: str, messages: list[dict[str, Any]
 
 def seed(data_dir: Path, sizes: list[int], *, prefix: str, timeout: float) -> dict[int, str]:
     """Write one session per size; returns size -> session id."""
-    from lib.sessions.redis.store import RedisStore
+    from lib.sessions import RedisStore
 
     client = _checkout_client(data_dir, timeout=timeout)
     has_import = hasattr(RedisStore, "import_session")

@@ -12,12 +12,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.chat.conversation import TurnResult
-from lib.chat.example import ExampleStep
-from lib.core.content import markdown_literal
+from lib.chat import ExampleStep, TurnResult
+from lib.core import markdown_literal
 from lib.sessions import SessionStore, new_session_id
-from lib.views import chat_window
-from lib.views.badges import COST_UNIT_NOTE, running_total_text
+from lib.views import COST_UNIT_NOTE, chat_window, running_total_text
 from pages.ui import chat_history, chat_live, errors, example, services, sidebar
 from pages.ui.timeline import render_badges, render_timeline
 

@@ -12,9 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from lib.chat.compare import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
-from lib.core.comparison import ColumnResult
-from lib.core.content import markdown_literal
+from lib.chat import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
+from lib.core import ColumnResult, markdown_literal
 from pages.ui import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"

@@ -10,11 +10,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.chat.demo import load_demo
-from lib.context.trimming import STRATEGIES, STRATEGY_LABELS
-from lib.core.content import markdown_literal
-from lib.tokens.counting import count_label
-from lib.views.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
+from lib.chat import load_demo
+from lib.context import STRATEGIES, STRATEGY_LABELS
+from lib.core import markdown_literal
+from lib.tokens import count_label
+from lib.views import Inspection, WhatIf, inspect, latest_settings, what_if
 from pages.ui import errors, services, sidebar
 from pages.ui.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
 from pages.ui.inspector_sections import (

@@ -18,10 +18,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.core.content import markdown_literal, safe_title
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError, markdown_literal, safe_title
 from lib.sessions import SessionStore, new_session_id
-from lib.transfer.archive import MAX_IMPORT_BYTES, export_json, import_session
+from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
 from pages.ui import errors, services, sidebar
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lib.api.errors import ApiError
 from lib.api.responses import json_error
-from lib.core.config import ConfigError, Settings
+from lib.core import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

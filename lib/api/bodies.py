@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from lib.api.errors import MAX_BODY_BYTES, ApiError
-from lib.chat.conversation import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
-from lib.context.trimming import STRATEGIES
-from lib.core.config import BOUNDS
-from lib.tokens.counting import content_text
+from lib.chat import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
+from lib.context import STRATEGIES
+from lib.core import BOUNDS
+from lib.tokens import content_text
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
 JSON_MEDIA_TYPE = "application/json"

@@ -10,11 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib.chat.conversation import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
-from lib.context.payload import ContextOverflowError
-from lib.core.config import ConfigError
-from lib.core.errors import HistoryLabError
-from lib.core.secrets import mask_secrets
+from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
+from lib.context import ContextOverflowError
+from lib.core import ConfigError, HistoryLabError, mask_secrets
 from lib.providers import MissingKeyError, ProviderError
 from lib.sessions import InvalidSessionId, StoreError
 

@@ -1,4 +1,4 @@
-"""The /api routes: thin handlers over lib.chat.conversation, lib.tokens.counting, lib.context.trimming and the shared store.
+"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.context and the shared store.
 
 Each handler parses its body (lib.api.bodies), runs the blocking lib call in a worker thread, and answers
 JSON; every failure becomes ``{"error": {"type", "message"}}`` through one wrapper (``_endpoint``).
@@ -23,13 +23,12 @@ from lib.api.access import ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.responses import MaskedJSON, json_error
-from lib.chat.interrupted import with_interrupted
-from lib.context.payload import payload_problems
-from lib.context.trimming import trim_history
-from lib.core.config import Settings
+from lib.chat import with_interrupted
+from lib.context import payload_problems, trim_history
+from lib.core import Settings
 from lib.services import store_handle
 from lib.sessions import validate_session_id
-from lib.tokens.counting import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
+from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
 
 SettingsFactory = Callable[[], Settings]
 Handler = Callable[[Request, Settings], Awaitable[Response]]

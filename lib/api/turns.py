@@ -16,10 +16,9 @@ from typing import Any
 from lib.api.bodies import ChatBody
 from lib.api.errors import ApiError, error_body
 from lib.api.responses import sse_event
-from lib.chat.conversation import PreparedTurn, TurnRequest, TurnResult, payload_counts, start_turn
-from lib.context.payload import ContextOverflowError, payload_problems
-from lib.core.config import Settings
-from lib.core.pricing import estimate_cost
+from lib.chat import PreparedTurn, TurnRequest, TurnResult, payload_counts, start_turn
+from lib.context import ContextOverflowError, payload_problems
+from lib.core import Settings, estimate_cost
 from lib.providers import PROVIDER_NAMES, Provider, default_provider_name
 from lib.services import provider_for, store_handle
 

@@ -16,25 +16,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lib.chat.conversation import payload_counts
-from lib.context.diff import body_shape
-from lib.context.payload import ContextOverflowError
-from lib.context.trimming import trim_history
-from lib.core.comparison import ColumnResult
-from lib.core.content import markdown_literal
-from lib.core.pricing import OFFLINE_PREFIX, Price
-from lib.core.records import (
+from lib.context import ContextOverflowError, body_shape, trim_history
+from lib.core import (
+    OFFLINE_PREFIX,
+    ColumnResult,
+    Price,
     ReplyMeta,
     as_float,
     as_mapping,
     as_str,
+    markdown_literal,
     priced,
     usage_from_json,
     usage_to_json,
     wire_payload,
 )
-from lib.providers.base import Provider, ProviderOptions
-from lib.sessions.base import SessionStore, stamp
-from lib.tokens.counting import count_label
+from lib.providers import Provider, ProviderOptions
+from lib.sessions import SessionStore, stamp
+from lib.tokens import count_label
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 4
 UPDATE_EVERY_S = 0.1  # how often a column's partial text is reported while it streams

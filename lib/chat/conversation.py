@@ -33,14 +33,10 @@ from lib.chat.server_state import (
 )
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
 from lib.chat.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
-from lib.context.compaction import compact_history
-from lib.context.payload import SYSTEM_ROLES, ContextOverflowError
-from lib.context.trimming import STRATEGIES, trim_history
-from lib.core.errors import HistoryLabError
-from lib.core.records import TurnRecord, id_positions, read_turns, system_meta_field, wire_payload
-from lib.providers.base import Provider, ProviderOptions
-from lib.sessions import SessionStore, StoreUnavailable, new_session_id, validate_session_id
-from lib.sessions.base import stamp
+from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
+from lib.core import HistoryLabError, TurnRecord, id_positions, read_turns, system_meta_field, wire_payload
+from lib.providers import Provider, ProviderOptions
+from lib.sessions import SessionStore, StoreUnavailable, new_session_id, stamp, validate_session_id
 
 __all__ = [  # the turn's parts moved to lib.chat.turn / lib.chat.saving; re-exported for existing callers
     "META_PREVIOUS_RESPONSE", "META_PREVIOUS_RESPONSE_MESSAGE", "META_SYSTEM_PROMPT", "SAVE_RETRY_SECONDS",

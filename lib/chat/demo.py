@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from lib.chat.conversation import META_SYSTEM_PROMPT, payload_counts, problems_of
-from lib.context.trimming import trim_history
-from lib.core.records import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
-from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
+from lib.context import trim_history
+from lib.core import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
+from lib.sessions import SessionStore, new_session_id, stamp, validate_session_id
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo_conversation.json"
 DEMO_BUDGET = 3_000  # small enough that the long report pushes early turns out

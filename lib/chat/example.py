@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from lib.core.records import TurnRecord
+from lib.core import TurnRecord
 
 StepKind = Literal["seed", "fact", "filler", "question"]
 SMALL_BUDGET = 200

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from lib.core.records import TurnRecord, read_turns
+from lib.core import TurnRecord, read_turns
 
 META_RUNNER = "runner"
 STATUS = "interrupted (server stopped)"

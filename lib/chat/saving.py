@@ -2,8 +2,8 @@
 
 ``PreparedTurn.finish`` writes the reply and the turn record with ``retry_store_write``; when the store stays
 down longer than the retries, the result keeps what was not written (``unsaved_reply``/``unsaved_record``)
-and ``lib.chat.conversation.save_reply_again`` writes it once the store is back. Writes are idempotent by message id and turn
-number, so a retry after a write that landed (but whose answer was lost) stores nothing twice.
+and ``save_reply_again`` (lib.chat.conversation) writes it once the store is back. Writes are idempotent by
+message id and turn number, so a retry after a write that landed (but whose answer was lost) stores nothing twice.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError
 from lib.sessions import StoreUnavailable
 
 T = TypeVar("T")

@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from lib.core.secrets import mask_secrets, mask_then_cut
-from lib.providers import ProviderError
-from lib.providers.base import Provider, Reply
-from lib.providers.errors import BadRequest, ServerStateLost
+from lib.core import mask_secrets, mask_then_cut
+from lib.providers import BadRequest, Provider, ProviderError, Reply, ServerStateLost
 from lib.sessions import SessionStore
 
 ServerState = Literal["previous_response", "conversation"]

@@ -23,17 +23,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from lib.context.compaction import CompactionResult, ExtractiveSummarizer, Summary, compact_history
-from lib.context.payload import ContextOverflowError
-from lib.context.trimming import STRATEGY_LABELS, trim_history
-from lib.core.pricing import Price, estimate_cost
-from lib.core.records import wire_payload
-from lib.core.usage import Usage
-from lib.costs.cache_model import PROFILES, PromptCache, TurnCache
-from lib.costs.strategy_costs import replay_payloads, session_costs
-from lib.providers.base import ProviderOptions
-from lib.providers.registry import get_provider
-from lib.tokens.counting import count_chat_tokens, count_label
+from lib.context import (
+    STRATEGY_LABELS,
+    CompactionResult,
+    ContextOverflowError,
+    ExtractiveSummarizer,
+    Summary,
+    compact_history,
+    trim_history,
+)
+from lib.core import Price, Usage, estimate_cost, wire_payload
+from lib.costs import PROFILES, PromptCache, TurnCache, replay_payloads, session_costs
+from lib.providers import ProviderOptions, get_provider
+from lib.tokens import count_chat_tokens, count_label
 
 Message = Mapping[str, Any]
 Side = Literal["client", "server"]
@@ -233,7 +235,8 @@ def _responses_body(system: Sequence[Message], new: Message, model: str, *, prev
     options = ProviderOptions(previous_response_id=previous_response_id or PLACEHOLDER_RESPONSE_ID,
                               compaction_threshold=compaction_threshold)
     wire, _ = wire_payload([*system, new])
-    return get_provider("openai-responses").build_request(wire, model=model, max_tokens=MAX_OUTPUT_TOKENS, options=options)
+    return get_provider("openai-responses").build_request(wire, model=model, max_tokens=MAX_OUTPUT_TOKENS,
+                                                        options=options)
 
 
 def _manual_row(key: str, cache: TurnCache | None, payload: Sequence[Message] | None,

@@ -15,9 +15,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lib.context.compaction import ExtractiveSummarizer, ProviderSummarizer, Summarizer, Summary
-from lib.core.pricing import Price
-from lib.providers.base import Provider
+from lib.context import ExtractiveSummarizer, ProviderSummarizer, Summarizer, Summary
+from lib.core import Price
+from lib.providers import Provider
 from lib.sessions import SessionStore
 
 Message = Mapping[str, Any]

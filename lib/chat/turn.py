@@ -1,6 +1,7 @@
 """A prepared chat turn: stream the reply, fall back when a server chain is lost, then store the reply and record.
 
-``lib.chat.conversation.start_turn`` builds a ``PreparedTurn`` (the user message is already stored); ``deltas()`` streams
+``start_turn`` (lib.chat.conversation) builds a ``PreparedTurn`` (the user message is already stored);
+``deltas()`` streams
 the reply and ``finish()`` writes it and its ``TurnRecord``. Nothing here raises to the page: a provider
 failure, an interrupted stream or a store outage lands in ``TurnResult.error``.
 """
@@ -22,17 +23,11 @@ from lib.chat.server_state import (
     remember_chain,
     state_lost,
 )
-from lib.context.compaction import CompactionResult, Summarizer, Summary
-from lib.context.payload import ContextOverflowError, TrimResult, payload_problems
-from lib.core.errors import HistoryLabError
-from lib.core.pricing import Price
-from lib.core.records import ReplyMeta, TurnRecord, id_ranges, priced, system_hash
-from lib.core.secrets import mask_secrets
-from lib.providers import ProviderError
-from lib.providers.base import Provider, ProviderOptions, Reply
-from lib.sessions import SessionStore, StoreUnavailable
-from lib.sessions.base import stamp
-from lib.tokens.counting import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
+from lib.context import CompactionResult, ContextOverflowError, Summarizer, Summary, TrimResult, payload_problems
+from lib.core import HistoryLabError, Price, ReplyMeta, TurnRecord, id_ranges, mask_secrets, priced, system_hash
+from lib.providers import Provider, ProviderError, ProviderOptions, Reply
+from lib.sessions import SessionStore, StoreUnavailable, stamp
+from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
 
 log = logging.getLogger("lib.chat.conversation")  # one logger for the whole turn, as before the split
 T = TypeVar("T")

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from lib.context.payload import TrimResult
 from lib.context.trimming import DEFAULT_LOW_WATER, HistoryIndex, plan_turns
-from lib.core.pricing import Price, estimate_cost
-from lib.tokens.counting import content_text, count_tokens, message_tokens
+from lib.core import Price, estimate_cost
+from lib.tokens import content_text, count_tokens, message_tokens
 
 log = logging.getLogger(__name__)
 Message = Mapping[str, Any]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.context.payload import SYSTEM_ROLES
-from lib.core.content import markdown_literal
+from lib.core import markdown_literal
 
 
 @dataclass(frozen=True)

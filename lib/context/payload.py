@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.core.errors import HistoryLabError
-from lib.core.messages import Message
+from lib.core import HistoryLabError, Message
 
 # A tuple, not a set: a stored role of the wrong type (a list from a crafted import) must compare unequal, not raise.
 SYSTEM_ROLES = ("system", "developer")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.context.payload import SYSTEM_ROLES, TrimResult, payload_problems
-from lib.tokens.counting import estimate_tokens
+from lib.tokens import estimate_tokens
 
 Message = Mapping[str, Any]
 MIN_KEPT = 4  # the seed stops once 4 messages remain, over budget or not

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lib.context.payload import SYSTEM_ROLES, ContextOverflowError, TrimResult, payload_problems
-from lib.core.errors import HistoryLabError
-from lib.tokens.counting import (
+from lib.core import HistoryLabError
+from lib.tokens import (
     REPLY_PRIMING,
     EncodingUnavailable,
     choose_encoding,

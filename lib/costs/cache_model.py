@@ -34,11 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from lib.context.payload import SYSTEM_ROLES
-from lib.context.trimming import per_message_counts
-from lib.core.messages import WIRE_KEYS
-from lib.core.pricing import DEFAULT_PRICES, Price, find_price
-from lib.tokens.counting import REPLY_PRIMING, content_text
+from lib.context import SYSTEM_ROLES, per_message_counts
+from lib.core import DEFAULT_PRICES, WIRE_KEYS, Price, find_price
+from lib.tokens import REPLY_PRIMING, content_text
 
 Message = Mapping[str, Any]
 CacheStatus = Literal["first", "kept", "broken", "expired", "short", "off"]

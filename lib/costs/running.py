@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.core.records import ReplyMeta
+from lib.core import ReplyMeta
 
 Message = Mapping[str, Any]
 MAX_SESSIONS = 256  # sessions whose sums are kept; the least recently used are forgotten first

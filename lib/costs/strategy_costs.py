@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lib.context.trimming import DEFAULT_LOW_WATER, HistoryIndex, plan_cache_aware, plan_turns
-from lib.core.pricing import Price
+from lib.context import DEFAULT_LOW_WATER, HistoryIndex, plan_cache_aware, plan_turns
+from lib.core import Price
 from lib.costs.cache_model import CacheProfile, PromptCache, TurnCache, get_profile, uncached_turn, wire_key
-from lib.tokens.counting import REPLY_PRIMING, estimate_tokens
+from lib.tokens import REPLY_PRIMING, estimate_tokens
 
 Message = Mapping[str, Any]
 # "none" sends everything, untrimmed: the baseline the others are measured against.

@@ -12,12 +12,12 @@ from typing import Any
 
 import anthropic
 
-from lib.core.messages import Message
+from lib.core import Message
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import anthropic_usage, merge_anthropic_usage
-from lib.tokens.counting import content_text
+from lib.tokens import content_text
 
 ANTHROPIC_URL = "https://api.anthropic.com"
 # Anthropic rejects a conversation that starts with the assistant; this stands in for a trimmed question.

@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lib.core.messages import Message
-from lib.core.usage import CacheTTL, Usage
+from lib.core import CacheTTL, Message, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
 
 

@@ -19,13 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.context.payload import SYSTEM_ROLES
-from lib.core.messages import Message
-from lib.core.usage import Usage
-from lib.costs.cache_model import PROFILES, PromptCache, TurnCache
+from lib.context import SYSTEM_ROLES
+from lib.core import Message, Usage
+from lib.costs import PROFILES, PromptCache, TurnCache
 from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.errors import BadRequest
-from lib.tokens.counting import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
+from lib.tokens import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
 
 FORGOT_PHRASE = "I can no longer see your first message"
 WHOLE_PHRASE = "Nothing was trimmed; I can see the whole conversation."

@@ -11,8 +11,7 @@ from typing import Any
 
 import openai
 
-from lib.core.messages import WIRE_KEYS, Message
-from lib.core.secrets import mask_then_cut
+from lib.core import WIRE_KEYS, Message, mask_then_cut
 from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider

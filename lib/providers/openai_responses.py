@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lib.core.messages import Message
-from lib.core.secrets import mask_then_cut
+from lib.core import Message, mask_then_cut
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider
 from lib.providers.usage import openai_usage
-from lib.tokens.counting import content_text
+from lib.tokens import content_text
 
 
 class OpenAIResponsesProvider(OpenAIChatProvider):

@@ -6,7 +6,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lib.core.secrets import register_secrets
+from lib.core import register_secrets
 from lib.providers.base import Provider
 from lib.providers.errors import MalformedStream, MissingKeyError, ProviderError
 from lib.providers.sdk_errors import TRANSLATABLE, translate

@@ -12,7 +12,7 @@ import anthropic
 import httpx2
 import openai
 
-from lib.core.secrets import mask_then_cut
+from lib.core import mask_then_cut
 from lib.providers.errors import (
     AuthenticationFailed,
     BadRequest,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lib.core.config import Settings
-from lib.core.urls import redact_url
+from lib.core import Settings, redact_url
 from lib.sessions.base import SessionStore
 from lib.sessions.embedded.server import EmbeddedUnavailable, embedded_server
 from lib.sessions.memory import MemoryStore

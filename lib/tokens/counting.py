@@ -21,7 +21,7 @@ import tiktoken
 from tiktoken.model import encoding_name_for_model
 
 # EncodingUnavailable and load_encoding are re-exported: callers import them from lib.tokens.counting.
-from lib.core.messages import WIRE_KEYS
+from lib.core import WIRE_KEYS
 from lib.tokens.encodings import EncodingUnavailable, load_encoding, reset_encodings
 
 TOKENS_PER_MESSAGE = 3

@@ -20,7 +20,7 @@ from typing import Any
 import tiktoken
 from tiktoken.load import check_hash
 
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError
 
 ENCODINGS_DIR = Path(__file__).resolve().parents[1] / "data" / "encodings"
 # tiktoken's download has no timeout; on a machine with no network it can block forever.

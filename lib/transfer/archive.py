@@ -20,9 +20,8 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Any
 
-from lib.core.records import TurnRecord, import_turn
-from lib.core.secrets import mask_secrets
-from lib.sessions.base import InvalidMessage, SessionStore, new_session_id, validate_session_id
+from lib.core import TurnRecord, import_turn, mask_secrets
+from lib.sessions import InvalidMessage, SessionStore, new_session_id, validate_session_id
 from lib.transfer.schema import COMPARISON, TURN, InvalidExport, check_message, check_meta, fail
 
 __all__ = ["FORMAT", "MAX_DEPTH", "MAX_IMPORT_BYTES", "VERSION", "InvalidExport", "export_json", "export_session",

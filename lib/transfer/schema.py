@@ -17,11 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from lib.core.comparison import ColumnResult
-from lib.core.errors import HistoryLabError
-from lib.core.records import ReplyMeta, TurnRecord
-from lib.core.usage import Usage
-from lib.sessions.base import SESSION_ID_PATTERN
+from lib.core import ColumnResult, HistoryLabError, ReplyMeta, TurnRecord, Usage
+from lib.sessions import SESSION_ID_PATTERN
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
 # Meta fields the store writes itself on import; a file's values for them are not kept.

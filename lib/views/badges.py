@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lib.core.content import safe_title
-from lib.core.records import ReplyMeta
-from lib.tokens.counting import ESTIMATE_LABEL, count_label
+from lib.core import ReplyMeta, safe_title
+from lib.tokens import ESTIMATE_LABEL, count_label
 from lib.views.rows import Badge, Level, TurnRow
 
 COST_UNIT_NOTE = "µ$ = micro-dollars (millionths of a US dollar)"

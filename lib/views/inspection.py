@@ -19,21 +19,20 @@ from typing import Any
 
 import pandas as pd
 
-from lib.context.payload import ContextOverflowError, payload_problems
-from lib.context.seed import seed_breaking_budgets
-from lib.context.trimming import trim_history, trim_seed_literal
-from lib.core.pricing import Price, estimate_cost, find_price
-from lib.core.records import IdRange, TurnRecord, id_positions
-from lib.tokens.counting import (
+from lib.context import ContextOverflowError, payload_problems, seed_breaking_budgets, trim_history, trim_seed_literal
+from lib.core import IdRange, Price, TurnRecord, estimate_cost, find_price, id_positions
+from lib.tokens import (
     REPLY_PRIMING,
+    TEXT_KINDS,
     EncodingUnavailable,
     choose_encoding,
     content_text,
     count_text,
+    error_pct,
     estimate_tokens,
+    message_kind,
     message_tokens,
 )
-from lib.tokens.view import TEXT_KINDS, error_pct, message_kind
 
 __all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
            "latest_settings", "literal_seed_breaking_budgets", "page_count", "page_of", "seed_breaking_budgets", "thin",

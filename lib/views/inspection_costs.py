@@ -11,10 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from lib.context.trimming import STRATEGY_LABELS
-from lib.core.pricing import Price
-from lib.costs.cache_model import get_profile
-from lib.costs.strategy_costs import REPLAY_STRATEGIES, SessionTotals, session_costs
+from lib.context import STRATEGY_LABELS
+from lib.core import Price
+from lib.costs import REPLAY_STRATEGIES, SessionTotals, get_profile, session_costs
 
 Message = Mapping[str, Any]
 PARTS = ("cached", "written", "uncached")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lib.context.compaction import Summary
-from lib.core.records import TurnRecord
+from lib.context import Summary
+from lib.core import TurnRecord
 from lib.views.timeline_cache import CacheView
 
 Run = tuple[int, int]  # history positions [start, stop)

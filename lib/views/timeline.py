@@ -29,12 +29,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lib.context.compaction import Summary
-from lib.context.trimming import per_message_counts
-from lib.core.content import safe_title
-from lib.core.pricing import Price
-from lib.core.records import ReplyMeta, TurnRecord, id_positions, rebuild_request
-from lib.tokens.counting import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
+from lib.context import Summary, per_message_counts
+from lib.core import Price, ReplyMeta, TurnRecord, id_positions, rebuild_request, safe_title
+from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
 from lib.views.badges import turn_badges
 from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow
 from lib.views.timeline_cache import CacheView, SessionCache, cache_profile_for

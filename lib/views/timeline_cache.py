@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.core.pricing import OFFLINE_PREFIX, Price
-from lib.core.records import TurnRecord
-from lib.costs.cache_model import PROFILES, PromptCache, wire_key
-from lib.tokens.counting import REPLY_PRIMING
+from lib.core import OFFLINE_PREFIX, Price, TurnRecord
+from lib.costs import PROFILES, PromptCache, wire_key
+from lib.tokens import REPLY_PRIMING
 
 Message = Mapping[str, Any]
 OFFLINE_REFERENCE = "gpt-4o-mini"  # lib.providers.offline.DEFAULT_REFERENCE_MODEL, without importing providers

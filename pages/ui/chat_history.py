@@ -14,18 +14,13 @@ from typing import Any
 
 import streamlit as st
 
-from lib.chat.interrupted import MESSAGE as INTERRUPTED_MESSAGE
-from lib.chat.interrupted import STATUS as INTERRUPTED_STATUS
-from lib.chat.interrupted import interrupted_turns, unanswered
-from lib.core.content import content_text, markdown_literal
-from lib.core.pricing import Price
-from lib.core.records import TurnRecord, read_turns
-from lib.costs.running import running_costs
+from lib.chat import MESSAGE as INTERRUPTED_MESSAGE
+from lib.chat import STATUS as INTERRUPTED_STATUS
+from lib.chat import interrupted_turns, unanswered
+from lib.core import Price, TurnRecord, content_text, markdown_literal, read_turns
+from lib.costs import running_costs
 from lib.sessions import SessionStore
-from lib.views import chat_window
-from lib.views.badges import turn_badges
-from lib.views.chat_window import Window
-from lib.views.timeline import Timeline, TurnRow, build_timeline
+from lib.views import Timeline, TurnRow, Window, build_timeline, chat_window, turn_badges
 from pages.ui.render import render_message_body, render_raw
 from pages.ui.timeline import render_badges, render_cost_caption
 from pages.ui.token_view import render_token_view

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.chat.conversation import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
+from lib.chat import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
 from lib.sessions import SessionStore
 from pages.ui import errors, services, sidebar
 from pages.ui.render import render_message_body, stream_message_body

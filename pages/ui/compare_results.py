@@ -9,18 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.chat.compare import (
-    column_name,
-    continue_with,
-    request_differences,
-    seconds_text,
-    server_context_text,
-    summary_table,
-)
-from lib.context.diff import highlights, pretty, unified_diff
-from lib.core.comparison import ColumnResult
-from lib.core.content import markdown_literal, safe_title
-from lib.core.records import as_float
+from lib.chat import column_name, continue_with, request_differences, seconds_text, server_context_text, summary_table
+from lib.context import highlights, pretty, unified_diff
+from lib.core import ColumnResult, as_float, markdown_literal, safe_title
 from pages.ui import render
 
 RESULTS_KEY = "cmp_last"

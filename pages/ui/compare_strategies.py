@@ -16,18 +16,19 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.chat.compare import micro_dollars, tokens_text
-from lib.chat.demo import DEMO_BUDGET, demo_data
-from lib.chat.strategies import (
+from lib.chat import (
+    DEMO_BUDGET,
     SIMULATED_SERVER,
     StrategyComparison,
     chain_messages,
     compare_strategies,
+    demo_data,
+    micro_dollars,
+    tokens_text,
     with_counted_billing,
 )
-from lib.context.diff import pretty
-from lib.core.content import markdown_literal
-from lib.core.pricing import default_table, prices_from_rows
+from lib.context import pretty
+from lib.core import default_table, markdown_literal, prices_from_rows
 from pages.ui import compare_results, errors, services, sidebar
 
 SOURCES = ("demo", "session")

@@ -10,15 +10,12 @@ import logging
 
 import streamlit as st
 
-from lib.chat.conversation import MessageTooLarge
-from lib.context.payload import ContextOverflowError
-from lib.core.config import ConfigError
-from lib.core.content import markdown_literal
-from lib.core.errors import HistoryLabError
-from lib.core.secrets import mask_secrets
+from lib.chat import MessageTooLarge
+from lib.context import ContextOverflowError
+from lib.core import ConfigError, HistoryLabError, markdown_literal, mask_secrets
 from lib.providers import MissingKeyError, ProviderError
 from lib.sessions import InvalidSessionId, StoreError
-from lib.tokens.counting import EncodingUnavailable
+from lib.tokens import EncodingUnavailable
 
 log = logging.getLogger(__name__)
 

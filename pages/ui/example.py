@@ -14,9 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from lib.chat.conversation import TurnResult
-from lib.chat.example import ExampleProgress, ExampleStep, advance, fact_forgotten, next_step, total_steps_at_most
-from lib.providers.offline import OfflineProvider
+from lib.chat import ExampleProgress, ExampleStep, TurnResult, advance, fact_forgotten, next_step, total_steps_at_most
+from lib.providers import OfflineProvider
 
 STATE = "chat_example"  # (session id, ExampleProgress) while playing
 LOG = "chat_example_log"  # (session id, [captions], finished)

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from lib.tokens.counting import count_label
-from lib.views.inspection import Inspection, error_series, kind_frame, thin
+from lib.tokens import count_label
+from lib.views import Inspection, error_series, kind_frame, thin
 
 Spec = dict[str, Any]
 Figure = tuple[Spec, str]  # a Vega-Lite spec and its sampling note ("" when nothing was left out)

@@ -16,13 +16,22 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.core.content import markdown_literal
-from lib.core.records import wire_payload
-from lib.costs.cache_model import PROFILES, get_profile
-from lib.tokens.counting import count_chat_tokens, count_label
-from lib.views.inspection import Inspection, Page, WhatIf, page_count, page_of, seed_breaking_budgets
-from lib.views.inspection_costs import cache_stack_frame, comparison_frame, cumulative_cost_frame, strategy_label
-from lib.views.inspection_costs import strategy_totals as _strategy_totals
+from lib.context import seed_breaking_budgets
+from lib.core import markdown_literal, wire_payload
+from lib.costs import PROFILES, get_profile
+from lib.tokens import count_chat_tokens, count_label
+from lib.views import (
+    Inspection,
+    Page,
+    WhatIf,
+    cache_stack_frame,
+    comparison_frame,
+    cumulative_cost_frame,
+    page_count,
+    page_of,
+    strategy_label,
+)
+from lib.views import strategy_totals as _strategy_totals
 from pages.ui import errors, services
 from pages.ui.inspector_charts import Figure, cache_stack_chart, cost_chart
 

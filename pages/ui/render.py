@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from lib.core.content import PREVIEW_CHARS, content_text, preview, reveal_bidi, safe_markdown, safe_title
+from lib.core import PREVIEW_CHARS, content_text, preview, reveal_bidi, safe_markdown, safe_title
 
 TABS = ("Rendered", "Raw")
 

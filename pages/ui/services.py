@@ -21,8 +21,7 @@ from typing import Any
 import streamlit as st
 
 from lib import services as lib_services
-from lib.core.config import Settings
-from lib.core.content import markdown_literal
+from lib.core import Settings, markdown_literal
 from lib.providers import ProviderInfo, list_providers
 from lib.sessions import InvalidSessionId, new_session_id, validate_session_id
 

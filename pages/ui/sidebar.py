@@ -16,11 +16,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib.chat.conversation import CHAT_STRATEGIES
-from lib.context.trimming import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
-from lib.core.config import Settings
-from lib.core.content import markdown_literal
-from lib.core.pricing import DEFAULT_PRICES
+from lib.chat import CHAT_STRATEGIES
+from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
+from lib.core import DEFAULT_PRICES, Settings, markdown_literal
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from pages.ui.errors import describe_error, show_error
@@ -292,7 +290,7 @@ def format_ttl(seconds: int | None) -> str:
 
 def current_prices() -> dict[str, Any] | None:
     """The price table as edited on any page this session (None: the defaults)."""
-    from lib.core.pricing import prices_from_rows
+    from lib.core import prices_from_rows
 
     rows = st.session_state.get(PRICE_TABLE_KEY)
     if not rows:
@@ -305,7 +303,7 @@ def current_prices() -> dict[str, Any] | None:
 
 def price_table(key: str) -> dict[str, Any]:
     """The editable price table (US$ per million tokens), shared by the pages via session state."""
-    from lib.core.pricing import DEFAULT_PRICES, price_rows, prices_from_rows
+    from lib.core import DEFAULT_PRICES, price_rows, prices_from_rows
 
     st.session_state.setdefault(PRICE_TABLE_KEY, price_rows(DEFAULT_PRICES))
     with st.expander("Prices (US$ per million tokens, editable, shared by the pages)"):

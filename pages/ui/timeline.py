@@ -28,11 +28,8 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
-from lib.core.content import markdown_literal
-from lib.core.records import ReplyMeta
-from lib.views.badges import COST_UNIT_NOTE, reply_caption, running_total_text
-from lib.views.rows import Badge, Level
-from lib.views.timeline import Block, Timeline, TurnRow
+from lib.core import ReplyMeta, markdown_literal
+from lib.views import COST_UNIT_NOTE, Badge, Block, Level, Timeline, TurnRow, reply_caption, running_total_text
 
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray"]
 

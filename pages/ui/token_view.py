@@ -12,9 +12,18 @@ from typing import Any
 
 import streamlit as st
 
-from lib.core.content import markdown_literal
-from lib.tokens.counting import EncodingUnavailable, content_text, count_label
-from lib.tokens.view import COMPARED_ENCODINGS, DEFAULT_SEGMENT_LIMIT, PRESETS, segments_html, summarize, token_view
+from lib.core import markdown_literal
+from lib.tokens import (
+    COMPARED_ENCODINGS,
+    DEFAULT_SEGMENT_LIMIT,
+    PRESETS,
+    EncodingUnavailable,
+    content_text,
+    count_label,
+    segments_html,
+    summarize,
+    token_view,
+)
 
 DEFAULT_PRESET = "Japanese"
 REFERENCE = "o200k_base"

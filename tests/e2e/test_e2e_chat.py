@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from lib.chat.example import SEED_TURNS, SMALL_BUDGET
-from lib.core.records import read_turns
-from lib.providers import FORGOT_PHRASE
-from lib.providers.offline import CANNOT_SEE_PHRASE
+from lib.chat import SEED_TURNS, SMALL_BUDGET
+from lib.core import read_turns
+from lib.providers import CANNOT_SEE_PHRASE, FORGOT_PHRASE
 from tests.support.browser import (
     app_store,
     choose,

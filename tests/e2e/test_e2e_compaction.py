@@ -13,9 +13,8 @@ import re
 
 import pytest
 
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.chat.summary import session_summaries
-from lib.core.records import read_turns
+from lib.chat import TurnRequest, run_turn, session_summaries
+from lib.core import read_turns
 from lib.providers import get_provider
 from tests.support.browser import app_store, messages, open_app, send, session_in_url, set_budget, shoot, wait_idle
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.tokens.counting import count_text
-from lib.tokens.view import PRESETS
+from lib.tokens import PRESETS, count_text
 from tests.support.browser import open_app, session_in_url, shoot, wait_for_charts, wait_idle
 
 pytestmark = pytest.mark.e2e

@@ -17,13 +17,10 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from lib.api import ROUTES, api_app
-from lib.api.access import same_origin
-from lib.api.bodies import MODEL_MAX_CHARS
-from lib.api.errors import error_body
-from lib.chat.conversation import MessageNotSent
+from lib.api import MODEL_MAX_CHARS, ROUTES, api_app, error_body, same_origin
+from lib.chat import MessageNotSent
 from lib.sessions import RedisStore, StoreUnavailable
-from lib.tokens.counting import count_chat_tokens, estimate_chat_tokens
+from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from tests.support.app_server import ROOT, AppServer
 from tests.support.apptest_helpers import open_app
 from tests.support.fake_llm import FakeLLM

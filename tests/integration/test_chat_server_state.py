@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.chat.server_state import META_CONVERSATION, META_CONVERSATION_MESSAGE, META_PREVIOUS_RESPONSE
-from lib.core.config import Settings
-from lib.core.records import TurnRecord
+from lib.chat import META_CONVERSATION, META_CONVERSATION_MESSAGE, META_PREVIOUS_RESPONSE, TurnRequest, run_turn
+from lib.core import Settings, TurnRecord
 from lib.providers import get_provider
 
 KEY = "sk-test-SECRET123"

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from lib.chat.compare import CompareConfig, comparison_record, continue_with, request_differences, run_comparison
-from lib.core.config import Settings
-from lib.core.records import ReplyMeta
+from lib.chat import CompareConfig, comparison_record, continue_with, request_differences, run_comparison
+from lib.core import ReplyMeta, Settings
 from lib.providers import ProviderServerError, get_provider
 from lib.sessions import MemoryStore
 
@@ -143,7 +142,7 @@ def test_continue_with_refuses_an_odd_record_with_a_clear_error():
 
 
 def test_server_side_options_are_sent_and_what_comes_back_is_shown(fake_llm):
-    from lib.chat.compare import summary_table
+    from lib.chat import summary_table
 
     configs = [CompareConfig("openai", "gpt-4o-mini"),
                CompareConfig("openai-responses", "gpt-4o-mini", call={"compaction_threshold": 1, "truncation": "auto"})]
@@ -169,8 +168,8 @@ def test_server_side_options_are_sent_and_what_comes_back_is_shown(fake_llm):
 
 
 def test_summary_table_of_a_failed_column_has_no_raw_none():
-    from lib.chat.compare import summary_table
-    from lib.core.comparison import ColumnResult
+    from lib.chat import summary_table
+    from lib.core import ColumnResult
 
     failed = ColumnResult(0, "x / y", "x", "y", done=True, error="boom", error_type="ProviderError")
     cells = summary_table([failed])["1. x / y"]

@@ -24,10 +24,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lib.core.config import Settings
-from lib.core.errors import HistoryLabError
-from lib.sessions import EmbeddedValkey, RedisStore, StoreUnavailable, embedded_server, open_store, valkey_binary
-from lib.sessions.embedded.server import EmbeddedNotPrivate, socket_path_for
+from lib.core import HistoryLabError, Settings
+from lib.sessions import (
+    EmbeddedNotPrivate,
+    EmbeddedValkey,
+    RedisStore,
+    StoreUnavailable,
+    embedded_server,
+    open_store,
+    socket_path_for,
+    valkey_binary,
+)
 from tests.support.app_server import AppServer
 from tests.support.ci import require
 from tests.support.embedded_fixtures import (

@@ -16,19 +16,21 @@ import httpx2 as httpx
 import pytest
 
 from lib.api import api_app
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.chat.interrupted import META_RUNNER, STALE_TURN_SECONDS, STATUS, interrupted_turns, runner_token
-from lib.core.config import Settings
-from lib.core.records import TurnRecord
-from lib.core.secrets import mask_then_cut, register_secrets
-from lib.core.usage import Usage
-from lib.providers import MalformedStream, get_provider
-from lib.providers.base import Provider, ProviderOptions, Reply
-from lib.providers.sdk_errors import DETAIL_CHARS
-from lib.providers.usage import anthropic_usage, openai_usage
+from lib.chat import META_RUNNER, STALE_TURN_SECONDS, STATUS, TurnRequest, interrupted_turns, run_turn, runner_token
+from lib.core import Settings, TurnRecord, Usage, mask_then_cut, register_secrets
+from lib.providers import (
+    DETAIL_CHARS,
+    MalformedStream,
+    Provider,
+    ProviderOptions,
+    Reply,
+    anthropic_usage,
+    get_provider,
+    openai_usage,
+)
 from lib.services import store_handle
 from lib.sessions import MemoryStore
-from lib.transfer.archive import export_json
+from lib.transfer import export_json
 from tests.support.app_server import AppServer
 from tests.support.apptest_helpers import open_app, use_memory_store
 from tests.support.fake_llm import FakeLLM

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lib.core.config import Settings
+from lib.core import Settings
 from lib.providers import (
     AuthenticationFailed,
     BadRequest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.core.config import Settings
+from lib.core import Settings
 from lib.providers import (
     AuthenticationFailed,
     CountUnavailable,

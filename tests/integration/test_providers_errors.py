@@ -7,10 +7,7 @@ from typing import Any
 
 import pytest
 
-from lib.core.config import Settings
-from lib.core.errors import HistoryLabError
-from lib.core.messages import Message
-from lib.core.secrets import register_secrets
+from lib.core import HistoryLabError, Message, Settings, register_secrets
 from lib.providers import (
     AuthenticationFailed,
     MalformedStream,
@@ -18,10 +15,10 @@ from lib.providers import (
     ProviderError,
     ProviderOptions,
     Refused,
+    Reply,
     ResponseFailed,
     get_provider,
 )
-from lib.providers.base import Reply
 
 KEY = "sk-test-SECRET123"
 # A key that matches no well-known key shape: only registration can mask it.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.core.config import Settings
+from lib.core import Settings
 from lib.sessions import RedisStore, open_store, valkey_binary
 from tests.support.ci import require
 from tests.support.redis_fixtures import ValkeyProcess, free_port, start_valkey

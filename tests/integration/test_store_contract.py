@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError
 from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, SessionStore
 
 BAD_IDS = ["", "x" * 129, "a b", "../x", "a:b", "{x}", "é", None, 42]

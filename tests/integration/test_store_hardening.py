@@ -12,8 +12,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 import lib.sessions.redis.importer as redis_import
-from lib.core.urls import url_passwords
-from lib.sessions import RedisStore, StoreError, StoreUnavailable, redact_url
+from lib.core import redact_url, url_passwords
+from lib.sessions import RedisStore, StoreError, StoreUnavailable
 from tests.support.redis_fixtures import ValkeyProcess, start_valkey
 
 pytestmark = pytest.mark.redis

@@ -8,19 +8,18 @@ import time
 import pytest
 import redis
 
-from lib.core.config import Settings
+from lib.core import Settings, redact_url
 from lib.sessions import (
+    EmbeddedUnavailable,
     EmbeddedValkey,
     MemoryStore,
     RedisStore,
     StoreUnavailable,
     embedded_server,
     open_store,
-    redact_url,
+    translate,
 )
 from lib.sessions import embedded as embedded_module
-from lib.sessions.embedded.server import EmbeddedUnavailable
-from lib.sessions.redis.client import translate
 from tests.support.redis_fixtures import free_port, start_valkey
 
 pytestmark = pytest.mark.redis

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from lib.sessions.embedded.server import socket_path_for
+from lib.sessions import socket_path_for
 from tests.support.app_server import ROOT, AppServer
 from tests.support.ci import require
 

@@ -28,8 +28,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lib.sessions import valkey_binary
-from lib.sessions.embedded.server import MAX_SOCKET_PATH
+from lib.sessions import MAX_SOCKET_PATH, valkey_binary
 from tests.support.ci import require
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lib.chat.conversation import TurnRequest, run_turn
+from lib.chat import TurnRequest, run_turn
 from lib.providers import get_provider
 from lib.sessions import MemoryStore, new_session_id
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lib.chat.conversation import TurnRequest, TurnResult, run_turn
-from lib.providers.offline import OfflineProvider
-from lib.sessions.memory import MemoryStore
-from lib.views.timeline import Timeline, build_timeline
+from lib.chat import TurnRequest, TurnResult, run_turn
+from lib.providers import OfflineProvider
+from lib.sessions import MemoryStore
+from lib.views import Timeline, build_timeline
 
 SYSTEM = "You are a patient tutor."
 # ~1,500 tokens: a prefix long enough for OpenAI's automatic cache (1,024 tokens minimum).

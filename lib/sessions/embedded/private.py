@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.connection import UnixDomainSocketConnection
 
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError
 from lib.sessions.base import StoreUnavailable
 
 log = logging.getLogger(__name__)

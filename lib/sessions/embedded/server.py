@@ -45,7 +45,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from lib.core.errors import HistoryLabError
+from lib.core import HistoryLabError
 from lib.sessions.base import StoreUnavailable
 from lib.sessions.embedded.private import (
     EmbeddedNotPrivate,

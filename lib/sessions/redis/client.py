@@ -12,7 +12,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from lib.core.urls import redact_url
+from lib.core import redact_url
 from lib.sessions.base import StoreError, StoreUnavailable
 
 P = ParamSpec("P")

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from lib.core.urls import redact_url
+from lib.core import redact_url
 from lib.sessions.base import (
     BEGUN_WINDOW,
     SessionSummary,

@@ -8,8 +8,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES
-from lib.api.openapi import openapi_document
+from lib.api import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, openapi_document
 from tests.support.api_inprocess import Post, inprocess_api
 
 

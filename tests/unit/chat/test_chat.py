@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import lib.chat.conversation as chat_module
-from lib.chat.conversation import (
+from lib.chat import (
     MAX_MESSAGE_CHARS,
     META_PREVIOUS_RESPONSE,
     EmptyMessage,
@@ -25,14 +25,19 @@ from lib.chat.conversation import (
     save_reply_again,
     start_turn,
 )
-from lib.context.payload import ContextOverflowError
-from lib.core.records import TurnRecord, rebuild_request
-from lib.core.secrets import register_secrets
-from lib.core.usage import Usage
-from lib.providers import AuthenticationFailed, ProviderServerError, get_provider
-from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
+from lib.context import ContextOverflowError
+from lib.core import TurnRecord, Usage, rebuild_request, register_secrets
+from lib.providers import (
+    AuthenticationFailed,
+    Capabilities,
+    Provider,
+    ProviderOptions,
+    ProviderServerError,
+    Reply,
+    get_provider,
+)
 from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, StoreUnavailable
-from lib.tokens.counting import count_chat_tokens, estimate_chat_tokens
+from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from tests.support.redis_fixtures import start_valkey
 
 

@@ -14,15 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.chat.conversation import TurnRequest, run_turn, turn_numbers
-from lib.chat.summary import META_SUMMARY, session_summaries, stored_summary
-from lib.context.compaction import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary
-from lib.core.records import TurnRecord
-from lib.core.usage import Usage
-from lib.providers import get_provider
-from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
+from lib.chat import META_SUMMARY, TurnRequest, run_turn, session_summaries, stored_summary, turn_numbers
+from lib.context import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary
+from lib.core import TurnRecord, Usage
+from lib.providers import Capabilities, Provider, ProviderOptions, Reply, get_provider
 from lib.sessions import MemoryStore
-from lib.tokens.counting import count_chat_tokens
+from lib.tokens import count_chat_tokens
 
 SYSTEM = "Be brief."
 BUDGET = 900

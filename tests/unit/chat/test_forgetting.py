@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.chat.conversation import TurnRequest, TurnResult, run_turn
-from lib.core.messages import Message
-from lib.providers.base import ProviderOptions
-from lib.providers.offline import CANNOT_SEE_PHRASE, FORGOT_PHRASE, ContextLengthExceeded, OfflineProvider
+from lib.chat import TurnRequest, TurnResult, run_turn
+from lib.core import Message
+from lib.providers import CANNOT_SEE_PHRASE, FORGOT_PHRASE, ContextLengthExceeded, OfflineProvider, ProviderOptions
 
 BUDGET = 200
 

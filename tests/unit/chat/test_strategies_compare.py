@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from lib.chat.demo import demo_data
-from lib.chat.strategies import (
+from lib.chat import (
     PLACEHOLDER_RESPONSE_ID,
     SIMULATED_SERVER,
     compare_strategies,
+    demo_data,
     spans,
     with_reported_usage,
 )
-from lib.context.payload import ContextOverflowError
-from lib.core.usage import Usage
-from lib.tokens.counting import count_chat_tokens
+from lib.context import ContextOverflowError
+from lib.core import Usage
+from lib.tokens import count_chat_tokens
 
 MODEL = "gpt-4o-mini"
 KEYS = ["turns", "cache-aware", "summary", "server-chain", "server-compaction"]
@@ -139,7 +139,7 @@ def test_spans():
 
 
 def test_counted_billing_replaces_the_simulated_figure(demo):
-    from lib.chat.strategies import chain_messages, with_counted_billing
+    from lib.chat import chain_messages, with_counted_billing
 
     data = demo_data()
     chain = chain_messages(data["messages"], "What did I say first?", system_prompt=data["system_prompt"])

@@ -8,10 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.context.compaction import CompactionResult, ExtractiveSummarizer, ProviderSummarizer, Summary, compact_history
-from lib.context.payload import ContextOverflowError, payload_problems
+from lib.context import (
+    CompactionResult,
+    ContextOverflowError,
+    ExtractiveSummarizer,
+    ProviderSummarizer,
+    Summary,
+    compact_history,
+    payload_problems,
+)
+from lib.tokens import count_chat_tokens
 from lib.tokens import counting as tokens
-from lib.tokens.counting import count_chat_tokens
 from tests.support.ci import require
 from tests.support.conversations import assert_partition, conversation, msg, turn
 
@@ -145,7 +152,7 @@ def test_no_room_for_a_summary_drops_turns_and_says_so():
 
 
 def test_provider_summarizer_makes_a_visible_request():
-    from lib.providers.offline import OfflineProvider
+    from lib.providers import OfflineProvider
 
     provider = OfflineProvider(delay=0)
     summarizer = ProviderSummarizer(provider, model=provider.default_model)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from lib.context.diff import body_shape, highlights, pretty, unified_diff
-from lib.providers.anthropic_messages import AnthropicProvider
-from lib.providers.base import ProviderOptions
-from lib.providers.openai_chat import OpenAIChatProvider
-from lib.providers.openai_responses import OpenAIResponsesProvider
+from lib.context import body_shape, highlights, pretty, unified_diff
+from lib.providers import AnthropicProvider, OpenAIChatProvider, OpenAIResponsesProvider, ProviderOptions
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Again"}]

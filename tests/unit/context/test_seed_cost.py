@@ -15,8 +15,8 @@ import pytest
 
 import lib.context.seed  # noqa: F401 - loaded before any patch, so the first one counts its calls too
 import lib.tokens.counting
-from lib.context.trimming import LITERAL_SEED_MAX_MESSAGES, LiteralSeedTooLarge, trim_history, trim_seed_literal
-from lib.core.config import Settings
+from lib.context import LITERAL_SEED_MAX_MESSAGES, LiteralSeedTooLarge, trim_history, trim_seed_literal
+from lib.core import Settings
 from lib.services import store_handle
 from lib.sessions import new_session_id
 from tests.support.api_inprocess import Post, inprocess_api

@@ -1,14 +1,21 @@
-"""lib.context.seed against the literal seed (lib.context.trimming.trim_seed_literal, the quadratic port) on random histories."""
+"""The fast seed (lib.context.seed) equals the literal, quadratic port (trim_seed_literal) on random histories."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.context.payload import payload_problems
-from lib.context.seed import BudgetRange, SeedPlan, seed_breaking_budgets, seed_cut, seed_trim
-from lib.context.trimming import trim_history, trim_seed_literal
-from lib.views.inspection import literal_seed_breaking_budgets as literal_breaking_budgets
+from lib.context import (
+    BudgetRange,
+    SeedPlan,
+    payload_problems,
+    seed_breaking_budgets,
+    seed_cut,
+    seed_trim,
+    trim_history,
+    trim_seed_literal,
+)
+from lib.views import literal_seed_breaking_budgets as literal_breaking_budgets
 
 CALL_IDS = ["c1", "c2", "c3"]
 

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.context.payload import ContextOverflowError, payload_problems
-from lib.context.trimming import trim_history
+from lib.context import ContextOverflowError, payload_problems, trim_history
+from lib.tokens import count_chat_tokens, estimate_tokens
 from lib.tokens import counting as tokens
-from lib.tokens.counting import count_chat_tokens, estimate_tokens
 from tests.conftest import require
 from tests.support.conversations import assert_partition, conversation, msg, texts, turn
 
@@ -245,7 +244,7 @@ def test_cache_aware_rejects_bad_low_water_and_notes_a_lost_cut():
 
 
 def test_summary_is_routed_to_compaction_and_labels_cover_every_strategy():
-    from lib.context.trimming import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
+    from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
 
     with pytest.raises(ValueError, match="lib.context.compaction"):
         trim_history([msg("user", "x")], strategy="summary")
@@ -254,6 +253,6 @@ def test_summary_is_routed_to_compaction_and_labels_cover_every_strategy():
 
 
 def test_overflow_is_a_history_lab_error():
-    from lib.core.errors import HistoryLabError
+    from lib.core import HistoryLabError
 
     assert issubclass(ContextOverflowError, HistoryLabError) and issubclass(ContextOverflowError, ValueError)

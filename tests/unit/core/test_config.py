@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.core.config import BOUNDS, PROJECT_ROOT, ConfigError, Settings
-from lib.core.errors import HistoryLabError
-from lib.core.secrets import mask_secrets
+from lib.core import BOUNDS, PROJECT_ROOT, ConfigError, HistoryLabError, Settings, mask_secrets
 
 
 def test_defaults_are_the_embedded_store_and_the_offline_model():

@@ -10,15 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from lib.core.content import (
-    PREVIEW_CHARS,
-    content_text,
-    has_bidi_controls,
-    preview,
-    reveal_bidi,
-    safe_markdown,
-    safe_title,
-)
+from lib.core import PREVIEW_CHARS, content_text, has_bidi_controls, preview, reveal_bidi, safe_markdown, safe_title
 
 # Every CommonMark image starts with "![" (inline, full/collapsed/shortcut reference, nested in a link).
 IMAGES = [

@@ -1,8 +1,9 @@
-from lib.core.config import Settings
-from lib.core.pricing import (
+from lib.core import (
     DEFAULT_PRICES,
     NO_PRICE,
     Price,
+    Settings,
+    Usage,
     cost_text,
     default_table,
     estimate_cost,
@@ -11,7 +12,6 @@ from lib.core.pricing import (
     prices_from_rows,
     usage_cost,
 )
-from lib.core.usage import Usage
 from lib.providers import list_providers
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from lib.core.records import (
+from lib.core import (
     ReplyMeta,
     TurnRecord,
     UsageRecord,

@@ -1,4 +1,4 @@
-"""lib.costs.cache_model (the prompt-cache model) and lib.costs.strategy_costs (a session replayed under each strategy)."""
+"""The prompt-cache model (lib.costs.cache_model), and a session replayed under each strategy (strategy_costs)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.caching import synthetic
-from lib.context.payload import ContextOverflowError
-from lib.context.trimming import trim_history
-from lib.core.pricing import DEFAULT_PRICES, Price
-from lib.costs.cache_model import PROFILES, PromptCache, get_profile, simulate_session, wire_key
-from lib.costs.strategy_costs import replay_payloads, session_costs
+from lib.context import ContextOverflowError, trim_history
+from lib.core import DEFAULT_PRICES, Price
+from lib.costs import PROFILES, PromptCache, get_profile, replay_payloads, session_costs, simulate_session, wire_key
+from lib.tokens import count_chat_tokens, message_tokens
 from lib.tokens import counting as tokens
-from lib.tokens.counting import count_chat_tokens, message_tokens
 from tests.support.ci import require
 
 MODEL = "gpt-4o"

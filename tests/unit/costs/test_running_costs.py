@@ -9,7 +9,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.core.records import ReplyMeta
+from lib.core import ReplyMeta
 from lib.costs import running as rc
 
 _ids = itertools.count()

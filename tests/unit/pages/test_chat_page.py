@@ -9,12 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import pages.ui.example as example_page
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.chat.example import FACT, MAX_FILLERS, QUESTION, SEED_TURNS, SMALL_BUDGET
-from lib.providers import FORGOT_PHRASE
-from lib.providers.offline import CANNOT_SEE_PHRASE, OfflineProvider
+from lib.chat import FACT, MAX_FILLERS, QUESTION, SEED_TURNS, SMALL_BUDGET, TurnRequest, run_turn
+from lib.providers import CANNOT_SEE_PHRASE, FORGOT_PHRASE, OfflineProvider
 from lib.sessions import RedisStore
-from lib.views.chat_window import DEFAULT_WINDOW
+from lib.views import DEFAULT_WINDOW
 from pages.ui.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
 from tests.support.apptest_helpers import open_app, shown
 

@@ -142,7 +142,7 @@ def test_history_strategies_tab_works_with_no_key():
 
 
 def test_table_cells_are_plain_text():
-    from lib.core.content import markdown_literal as plain  # what pages.ui.compare_results.plain_table applies
+    from lib.core import markdown_literal as plain  # what pages.ui.compare_results.plain_table applies
 
     assert plain("cost (µ$, US$)") == r"cost \(µ\$, US\$\)"  # "$…$" would be LaTeX in st.table
     assert plain("1. ![x](http://e.example/a.png) <img src=x>") == \

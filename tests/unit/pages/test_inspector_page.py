@@ -7,11 +7,9 @@ import json
 
 import pytest
 
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.providers import get_provider
-from lib.providers.errors import ProviderError
-from lib.tokens.counting import count_text
-from lib.tokens.view import PRESETS
+from lib.chat import TurnRequest, run_turn
+from lib.providers import ProviderError, get_provider
+from lib.tokens import PRESETS, count_text
 from tests.support.apptest_helpers import open_app, shown, use_memory_store
 from tests.support.vega import assert_valid_vega_lite
 
@@ -272,7 +270,7 @@ def test_token_view_loads_a_stored_message_by_its_number():
     at.text_area(key="ins_tv_text").input("something else").run()
     assert "Loaded message" not in captions(at)  # the box no longer holds it
     # Another session opened since: the picker starts empty there (its range changed), and loads from it.
-    from lib.sessions.base import stamp
+    from lib.sessions import stamp
 
     store = services.store_handle().store
     store.append("short", stamp({"role": "user", "content": "hi"}), stamp({"role": "assistant", "content": "hello"}))

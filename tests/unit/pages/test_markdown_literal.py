@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.core.content import markdown_literal
+from lib.core import markdown_literal
 from tests.support.apptest_helpers import open_app, shown, use_memory_store
 from tests.support.markdown_beacon import hostile_session, markdown_strings, payloads
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.chat.conversation import TurnRequest, run_turn
+from lib.chat import TurnRequest, run_turn
 from lib.providers import get_provider
 from lib.sessions import RedisStore
-from lib.transfer.archive import export_json, import_session
+from lib.transfer import export_json, import_session
 from tests.support.apptest_helpers import APP, open_app, use_memory_store, use_redis_store
 
 PAGE = "pages/sessions.py"

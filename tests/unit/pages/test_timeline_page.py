@@ -6,8 +6,8 @@ import re
 
 from streamlit.testing.v1 import AppTest
 
-from lib.providers.offline import reset_simulated_caches
-from lib.views.timeline import build_timeline
+from lib.providers import reset_simulated_caches
+from lib.views import build_timeline
 from pages.ui.timeline import MAX_BLOCKS, timeline_chart, timeline_frames
 from tests.support.apptest_helpers import shown
 from tests.support.timelines import LONG_SYSTEM, play, timeline_of
@@ -18,10 +18,10 @@ def timeline_script(turns: int, budget: int, strategy: str) -> None:
     """Runs inside AppTest: plays a session on the offline model once, then renders its timeline."""
     import streamlit as st
 
-    from lib.chat.conversation import TurnRequest, run_turn
-    from lib.providers.offline import OfflineProvider
-    from lib.sessions.memory import MemoryStore
-    from lib.views.timeline import build_timeline
+    from lib.chat import TurnRequest, run_turn
+    from lib.providers import OfflineProvider
+    from lib.sessions import MemoryStore
+    from lib.views import build_timeline
     from pages.ui.timeline import render_badges, render_cost_caption, render_timeline
 
     if "session" not in st.session_state:

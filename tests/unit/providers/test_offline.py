@@ -8,17 +8,20 @@ from typing import Any
 
 import pytest
 
-from lib.costs.cache_model import PromptCache
-from lib.providers.base import Provider, ProviderOptions, Reply
-from lib.providers.errors import BadRequest, ProviderError
-from lib.providers.offline import (
+from lib.costs import PromptCache
+from lib.providers import (
     CANNOT_SEE_PHRASE,
     DEFAULT_REFERENCE_MODEL,
     FORGOT_PHRASE,
     WHOLE_PHRASE,
+    BadRequest,
     ContextLengthExceeded,
     InvalidPayload,
     OfflineProvider,
+    Provider,
+    ProviderError,
+    ProviderOptions,
+    Reply,
     cache_profile_id,
     compose_reply,
     key_words,
@@ -27,7 +30,7 @@ from lib.providers.offline import (
     simulate_cache,
     tool_pairing_problem,
 )
-from lib.tokens.counting import count_chat_tokens
+from lib.tokens import count_chat_tokens
 
 MODEL = "offline-teacher"
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -205,7 +208,7 @@ def test_a_payload_over_the_context_window_is_rejected_with_both_numbers():
 
 def test_the_context_window_falls_back_to_the_estimate_without_an_encoding(monkeypatch):
     from lib.providers import offline
-    from lib.tokens.counting import EncodingUnavailable
+    from lib.tokens import EncodingUnavailable
 
     def unavailable(*_: Any, **__: Any) -> int:
         raise EncodingUnavailable("o200k_base", "no network")

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 import tiktoken.load
 
-from lib.core.errors import HistoryLabError
-from lib.tokens import counting as tokens
-from lib.tokens import encodings
-from lib.tokens.counting import (
+from lib.core import HistoryLabError
+from lib.tokens import (
     EncodingUnavailable,
     choose_encoding,
     count_chat_tokens,
     count_tokens,
     encoding_for,
+    encodings,
     estimate_tokens,
     message_breakdown,
 )
+from lib.tokens import counting as tokens
 
 # The OpenAI cookbook's example for num_tokens_from_messages.
 COOKBOOK = [

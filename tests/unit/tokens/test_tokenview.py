@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lib.tokens.counting import count_tokens
-from lib.tokens.view import (
+from lib.tokens import (
     DEFAULT_SEGMENT_LIMIT,
     PRESETS,
+    count_tokens,
     error_pct,
     message_kind,
     segments_html,

@@ -8,14 +8,11 @@ import uuid
 
 import pytest
 
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.core.config import Settings
-from lib.core.errors import HistoryLabError
-from lib.core.records import TurnRecord
+from lib.chat import TurnRequest, run_turn
+from lib.core import HistoryLabError, Settings, TurnRecord
 from lib.providers import get_provider
 from lib.sessions import MemoryStore, RedisStore
-from lib.transfer.archive import MAX_DEPTH, InvalidExport, export_json, export_session, import_session
-from lib.transfer.schema import UNCHECKED
+from lib.transfer import MAX_DEPTH, UNCHECKED, InvalidExport, export_json, export_session, import_session
 from tests.support.redis_fixtures import start_valkey
 
 

@@ -8,14 +8,13 @@ import re
 import pytest
 
 import lib.views.inspection as inspection
-from lib.chat.conversation import TurnRequest, run_turn
-from lib.chat.demo import demo_data, load_demo
-from lib.core.pricing import DEFAULT_PRICES
-from lib.core.records import TurnRecord
+from lib.chat import TurnRequest, demo_data, load_demo, run_turn
+from lib.context import seed_breaking_budgets
+from lib.core import DEFAULT_PRICES, TurnRecord
 from lib.providers import get_provider
 from lib.sessions import MemoryStore
-from lib.tokens.counting import EncodingUnavailable, count_chat_tokens, estimate_tokens
-from lib.views.inspection import inspect, seed_breaking_budgets, what_if
+from lib.tokens import EncodingUnavailable, count_chat_tokens, estimate_tokens
+from lib.views import inspect, what_if
 
 MODEL = "gpt-4o-mini"
 PRICES = {p.model: p for p in DEFAULT_PRICES}
@@ -115,7 +114,7 @@ def test_demo_conversation_covers_the_cases_where_chars_4_misleads():
     results = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
     assert calls and calls == results
     # chars/4 goes wrong in both directions over the demo's messages.
-    from lib.tokens.counting import count_tokens
+    from lib.tokens import count_tokens
     ratios = [estimate_tokens(m["content"]) / count_tokens(m["content"], MODEL) for m in messages
               if isinstance(m.get("content"), str) and len(m["content"]) > 40]
     assert min(ratios) < 0.7 and max(ratios) > 1.05
@@ -190,7 +189,7 @@ def test_drop_columns_equal_the_resolved_id_lists(chatted):
 
 
 def test_message_errors_by_kind_teach_the_lesson():
-    from lib.views.inspection import kind_frame
+    from lib.views import kind_frame
 
     store = MemoryStore()
     data = inspect(store.get_history(load_demo(store)), [], model=MODEL)
@@ -206,7 +205,7 @@ def test_message_errors_by_kind_teach_the_lesson():
 def test_error_series_groups_long_sessions():
     import pandas as pd
 
-    from lib.views.inspection import error_series
+    from lib.views import error_series
 
     turns = pd.DataFrame({"turn": range(1, 1001), "estimate": [90] * 1000, "exact": [100.0] * 1000,
                           "error_pct": [-10.0] * 1000})
@@ -218,7 +217,7 @@ def test_error_series_groups_long_sessions():
 
 
 def test_strategy_comparison_on_the_demo_favours_the_cache_aware_strategy():
-    from lib.views.inspection_costs import cache_stack_frame, comparison_frame, strategy_totals
+    from lib.views import cache_stack_frame, comparison_frame, strategy_totals
 
     store = MemoryStore()
     history = store.get_history(load_demo(store))
@@ -239,7 +238,7 @@ def test_seed_what_if_uses_the_fast_seed_with_the_literal_result():
     history = store.get_history(load_demo(store))
     for budget in (500, 1_500, 4_000):
         fast = what_if(history, budget=budget, strategy="seed", model=MODEL, system_prompt="Be brief.")
-        from lib.context.trimming import trim_seed_literal
+        from lib.context import trim_seed_literal
 
         literal = trim_seed_literal([{"role": "system", "content": "Be brief."}, *history], budget)
         assert fast.kept_ids == literal.kept_ids and fast.tokens_after == literal.tokens_after
@@ -248,7 +247,7 @@ def test_seed_what_if_uses_the_fast_seed_with_the_literal_result():
 def test_thin_keeps_every_step_th_value_and_the_last_and_says_so():
     import pandas as pd
 
-    from lib.views.inspection import thin
+    from lib.views import thin
 
     # Long, as a chart draws it: two series per turn; thinning must keep or drop a turn's rows together.
     frame = pd.DataFrame({"turn": [t for t in range(1, 1_203) for _ in (0, 1)], "series": ["a", "b"] * 1_202})
@@ -265,7 +264,7 @@ def test_thin_keeps_every_step_th_value_and_the_last_and_says_so():
 def test_page_of_clamps_and_describes_the_rows_shown():
     import pandas as pd
 
-    from lib.views.inspection import page_of
+    from lib.views import page_of
 
     frame = pd.DataFrame({"#": range(450)})
     first = page_of(frame, 1, size=200)
@@ -279,7 +278,7 @@ def test_page_of_clamps_and_describes_the_rows_shown():
 
 
 def test_latest_settings_reads_the_newest_records_naming_them():
-    from lib.views.inspection import latest_settings
+    from lib.views import latest_settings
 
     turns = [{"turn": 1, "model": "gpt-4o", "budget": 500}, {"turn": 2, "model": "gpt-4o-mini"},
              {"turn": 3, "budget": "odd"}]

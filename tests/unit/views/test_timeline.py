@@ -8,12 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.context.compaction import Summary
-from lib.core.records import TurnRecord
-from lib.core.usage import Usage
-from lib.providers.offline import reset_simulated_caches
-from lib.views.badges import format_cost
-from lib.views.timeline import Timeline, build_timeline
+from lib.context import Summary
+from lib.core import TurnRecord, Usage
+from lib.providers import reset_simulated_caches
+from lib.views import Timeline, build_timeline, format_cost
 from tests.support.timelines import LONG_SYSTEM, SYSTEM, play, timeline_of
 
 
