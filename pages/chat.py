@@ -35,11 +35,10 @@ def main() -> None:
         st.error(f"The provider {markdown_literal(repr(choices.provider))} is not configured. "
                  f"{markdown_literal(choices.hint)} Or pick the offline model in the sidebar.")
     step = example.current_step(session_id)
-    try:
+    with errors.error_boundary() as caught:
         store = services.store_handle().store
         _check_linked_session(store, session_id, linked=bool(url_session) and url_session != known_session)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return
     chat_column, timeline_column = st.columns([3, 2], gap="medium")
     with chat_column:
@@ -48,12 +47,10 @@ def main() -> None:
         example.render_status(session_id, step=step)
     _typed_turn(store, session_id, choices, live_box, disabled=not choices.configured or step is not None)
     result, badge_slot = _send(store, session_id, choices, step, live_box) if step else (None, None)
-    try:
+    with header, errors.error_boundary() as caught:
         view = chat_history.load_view(store, session_id, reference_model=choices.reference_model,
                                       prices=sidebar.current_prices())
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        with header:
-            errors.show_error(exc)
+    if caught.error:
         return
     if step is not None:
         example.after_step(session_id, step, result, view.history)

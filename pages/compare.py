@@ -127,7 +127,7 @@ def providers_tab(choices: Any) -> None:
         message = st.text_area("New message", key="cmp_message", height=80,
                                placeholder="Ask every provider the same thing…")
         sent = st.form_submit_button("Send to all", type="primary")
-    try:
+    with errors.error_boundary():
         store = services.store_handle().store
         session_id = services.current_session_id()
         if sent:
@@ -137,8 +137,6 @@ def providers_tab(choices: Any) -> None:
                 run(store, session_id, message, configs, choices, prices)
         compare_results.show_saved(store, session_id)
         compare_results.show_earlier(store.get_comparisons(session_id))
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
 
 
 def main() -> None:

@@ -52,10 +52,10 @@ def cached_what_if(session_id: str, size: int, budget: int, strategy: str, model
 
 def _load_demo() -> None:
     # A callback: it runs before the page is drawn, so the picker is created already showing the demo.
-    try:
+    with errors.error_boundary(show=False) as caught:  # a callback: main() shows it on this run
         demo_id = load_demo(services.store_handle().store)
-    except Exception as exc:  # noqa: BLE001 - shown by main() through the one error boundary
-        st.session_state[ERROR_KEY] = exc
+    if caught.error:
+        st.session_state[ERROR_KEY] = caught.error
         return
     services.set_session(demo_id)
 
@@ -150,12 +150,11 @@ def main() -> None:
                "trimmer dropped, and what prompt caching makes of it.")
     if ERROR_KEY in st.session_state:
         errors.show_error(st.session_state.pop(ERROR_KEY))
-    try:
+    with errors.error_boundary() as caught:
         store = services.store_handle().store
         session_id = session_picker(store)
         history, turns, meta = store.get_history(session_id), store.get_turns(session_id), store.get_meta(session_id)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return
     # on_change="rerun": only the open tab runs and is sent. Streamlit otherwise sends a hidden tab's whole
     # content, and the session tab of a 10,000-message session is what made the page slow to load.

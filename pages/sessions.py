@@ -59,10 +59,10 @@ def import_upload(store: SessionStore) -> None:
     imported: dict[str, str] = st.session_state.setdefault(IMPORTED_KEY, {})
     if digest in imported and store.exists(imported[digest]):
         return
-    try:
+    with errors.error_boundary(show=False) as caught:  # shown beside the uploader (InvalidExport says what)
         imported[digest] = import_session(store, data)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary (InvalidExport says what is wrong)
-        st.session_state["ses_import_error"] = (digest, exc)
+    if caught.error:
+        st.session_state["ses_import_error"] = (digest, caught.error)
     else:
         st.session_state.pop("ses_import_error", None)
 
@@ -91,11 +91,11 @@ def import_section() -> None:
 def deferred_export(store: SessionStore, session_id: str) -> Callable[[], str]:
     """The export, built only when "Export JSON" is clicked (a 10,000-message session is megabytes)."""
     def build() -> str:
-        try:
+        # Runs outside the script (when the download is fetched): the file itself says what went wrong.
+        with errors.error_boundary(show=False) as caught:
             return export_json(store, session_id)
-        except Exception as exc:  # noqa: BLE001 - runs outside the script: the file says what went wrong
-            log.error("Export of %s failed", session_id, exc_info=exc)
-            return json.dumps({"error": errors.describe_error(exc)})
+        assert caught.error is not None
+        return json.dumps({"error": errors.describe_error(caught.error)})
     return build
 
 
@@ -146,7 +146,7 @@ def session_table(store: SessionStore) -> None:
 def main() -> None:
     sidebar.page_setup()
     st.title("🗂️ Sessions")
-    try:
+    with errors.error_boundary():
         handle = services.store_handle()
         store = handle.store
         store_notice(handle)
@@ -155,8 +155,6 @@ def main() -> None:
             st.success(f"Deleted session `{deleted}`.")
         session_table(store)
         import_section()
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
 
 
 main()

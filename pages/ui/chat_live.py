@@ -52,16 +52,14 @@ def live_turn(store: SessionStore, request: TurnRequest,
     inside the reply, where the page puts the turn's badges once its record is read back."""
     with st.chat_message("user"):
         render_message_body(request.user_text, key="chat_live_echo", raw_tab=False)
-    try:
+    with errors.error_boundary() as caught:
         prepared = start_turn(store, provider_for_choices(choices), request)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return None, None
     with st.chat_message("assistant"):
-        try:
+        with errors.error_boundary() as caught:  # e.g. the store failing while saving the reply
             result = stream_reply(prepared)
-        except Exception as exc:  # noqa: BLE001 - e.g. the store failing while saving the reply
-            errors.show_error(exc)
+        if caught.error:
             return None, None
         if result.unsaved:
             st.session_state[unsaved_key(prepared.session_id)] = result
@@ -118,10 +116,9 @@ def offer_save_again(store: SessionStore, session_id: str, *, streamed_now: bool
             st.warning("This reply is not saved yet.")
     if st.button("Save again", key=f"chat_save_again__{session_id}", type="primary",
                  help="Store the reply shown above now that the store may be back."):
-        try:
+        with errors.error_boundary() as caught:
             save_reply_again(store, result)
-        except Exception as exc:  # noqa: BLE001 - the one error boundary
-            errors.show_error(exc)
+        if caught.error:
             return
         del st.session_state[unsaved_key(session_id)]
         st.rerun()

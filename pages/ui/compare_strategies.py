@@ -39,7 +39,7 @@ def strategies_tab(choices: Any) -> None:
     st.caption("The same conversation and next message under each way of keeping history. Manual strategies "
                "re-send (part of) the history from the store; server-side state sends only the new message, "
                "and the server bills the context it keeps.")
-    try:
+    with errors.error_boundary():
         history, system_prompt, default_budget = _conversation(choices)
         left, right = st.columns(2)
         message = left.text_input("Next message", value=DEFAULT_QUESTION, key="cmp_st_message")
@@ -57,8 +57,6 @@ def strategies_tab(choices: Any) -> None:
                           prices=prices)
         chain = chain_messages(history, message, system_prompt=system_prompt)
         show_comparison(_counted(result, chain, prices=prices))
-    except Exception as exc:  # noqa: BLE001 - the tab's error boundary
-        errors.show_error(exc)
 
 
 def _conversation(choices: Any) -> tuple[list[dict[str, Any]], str, int]:

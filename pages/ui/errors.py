@@ -2,11 +2,23 @@
 
 Errors of lib's user-facing family (``lib.core.errors.HistoryLabError``) are shown as they are, secrets masked.
 Anything else is a bug: it is logged with its traceback and the page shows a short message.
+
+Every page and helper catches through ``error_boundary`` (nowhere else in the UI says ``except Exception``):
+
+    with error_boundary() as caught:
+        store = services.store_handle().store
+    if caught.error:
+        return          # already shown (or, with show=False, kept for the caller to report)
+
+Streamlit's st.rerun and st.stop raise BaseException subclasses, so they pass through untouched.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -38,6 +50,33 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, EncodingUnavailable):
         return f"Exact token counts are unavailable: {text}"
     return text
+
+
+@dataclass
+class Caught:
+    """What an ``error_boundary`` caught: None when the block ran to the end."""
+
+    error: Exception | None = None
+
+
+@contextmanager
+def error_boundary(*, show: bool = True, stop: bool = False) -> Iterator[Caught]:
+    """Run a block; turn any exception into one message (``show``), log a bug's traceback, and go on.
+
+    ``show=False`` keeps the error in ``Caught.error`` for a caller that reports it elsewhere (a callback's
+    notice queue, an export file); ``stop=True`` stops the page after showing it.
+    """
+    caught = Caught()
+    try:
+        yield caught
+    except Exception as exc:  # noqa: BLE001 - this is the UI's one error boundary
+        caught.error = exc
+        if show:
+            show_error(exc)
+        elif not _is_known(exc):
+            log.error("Unexpected error", exc_info=exc)
+        if stop:
+            st.stop()
 
 
 def show_error(exc: BaseException) -> None:

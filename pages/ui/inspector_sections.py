@@ -157,10 +157,9 @@ def provider_counts(payload: list[dict[str, Any]], model: str) -> None:
         if col.button(f"Count with {_short_name(info.label)}", key=f"ins_count_{info.name}",
                       help="Calls the provider's token-count endpoint for this payload (a network call)."):
             count_model = model if model in info.models else info.default_model
-            try:
+            with errors.error_boundary() as caught:
                 figure = services.provider_for(info.name).count_tokens(payload, count_model)
-            except Exception as exc:  # noqa: BLE001 - the one error boundary
-                errors.show_error(exc)
+            if caught.error:
                 continue
             results[info.name] = (signature, count_model, figure)
     for info in infos:
@@ -224,11 +223,10 @@ def _caching_replay(session_id: str, history: list, *, model: str, budget: int, 
                           format_func=strategy_label, key="ins_cache_strategy")
     # The eight replays take about 0.5 s at 2,000 messages and 5 s or more at 10,000 on two cores: the
     # cache simulation re-reads each payload that changed right after the system prompt.
-    try:
+    with errors.error_boundary() as caught:
         totals = strategy_totals(session_id, len(history), model, budget, system_prompt, profile,
                                  tuple(sorted(prices.items())), history)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return
     rules = get_profile(profile)
     minimum = rules.min_prefix_for(model) if rules else 0

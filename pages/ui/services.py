@@ -24,6 +24,7 @@ from lib import services as lib_services
 from lib.core import Settings, markdown_literal
 from lib.providers import ProviderInfo, list_providers
 from lib.sessions import InvalidSessionId, new_session_id, validate_session_id
+from pages.ui.errors import error_boundary
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,10 @@ _settings_cache: dict[tuple[Any, ...], Settings] = {}
 
 def _secrets() -> dict[str, Any]:
     # load_if_toml_exists never raises, so a missing secrets.toml is simply "no secrets".
-    try:
+    with error_boundary(show=False):  # a broken secrets file must not take the app down
         return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
-    except Exception:  # noqa: BLE001 - a broken secrets file must not take the app down
-        log.warning("Could not read st.secrets; using environment variables only", exc_info=True)
-        return {}
+    log.warning("Could not read st.secrets; using environment variables only")
+    return {}
 
 
 def settings() -> Settings:

@@ -21,7 +21,7 @@ from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
 from lib.core import DEFAULT_PRICES, Settings, markdown_literal
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
-from pages.ui.errors import describe_error, show_error
+from pages.ui.errors import describe_error, error_boundary
 from pages.ui.services import (
     current_session_id,
     notice,
@@ -123,11 +123,8 @@ def sidebar_choices() -> SidebarChoices:
 def page_setup() -> SidebarChoices:
     """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
     sidebar itself fails (e.g. a bad setting), after showing why."""
-    try:
+    with error_boundary(stop=True):
         choices = render_sidebar()
-    except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message
-        show_error(exc)
-        st.stop()
     show_notices()
     return choices
 
@@ -190,10 +187,10 @@ def _cancel_delete() -> None:
 
 def _delete_session(session_id: str) -> None:
     # Callbacks run before the script, where an exception would be shown as a traceback; queue a notice.
-    try:
+    with error_boundary(show=False) as caught:
         store_handle().store.clear_history(session_id)
-    except Exception as exc:  # noqa: BLE001 - reported through the notice queue
-        notice("error", f"Could not delete the session: {describe_error(exc)}")
+    if caught.error:
+        notice("error", f"Could not delete the session: {describe_error(caught.error)}")
         return
     st.session_state.pop(f"hl_last_turn__{session_id}", None)
     set_session(new_session_id())
@@ -262,12 +259,11 @@ def strategy_label(strategy: str) -> str:
 
 def _store_section() -> None:
     st.subheader("Store")
-    try:
+    with error_boundary() as caught:
         handle = store_handle()
         sid = current_session_id()
         ttl = handle.store.ttl(sid)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary renders it
-        show_error(exc)
+    if caught.error:
         return
     if handle.kind == "memory":
         st.warning(f"**Memory**: lost on restart. {markdown_literal(handle.notice or '')}".strip())
