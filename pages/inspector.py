@@ -5,14 +5,13 @@ pages/ui/inspector_sections.py, the token view in pages/ui/token_view.py. Widget
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
 from lib.chat import load_demo
 from lib.context import STRATEGIES, STRATEGY_LABELS
-from lib.core import markdown_literal
+from lib.core import Price, markdown_literal
+from lib.sessions import SessionStore
 from lib.tokens import count_label
 from lib.views import Inspection, WhatIf, inspect, latest_settings, what_if
 from pages.ui import errors, services, sidebar
@@ -64,7 +63,7 @@ def _follow_picker() -> None:
     services.set_session(st.session_state[PICKER_KEY])
 
 
-def session_picker(store: Any) -> str:
+def session_picker(store: SessionStore) -> str:
     current = services.current_session_id()
     ids = [current, *[row.id for row in store.list_sessions() if row.id != current]]
     # The picker always shows the open session: picking one opens it (_follow_picker), and "Load demo",
@@ -110,7 +109,7 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
 
 
 def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, system_prompt: str,
-                    default_budget: int, prices: dict[str, Any]) -> None:
+                    default_budget: int, prices: dict[str, Price]) -> None:
     st.subheader("What if?")
     st.caption("Re-runs the trimmer on the stored history right now. The stored history never changes.")
     untrimmed = int(data.turns["untrimmed_exact"].iloc[-1] if data.exact_available and len(data.turns)

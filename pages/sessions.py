@@ -13,13 +13,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from lib.core import HistoryLabError, markdown_literal, safe_title
-from lib.sessions import SessionStore, new_session_id
+from lib.sessions import SessionStore, StoreHandle, new_session_id
 from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
 from pages.ui import errors, services, sidebar
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 IMPORTED_KEY = "ses_imported"  # sha256 of an uploaded file -> the session it became
 
 
-def store_notice(handle: Any) -> None:
+def store_notice(handle: StoreHandle) -> None:
     if handle.kind == "memory":
         st.warning(f"**Memory store**: sessions are lost on restart and not shared between processes. "
                    f"{markdown_literal(handle.notice or '')}")

@@ -87,7 +87,7 @@ def is_loopback(host: str | None) -> bool:
 def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
         if name == wanted:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 

@@ -214,7 +214,7 @@ def comparison_record(
     }
 
 
-def continue_with(store: SessionStore, session_id: str, record: Mapping[str, Any], column: int) -> list[dict]:
+def continue_with(store: SessionStore, session_id: str, record: Mapping[str, Any], column: int) -> list[dict[str, Any]]:
     """Append the compared message and the chosen column's reply to the main history."""
     columns = record.get("columns")
     chosen = as_mapping(columns[column] if isinstance(columns, list) and 0 <= column < len(columns) else None)

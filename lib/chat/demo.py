@@ -24,7 +24,8 @@ DEMO_BUDGET = 3_000  # small enough that the long report pushes early turns out
 
 @cache
 def demo_data() -> dict[str, Any]:
-    return json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 def load_demo(

@@ -75,9 +75,12 @@ class AnthropicProvider(RemoteProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        stream: Iterable[Any]
         if "context_management" in request:  # a beta: the SDK sends ``betas`` as the anthropic-beta header
-            return self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
-        return self.client.messages.create(**request)
+            stream = self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
+        else:
+            stream = self.client.messages.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")

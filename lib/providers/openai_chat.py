@@ -50,7 +50,8 @@ class OpenAIChatProvider(RemoteProvider):
         }
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.chat.completions.create(**request)
+        stream: Iterable[Any] = self.client.chat.completions.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         if event.usage is not None:  # the last chunk, with no choices, carries the usage

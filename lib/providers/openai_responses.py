@@ -55,7 +55,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.responses.create(**request)
+        stream: Iterable[Any] = self.client.responses.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")

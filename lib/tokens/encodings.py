@@ -195,6 +195,7 @@ def _download(name: str) -> tiktoken.Encoding:
     worker.start()
     worker.join(LOAD_TIMEOUT_SECONDS)
     if "encoding" in result:
-        return result["encoding"]
+        encoding: tiktoken.Encoding = result["encoding"]
+        return encoding
     reason = "timed out" if worker.is_alive() else f"{type(result['error']).__name__}: {result['error']}"
     raise EncodingUnavailable(name, reason)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lib.tokens.counting import EncodingUnavailable, content_text, count_text, estimate_tokens, load_encoding
+from lib.tokens.counting import content_text, count_text, estimate_tokens
+from lib.tokens.encodings import EncodingUnavailable, load_encoding
 
 DEFAULT_SEGMENT_LIMIT = 2_000
 COMPARED_ENCODINGS = ("cl100k_base", "o200k_base")

@@ -55,7 +55,7 @@ class ParsedExport:
 def export_session(store: SessionStore, session_id: str) -> dict[str, Any]:
     """Everything stored for a session: messages, turn records, meta and comparisons; secrets masked."""
     session_id = validate_session_id(session_id)
-    return scrub({
+    exported: dict[str, Any] = scrub({
         "format": FORMAT,
         "version": VERSION,
         "exported_at": time.time(),
@@ -65,6 +65,7 @@ def export_session(store: SessionStore, session_id: str) -> dict[str, Any]:
         "turns": store.get_turns(session_id),
         "comparisons": store.get_comparisons(session_id),
     })
+    return exported
 
 
 def export_json(store: SessionStore, session_id: str) -> str:

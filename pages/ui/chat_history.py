@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import streamlit as st
 
 from lib.chat import MESSAGE as INTERRUPTED_MESSAGE
 from lib.chat import STATUS as INTERRUPTED_STATUS
 from lib.chat import interrupted_turns, unanswered
-from lib.core import Price, TurnRecord, content_text, markdown_literal, read_turns
+from lib.core import Message, Price, TurnRecord, content_text, markdown_literal, read_turns
 from lib.costs import running_costs
 from lib.sessions import SessionStore
 from lib.views import Timeline, TurnRow, Window, build_timeline, chat_window, turn_badges
@@ -25,7 +24,6 @@ from pages.ui.render import render_message_body, render_raw
 from pages.ui.timeline import render_badges, render_cost_caption
 from pages.ui.token_view import render_token_view
 
-Message = Mapping[str, Any]
 TOKEN_VIEW_KEY = "chat_token_view"
 # One style sheet for every dimmed message: keyed containers carry the class "st-key-<key>".
 STYLE = """<style>

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
+from lib.providers import Provider
 from lib.sessions import SessionStore
 from pages.ui import errors, services, sidebar
 from pages.ui.render import render_message_body, stream_message_body
@@ -39,7 +39,7 @@ def turn_request(text: str, session_id: str, choices: sidebar.SidebarChoices, *,
     )
 
 
-def provider_for_choices(choices: sidebar.SidebarChoices) -> Any:
+def provider_for_choices(choices: sidebar.SidebarChoices) -> Provider:
     # The offline model simulates the cache of the model it is priced as, so it is built per reference model.
     options = {"reference_model": choices.reference_model} if choices.reference_model else {}
     return services.provider_for(choices.provider, **options)

@@ -12,6 +12,7 @@ import streamlit as st
 from lib.chat import column_name, continue_with, request_differences, seconds_text, server_context_text, summary_table
 from lib.context import highlights, pretty, unified_diff
 from lib.core import ColumnResult, as_float, markdown_literal, safe_title
+from lib.sessions import SessionStore
 from pages.ui import render
 
 RESULTS_KEY = "cmp_last"
@@ -29,7 +30,7 @@ def plain_table(frame: pd.DataFrame) -> None:
     st.table(shown)
 
 
-def show_saved(store: Any, session_id: str) -> None:
+def show_saved(store: SessionStore, session_id: str) -> None:
     saved = st.session_state.get(RESULTS_KEY)
     if not saved or saved["session"] != session_id:
         return
@@ -45,7 +46,8 @@ def show_saved(store: Any, session_id: str) -> None:
                "with one reply.")
 
 
-def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results: Sequence[ColumnResult]) -> None:
+def show_replies(store: SessionStore, session_id: str, record: Mapping[str, Any],
+                 results: Sequence[ColumnResult]) -> None:
     st.subheader("Replies")
     for result, tab in zip(results, st.tabs([f"Column {r.index + 1}" for r in results]), strict=True):
         with tab:

@@ -28,14 +28,14 @@ from lib.chat import (
     with_counted_billing,
 )
 from lib.context import pretty
-from lib.core import default_table, markdown_literal, prices_from_rows
+from lib.core import Price, default_table, markdown_literal, prices_from_rows
 from pages.ui import compare_results, errors, services, sidebar
 
 SOURCES = ("demo", "session")
 DEFAULT_QUESTION = "What did I say in my first message?"
 
 
-def strategies_tab(choices: Any) -> None:
+def strategies_tab(choices: sidebar.SidebarChoices) -> None:
     st.caption("The same conversation and next message under each way of keeping history. Manual strategies "
                "re-send (part of) the history from the store; server-side state sends only the new message, "
                "and the server bills the context it keeps.")
@@ -59,7 +59,7 @@ def strategies_tab(choices: Any) -> None:
         show_comparison(_counted(result, chain, prices=prices))
 
 
-def _conversation(choices: Any) -> tuple[list[dict[str, Any]], str, int]:
+def _conversation(choices: sidebar.SidebarChoices) -> tuple[list[dict[str, Any]], str, int]:
     """The conversation to compare on: the bundled demo, or this session's stored history."""
     history = services.store_handle().store.get_history(services.current_session_id())
     labels = {"demo": "The bundled demo conversation",
@@ -72,7 +72,7 @@ def _conversation(choices: Any) -> tuple[list[dict[str, Any]], str, int]:
     return list(history), choices.system_prompt, max(100, choices.budget - choices.reserve)
 
 
-def _prices() -> Mapping[str, Any]:
+def _prices() -> Mapping[str, Price]:
     rows = st.session_state.get(sidebar.PRICE_TABLE_KEY)
     try:
         return prices_from_rows(rows) if rows else default_table()
@@ -82,21 +82,21 @@ def _prices() -> Mapping[str, Any]:
 
 @st.cache_data(max_entries=16, show_spinner="Replaying the conversation under every strategy…")
 def _cached(_history: Sequence[Mapping[str, Any]], key: tuple[Any, ...], message: str, model: str, budget: int,
-            system_prompt: str, _prices: Mapping[str, Any]) -> StrategyComparison:
+            system_prompt: str, _prices: Mapping[str, Price]) -> StrategyComparison:
     # ``key`` stands for the history and prices (ids, length, price rows) so they need not be hashed whole.
     return compare_strategies(_history, message, model=model, budget=budget, system_prompt=system_prompt,
                               prices=_prices)
 
 
 def _compare(history: Sequence[Mapping[str, Any]], message: str, *, model: str, budget: int, system_prompt: str,
-             prices: Mapping[str, Any]) -> StrategyComparison:
+             prices: Mapping[str, Price]) -> StrategyComparison:
     key = (len(history), history[-1].get("id") if history else None, history[0].get("id") if history else None,
            repr(sorted((k, repr(v)) for k, v in prices.items())))
     return _cached(history, key, message, model, budget, system_prompt, prices)
 
 
 def _counted(result: StrategyComparison, chain: list[dict[str, Any]], *,
-             prices: Mapping[str, Any]) -> StrategyComparison:
+             prices: Mapping[str, Price]) -> StrategyComparison:
     """With a configured server-side provider, offer the exact billed input of the chain row from its count
     endpoint; without one, say what to set. The count is kept for the same chain, model and prices."""
     counter = next((i for i in services.provider_infos() if i.capabilities.server_side_history

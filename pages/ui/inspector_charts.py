@@ -34,16 +34,16 @@ INK = "#111827"
 PART_COLOURS = {"cached": "#2e9d5b", "written": "#d8893b", "uncached": "#9aa5b1"}
 
 
-def _q(field: str, title: str | None = None, **more: Any) -> dict[str, Any]:
+def _q(field: str, title: str | None = None, **more: Any) -> Spec:
     """A quantitative field (title None: Vega-Lite's default, the field name)."""
     return {"field": field, "type": "quantitative", **({"title": title} if title is not None else {}), **more}
 
 
-def _n(field: str, title: str | None = None, **more: Any) -> dict[str, Any]:
+def _n(field: str, title: str | None = None, **more: Any) -> Spec:
     return {"field": field, "type": "nominal", **({"title": title} if title is not None else {}), **more}
 
 
-def _turn_x(field: str = "turn") -> dict[str, Any]:
+def _turn_x(field: str = "turn") -> Spec:
     return _q(field, "Turn", axis={"tickMinStep": 1})
 
 

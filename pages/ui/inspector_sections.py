@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.context import seed_breaking_budgets
-from lib.core import markdown_literal, wire_payload
+from lib.core import Message, Price, markdown_literal, wire_payload
 from lib.costs import PROFILES, get_profile
 from lib.tokens import count_chat_tokens, count_label
 from lib.views import (
@@ -35,7 +35,6 @@ from lib.views import strategy_totals as _strategy_totals
 from pages.ui import errors, services
 from pages.ui.inspector_charts import Figure, cache_stack_chart, cost_chart
 
-Message = Mapping[str, Any]
 TABLE_HEIGHT = 520
 COUNTS_KEY = "ins_provider_counts"
 PAGE_ROWS = 200
@@ -198,7 +197,7 @@ def strategy_totals(session_id: str, size: int, model: str, budget: int, system_
 
 
 def caching_section(session_id: str, history: list, *, model: str, budget: int, system_prompt: str,
-                    prices: Mapping[str, Any]) -> None:
+                    prices: Mapping[str, Price]) -> None:
     st.subheader("Prompt caching: what re-sent history really costs")
     st.markdown(TEACHING)
     auto = len(history) <= CACHING_AUTO_MESSAGES
@@ -216,7 +215,7 @@ def caching_section(session_id: str, history: list, *, model: str, budget: int, 
 
 
 def _caching_replay(session_id: str, history: list, *, model: str, budget: int, system_prompt: str,
-                    prices: Mapping[str, Any]) -> None:
+                    prices: Mapping[str, Price]) -> None:
     ids = list(PROFILES)
     profile = st.selectbox("Cache rules", ids, format_func=lambda p: PROFILES[p].label, key="ins_cache_profile")
     chosen = st.selectbox("Strategy shown per turn", ["turns", "cache-aware", "seed", "none"],

@@ -22,8 +22,8 @@ import streamlit as st
 
 from lib import services as lib_services
 from lib.core import Settings, markdown_literal
-from lib.providers import ProviderInfo, list_providers
-from lib.sessions import InvalidSessionId, new_session_id, validate_session_id
+from lib.providers import Provider, ProviderInfo, list_providers
+from lib.sessions import InvalidSessionId, StoreHandle, new_session_id, validate_session_id
 from pages.ui.errors import error_boundary
 
 log = logging.getLogger(__name__)
@@ -69,25 +69,25 @@ def _store_key(cfg: Settings) -> str:
 
 
 @st.cache_resource(show_spinner="Opening the session store…")
-def _open_store(_cfg: Settings, key: str, mode: str) -> Any:
+def _open_store(_cfg: Settings, key: str, mode: str) -> StoreHandle:
     # `key` carries every setting that changes the store, so tests that change the environment get
     # a new store while the app keeps one per process.
     # lib.services holds the one store per process that the HTTP API (lib.api) uses too.
     return lib_services.store_handle(_cfg, mode=mode or None)
 
 
-def store_handle() -> Any:
+def store_handle() -> StoreHandle:
     """The StoreHandle (store, kind, label, notice) for this process."""
     cfg = settings()
     return _open_store(cfg, _store_key(cfg), os.environ.get(STORE_MODE_ENV, "").strip().lower())
 
 
 @st.cache_resource(show_spinner=False)
-def _build_provider(name: str, _cfg: Settings, key: int, options: tuple[tuple[str, Any], ...]) -> Any:
+def _build_provider(name: str, _cfg: Settings, key: int, options: tuple[tuple[str, Any], ...]) -> Provider:
     return lib_services.provider_for(name, _cfg, **dict(options))
 
 
-def provider_for(name: str, **options: Any) -> Any:
+def provider_for(name: str, **options: Any) -> Provider:
     """A provider built once per (name, settings, options); SDK clients are never built in pages."""
     cfg = settings()
     # hash(settings) covers the API keys too, so a new key gives a new client.

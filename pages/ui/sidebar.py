@@ -11,14 +11,13 @@ offline model is priced as) appear only when ``ProviderInfo.capabilities`` says 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from lib.chat import CHAT_STRATEGIES
 from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
-from lib.core import DEFAULT_PRICES, Settings, markdown_literal
+from lib.core import DEFAULT_PRICES, Price, Settings, markdown_literal
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from pages.ui.errors import describe_error, error_boundary
@@ -284,7 +283,7 @@ def format_ttl(seconds: int | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def current_prices() -> dict[str, Any] | None:
+def current_prices() -> dict[str, Price] | None:
     """The price table as edited on any page this session (None: the defaults)."""
     from lib.core import prices_from_rows
 
@@ -297,7 +296,7 @@ def current_prices() -> dict[str, Any] | None:
         return None  # the page with the editor says what is wrong with it
 
 
-def price_table(key: str) -> dict[str, Any]:
+def price_table(key: str) -> dict[str, Price]:
     """The editable price table (US$ per million tokens), shared by the pages via session state."""
     from lib.core import DEFAULT_PRICES, price_rows, prices_from_rows
 

@@ -108,17 +108,20 @@ class PrivateSocketConnection(UnixDomainSocketConnection):
     """
 
     def __init__(self, *, on_lost: Callable[[], str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # redis-py's connection classes are untyped; Any says so once, here, instead of leaking further.
+        base: Any = super()
+        base.__init__(**kwargs)
         self.on_lost = on_lost
 
     def _connect(self) -> socket.socket:
+        base: Any = super()
         try:
-            sock = super()._connect()
+            sock: socket.socket = base._connect()
         except OSError:
             if self.on_lost is None:
                 raise
             self.path = self.on_lost()
-            sock = super()._connect()
+            sock = base._connect()
         check_peer(sock, self.path)
         return sock
 
