@@ -150,7 +150,7 @@ def provider_counts(payload: list[dict[str, Any]], model: str) -> None:
                    "buttons (their count endpoints are called only when you click).")
         return
     signature = hash(repr(payload))
-    results: dict[str, Any] = st.session_state.setdefault(COUNTS_KEY, {})
+    results: dict[str, tuple[int, str, int]] = st.session_state.setdefault(COUNTS_KEY, {})
     cols = st.columns(len(infos))
     for col, info in zip(cols, infos, strict=True):
         if col.button(f"Count with {_short_name(info.label)}", key=f"ins_count_{info.name}",

@@ -7,12 +7,11 @@ the ``key`` given, so several views can live on one page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import streamlit as st
 
-from lib.core import markdown_literal
+from lib.core import Message, markdown_literal
 from lib.tokens import (
     COMPARED_ENCODINGS,
     DEFAULT_SEGMENT_LIMIT,
@@ -93,7 +92,7 @@ def _use_preset(key: str, name: str) -> None:
     st.session_state[f"{key}_text"] = PRESETS[name]
 
 
-def _load_message(key: str, messages: Sequence[Mapping[str, Any]]) -> None:
+def _load_message(key: str, messages: Sequence[Message]) -> None:
     # A callback: the text box is created after it, already holding the message.
     number = st.session_state.get(f"{key}_message")
     if number is None or not 0 <= number < len(messages):
@@ -104,7 +103,7 @@ def _load_message(key: str, messages: Sequence[Mapping[str, Any]]) -> None:
     st.session_state[f"{key}_loaded"] = (f"message #{int(number):,} ({message.get('role')})", text)
 
 
-def token_view_section(*, key: str, messages: Sequence[Mapping[str, Any]] = ()) -> None:
+def token_view_section(*, key: str, messages: Sequence[Message] = ()) -> None:
     """A text box with presets (English prose, Chinese, Japanese, Python code, JSON, emoji) and, optionally,
     a message of ``messages`` to load by its position (the inspector passes the session's stored history),
     then the token view.
