@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.context import estimates_of, seed_cut, trim_history, trim_seed_literal  # noqa: E402  # noqa: E402
+from lib.context import estimates_of, seed_cut, trim_history, trim_seed_literal  # noqa: E402
 from lib.tokens import choose_encoding, clear_count_cache, count_chat_tokens, estimate_chat_tokens, load_encoding
 
 MODEL = "gpt-4o-mini"

@@ -23,7 +23,6 @@ from lib.providers import BadRequest, Provider, ProviderError, Reply, ServerStat
 from lib.sessions import SessionStore
 
 ServerState = Literal["previous_response", "conversation"]
-SERVER_STATES: tuple[ServerState, ...] = ("previous_response", "conversation")
 # Session meta: the chain and the assistant message that ends it (the chain is valid while it is the newest).
 META_PREVIOUS_RESPONSE = "previous_response_id"
 META_PREVIOUS_RESPONSE_MESSAGE = "previous_response_message_id"

@@ -42,7 +42,6 @@ Side = Literal["client", "server"]
 CACHE_PROFILE = "openai"  # every row is priced and cached as one OpenAI model, so the rows compare fairly
 PLACEHOLDER_RESPONSE_ID = "resp_previous"  # stands in for the id the previous turn's response returned
 SIMULATED_SERVER = "simulated: what the Responses API would bill"
-MANUAL_STRATEGIES = ("turns", "cache-aware", "summary")
 MAX_OUTPUT_TOKENS = 1024
 SHORT_LABELS = {"turns": "re-send: turns", "cache-aware": "re-send: cache-aware", "summary": "re-send: summary",
                 "server-chain": "server: previous_response_id", "server-compaction": "server: compaction"}

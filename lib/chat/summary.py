@@ -90,10 +90,3 @@ def summarizer_for(provider: Provider, *, model: str, prices: Mapping[str, Price
     return ProviderSummarizer(provider, model=model, prices=prices)
 
 
-def summary_fields(summary: Summary | None, *, new: bool, requests: int) -> dict[str, Any]:
-    """The TurnRecord fields that say which summary was sent, what it covers and what writing it cost."""
-    if summary is None:
-        return {"summary_requests": requests}
-    return {"summary_id": summary.id, "summary_first_turn": summary.first_turn, "summary_last_turn": summary.last_turn,
-            "summary_tokens": summary.tokens, "summary_new": new, "summary_requests": requests,
-            "summary_cost": summary.cost if new else None}

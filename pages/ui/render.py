@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from lib.core import PREVIEW_CHARS, content_text, preview, reveal_bidi, safe_markdown, safe_title
+from lib.core import PREVIEW_CHARS, content_text, preview, reveal_bidi, safe_markdown
 
 TABS = ("Rendered", "Raw")
 
@@ -78,11 +78,6 @@ def stream_message_body(deltas: Iterable[str], *, key: str, every_s: float = 0.0
 def render_raw(text: str) -> None:
     """Exactly ``text``, in monospace, except that bidi controls are shown as markers."""
     st.code(reveal_bidi(text), language=None, wrap_lines=True)
-
-
-def render_title(text: object, *, limit: int = 80) -> None:
-    """A one-line title from untrusted text (a session's first message, say) as plain text."""
-    st.text(safe_title(text, limit=limit))
 
 
 def _show_all_toggle(key: str, *, shown: int, total: int, full: bool) -> None:
