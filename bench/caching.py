@@ -2,7 +2,7 @@
 
 Run: uv run python bench/caching.py [turns] [budget]   (default 200 turns, 20,000-token budget)
 
-Workload (issue 15): a synthetic conversation of about 400 tokens per turn (user ~150, assistant ~250) after
+Workload: a synthetic conversation of about 400 tokens per turn (user ~150, assistant ~250) after
 a 2,000-token system prompt, replayed turn by turn as the chat sends it, plus the bundled demo conversation
 at the demo's own budget. Costs are input-side US$ from lib.core.pricing's list prices,
 SIMULATED by lib.costs.cache_model

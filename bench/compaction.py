@@ -2,7 +2,7 @@
 
 Run: uv run python bench/compaction.py [turns] [budget]   (default 200 turns, 20,000-token budget)
 
-Workload (issue 19): the synthetic conversation of bench/caching.py with a fact planted in each of the
+Workload: the synthetic conversation of bench/caching.py with a fact planted in each of the
 first 10 turns ("CODE-3 is the code word for item 3."), and the bundled demo at its own budget. Every turn
 is replayed as the chat sends it; "summary" uses the offline extractive summariser and stores its summary
 between turns. Costs are input-side US$ SIMULATED by lib.costs.cache_model (caching on); the summarisation requests

@@ -10,7 +10,7 @@ itself: the slower path.
 
 Cold: the first build in this process, with lib.tokens.counting' per-text count cache cleared (every message is
 tokenized). Warm: a rerun with the same history (the page also caches whole frames with st.cache_data, so a
-real rerun skips even this). Goal (issue 17): frames for 10,000 messages in under 2 s cold.
+real rerun skips even this). Goal: frames for 10,000 messages in under 2 s cold.
 """
 
 from __future__ import annotations

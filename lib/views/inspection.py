@@ -3,7 +3,7 @@
 Linear in the session's size, so a 10,000-message session builds in well under 2 s cold:
 - per-message counts are computed once per message (lib.tokens.counting caches them by text);
 - a turn record stores what it sent and dropped as id ranges; they are resolved to position spans and
-  summed with prefix sums, never expanded into id lists (that was quadratic: turn N drops ~N messages);
+  summed with prefix sums, never expanded into id lists (turn N drops ~N messages: that would be quadratic);
 - "dropped at turn" is filled with skip pointers, so each message is assigned once, and "times dropped"
   comes from a difference array over the spans;
 - the seed's breaking points come from lib.context.seed (an exact O(n log n) computation), not 24 re-runs of
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from lib.context import ContextOverflowError, payload_problems, seed_breaking_budgets, trim_history, trim_seed_literal
 from lib.core import IdRange, Price, TurnRecord, estimate_cost, find_price, id_positions
 from lib.tokens import (
     REPLY_PRIMING,
@@ -33,10 +32,6 @@ from lib.tokens import (
     message_kind,
     message_tokens,
 )
-
-__all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
-           "latest_settings", "literal_seed_breaking_budgets", "page_count", "page_of", "seed_breaking_budgets", "thin",
-           "typed_turns", "what_if"]
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
@@ -294,128 +289,6 @@ def error_series(turns: pd.DataFrame, *, max_points: int = 150) -> pd.DataFrame:
     out["turn"] = out["first"]
     out["label"] = out["first"].astype(str) + "–" + out["last"].astype(str)
     return out.reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Thinned:
-    """Rows of a frame kept for drawing: every ``step``-th value of a column, and the last one."""
-
-    frame: pd.DataFrame
-    step: int  # 1: nothing was left out
-    kept: int  # distinct values of the column kept
-    total: int  # distinct values of the column in all
-
-    def note(self, unit: str, *, subject: str = "Sampled for drawing") -> str:
-        """What a caption must say when rows were left out ("" when none was)."""
-        if self.step == 1:
-            return ""
-        return (f"{subject}: one {unit} in every {self.step:,} ({self.kept:,} of {self.total:,}, the "
-                f"first and the last included); each value drawn is exact.")
-
-
-def thin(frame: pd.DataFrame, column: str, *, max_points: int) -> Thinned:
-    """Keep the rows whose ``column`` value is one of every ``step``-th distinct value (first and last included),
-    so a chart draws at most about ``max_points`` of them. A browser draws 5,000 turns × 8 series slowly, and a
-    line through every 10th turn still shows the trend; the caption says which were kept (``Thinned.note``).
-    """
-    values = pd.Series(frame[column].unique()).sort_values(ignore_index=True)
-    total = len(values)
-    if total <= max_points:
-        return Thinned(frame, 1, total, total)
-    step = -(-total // max_points)
-    chosen = values.iloc[::step]
-    if chosen.iloc[-1] != values.iloc[-1]:
-        chosen = pd.concat([chosen, values.iloc[[-1]]])
-    return Thinned(frame[frame[column].isin(set(chosen))], step, len(chosen), total)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a long table: rows ``first``..``last`` (1-based, inclusive) of ``total``."""
-
-    rows: pd.DataFrame
-    number: int
-    count: int
-    first: int
-    last: int
-    total: int
-
-    def caption(self, unit: str = "messages") -> str:
-        if self.count == 1:
-            return f"All {self.total:,} {unit}."
-        return f"Page {self.number:,} of {self.count:,}: {unit} {self.first:,}–{self.last:,} of {self.total:,}."
-
-
-def page_count(rows: int, *, size: int) -> int:
-    """Pages of ``size`` rows that ``rows`` rows fill (one, even when empty)."""
-    return max(1, -(-rows // size))
-
-
-def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
-    """Page ``number`` (1-based, clamped to the pages there are) of ``size`` rows."""
-    count = page_count(len(frame), size=size)
-    number = min(max(1, number), count)
-    start = (number - 1) * size
-    rows = frame.iloc[start:start + size]
-    return Page(rows, number, count, start + 1 if len(rows) else 0, start + len(rows), len(frame))
-
-
-@dataclass(frozen=True)
-class WhatIf:
-    """trim_history re-run on the stored history with another budget or strategy."""
-
-    strategy: str
-    budget: int
-    kept_ids: list[str] = field(default_factory=list)
-    dropped_ids: list[str] = field(default_factory=list)
-    tokens_before: int = 0
-    tokens_after: int = 0
-    counter: str = ""
-    problems: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-def what_if(
-    history: Sequence[Message],
-    *,
-    budget: int,
-    strategy: str,
-    model: str,
-    system_prompt: str = "",
-    reserve_tokens: int = 0,
-) -> WhatIf:
-    """The payload the trimmer would build now, and whether an API would accept it."""
-    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    try:
-        result = trim_history([*system, *history], budget, model=model, strategy=strategy,
-                              reserve_tokens=reserve_tokens)
-    except (ContextOverflowError, ValueError) as exc:
-        return WhatIf(strategy, budget, error=str(exc))
-    return WhatIf(strategy, budget, result.kept_ids, result.dropped_ids, result.tokens_before, result.tokens_after,
-                  result.counter, payload_problems(result.kept))
-
-
-def literal_seed_breaking_budgets(
-    history: Sequence[Message], *, model: str, system_prompt: str = "", steps: int = 24
-) -> list[tuple[int, list[str]]]:
-    """Budgets (largest first) where the literal seed builds a payload an API would reject.
-
-    The reference for lib.context.seed.seed_breaking_budgets (which the page uses): ``steps`` runs of the
-    seed's quadratic loop at budgets between 1% and 100% of the estimate. ``model`` is accepted for the same
-    signature; the seed counts chars/4 whatever the model.
-    """
-    del model
-    system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    messages = [*system, *history]
-    total = sum(estimate_tokens(m.get("content", "")) for m in messages)
-    found = []
-    for step in range(steps, 0, -1):
-        budget = max(1, total * step // steps)
-        result = trim_seed_literal(messages, budget)
-        problems = payload_problems(result.kept)
-        if problems:
-            found.append((budget, problems))
-    return found
 
 
 def _input_cost(model: str, tokens: float, prices: Mapping[str, Price] | None) -> float | None:

@@ -8,7 +8,7 @@ names its frames in ``datasets``; Streamlit sends them to the browser as Arrow.
 Every chart is at least 300 px tall with both axis titles set, and reads the same at 5 turns and at 5,000:
 per-turn bars sit on a quantitative axis (so 1,000 turns do not need 1,000 labels), and the frames they
 draw are grouped into at most ~150 bars by lib.views.inspection.error_series / cache_stack_frame. Lines and dots
-are thinned by lib.views.inspection.thin to at most MAX_TURNS turns / MAX_DOTS messages: the browser spent
+are thinned by lib.views.paging.thin to at most MAX_TURNS turns / MAX_DOTS messages: the browser spent
 seconds drawing 40,000 points of a 10,000-message session. Every chart comes back with the note its caption
 must show when it was thinned; "" means every point is drawn.
 """

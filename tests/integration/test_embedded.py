@@ -1,7 +1,7 @@
 """The embedded Valkey on a real valkey-server: private socket, private files, durability, shared data dir.
 
-Each test here failed on the code before issue 13 (socket squatting, 0644 files, RDB-only persistence,
-the first app's atexit stopping a server the second still used) and passes now.
+Each test proves one property a private store needs: no adopted socket or foreign server, 0600/0700 files,
+AOF durability, and a second app process that keeps using the server the first one leaves.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def test_a_long_data_dir_never_adopts_a_server_on_a_predictable_temp_path(tmp_pa
     require(valkey_binary() is not None, "valkey-server not found")
     data = long_data_dir(tmp_path).resolve()
     digest = hashlib.sha1(str(data).encode()).hexdigest()[:12]
-    predictable = Path(tempfile.gettempdir()) / f"history-lab-{digest}.sock"  # where the old code looked
+    predictable = Path(tempfile.gettempdir()) / f"history-lab-{digest}.sock"  # a predictable shared path, which another user could squat
     with squatter(predictable) as foreign:
         server = EmbeddedValkey(data)
         try:

@@ -1,4 +1,4 @@
-"""Not open to the network by default (issue 13.14), against a live `streamlit run app.py`:
+"""Not open to the network by default, against a live `streamlit run app.py`:
 
 - .streamlit/config.toml binds to 127.0.0.1 (the server is started without --server.address);
 - a foreign Host header is refused on pages, /api and the websocket handshake at /_stcore/stream

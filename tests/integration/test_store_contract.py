@@ -138,7 +138,7 @@ def test_unicode_list_content_and_tool_calls_round_trip(store):
     assert [{k: v for k, v in m.items() if k not in ("id", "ts")} for m in back] == messages
 
 
-# -- turns numbered atomically, writes idempotent, slice reads, imports (issue 13.5, 13.6, 13.9, 17.2) --------
+# -- turns numbered atomically, writes idempotent, slice reads, imports --------
 
 
 def test_begin_turn_stores_the_user_message_and_numbers_turns(store):

@@ -1,4 +1,4 @@
-"""Issue 13 on a real Valkey: resent writes, atomic turn numbers, all-or-nothing imports, TTLs, URLs."""
+"""The store's guarantees on a real Valkey: resent writes, atomic turn numbers, all-or-nothing imports, TTLs, URLs."""
 
 from __future__ import annotations
 

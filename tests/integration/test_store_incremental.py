@@ -1,4 +1,4 @@
-"""Incremental reads on a real Valkey (issue 17.2): a cached read returns exactly what a full read does.
+"""Incremental reads on a real Valkey: a cached read returns exactly what a full read does.
 
 The writer process appends consecutive integers, so the list at any instant is a run of consecutive
 numbers ending at the newest one; a read (one atomic script) must return exactly such a run, of length

@@ -43,7 +43,7 @@ def test_round_trip_creates_a_new_session_with_the_same_content(store, session):
 
 
 def test_an_export_of_an_imported_session_imports_again(store, session):
-    """It used to crash with "got multiple values for keyword argument 'imported_from'" after writing half."""
+    """An imported session carries ``imported_from``; exporting and importing it again writes it once, whole."""
     first = import_session(store, export_json(store, session))
     second = import_session(store, export_json(store, first))
     third = import_session(store, export_json(store, second))
