@@ -19,7 +19,7 @@ from lib.sessions import (
     open_store,
     translate,
 )
-from lib.sessions import embedded as embedded_module
+from lib.sessions.embedded import server as embedded_module
 from tests.support.redis_fixtures import free_port, start_valkey
 
 pytestmark = pytest.mark.redis
