@@ -92,7 +92,7 @@ def test_a_long_data_dir_never_adopts_a_server_on_a_predictable_temp_path(tmp_pa
     require(valkey_binary() is not None, "valkey-server not found")
     data = long_data_dir(tmp_path).resolve()
     digest = hashlib.sha1(str(data).encode()).hexdigest()[:12]
-    predictable = Path(tempfile.gettempdir()) / f"history-lab-{digest}.sock"  # a predictable shared path, which another user could squat
+    predictable = Path(tempfile.gettempdir()) / f"history-lab-{digest}.sock"  # predictable: another user could squat it
     with squatter(predictable) as foreign:
         server = EmbeddedValkey(data)
         try:

@@ -21,15 +21,13 @@ from lib.providers import (
     get_provider,
     list_providers,
 )
+from tests.support.fake_llm import TEST_KEY as KEY
+from tests.support.fake_llm import wire_provider as provider
 from tests.support.redis_fixtures import free_port
 
-KEY = "sk-test-SECRET123"
 SYSTEM = {"role": "system", "content": "Be brief."}
 
 
-def provider(name, fake, **options):
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
-    return get_provider(name, Settings(), api_key=KEY, base_url=url, max_retries=0, **options)
 
 
 def drain(reply) -> str:

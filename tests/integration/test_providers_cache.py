@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 
-from lib.core import Settings
-from lib.providers import ProviderOptions, get_provider
+from lib.providers import ProviderOptions
+from tests.support.fake_llm import wire_provider as provider
 
-KEY = "sk-test-SECRET123"
 SYSTEM = {"role": "system", "content": "Be brief."}
 HISTORY = [SYSTEM, {"role": "user", "content": "one"}, {"role": "assistant", "content": "reply one"},
            {"role": "user", "content": "two"}, {"role": "assistant", "content": "reply two"},
            {"role": "user", "content": "three"}]
 
 
-def provider(name, fake, **options):
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
-    return get_provider(name, Settings(), api_key=KEY, base_url=url, max_retries=0, **options)
 
 
 def test_chat_completions_usage_reads_cached_and_written_tokens_and_diagnostics(fake_llm):

@@ -13,17 +13,15 @@ from lib.providers import (
     RateLimited,
     get_provider,
 )
+from tests.support.fake_llm import TEST_KEY as KEY
+from tests.support.fake_llm import wire_provider as provider
 
-KEY = "sk-test-SECRET123"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "one"},
             {"role": "assistant", "content": "reply"}, {"role": "user", "content": "two"}]
 COUNTERS = [("anthropic", "/v1/messages/count_tokens", "claude-sonnet-5"),
             ("openai-responses", "/v1/responses/input_tokens", "gpt-5.4-mini")]
 
 
-def provider(name, fake, **settings):
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
-    return get_provider(name, Settings(), base_url=url, max_retries=0, **settings)
 
 
 def test_anthropic_count_tokens_request_body(fake_llm):
@@ -66,7 +64,7 @@ def test_responses_count_of_a_chained_request_counts_what_the_server_holds(fake_
 @pytest.mark.parametrize(("name", "path", "model"), COUNTERS)
 def test_count_without_a_key_names_the_variable_and_sends_nothing(fake_llm, name, path, model):
     with pytest.raises(MissingKeyError, match="Set (ANTHROPIC|OPENAI)_API_KEY"):
-        provider(name, fake_llm).count_tokens(MESSAGES, model)
+        provider(name, fake_llm, api_key=None).count_tokens(MESSAGES, model)
     assert fake_llm.requests == []
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lib.core import HistoryLabError, Message, Settings, register_secrets
+from lib.core import HistoryLabError, Message, register_secrets
 from lib.providers import (
     AuthenticationFailed,
     MalformedStream,
@@ -17,18 +17,14 @@ from lib.providers import (
     Refused,
     Reply,
     ResponseFailed,
-    get_provider,
 )
+from tests.support.fake_llm import wire_provider as provider
 
-KEY = "sk-test-SECRET123"
 # A key that matches no well-known key shape: only registration can mask it.
 LOCAL_KEY = "vllm-token-abc123xyz"
 HI = [{"role": "user", "content": "hi"}]
 
 
-def provider(name, fake, key=KEY):
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
-    return get_provider(name, Settings(), api_key=key, base_url=url, max_retries=0)
 
 
 class BuggyProvider(Provider):
@@ -100,7 +96,7 @@ def test_a_refusal_is_its_own_error_with_the_reason(fake_llm, name):
 
 @pytest.mark.parametrize("name", ["openai-compatible", "openai-responses", "anthropic"])
 def test_a_401_quoting_a_registered_key_is_masked(fake_llm, name):
-    prov = provider(name, fake_llm, key=LOCAL_KEY)  # building it registers the key
+    prov = provider(name, fake_llm, api_key=LOCAL_KEY)  # building it registers the key
     fake_llm.fail_next(401, message=f"Incorrect API key provided: {LOCAL_KEY}. Check your key.")
     with pytest.raises(AuthenticationFailed) as raised:
         "".join(prov.stream(HI, model="m"))

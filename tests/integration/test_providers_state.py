@@ -6,8 +6,8 @@ import pytest
 
 from lib.core import Settings
 from lib.providers import ProviderOptions, ServerContext, ServerStateLost, get_provider
+from tests.support.fake_llm import TEST_KEY as KEY
 
-KEY = "sk-test-SECRET123"
 SYSTEM = {"role": "system", "content": "Be brief."}
 
 

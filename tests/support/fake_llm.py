@@ -31,6 +31,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lib.core import Settings
+from lib.providers import Provider, get_provider
 from tests.support.fake_llm_events import (
     CACHED,
     anthropic_count,
@@ -220,3 +222,12 @@ def _error(handler: BaseHTTPRequestHandler, status: int, *, anthropic: bool, ret
         handler.send_header("retry-after", str(retry_after))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+TEST_KEY = "sk-test-SECRET123"  # the tests check that this never shows in a body, error, record or log
+
+
+def wire_provider(name: str, fake: FakeLLM, *, api_key: str | None = TEST_KEY, **options: Any) -> Provider:
+    """A real provider (the real SDK) pointed at ``fake``, with the SDK's retries off so requests count once."""
+    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
+    return get_provider(name, Settings(), api_key=api_key, base_url=url, max_retries=0, **options)
