@@ -21,15 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lib.caching import PROFILES
-from lib.context_cache import IMPLICIT_PROFILE, REUSE_MARGIN_S, plan_explicit
+from lib.core import Message, mask_then_cut
+from lib.costs import IMPLICIT_PROFILE, PROFILES, REUSE_MARGIN_S, plan_explicit
 from lib.providers.anthropic_messages import LEADING_USER, message_text
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, split_system
+from lib.providers.base import Capabilities, ProviderOptions, Reply, split_system
 from lib.providers.errors import AuthenticationFailed, MalformedStream, ProviderError, Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.sdk_errors import DETAIL_CHARS, TRANSLATABLE, status_error
 from lib.providers.usage import gemini_usage
-from lib.secrets import mask_then_cut
 from lib.tokens import count_tokens
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 GEMINI_URL = "https://generativelanguage.googleapis.com/"
 # Current models (Gemini API model list and caching page, checked 2026-12-06), each with a row in
-# lib/pricing.py. gemini-3.8-flash was released on 2026-09-02.
+# lib/core/pricing.py. gemini-3.8-flash was released on 2026-09-02.
 GEMINI_MODELS = ("gemini-3.8-flash", "gemini-3.1-pro-preview", "gemini-2.5-flash", "gemini-2.5-pro",
                  "gemini-2.5-flash-lite")
 TTL_SECONDS = {"5m": 300, "1h": 3600}
@@ -115,7 +114,9 @@ class GeminiProvider(RemoteProvider):
             config["system_instruction"] = request["systemInstruction"]
         if "cachedContent" in request:
             config["cached_content"] = request["cachedContent"]
-        return self.client.models.generate_content_stream(model=model, contents=request["contents"], config=config)
+        stream: Iterable[Any] = self.client.models.generate_content_stream(model=model, contents=request["contents"],
+                                                                           config=config)
+        return stream
 
     def _use_explicit_cache(self, request: dict[str, Any], *, model: str, ttl: int, reply: Reply) -> None:
         """Reuse or create an explicit cache for the stable prefix, and move that prefix out of ``request``."""
