@@ -31,7 +31,7 @@ import streamlit as st
 from lib.content import markdown_literal
 from lib.records import ReplyMeta
 from lib.timeline import Block, Timeline, TurnRow
-from lib.turn_badges import COST_UNIT_NOTE, Badge, Level, reply_caption, running_total_text
+from lib.turn_badges import COST_UNIT_NOTE, Badge, Level, reply_caption, running_total_text, truncation_caption
 
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray"]
 
@@ -139,6 +139,9 @@ def render_cost_caption(
 ) -> None:
     """A reply's caption (tokens, timings, cost and its source), then the session's running total."""
     st.caption(markdown_literal(reply_caption(meta)), help=COST_UNIT_NOTE)
+    truncated = truncation_caption(meta)
+    if truncated:
+        st.caption(markdown_literal(truncated))
     if total is not None:
         st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
                     help=COST_UNIT_NOTE)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from lib.api.errors import ApiError
@@ -91,9 +91,11 @@ class TurnSlot:
                 raise RuntimeError("this turn slot was already released")
             self._running += 1
             self.started = True
-        future = asyncio.get_running_loop().run_in_executor(self._pool._executor, fn, *args)
-        future.add_done_callback(self._done)
-        return future
+        work = self._pool._executor.submit(fn, *args)
+        # Released from the worker thread itself: the slot is freed even if the event loop that started the
+        # work has gone (a test's asyncio.run, a server shutting down).
+        work.add_done_callback(self._done)
+        return asyncio.wrap_future(work)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.submit(fn, *args)
@@ -104,7 +106,7 @@ class TurnSlot:
             self._closed = True
         self._maybe_release()
 
-    def _done(self, _future: asyncio.Future[Any]) -> None:
+    def _done(self, _future: Future[Any]) -> None:
         with self._lock:
             self._running -= 1
         self._maybe_release()
