@@ -271,11 +271,10 @@ def _joins_while(action) -> int:
 
 
 def test_the_reply_text_is_joined_once_not_on_every_delta():
-    reply = ChunkProvider(count=2_000, size=1024).stream([{"role": "user", "content": "Hi"}], model="m",
-                                                         max_reply_chars=None)
+    reply = ChunkProvider(count=200, size=1024).stream([{"role": "user", "content": "Hi"}], model="m")
     assert _joins_while(lambda: sum(1 for _ in reply)) == 0  # was one join of the whole text per delta
     assert _joins_while(lambda: (reply.text, reply.text)) == 1
-    assert len(reply.text) == 2_000 * 1024
+    assert len(reply.text) == 200 * 1024
 
 
 def test_a_truncated_reply_shows_a_caption_in_the_chat_page(monkeypatch):
