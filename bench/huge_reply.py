@@ -4,11 +4,11 @@ Run: uv run python bench/huge_reply.py [--before REV] [--mb 5] [--delta 1024] [-
 
 REV (default b14da12, the last commit before the reply cap) is exported with ``git archive`` into a temporary
 folder (nothing in this repository changes) and measured in a fresh process, then this tree. Each process
-runs one turn through ``lib.chat.run_turn`` into a MemoryStore, two ways:
+runs one turn through ``lib.chat.conversation.run_turn`` into a MemoryStore, two ways:
 
 - **in-process**: a provider that yields the deltas from memory, so the figure is the accumulation and the
   saving alone;
-- **SDK**: the ``openai-compatible`` provider (the real openai SDK) against tests/hostile_llm.py's "huge"
+- **SDK**: the ``openai-compatible`` provider (the real openai SDK) against tests/support/hostile_llm.py's "huge"
   mode on 127.0.0.1, as a misbehaving server would send it.
 
 This tree is run twice: with its default cap (MAX_REPLY_CHARS), and with the cap lifted, to show what
@@ -38,11 +38,14 @@ DEFAULT_BEFORE = "b14da12"
 
 def _measure(mb: float, delta_chars: int, repeat: int, *, capped: bool) -> dict[str, Any]:
     from lib.chat import TurnRequest, run_turn
-    from lib.config import Settings
-    from lib.providers import get_provider
-    from lib.providers.base import Provider
+    from lib.providers import Provider, get_provider
     from lib.sessions import MemoryStore
-    from tests.hostile_llm import HostileLLM
+    from tests.support.hostile_llm import HostileLLM
+
+    try:
+        from lib.core import Settings
+    except ImportError:  # a tree from before the layered layout
+        from lib.config import Settings  # type: ignore[no-redef]
 
     total = int(mb * 1_000_000)
     count = total // delta_chars
@@ -106,7 +109,7 @@ def _export(rev: str, into: Path) -> Path:
 
 
 def _run(tree: Path, args: argparse.Namespace, *, capped: bool) -> dict[str, Any] | str:
-    # The tree's lib first, then this repository for tests.hostile_llm (which the old tree may not have).
+    # The tree's lib first, then this repository for tests.support.hostile_llm (which the old tree may not have).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(ROOT)])}
     command = [sys.executable, str(Path(__file__)), "--child", str(tree), "--mb", str(args.mb), "--delta",
                str(args.delta), "--repeat", str(args.repeat), *([] if capped else ["--uncapped"])]

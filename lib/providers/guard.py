@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from lib.errors import HistoryLabError
+from lib.core import HistoryLabError
 from lib.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
