@@ -33,8 +33,10 @@ _STATUS_TEXT = {
     404: "Unknown or expired session.",
     413: f"The request body is over 1 MB, or 'messages' holds more than {MAX_MESSAGES:,} messages.",
     415: "The body was not sent with Content-Type: application/json.",
-    502: "The provider failed; the user message is stored and the turn is recorded as failed.",
-    503: "The session store is down.",
+    502: "The provider failed, or its stream ran past STREAM_TIME_LIMIT (type stream_time_limit); the user message "
+         "is stored and the turn is recorded as failed.",
+    503: "The session store is down; or (POST /api/chat, type server_busy, with Retry-After) MAX_CONCURRENT_TURNS "
+         "turns are already running, and nothing was stored or sent.",
 }
 
 
@@ -77,6 +79,9 @@ _CHAT_RESPONSE = {
                                                     "encoding": {"type": "string"}}},
         "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
         "problems": _STRING_LIST,
+        "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "
+                      "the reply is cut there and stored so, and the rest was never received.",
+                      "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
     },
 }
 

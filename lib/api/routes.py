@@ -15,17 +15,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from lib.api import bodies, turns
 from lib.api.access import ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
+from lib.api.pool import turn_pool
 from lib.api.responses import MaskedJSON, json_error
 from lib.chat import with_interrupted
 from lib.context import payload_problems, trim_history
 from lib.core import Settings
+from lib.providers import StreamGuard
 from lib.services import store_handle
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
@@ -50,20 +52,23 @@ def _endpoint(settings_factory: SettingsFactory, handler: Handler) -> Callable[[
 
 async def chat(request: Request, settings: Settings) -> Response:
     body = bodies.chat_body(await bodies.read_json(request))
-    prepared = await run_in_threadpool(turns.begin, body, settings)
+    # A slot of the API's own turn pool, or a 503 at once: nothing stored, no provider request.
+    slot = turn_pool(settings.max_concurrent_turns).acquire()
+    streaming = False
     try:
-        await run_in_threadpool(turns.check_sendable, prepared)
-    except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
-        return json_error(exc, **turns.failed_turn_extra(prepared))
-    if body.stream:
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies must not buffer events
-        return StreamingResponse(turns.sse_stream(prepared), media_type="text/event-stream", headers=headers)
-    try:
-        return MaskedJSON(await run_in_threadpool(turns.finish_or_raise, prepared))
-    except turns.TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
-        return json_error(failed.error, **failed.extra)
-    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving
-        return json_error(exc, **turns.failed_turn_extra(prepared))
+        guard = StreamGuard(time_limit=settings.stream_time_limit)
+        prepared = await slot.run(turns.begin, body, settings, guard)
+        try:
+            await slot.run(turns.check_sendable, prepared)
+        except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
+            return json_error(exc, **turns.failed_turn_extra(prepared))
+        if body.stream:
+            streaming = True  # from here the response releases the slot, however the stream ends
+            return turns.TurnStream(prepared, slot, guard)
+        return await turns.json_turn(request, prepared, slot, guard)
+    finally:
+        if not streaming:
+            slot.close()
 
 
 def _session_id(request: Request) -> str:

@@ -24,8 +24,18 @@ from lib.chat.server_state import (
     state_lost,
 )
 from lib.context import CompactionResult, ContextOverflowError, Summarizer, Summary, TrimResult, payload_problems
-from lib.core import HistoryLabError, Price, ReplyMeta, TurnRecord, id_ranges, mask_secrets, priced, system_hash
-from lib.providers import Provider, ProviderError, ProviderOptions, Reply
+from lib.core import (
+    MAX_REPLY_CHARS,
+    HistoryLabError,
+    Price,
+    ReplyMeta,
+    TurnRecord,
+    id_ranges,
+    mask_secrets,
+    priced,
+    system_hash,
+)
+from lib.providers import Provider, ProviderError, ProviderOptions, Reply, StreamGuard, StreamStopped
 from lib.sessions import SessionStore, StoreUnavailable, stamp
 from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
 
@@ -52,6 +62,10 @@ class TurnRequest:
     Server-side history (providers with ``capabilities.server_side_history``): ``server_state`` is
     "previous_response" (the default), "conversation", or None to re-send everything each turn;
     ``truncation`` and ``compaction_threshold`` are passed to the provider as they are.
+
+    ``stream_time_limit`` (seconds, None for none) bounds the whole reply stream: past it the stream is cut
+    and the turn fails with StreamTimeLimit. A reply longer than ``max_reply_chars`` is cut there and stored,
+    marked as truncated.
     """
 
     user_text: str
@@ -71,6 +85,15 @@ class TurnRequest:
     server_state: ServerState | None = "previous_response"
     truncation: Literal["auto", "disabled"] | None = None
     compaction_threshold: int | None = None
+    stream_time_limit: float | None = None
+    max_reply_chars: int | None = MAX_REPLY_CHARS
+
+
+def truncation_note(limit: int) -> str:
+    """What a reply cut at the reply cap says about itself (in its metadata, its record and the page)."""
+    return (f"Truncated: the reply reached {limit:,} characters (MAX_REPLY_CHARS), so the provider stream was "
+            "closed and the rest was never received. The provider reported no usage for it and may still bill "
+            "what it generated.")
 
 
 @dataclass
@@ -114,6 +137,8 @@ class PreparedTurn:
     Iterate ``deltas()`` once, then call ``finish()``. ``error`` is already set when the payload could
     not be built (the message alone is larger than the budget); ``deltas()`` then yields nothing.
     ``resend`` (set by start_turn for a live server chain) rebuilds this turn as a full re-send.
+    ``guard`` stops the stream from outside (a client that left); one with the request's time limit is made
+    when none is given.
     """
 
     store: SessionStore
@@ -135,8 +160,8 @@ class PreparedTurn:
     compaction: CompactionResult | None = None
     notes: list[str] = field(default_factory=list)
     resend: Callable[[PreparedTurn], None] | None = field(default=None, repr=False)
+    guard: StreamGuard | None = field(default=None, repr=False)
     _reply: Reply | None = field(default=None, repr=False)
-    _chunks: list[str] = field(default_factory=list, repr=False)
     _started: bool = field(default=False, repr=False)
     _completed: bool = field(default=False, repr=False)
     _result: TurnResult | None = field(default=None, repr=False)
@@ -164,18 +189,32 @@ class PreparedTurn:
         if self.error is not None:
             self._completed = True
             return
+        guard = self.guard = self.guard or StreamGuard(time_limit=self.request.stream_time_limit)
+        guard.arm()
+        try:
+            yield from self._attempts(guard)
+        finally:
+            guard.disarm()
+        self._completed = True
+
+    def _attempts(self, guard: StreamGuard) -> Iterator[str]:
         for attempt in (1, 2):
             yielded = False
             try:
                 self._reply = self.provider.stream(self.payload, model=self.model,
-                                                   max_tokens=self.request.max_output_tokens, options=self.options)
+                                                   max_tokens=self.request.max_output_tokens, options=self.options,
+                                                   guard=guard, max_reply_chars=self.request.max_reply_chars)
                 for delta in self._reply:
                     yielded = True
-                    self._chunks.append(delta)
                     yield delta
+                if self._reply.truncated:
+                    self.notes.append(_truncation(self._reply)["truncated"])
                 break
             except GeneratorExit:
                 raise  # the consumer stopped; finish() records the turn as interrupted
+            except StreamStopped:
+                self.error = TurnInterrupted()  # the client left: the guard already cut the connection
+                break
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed result, not a traceback
                 if attempt == 1 and not yielded and self._may_resend(exc):
                     self.notes.append(lost_note(exc, self.chain))
@@ -186,7 +225,6 @@ class PreparedTurn:
                     log.exception("Unexpected error from provider %s", self.provider.name)
                 self.error = exc
                 break
-        self._completed = True
 
     def _resent(self) -> bool:
         """Rebuild this turn as a full re-send; False (with ``error`` set) when even that cannot be built."""
@@ -218,7 +256,7 @@ class PreparedTurn:
         assistant = unsaved_reply = unsaved_record = None
         reply = self._reply if self.error is None else None
         if reply is not None:
-            message = stamp({"role": "assistant", "content": reply.text or "".join(self._chunks),
+            message = stamp({"role": "assistant", "content": reply.text,
                              "meta": self._meta_or_bare(reply)})
             try:
                 assistant = self._saved(lambda: self.store.append_messages(self.session_id, message)[0])
@@ -241,7 +279,8 @@ class PreparedTurn:
         self._result = TurnResult(
             session_id=self.session_id, turn=self.turn, user_message=self.user_message,
             assistant_message=assistant, record=record, payload=self.payload, trim=self.trim,
-            request=self._reply.request if self._reply else None, text="".join(self._chunks), error=self.error,
+            request=self._reply.request if self._reply else None, text=self._reply.text if self._reply else "",
+            error=self.error,
             unsaved_reply=unsaved_reply, unsaved_record=unsaved_record, summary=self.summary,
             notes=record.notes,
         )
@@ -259,7 +298,8 @@ class PreparedTurn:
             reply.usage = None  # read as "not reported", so the record does not trip on the same figures
             return ReplyMeta(provider=self.provider.name, model=self.model, ttft=reply.timings.first_token_s,
                              total=reply.timings.total_s, response_id=reply.response_id,
-                             conversation_id=reply.conversation_id, cost_source="no usage reported").to_json()
+                             conversation_id=reply.conversation_id, cost_source="no usage reported",
+                             **_truncation(reply)).to_json()
 
     def _record(self, reply: Reply | None, assistant: Mapping[str, Any] | None) -> TurnRecord:
         """The turn record; when what the reply carries breaks it, the record without the reply's details."""
@@ -287,7 +327,15 @@ class PreparedTurn:
             cache="simulated" if usage is not None and usage.simulated else None,
             summary_cost=self.summary.cost if self.summary and self.compaction and self.compaction.compacted
             else None,
+            **_truncation(reply),
         )
+
+
+def _truncation(reply: Reply) -> dict[str, Any]:
+    """ReplyMeta's fields for a reply cut at its cap (none for a whole reply)."""
+    if not reply.truncated or reply.max_chars is None:
+        return {}
+    return {"truncated_at": reply.max_chars, "truncated": truncation_note(reply.max_chars)}
 
 
 def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str, Any] | None) -> TurnRecord:

@@ -5,7 +5,15 @@
 from __future__ import annotations
 
 from lib.core.comparison import ColumnResult
-from lib.core.config import BOUNDS, PROJECT_ROOT, ConfigError, Settings
+from lib.core.config import (
+    BOUNDS,
+    MAX_CONCURRENT_TURNS,
+    MAX_REPLY_CHARS,
+    PROJECT_ROOT,
+    STREAM_TIME_LIMIT,
+    ConfigError,
+    Settings,
+)
 from lib.core.content import (
     PREVIEW_CHARS,
     content_text,
@@ -57,7 +65,8 @@ from lib.core.urls import redact_url, url_passwords
 from lib.core.usage import CacheTTL, Usage
 
 __all__ = [
-    "BOUNDS", "DEFAULT_PRICES", "NO_PRICE", "OFFLINE_PREFIX", "PREVIEW_CHARS", "PROJECT_ROOT", "WIRE_KEYS",
+    "BOUNDS", "DEFAULT_PRICES", "MAX_CONCURRENT_TURNS", "MAX_REPLY_CHARS", "NO_PRICE", "OFFLINE_PREFIX",
+    "PREVIEW_CHARS", "PROJECT_ROOT", "STREAM_TIME_LIMIT", "WIRE_KEYS",
     "CacheTTL", "ColumnResult", "ConfigError", "HistoryLabError", "IdRange", "Message", "Price", "ReplyMeta",
     "Settings", "TurnRecord", "Usage", "UsageRecord", "as_float", "as_int", "as_mapping", "as_str",
     "content_text", "cost_text", "default_table", "estimate_cost", "find_price", "has_bidi_controls",

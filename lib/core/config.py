@@ -19,6 +19,13 @@ from lib.core.secrets import register_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Limits on turns, so a misbehaving provider cannot starve the server, hold a connection for ever or fill the
+# store (the README's "Limits on turns" says why these values):
+MAX_CONCURRENT_TURNS = 32  # turns running at once in one API process; beyond it a 503 server_busy
+STREAM_TIME_LIMIT = 300.0  # seconds one reply stream may run in all
+# The longest reply kept, in characters: about 64k tokens of English, far above a normal reply (max_tokens
+# 1024 gives ~4k characters), small enough that storing, counting and drawing it stays quick.
+MAX_REPLY_CHARS = 256_000
 
 # field -> (variable, minimum, maximum). A year of TTL is the most any chat history needs; Redis refuses
 # EXPIRE values that overflow when added to the current time in milliseconds.
@@ -29,6 +36,9 @@ BOUNDS: dict[str, tuple[str, float, float]] = {
     "offline_delay": ("OFFLINE_DELAY", 0, 5),
     "provider_timeout": ("PROVIDER_TIMEOUT", 1, 3_600),
     "provider_max_retries": ("PROVIDER_MAX_RETRIES", 0, 10),
+    "max_concurrent_turns": ("MAX_CONCURRENT_TURNS", 1, 1_024),
+    "stream_time_limit": ("STREAM_TIME_LIMIT", 1, 86_400),
+    "max_reply_chars": ("MAX_REPLY_CHARS", 1_000, 10_000_000),
 }
 
 
@@ -113,6 +123,9 @@ class Settings:
     offline_delay: float = 0.01
     provider_timeout: float = 60.0
     provider_max_retries: int = 2
+    max_concurrent_turns: int = MAX_CONCURRENT_TURNS
+    stream_time_limit: float = STREAM_TIME_LIMIT
+    max_reply_chars: int = MAX_REPLY_CHARS
     openai_base_url: str | None = None
     compatible_base_url: str = "http://localhost:11434/v1"
     anthropic_base_url: str | None = None
@@ -165,6 +178,9 @@ class Settings:
             offline_delay=_float("OFFLINE_DELAY", get("OFFLINE_DELAY"), 0.01),
             provider_timeout=_float("PROVIDER_TIMEOUT", get("PROVIDER_TIMEOUT"), 60.0),
             provider_max_retries=_int("PROVIDER_MAX_RETRIES", get("PROVIDER_MAX_RETRIES"), 2),
+            max_concurrent_turns=_int("MAX_CONCURRENT_TURNS", get("MAX_CONCURRENT_TURNS"), MAX_CONCURRENT_TURNS),
+            stream_time_limit=_float("STREAM_TIME_LIMIT", get("STREAM_TIME_LIMIT"), STREAM_TIME_LIMIT),
+            max_reply_chars=_int("MAX_REPLY_CHARS", get("MAX_REPLY_CHARS"), MAX_REPLY_CHARS),
             openai_base_url=get("OPENAI_BASE_URL"),
             compatible_base_url=get("OPENAI_COMPATIBLE_BASE_URL") or "http://localhost:11434/v1",
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),

@@ -113,6 +113,9 @@ class ReplyMeta:
     # US$ of the summarisation request this turn made ("summary" strategy), billed beside ``cost``: a running
     # total read from the replies adds both.
     summary_cost: float | None = None
+    # Set when the reply reached the reply cap and was cut there: the cap in characters, and the note shown.
+    truncated_at: int | None = None
+    truncated: str | None = None
 
     @classmethod
     def from_json(cls, obj: object) -> ReplyMeta:
@@ -126,6 +129,7 @@ class ReplyMeta:
             cost=as_float(data.get("cost")), cost_source=as_str(data.get("cost_source")),
             cache=short_text(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
             summary_cost=as_float(data.get("summary_cost")),
+            truncated_at=as_int(data.get("truncated_at")), truncated=short_text(as_str(data.get("truncated"))),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +141,7 @@ class ReplyMeta:
             "response_id": self.response_id, "conversation_id": self.conversation_id,
             "cost": self.cost, "cost_source": self.cost_source, "cache": self.cache,
             "comparison_id": self.comparison_id, "summary_cost": self.summary_cost,
+            "truncated_at": self.truncated_at, "truncated": self.truncated,
         })
 
 

@@ -25,6 +25,7 @@ from lib.providers.errors import (
     ServerStateLost,
 )
 from lib.providers.gemini import GeminiProvider
+from lib.providers.guard import StreamGuard, StreamStopped, StreamTimeLimit
 from lib.providers.offline import (
     CANNOT_SEE_PHRASE,
     DEFAULT_REFERENCE_MODEL,
@@ -53,7 +54,8 @@ __all__ = [
     "ContextLengthExceeded", "CountUnavailable", "InvalidPayload", "MalformedStream", "MissingKeyError",
     "OfflineProvider", "OpenAIChatProvider", "OpenAIResponsesProvider", "Provider", "ProviderError",
     "ProviderInfo", "ProviderOptions", "ProviderServerError", "ProviderTimeout", "ProviderUnreachable",
-    "RateLimited", "Refused", "Reply", "ResponseFailed", "ServerContext", "ServerStateLost", "Timings",
+    "RateLimited", "Refused", "Reply", "ResponseFailed", "ServerContext", "ServerStateLost", "StreamGuard",
+    "StreamStopped", "StreamTimeLimit", "Timings",
     "anthropic_usage", "cache_profile_id", "compose_reply", "default_provider_name", "get_provider",
     "key_words", "list_providers", "openai_usage", "payload_tokens", "reset_simulated_caches", "simulate_cache",
     "tool_pairing_problem",

@@ -11,14 +11,16 @@ validation) are typed ``ProviderOptions`` in and ``Capabilities`` out, so caller
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lib.core import CacheTTL, Message, Usage
+from lib.core import MAX_REPLY_CHARS, CacheTTL, Message, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
+from lib.providers.guard import StreamGuard
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,11 @@ class ServerContext:
 
 
 class Reply:
-    """One streamed answer. The provider's event handler fills the fields below as events arrive."""
+    """One streamed answer. The provider's event handler fills the fields below as events arrive.
+
+    ``text`` is joined from the chunks when read (once per change), never on every delta: a 5 MB reply in
+    1 KB deltas would otherwise copy gigabytes. At ``max_chars`` the stream is closed and ``truncated`` set.
+    """
 
     def __init__(
         self,
@@ -93,9 +99,10 @@ class Reply:
         events: Callable[[Reply], Iterable[str]],
         translate: Callable[[Exception], ProviderError],
         translatable: tuple[type[Exception], ...],
+        *,
+        max_chars: int | None = MAX_REPLY_CHARS,
     ) -> None:
         self.request = request
-        self.text = ""
         self.usage: Usage | None = None
         self.timings = Timings()
         self.response_id: str | None = None
@@ -105,26 +112,50 @@ class Reply:
         self.refusal: str | None = None  # the model's refusal text or reason, when it declined
         self.server_context: list[ServerContext] = []  # compaction items and applied context edits
         self.state: dict[str, Any] = {}  # the adapter's working state while the stream runs
+        self.max_chars = max_chars
+        self.truncated = False  # the reply reached max_chars and the rest was never read
+        self._chunks: list[str] = []
+        self._length = 0
+        self._joined = ""
+        self._joined_count = 0
         self._events = events
         self._translate = translate
         self._translatable = translatable
         self._consumed = False
+
+    @property
+    def text(self) -> str:
+        """The reply so far (joined only when the chunks changed since the last read)."""
+        if self._joined_count != len(self._chunks):
+            self._joined = "".join(self._chunks)
+            self._joined_count = len(self._chunks)
+        return self._joined
+
+    @property
+    def chars(self) -> int:
+        return self._length
 
     def __iter__(self) -> Iterator[str]:
         if self._consumed:
             raise RuntimeError("A Reply can be iterated only once")
         self._consumed = True
         start = time.perf_counter()
-        chunks: list[str] = []
+        events = iter(self._events(self))
         try:
-            for delta in self._events(self):
+            for delta in events:
                 if not delta:
                     continue
-                if self.timings.first_token_s is None:
+                if self.max_chars is not None and self._length + len(delta) > self.max_chars:
+                    delta = delta[:self.max_chars - self._length]
+                    self.truncated = True
+                if self.timings.first_token_s is None and delta:
                     self.timings.first_token_s = time.perf_counter() - start
-                chunks.append(delta)
-                self.text = "".join(chunks)
-                yield delta
+                if delta:
+                    self._chunks.append(delta)
+                    self._length += len(delta)
+                    yield delta
+                if self.truncated:
+                    break  # the finally below closes the provider stream: the rest is never read
         except ProviderError:
             raise
         except self._translatable as exc:
@@ -132,6 +163,9 @@ class Reply:
             # so the UI boundary logs it with its traceback.
             raise self._translate(exc) from exc
         finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
             self.timings.total_s = time.perf_counter() - start
 
 
@@ -179,26 +213,63 @@ class Provider(ABC):
         model: str,
         max_tokens: int = 1024,
         options: ProviderOptions | None = None,
+        guard: StreamGuard | None = None,
+        max_reply_chars: int | None = MAX_REPLY_CHARS,
     ) -> Reply:
-        """Build the request now (so it can be shown even if the call fails); send it when iterated."""
+        """Build the request now (so it can be shown even if the call fails); send it when iterated.
+
+        ``guard`` is checked before the request is opened and on every event (empty ones included); when it
+        trips, the connection is cut and StreamStopped or StreamTimeLimit is raised. The provider stream is
+        closed however the iteration ends: finished, failed, cut at ``max_reply_chars`` or abandoned.
+        """
         self.ensure_ready()
         chosen = options or ProviderOptions()
         request = self.build_request(messages, model=model, max_tokens=max_tokens, options=chosen)
 
         def events(reply: Reply) -> Iterator[str]:
+            if guard is not None:
+                guard.check()  # a client that left while the turn waited costs no provider request
             stream = self.send(request, model=model, options=chosen, reply=reply)
+            unregister = guard.on_abort(lambda: self.abort_stream(stream)) if guard is not None else None
             spoke = False
-            for event in stream:
-                delta = self.handle_event(event, reply)
-                spoke = spoke or bool(delta)
-                yield delta
-            self.finish(reply)
+            try:
+                for event in stream:
+                    if guard is not None:
+                        guard.check()
+                    delta = self.handle_event(event, reply)
+                    spoke = spoke or bool(delta)
+                    yield delta
+                if guard is not None:
+                    guard.check()  # an aborted connection reads as the end of the stream
+                self.finish(reply)
+            except Exception:
+                if guard is not None and guard.tripped:
+                    guard.check()  # the cut connection's own error is not the reason: say why it was cut
+                raise
+            finally:
+                if unregister is not None:
+                    unregister()
+                self.close_stream(stream)
             if not spoke and reply.stop_reason is None and reply.usage is None:
                 # A real answer, even an empty one, ends with a finish reason or usage. Nothing at all is
                 # what a web page or a proxy's login page parses to: not "the model said nothing".
                 raise self.empty_stream_error(stream)
 
-        return Reply(request, events, self.translate_error, self.translatable_errors)
+        return Reply(request, events, self.translate_error, self.translatable_errors, max_chars=max_reply_chars)
+
+    def close_stream(self, stream: Iterable[Any]) -> None:
+        """Release the provider connection (the SDK streams and generators have ``close``)."""
+        close = getattr(stream, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):  # closing a connection that is already gone
+                close()
+
+    def abort_stream(self, stream: Iterable[Any]) -> None:
+        """Cut the connection from another thread, so a worker blocked reading it wakes up now.
+
+        Nothing to cut here: an in-process stream yields events, and the guard is checked on each.
+        """
+        return
 
     def ensure_ready(self) -> None:
         """Raise a ProviderError (e.g. MissingKeyError) before anything is built or sent."""

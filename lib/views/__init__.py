@@ -4,7 +4,14 @@ frames and costs, and the window of a long chat.
 
 from __future__ import annotations
 
-from lib.views.badges import COST_UNIT_NOTE, format_cost, reply_caption, running_total_text, turn_badges
+from lib.views.badges import (
+    COST_UNIT_NOTE,
+    format_cost,
+    reply_caption,
+    running_total_text,
+    truncation_caption,
+    turn_badges,
+)
 from lib.views.chat_window import DEFAULT_WINDOW, Window
 from lib.views.inspection import Inspection, error_series, inspect, kind_frame, latest_settings
 from lib.views.inspection_costs import (
@@ -24,5 +31,5 @@ __all__ = [
     "WhatIf", "Window", "build_timeline", "cache_stack_frame", "comparison_frame", "cumulative_cost_frame",
     "error_series", "format_cost", "inspect", "kind_frame", "latest_settings", "literal_seed_breaking_budgets",
     "page_count", "page_of", "reply_caption", "running_total_text", "strategy_label", "strategy_totals", "thin",
-    "turn_badges", "what_if"
+    "truncation_caption", "turn_badges", "what_if"
 ]

@@ -132,6 +132,14 @@ def reply_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str:
     return " · ".join(parts)
 
 
+def truncation_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str | None:
+    """The note of a reply cut at the reply cap (MAX_REPLY_CHARS), as stored in its meta; None for a whole one."""
+    reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
+    if reply.truncated_at is None:
+        return None
+    return reply.truncated or f"Truncated at {reply.truncated_at:,} characters (MAX_REPLY_CHARS)."
+
+
 def running_total_text(total: float, *, turns: int, unpriced: int = 0) -> str:
     """'Running total: 45.6 µ$ over 12 turns (estimate from the price table)'."""
     gap = f"; {unpriced} turn{'s' * (unpriced != 1)} without a price" if unpriced else ""

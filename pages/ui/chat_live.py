@@ -29,13 +29,15 @@ def unsaved_key(session_id: str) -> str:
 
 def turn_request(text: str, session_id: str, choices: sidebar.SidebarChoices, *,
                  budget: int | None = None) -> TurnRequest:
-    """What the sidebar asks for; ``reference_model`` only for a provider priced as another model."""
+    """What the sidebar asks for; ``reference_model`` only for a provider priced as another model. The stream's
+    time limit and the reply cap come from the settings (STREAM_TIME_LIMIT, MAX_REPLY_CHARS)."""
+    cfg = services.settings()
     return TurnRequest(
         user_text=text, session_id=session_id, system_prompt=choices.system_prompt,
         strategy=choices.strategy, budget=budget or choices.budget, reserve_tokens=choices.reserve,
         model=choices.model or None, max_output_tokens=sidebar.MAX_OUTPUT_TOKENS, strict=choices.strict,
         prompt_caching=choices.prompt_caching, reference_model=choices.reference_model,
-        prices=sidebar.current_prices(),
+        prices=sidebar.current_prices(), stream_time_limit=cfg.stream_time_limit, max_reply_chars=cfg.max_reply_chars,
     )
 
 

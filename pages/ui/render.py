@@ -63,13 +63,19 @@ def stream_message_body(deltas: Iterable[str], *, key: str, every_s: float = 0.0
     before the finished reply is ever drawn safely. Redraws at most every ``every_s`` seconds.
     """
     placeholder = st.empty()
-    text, drawn_at = "", 0.0
+    # The chunks are joined once, at the end; while streaming only the head that the preview shows is kept
+    # as text, so a huge reply costs no copy of itself per delta.
+    chunks: list[str] = []
+    head, drawn_at = "", 0.0
     for delta in deltas:
-        text += delta
+        chunks.append(delta)
+        if len(head) <= PREVIEW_CHARS:
+            head += delta[:PREVIEW_CHARS + 1 - len(head)]
         if time.monotonic() - drawn_at >= every_s:
-            shown, _ = preview(text, PREVIEW_CHARS)
+            shown, _ = preview(head, PREVIEW_CHARS)
             placeholder.markdown(safe_markdown(shown) + " ▌")
             drawn_at = time.monotonic()
+    text = "".join(chunks)
     with placeholder.container():
         render_message_body(text, key=key, raw_tab=raw_tab)
     return text

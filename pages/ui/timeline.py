@@ -29,7 +29,17 @@ import pandas as pd
 import streamlit as st
 
 from lib.core import ReplyMeta, markdown_literal
-from lib.views import COST_UNIT_NOTE, Badge, Block, Level, Timeline, TurnRow, reply_caption, running_total_text
+from lib.views import (
+    COST_UNIT_NOTE,
+    Badge,
+    Block,
+    Level,
+    Timeline,
+    TurnRow,
+    reply_caption,
+    running_total_text,
+    truncation_caption,
+)
 
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray"]
 
@@ -137,6 +147,9 @@ def render_cost_caption(
 ) -> None:
     """A reply's caption (tokens, timings, cost and its source), then the session's running total."""
     st.caption(markdown_literal(reply_caption(meta)), help=COST_UNIT_NOTE)
+    truncated = truncation_caption(meta)
+    if truncated:
+        st.caption(markdown_literal(truncated))
     if total is not None:
         st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
                     help=COST_UNIT_NOTE)

@@ -4,12 +4,18 @@ many requests or patch lib (a live server runs in another process, where a patch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx2 as httpx
+import uvicorn
+from starlette.applications import Starlette
 
-from lib.api import api_app
+from lib.api import api_app, api_routes
 
 Post = Callable[[str, Any], httpx.Response]
 
@@ -27,3 +33,26 @@ def inprocess_api(monkeypatch: Any) -> Post:
             return await http.post(path, json=body)
 
     return lambda path, body: asyncio.run(send(path, body))
+
+
+@contextlib.contextmanager
+def served_api(timeout: float = 30.0) -> Iterator[str]:
+    """The /api application served by uvicorn on a free loopback port in this process, for tests that need a
+    real socket (streams read as they arrive, clients that hang up); yields its base URL (``.../api``)."""
+    app = Starlette(routes=api_routes())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
