@@ -30,7 +30,8 @@ from lib.inspection import (  # noqa: E402
 )
 from lib.inspection_costs import strategy_totals  # noqa: E402
 from lib.pricing import DEFAULT_PRICES  # noqa: E402
-from lib.records import TurnRecord, id_positions, id_ranges  # noqa: E402
+from lib.record_ranges import id_positions, id_ranges  # noqa: E402
+from lib.records import TurnRecord  # noqa: E402
 from lib.sessions import new_session_id  # noqa: E402
 from lib.strategy_costs import replay_payloads  # noqa: E402
 from lib.tokens import clear_count_cache, load_encoding  # noqa: E402

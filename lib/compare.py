@@ -27,8 +27,8 @@ from lib.records import (
     priced,
     usage_from_json,
     usage_to_json,
-    wire_payload,
 )
+from lib.request_body import wire_payload
 from lib.request_diff import body_shape
 from lib.sessions.base import SessionStore, stamp
 from lib.tokens import count_label

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from lib.chat import META_SYSTEM_PROMPT, payload_counts, problems_of
-from lib.records import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
+from lib.record_ranges import id_positions, id_ranges
+from lib.records import TurnRecord, system_hash, system_meta_field
+from lib.request_body import wire_payload
 from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
 from lib.trimming import trim_history
 

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from lib.pricing import Price, estimate_cost, find_price
-from lib.records import IdRange, TurnRecord, id_positions
+from lib.record_ranges import IdRange, id_positions
+from lib.records import TurnRecord
 from lib.seed_fast import seed_breaking_budgets
 from lib.tokens import (
     REPLY_PRIMING,
@@ -89,7 +90,7 @@ def message_counts(history: Sequence[Message], model: str) -> tuple[list[int], l
 
 
 def spans_of(ranges: Sequence[IdRange], positions: Mapping[str, int]) -> list[Span]:
-    """Id ranges as position spans, tolerant as lib.records.resolve_ranges: a range whose first id is gone
+    """Id ranges as position spans, tolerant as lib.record_ranges.resolve_ranges: a range whose first id is gone
     (the store's cap trimmed it) starts at 0; one whose last id is gone is skipped."""
     spans = []
     for first, last in ranges:

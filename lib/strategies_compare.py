@@ -29,7 +29,7 @@ from lib.pricing import Price, estimate_cost
 from lib.providers.base import ProviderOptions, Usage
 from lib.providers.openai_chat import OpenAIChatProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
-from lib.records import wire_payload
+from lib.request_body import wire_payload
 from lib.strategy_costs import replay_payloads, session_costs
 from lib.tokens import count_chat_tokens, count_label
 from lib.trimming import STRATEGY_LABELS, ContextOverflowError, trim_history

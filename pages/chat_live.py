@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
+from lib.request_body import TurnBody
 from lib.sessions import SessionStore
 from pages import errors, services, sidebar
 from pages.render import render_message_body, stream_message_body
@@ -70,9 +71,9 @@ def live_turn(store: SessionStore, request: TurnRequest,
         elif result.assistant_message is not None:
             render_cost_caption(result.assistant_message.get("meta"))
         slot = st.container()
-        if result.request is not None:
+        if result.request is not None:  # None when no request was made: there is no body to show
             with st.expander(f"What was sent this turn (turn {result.turn}): the exact request body"):
-                st.json(result.request, expanded=1)
+                st.code(TurnBody(result.request).text, language="json")
     return result, slot
 
 

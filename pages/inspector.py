@@ -22,6 +22,7 @@ from pages.inspector_sections import (
     messages_table,
     payload_messages,
     provider_counts,
+    request_body_section,
     seed_verdict,
     show_chart,
     what_if_table,
@@ -187,6 +188,7 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     summary_metrics(data, turns, history, model)
     if len(turns):
         per_turn_section(data, model, demo=meta.get("demo") == "1")
+        request_body_section(history, turns, meta)
     else:
         st.info("No turn records yet: this session was imported or never sent.")
     st.subheader("chars/4 by kind of text")

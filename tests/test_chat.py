@@ -27,7 +27,8 @@ from lib.chat import (
 )
 from lib.providers import AuthenticationFailed, ProviderServerError, get_provider
 from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply, Usage
-from lib.records import TurnRecord, rebuild_request
+from lib.records import TurnRecord
+from lib.request_body import turn_payload
 from lib.secrets import register_secrets
 from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, StoreUnavailable
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
@@ -103,8 +104,7 @@ def test_turns_store_messages_and_records_and_resend_the_history(memory_store):
     meta = memory_store.get_meta(sid)
     assert meta["system_prompt"] == "Be brief." and record.system_text(meta) == "Be brief."
     assert "Be brief." not in json.dumps(memory_store.get_turns(sid))  # kept once, in the meta
-    assert rebuild_request(record, history, meta) == {"model": "gpt-4o-mini", "max_tokens": 1024,
-                                                      "messages": second.request["messages"]}
+    assert turn_payload(record, history, meta) == (second.request["messages"], ())
 
 
 def test_small_budget_drops_whole_old_turns_and_tells_the_provider_which_turns_it_sees(memory_store):

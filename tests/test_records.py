@@ -1,4 +1,4 @@
-"""lib.records: compact turn records, tolerant reading, migration of old records, payload rebuilding."""
+"""lib.records: compact turn records, tolerant reading, migration of old records, body rebuilding."""
 
 from __future__ import annotations
 
@@ -7,18 +7,9 @@ import uuid
 
 import pytest
 
-from lib.records import (
-    ReplyMeta,
-    TurnRecord,
-    UsageRecord,
-    id_positions,
-    id_ranges,
-    import_turn,
-    rebuild_request,
-    resolve_ranges,
-    system_hash,
-    system_meta_field,
-)
+from lib.record_ranges import id_positions, id_ranges, resolve_ranges
+from lib.records import ReplyMeta, TurnRecord, UsageRecord, import_turn, system_hash, system_meta_field
+from lib.request_body import turn_body
 
 
 def history(n: int) -> list[dict]:
@@ -63,12 +54,12 @@ def test_record_round_trips_and_keeps_the_system_prompt_once_in_meta():
     assert TurnRecord.from_json(data) == record
     assert prompt not in json.dumps(data)
     meta = {system_meta_field(prompt): prompt}
-    body = rebuild_request(record, h, meta)
-    assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 512
-    assert body["messages"] == [{"role": "system", "content": prompt},
-                                *({"role": m["role"], "content": m["content"]} for m in h[:3])]
-    assert "missing" not in body
-    assert "no longer stored" in rebuild_request(record, h, {})["missing"][0]
+    shown = turn_body(record, h, meta)
+    assert shown.complete and shown.body == {
+        "model": "gpt-4o-mini", "max_tokens": 512,
+        "messages": [{"role": "system", "content": prompt},
+                     *({"role": m["role"], "content": m["content"]} for m in h[:3])]}
+    assert "no longer stored" in turn_body(record, h, {}).missing[0]
 
 
 def test_a_thousand_records_with_a_long_system_prompt_stay_under_two_megabytes():
@@ -111,7 +102,8 @@ def test_odd_field_types_read_as_missing_and_never_raise(odd):
     json.dumps(record.to_json())
     assert record.sent_ids(history(3)) == []
     assert record.usage is None or record.usage.input_tokens is None
-    assert rebuild_request(record, history(3), {})["messages"] == []
+    shown = turn_body(record, history(3), {})
+    assert shown.body is None or shown.body["messages"] == []
 
 
 @pytest.mark.parametrize("value", [None, 5, "text", [1, 2], {"timings": "slow", "usage": {"input_tokens": "many"}},

@@ -31,7 +31,13 @@ from lib.providers.errors import (
     ServerStateLost,
 )
 from lib.providers.offline import FORGOT_PHRASE, WHOLE_PHRASE
-from lib.providers.registry import PROVIDER_NAMES, default_provider_name, get_provider, list_providers
+from lib.providers.registry import (
+    PROVIDER_NAMES,
+    default_provider_name,
+    get_provider,
+    list_providers,
+    request_body,
+)
 
 __all__ = [
     "FORGOT_PHRASE",
@@ -61,4 +67,5 @@ __all__ = [
     "default_provider_name",
     "get_provider",
     "list_providers",
+    "request_body",
 ]
