@@ -76,6 +76,8 @@ _CHAT_RESPONSE = {
                                                     "encoding": {"type": "string"}}},
         "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
         "problems": _STRING_LIST,
+        "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
+                    "key); null when no request was made."},
     },
 }
 
@@ -125,6 +127,17 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"summary": "Delete the session (messages, turn records, meta).",
                            "responses": {"200": _json({"type": "object", "properties": {
                                "message": {"const": "Session cleared"}}}), **_errors(400, 503)}},
+            },
+            "/api/chat/{session_id}/turns/{turn}/request": {
+                "parameters": [_SESSION_PARAM, {"name": "turn", "in": "path", "required": True,
+                                                "schema": {"type": "integer", "minimum": 1}}],
+                "get": {"summary": "The exact request body a turn sent, rebuilt through the adapter that sent it "
+                                   "(the body every page shows; null when no request was made).",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "sessionId": {"type": "string"}, "turn": {"type": "integer"},
+                            "request": {"type": ["object", "null"]}, "complete": {"type": "boolean"},
+                            "missing": _STRING_LIST, "note": {"type": ["string", "null"]}}}),
+                            **_errors(400, 404, 503)}},
             },
             "/api/tokens": {"post": {
                 "summary": "Estimate and exact count per message and in total.",

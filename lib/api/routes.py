@@ -25,6 +25,8 @@ from lib.api.openapi import openapi_document
 from lib.api.responses import MaskedJSON, json_error
 from lib.config import Settings
 from lib.interrupted import with_interrupted
+from lib.records import read_turns
+from lib.request_body import turn_body
 from lib.services import store_handle
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
@@ -82,6 +84,25 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
 
 async def get_session(request: Request, settings: Settings) -> Response:
     return MaskedJSON(await run_in_threadpool(_read_session, settings, _session_id(request)))
+
+
+def _turn_request(settings: Settings, session_id: str, turn: int) -> dict[str, Any]:
+    """The body turn ``turn`` sent, rebuilt through the adapter that sent it (as every page shows it)."""
+    store = store_handle(settings).store
+    record = next((r for r in read_turns(store.get_turns(session_id)) if r.turn == turn), None)
+    if record is None:
+        raise ApiError(404, "not_found", f"Session {session_id!r} has no turn {turn}. GET /api/chat/{session_id} "
+                       "lists its turns.")
+    shown = turn_body(record, store.get_history(session_id), store.get_meta(session_id))
+    return {"sessionId": session_id, "turn": turn, "request": shown.body, "complete": shown.complete,
+            "missing": list(shown.missing), "note": shown.note or None}
+
+
+async def get_turn_request(request: Request, settings: Settings) -> Response:
+    raw = request.path_params["turn"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise ApiError(400, "invalid_turn", f"The turn must be a positive whole number, not {raw[:20]!r}.")
+    return MaskedJSON(await run_in_threadpool(_turn_request, settings, _session_id(request), int(raw)))
 
 
 async def delete_session(request: Request, settings: Settings) -> Response:
@@ -184,6 +205,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("/chat", "POST", chat),
     ("/chat/{session_id}", "GET", get_session),
     ("/chat/{session_id}", "DELETE", delete_session),
+    ("/chat/{session_id}/turns/{turn}/request", "GET", get_turn_request),
     ("/tokens", "POST", tokens),
     ("/trim", "POST", trim),
     ("/health", "GET", health),

@@ -96,6 +96,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "problems": list(_get(record, "problems", None) or payload_problems(prepared.payload)),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
+        "request": result.request,  # the body the adapter built and sent, as every page shows it
     }
 
 
