@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from lib.frame_paging import Page, Thinned, page_count, page_of, thin
 from lib.pricing import Price, estimate_cost, find_price
 from lib.record_ranges import IdRange, id_positions
 from lib.records import TurnRecord
@@ -135,7 +136,7 @@ def inspect(
         if exact_sent is None and exact_ok:
             exact_sent = sys_exact_total + _span_sum(exact_prefix, sent)
         usage = record.usage
-        rows.append({
+        row = {
             "turn": record.turn if record.turn is not None else len(rows) + 1,
             "estimate": estimate,
             "exact": exact_sent,
@@ -149,11 +150,20 @@ def inspect(
             "budget": record.budget,
             "model": record.model or model,
             "failed": record.failed,
-        })
+            "server_kept": record.server_kept,
+            "reread_estimate": 0,
+            "reread_exact": 0 if exact_ok else None,
+        }
+        if record.not_sent:  # no request: nothing was sent, read, saved or billed
+            row.update(estimate=0, exact=0, provider=None, untrimmed_estimate=0, untrimmed_exact=0, sent=0, dropped=0)
+        elif record.server_kept:
+            row.update(_reread(record, position, est_prefix, exact_prefix if exact_ok else None, row))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "provider_simulated",
                                         "untrimmed_estimate", "untrimmed_exact", "sent", "dropped", "strategy",
-                                        "budget", "model", "failed"])
-    for column in ("exact", "provider", "untrimmed_exact"):
+                                        "budget", "model", "failed", "server_kept", "reread_estimate",
+                                        "reread_exact"])
+    for column in ("exact", "provider", "untrimmed_exact", "reread_exact"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     frame["error_pct"] = ((frame["estimate"] - frame["exact"]) / frame["exact"] * 100).round(1)
     encoding = _encoding_name(records, model)
@@ -167,25 +177,48 @@ def inspect(
 
 
 def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None = None) -> pd.DataFrame:
-    """Tokens re-sent so far, as sent and as they would have been without trimming, plus the saving."""
+    """Tokens re-sent so far, as sent and as they would have been without trimming, plus the saving.
+
+    With server-side history a turn sends little, but the server re-reads what it holds and bills it as input:
+    ``read`` is what the model read (sent plus re-read), the saving is measured against it (the server's
+    re-read is not trimming), and the input cost follows the provider's billed figure when it reported one.
+    """
     exact = turns["exact"].notna().all() and len(turns) > 0
     sent = turns["exact"] if exact else turns["estimate"]
     untrimmed = turns["untrimmed_exact"] if exact else turns["untrimmed_estimate"]
+    reread = (turns["reread_exact"] if exact else turns["reread_estimate"]).astype("float").fillna(0.0)
     frame = pd.DataFrame({
         "turn": turns["turn"],
         "sent": sent.astype("float"),
         "untrimmed": untrimmed.astype("float"),
     })
+    frame["read"] = frame["sent"] + reread
     frame["cumulative_sent"] = frame["sent"].cumsum()
+    frame["cumulative_read"] = frame["read"].cumsum()
     frame["cumulative_untrimmed"] = frame["untrimmed"].cumsum()
-    frame["saved"] = frame["cumulative_untrimmed"] - frame["cumulative_sent"]
+    frame["saved"] = frame["cumulative_untrimmed"] - frame["cumulative_read"]
     frame["counted_with"] = "exact" if exact else "chars/4"
-    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], frame["sent"], strict=True)]
+    billed = turns["provider"].astype("Float64")
+    charged = frame["read"].where(~(turns["server_kept"].astype(bool) & billed.notna()), billed.astype("float"))
+    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], charged, strict=True)]
     frame["cost"] = pd.Series(costs, dtype="Float64").cumsum() if costs and None not in costs else pd.NA
     untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(turns["model"], frame["untrimmed"], strict=True)]
     frame["cost_untrimmed"] = (pd.Series(untrimmed_costs, dtype="Float64").cumsum()
                                if untrimmed_costs and None not in untrimmed_costs else pd.NA)
     return frame
+
+
+def _reread(record: TurnRecord, positions: Mapping[str, int], est_prefix: Sequence[int],
+            exact_prefix: Sequence[int] | None, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The tokens the server re-read for a server-kept turn: the stored messages its record says it held (a
+    record written before records said so: everything before the turn that was not sent)."""
+    if record.server_held:
+        held = spans_of(record.server_held, positions)
+        return {"reread_estimate": _span_sum(est_prefix, held),
+                "reread_exact": _span_sum(exact_prefix, held) if exact_prefix is not None else None}
+    exact = row["untrimmed_exact"] - row["exact"] if exact_prefix is not None and row["exact"] is not None else None
+    return {"reread_estimate": max(0, row["untrimmed_estimate"] - row["estimate"]),
+            "reread_exact": max(0, exact) if exact is not None else None}
 
 
 def _drops(history: Sequence[Message], records: Sequence[TurnRecord]) -> tuple[list[int | None], list[int]]:
@@ -295,70 +328,6 @@ def error_series(turns: pd.DataFrame, *, max_points: int = 150) -> pd.DataFrame:
     out["turn"] = out["first"]
     out["label"] = out["first"].astype(str) + "–" + out["last"].astype(str)
     return out.reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Thinned:
-    """Rows of a frame kept for drawing: every ``step``-th value of a column, and the last one."""
-
-    frame: pd.DataFrame
-    step: int  # 1: nothing was left out
-    kept: int  # distinct values of the column kept
-    total: int  # distinct values of the column in all
-
-    def note(self, unit: str, *, subject: str = "Sampled for drawing") -> str:
-        """What a caption must say when rows were left out ("" when none was)."""
-        if self.step == 1:
-            return ""
-        return (f"{subject}: one {unit} in every {self.step:,} ({self.kept:,} of {self.total:,}, the "
-                f"first and the last included); each value drawn is exact.")
-
-
-def thin(frame: pd.DataFrame, column: str, *, max_points: int) -> Thinned:
-    """Keep the rows whose ``column`` value is one of every ``step``-th distinct value (first and last included),
-    so a chart draws at most about ``max_points`` of them. A browser draws 5,000 turns × 8 series slowly, and a
-    line through every 10th turn still shows the trend; the caption says which were kept (``Thinned.note``).
-    """
-    values = pd.Series(frame[column].unique()).sort_values(ignore_index=True)
-    total = len(values)
-    if total <= max_points:
-        return Thinned(frame, 1, total, total)
-    step = -(-total // max_points)
-    chosen = values.iloc[::step]
-    if chosen.iloc[-1] != values.iloc[-1]:
-        chosen = pd.concat([chosen, values.iloc[[-1]]])
-    return Thinned(frame[frame[column].isin(set(chosen))], step, len(chosen), total)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a long table: rows ``first``..``last`` (1-based, inclusive) of ``total``."""
-
-    rows: pd.DataFrame
-    number: int
-    count: int
-    first: int
-    last: int
-    total: int
-
-    def caption(self, unit: str = "messages") -> str:
-        if self.count == 1:
-            return f"All {self.total:,} {unit}."
-        return f"Page {self.number:,} of {self.count:,}: {unit} {self.first:,}–{self.last:,} of {self.total:,}."
-
-
-def page_count(rows: int, *, size: int) -> int:
-    """Pages of ``size`` rows that ``rows`` rows fill (one, even when empty)."""
-    return max(1, -(-rows // size))
-
-
-def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
-    """Page ``number`` (1-based, clamped to the pages there are) of ``size`` rows."""
-    count = page_count(len(frame), size=size)
-    number = min(max(1, number), count)
-    start = (number - 1) * size
-    rows = frame.iloc[start:start + size]
-    return Page(rows, number, count, start + 1 if len(rows) else 0, start + len(rows), len(frame))
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
     cols[2].metric("Tokens re-sent in all", f"{total:,.0f}")
     saved = data.cumulative["saved"].iloc[-1] if len(data.cumulative) else 0
     cols[3].metric("Saved by trimming", f"{saved:,.0f}")
+    kept = data.turns[data.turns["server_kept"].astype(bool)] if len(data.turns) else data.turns
+    if len(kept):
+        reread = data.cumulative["read"].sum() - data.cumulative["sent"].sum()
+        st.caption(f"{len(kept):,} turn{'s' * (len(kept) != 1)} used server-side history: the server re-read "
+                   f"{reread:,.0f} tokens it held. They were not re-sent, but they are billed as input, so they "
+                   "are not counted as saved; the input cost follows the provider's billed figure.")
     exact = count_label("tiktoken", encoding=data.encoding, model=model)
     st.caption(markdown_literal(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}"))
 
