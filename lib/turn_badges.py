@@ -60,7 +60,7 @@ def turn_badges(row: TurnRow) -> list[Badge]:
     if record.not_sent:
         return _validity(row)
     if record.server_kept:
-        badges = [_server_sent(row)]
+        badges = _server_sent(row)
     else:
         badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else
                                     "neutral", ":material/content_cut:", "turn record")]
@@ -90,18 +90,19 @@ def _sent(row: TurnRow) -> Badge:
                  f"messages: turn record; tokens: {row.count_source}")
 
 
-def _server_sent(row: TurnRow) -> Badge:
-    """Server-side history: what went over the wire, what the server re-read, and what it billed."""
+def _server_sent(row: TurnRow) -> list[Badge]:
+    """Server-side history: what went over the wire; then what the server re-read, and what it billed."""
     record = row.record
     stored = record.sent_count - int(record.system_sent)
     system = " + system prompt" if record.system_sent else ""
     billed = record.usage.prompt_total if record.usage is not None else None
     billed_text = f"billed {billed:,} input tokens" if billed is not None else "billed input not reported"
     billed_source = "simulated" if record.usage is not None and record.usage.simulated else "provider-reported"
-    return Badge(f"sent {stored} new message{'s' * (stored != 1)}{system} ({row.tokens:,} tokens) · the server "
-                 f"re-read {row.server_kept or 0:,} · {billed_text}", "info", ":material/cloud_sync:",
-                 f"sent: turn record, tokens {row.count_source}; re-read: the stored messages the server held "
-                 f"({record.server_state}); billed: {billed_source} usage")
+    return [Badge(f"sent {stored} new message{'s' * (stored != 1)}{system} · {row.tokens:,} tokens", "info",
+                  ":material/send:", f"messages: turn record; tokens: {row.count_source}"),
+            Badge(f"the server re-read {row.server_kept or 0:,} · {billed_text}", "info", ":material/cloud_sync:",
+                  f"re-read: the stored messages the server held ({record.server_state}); billed: {billed_source} "
+                  "usage")]
 
 
 def _validity(row: TurnRow) -> list[Badge]:

@@ -62,7 +62,7 @@ def test_a_server_kept_turn_says_what_it_sent_and_what_the_server_re_read_and_bi
         assert data.changes(row.turn)[1] == []  # nothing listed as removed from the payload
         held = 2 * (row.turn - 1)  # every earlier question and reply
         billed = row.record.usage.prompt_total
-        assert f"sent 1 new message + system prompt ({row.tokens:,} tokens)" in badges
+        assert f"sent 1 new message + system prompt · {row.tokens:,} tokens" in badges
         assert f"the server re-read {held}" in badges and f"billed {billed:,} input tokens" in badges
         assert billed > row.tokens or not held  # small, not cheap: the server bills what it re-read
         assert f"{held} kept by the server" in row.diff.text
