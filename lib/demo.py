@@ -15,7 +15,7 @@ from typing import Any
 
 from lib.chat import META_SYSTEM_PROMPT, payload_counts, problems_of
 from lib.record_ranges import id_positions, id_ranges
-from lib.records import TurnRecord, system_hash, system_meta_field
+from lib.records import DEMO_PROVIDER, TurnRecord, system_hash, system_meta_field
 from lib.request_body import wire_payload
 from lib.sessions.base import SessionStore, new_session_id, stamp, validate_session_id
 from lib.trimming import trim_history
@@ -62,7 +62,7 @@ def load_demo(
             # The demo was never sent to a provider, so it has no provider-reported usage: the inspector
             # leaves that series out rather than showing the exact count under a provider's name.
             usage=None, strategy=strategy, budget=budget,
-            reserve=0, provider="demo", model=model, cut=trim.cut,
+            reserve=0, provider=DEMO_PROVIDER, model=model, cut=trim.cut,
             problems=tuple(problems_of(payload, counts, budget=budget)),
         ))
     store.append(session_id, *messages)

@@ -148,6 +148,8 @@ def system_meta_field(text: str) -> str:
     return SYSTEM_META_PREFIX + system_hash(text)
 
 
+# The provider name of the bundled demo conversation's records: payloads the trimmer built, never sent.
+DEMO_PROVIDER = "demo"
 # Errors raised before any request is built: the turn is recorded, but nothing went to a provider.
 NEVER_SENT_ERRORS = frozenset({"ContextOverflowError", "MissingKeyError"})
 OptionFields = tuple[tuple[str, str | int | bool], ...]

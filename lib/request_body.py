@@ -23,8 +23,8 @@ from lib.compaction import Summary
 from lib.providers import request_body
 from lib.record_fields import as_str
 from lib.record_ranges import id_positions, resolve_ranges
-from lib.records import TurnRecord
-from lib.secrets import mask_secrets
+from lib.records import DEMO_PROVIDER, TurnRecord
+from lib.request_diff import pretty
 from lib.tokens import WIRE_KEYS
 
 Message = Mapping[str, Any]
@@ -60,8 +60,8 @@ class TurnBody:
 
     @property
     def text(self) -> str:
-        """The body as indented JSON, keys in the order sent, any configured secret masked."""
-        return mask_secrets(json.dumps(self.body, indent=2, ensure_ascii=False)) if self.body is not None else ""
+        """The body as indented JSON, keys in the order sent, any configured secret masked (as Compare shows it)."""
+        return pretty(self.body) if self.body is not None else ""
 
 
 def turn_payload(record: TurnRecord, history: Sequence[Message], meta: Mapping[str, str], *,
@@ -117,6 +117,9 @@ def turn_body(record: TurnRecord, history: Sequence[Message], meta: Mapping[str,
     if record.not_sent:
         return TurnBody(None, note=f"No request was made in turn {record.turn}, so there is no body: "
                                    f"{record.error or 'it was refused before sending'}")
+    if record.provider == DEMO_PROVIDER:
+        return TurnBody(None, note="The bundled demo conversation was never sent to a provider, so no request body "
+                                   "exists; its payloads are what the trimmer would send.")
     if not record.provider or not record.model:
         return TurnBody(None, note="This turn record names no provider or model, so its body cannot be rebuilt.")
     if record.summary_id and summary is None:

@@ -9,6 +9,7 @@ received. A refused turn shows no body at all; a turn that failed at the provide
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx2 as httpx
@@ -17,10 +18,12 @@ import pytest
 from lib.api import api_app
 from lib.chat import TurnRequest, run_turn
 from lib.compaction import ExtractiveSummarizer
+from lib.compare import CompareConfig, run_comparison
 from lib.config import Settings
 from lib.providers import get_provider
 from lib.records import read_turns
 from lib.request_body import turn_body
+from lib.request_diff import pretty
 from lib.timeline import build_timeline
 
 KEY = "sk-test-BODIES0123456789"
@@ -186,3 +189,44 @@ def test_the_api_shows_the_body_the_provider_received(monkeypatch, fake_llm):
     assert [r["request"] for r in replies] == received
     assert [t["request"] for t in turns] == received and all(t["complete"] for t in turns)
     assert received[2]["previous_response_id"] and len(received[2]["input"]) == 1
+
+
+def test_compare_shows_the_bodies_each_provider_received(fake_llm):
+    configs = [CompareConfig("openai", MODELS["openai"]),
+               CompareConfig("anthropic", MODELS["anthropic"], {"prompt_caching": True}),
+               CompareConfig("openai-responses", MODELS["openai-responses"], call={"truncation": "auto"}),
+               CompareConfig("openai-compatible", MODELS["openai-compatible"])]
+
+    def factory(config: CompareConfig) -> Any:
+        url = fake_llm.anthropic_url if config.provider == "anthropic" else fake_llm.openai_url
+        return get_provider(config.provider, Settings(), api_key=KEY, base_url=url, max_retries=0, **config.options)
+
+    history = [{"role": "user", "content": TEXTS[0]}, {"role": "assistant", "content": "It is long."}]
+    columns = {r.index: r for r in run_comparison(history, TEXTS[1], configs, provider_factory=factory,
+                                                  system_prompt=SYSTEM) if r.done}
+    received = {(r["path"], r["body"]["model"]): r["body"] for r in fake_llm.requests}
+    for index, config in enumerate(configs):
+        body = received[("/v1" + PATHS[config.provider], config.model)]
+        assert columns[index].request == body, config.provider
+        assert json.loads(pretty(columns[index].request)) == body  # the page's text of it, whole
+    assert "cache_control" in str(columns[1].request) and columns[2].request["truncation"] == "auto"
+
+
+def test_a_turn_that_failed_at_the_provider_returns_what_it_sent_from_the_api(monkeypatch, fake_llm):
+    monkeypatch.delenv("HISTORY_LAB_API_TOKEN", raising=False)
+    monkeypatch.setenv("HISTORY_LAB_STORE", "memory")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.openai_url)
+    monkeypatch.setenv("PROVIDER_MAX_RETRIES", "0")
+    app = api_app()
+    fake_llm.fail_next(500)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=60) as http:
+            return await http.post("/chat", json={"message": "Hello?", "provider": "openai", "system": SYSTEM})
+
+    response = asyncio.run(post())
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["request"] == fake_llm.requests[-1]["body"] and error["type"] and error["message"]

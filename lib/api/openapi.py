@@ -33,7 +33,8 @@ _STATUS_TEXT = {
     404: "Unknown or expired session.",
     413: f"The request body is over 1 MB, or 'messages' holds more than {MAX_MESSAGES:,} messages.",
     415: "The body was not sent with Content-Type: application/json.",
-    502: "The provider failed; the user message is stored and the turn is recorded as failed.",
+    502: "The provider failed; the user message is stored and the turn is recorded as failed. "
+         "error.request is the body that was sent.",
     503: "The session store is down.",
 }
 

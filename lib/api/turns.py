@@ -119,6 +119,8 @@ def finish_or_raise(prepared: PreparedTurn) -> dict[str, Any]:
 
 def failed_turn_extra(prepared: PreparedTurn, result: TurnResult | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {"sessionId": prepared.session_id, "turn": prepared.turn}
+    if result is not None and result.request is not None:
+        extra["request"] = result.request  # what was sent before the provider failed (none: never sent)
     if result is not None and result.unsaved:
         extra["reply"] = result.text  # the store is down: the client holds the only copy of the reply
     return extra
