@@ -1,4 +1,4 @@
-"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.trimming and the shared store.
+"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.context and the shared store.
 
 Each handler parses its body (lib.api.bodies), runs the blocking lib call in a worker thread, and answers
 JSON; every failure becomes ``{"error": {"type", "message"}}`` through one wrapper (``_endpoint``).
@@ -23,14 +23,12 @@ from lib.api.access import ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.responses import MaskedJSON, json_error
-from lib.config import Settings
-from lib.interrupted import with_interrupted
-from lib.records import read_turns
-from lib.request_body import turn_body
+from lib.chat import read_turn_body, with_interrupted
+from lib.context import payload_problems, trim_history
+from lib.core import Settings
 from lib.services import store_handle
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
-from lib.trimming import payload_problems, trim_history
 
 SettingsFactory = Callable[[], Settings]
 Handler = Callable[[Request, Settings], Awaitable[Response]]
@@ -88,12 +86,10 @@ async def get_session(request: Request, settings: Settings) -> Response:
 
 def _turn_request(settings: Settings, session_id: str, turn: int) -> dict[str, Any]:
     """The body turn ``turn`` sent, rebuilt through the adapter that sent it (as every page shows it)."""
-    store = store_handle(settings).store
-    record = next((r for r in read_turns(store.get_turns(session_id)) if r.turn == turn), None)
-    if record is None:
+    shown = read_turn_body(store_handle(settings).store, session_id, turn)
+    if shown is None:
         raise ApiError(404, "not_found", f"Session {session_id!r} has no turn {turn}. GET /api/chat/{session_id} "
                        "lists its turns.")
-    shown = turn_body(record, store.get_history(session_id), store.get_meta(session_id))
     return {"sessionId": session_id, "turn": turn, "request": shown.body, "complete": shown.complete,
             "missing": list(shown.missing), "note": shown.note or None}
 

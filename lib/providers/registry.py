@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from lib.config import Settings
+from lib.core import Message, Settings
 from lib.providers.anthropic_messages import AnthropicProvider
-from lib.providers.base import Message, Provider, ProviderInfo, ProviderOptions
+from lib.providers.base import Provider, ProviderInfo, ProviderOptions
 from lib.providers.offline import OfflineProvider
 from lib.providers.openai_chat import OpenAIChatProvider, OpenAICompatibleProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
