@@ -138,6 +138,9 @@ def turn_body(record: TurnRecord, history: Sequence[Message], meta: Mapping[str,
     if record.summary_id and summary is None:
         summary = summary_named(meta, record.summary_id)
     messages, missing = turn_payload(record, history, meta, summary=summary, positions=positions)
+    if not record.options_kept:
+        missing = (*missing, "this record was written before records kept the adapter options, so options such as "
+                             "prompt caching (cache_control), truncation or server compaction may be missing")
     if record.max_tokens is None:
         missing = (*missing, "the reply budget (max tokens) is not in this old record; 1024 is shown")
     try:

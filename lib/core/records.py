@@ -212,6 +212,8 @@ class TurnRecord:
     not_sent: bool = False
     # Server-side history: the stored messages the server held and re-read for this request (not sent).
     server_held: tuple[IdRange, ...] = ()
+    # False for a record written before records kept ``options``: its body is rebuilt without them.
+    options_kept: bool = True
 
     @property
     def failed(self) -> bool:
@@ -298,6 +300,7 @@ class TurnRecord:
             conversation_id=as_str(data.get("conversation_id")),
             server_context=short_texts(data.get("server_context")),
             options=_options_from_json(data.get("options")), not_sent=not_sent,
+            options_kept=isinstance(data.get("options"), Mapping),
             server_held=ranges_from_json(data.get("server_held")) or (),
         )
 
@@ -315,6 +318,8 @@ class TurnRecord:
         )
         stored = compact(data)
         stored["turn"] = self.turn  # always present, even when unknown: stores key records by it
+        stored["options"] = dict(self.options)  # always present: its absence marks a record from before it
+        stored.pop("options_kept", None)
         return stored
 
 

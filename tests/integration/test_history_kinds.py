@@ -64,6 +64,7 @@ def test_a_server_kept_turn_says_what_it_sent_and_what_the_server_re_read_and_bi
         assert f"the server re-read {held}" in badges and f"billed {billed:,} input tokens" in badges
         assert billed > row.tokens or not held  # small, not cheap: the server bills what it re-read
         assert f"{held} kept by the server" in row.diff.text
+        assert len(row.record.server_held) <= 1  # one range however long the chain: the record stays small
 
 
 def test_the_inspector_does_not_count_the_servers_re_read_as_saved_and_prices_the_billed_figure(

@@ -69,6 +69,9 @@ def test_record_round_trips_and_keeps_the_system_prompt_once_in_meta():
         "messages": [{"role": "system", "content": prompt},
                      *({"role": m["role"], "content": m["content"]} for m in h[:3])]}
     assert "no longer stored" in turn_body(record, h, {}).missing[0]
+    # A record from before records kept the adapter options says its body may lack them.
+    old = TurnRecord.from_json({k: v for k, v in data.items() if k != "options"})
+    assert not old.options_kept and "adapter options" in turn_body(old, h, meta).missing[0]
 
 
 def test_a_thousand_records_with_a_long_system_prompt_stay_under_two_megabytes():
