@@ -21,6 +21,7 @@ from pages.ui.inspector_sections import (
     messages_table,
     payload_messages,
     provider_counts,
+    request_body_section,
     seed_verdict,
     show_chart,
     what_if_table,
@@ -85,6 +86,12 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
     cols[2].metric("Tokens re-sent in all", f"{total:,.0f}")
     saved = data.cumulative["saved"].iloc[-1] if len(data.cumulative) else 0
     cols[3].metric("Saved by trimming", f"{saved:,.0f}")
+    kept = data.turns[data.turns["server_kept"].astype(bool)] if len(data.turns) else data.turns
+    if len(kept):
+        reread = data.cumulative["read"].sum() - data.cumulative["sent"].sum()
+        st.caption(f"{len(kept):,} turn{'s' * (len(kept) != 1)} used server-side history: the server re-read "
+                   f"{reread:,.0f} tokens it held. They were not re-sent, but they are billed as input, so they "
+                   "are not counted as saved; the input cost follows the provider's billed figure.")
     exact = count_label("tiktoken", encoding=data.encoding, model=model)
     st.caption(markdown_literal(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}"))
 
@@ -185,6 +192,7 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     summary_metrics(data, turns, history, model)
     if len(turns):
         per_turn_section(data, model, demo=meta.get("demo") == "1")
+        request_body_section(history, turns, meta)
     else:
         st.info("No turn records yet: this session was imported or never sent.")
     st.subheader("chars/4 by kind of text")

@@ -34,7 +34,7 @@ _STATUS_TEXT = {
     413: f"The request body is over 1 MB, or 'messages' holds more than {MAX_MESSAGES:,} messages.",
     415: "The body was not sent with Content-Type: application/json.",
     502: "The provider failed, or its stream ran past STREAM_TIME_LIMIT (type stream_time_limit); the user message "
-         "is stored and the turn is recorded as failed.",
+         "is stored and the turn is recorded as failed. error.request is the body that was sent.",
     503: "The session store is down; or (POST /api/chat, type server_busy, with Retry-After) MAX_CONCURRENT_TURNS "
          "turns are already running, and nothing was stored or sent.",
 }
@@ -82,6 +82,8 @@ _CHAT_RESPONSE = {
         "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "
                       "the reply is cut there and stored so, and the rest was never received.",
                       "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
+        "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
+                    "key); null when no request was made."},
     },
 }
 
@@ -131,6 +133,17 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"summary": "Delete the session (messages, turn records, meta).",
                            "responses": {"200": _json({"type": "object", "properties": {
                                "message": {"const": "Session cleared"}}}), **_errors(400, 503)}},
+            },
+            "/api/chat/{session_id}/turns/{turn}/request": {
+                "parameters": [_SESSION_PARAM, {"name": "turn", "in": "path", "required": True,
+                                                "schema": {"type": "integer", "minimum": 1}}],
+                "get": {"summary": "The exact request body a turn sent, rebuilt through the adapter that sent it "
+                                   "(the body every page shows; null when no request was made).",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "sessionId": {"type": "string"}, "turn": {"type": "integer"},
+                            "request": {"type": ["object", "null"]}, "complete": {"type": "boolean"},
+                            "missing": _STRING_LIST, "note": {"type": ["string", "null"]}}}),
+                            **_errors(400, 404, 503)}},
             },
             "/api/tokens": {"post": {
                 "summary": "Estimate and exact count per message and in total.",

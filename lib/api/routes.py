@@ -24,7 +24,7 @@ from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.pool import turn_pool
 from lib.api.responses import MaskedJSON, json_error
-from lib.chat import with_interrupted
+from lib.chat import read_turn_body, with_interrupted
 from lib.context import payload_problems, trim_history
 from lib.core import Settings
 from lib.providers import StreamGuard
@@ -87,6 +87,23 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
 
 async def get_session(request: Request, settings: Settings) -> Response:
     return MaskedJSON(await run_in_threadpool(_read_session, settings, _session_id(request)))
+
+
+def _turn_request(settings: Settings, session_id: str, turn: int) -> dict[str, Any]:
+    """The body turn ``turn`` sent, rebuilt through the adapter that sent it (as every page shows it)."""
+    shown = read_turn_body(store_handle(settings).store, session_id, turn)
+    if shown is None:
+        raise ApiError(404, "not_found", f"Session {session_id!r} has no turn {turn}. GET /api/chat/{session_id} "
+                       "lists its turns.")
+    return {"sessionId": session_id, "turn": turn, "request": shown.body, "complete": shown.complete,
+            "missing": list(shown.missing), "note": shown.note or None}
+
+
+async def get_turn_request(request: Request, settings: Settings) -> Response:
+    raw = request.path_params["turn"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise ApiError(400, "invalid_turn", f"The turn must be a positive whole number, not {raw[:20]!r}.")
+    return MaskedJSON(await run_in_threadpool(_turn_request, settings, _session_id(request), int(raw)))
 
 
 async def delete_session(request: Request, settings: Settings) -> Response:
@@ -189,6 +206,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("/chat", "POST", chat),
     ("/chat/{session_id}", "GET", get_session),
     ("/chat/{session_id}", "DELETE", delete_session),
+    ("/chat/{session_id}/turns/{turn}/request", "GET", get_turn_request),
     ("/tokens", "POST", tokens),
     ("/trim", "POST", trim),
     ("/health", "GET", health),

@@ -111,6 +111,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "problems": list(_get(record, "problems", None) or payload_problems(prepared.payload)),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
+        "request": result.request,  # the body the adapter built and sent, as every page shows it
         # Set when the reply reached MAX_REPLY_CHARS: the stored reply is cut there (see its meta).
         "truncated": {"atChars": meta["truncated_at"], "note": meta.get("truncated")}
         if meta.get("truncated_at") else None,
@@ -136,6 +137,8 @@ def finish_or_raise(prepared: PreparedTurn) -> dict[str, Any]:
 
 def failed_turn_extra(prepared: PreparedTurn, result: TurnResult | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {"sessionId": prepared.session_id, "turn": prepared.turn}
+    if result is not None and result.request is not None:
+        extra["request"] = result.request  # what was sent before the provider failed (none: never sent)
     if result is not None and result.unsaved:
         extra["reply"] = result.text  # the store is down: the client holds the only copy of the reply
     return extra

@@ -4,6 +4,7 @@ history chains, summaries, comparisons, and the scripts of the example and the d
 
 from __future__ import annotations
 
+from lib.chat.bodies import TurnBody, read_turn_body, turn_body, turn_payload
 from lib.chat.compare import (
     MAX_COLUMNS,
     MIN_COLUMNS,
@@ -74,6 +75,7 @@ __all__ = [
     "META_CONVERSATION", "META_CONVERSATION_MESSAGE", "META_PREVIOUS_RESPONSE", "META_RUNNER", "META_SUMMARY",
     "MIN_COLUMNS", "PLACEHOLDER_RESPONSE_ID", "QUESTION", "SEED_TURNS", "SIMULATED_SERVER", "SMALL_BUDGET",
     "STALE_TURN_SECONDS", "STATUS", "CompareConfig", "EmptyMessage", "ExampleProgress", "ExampleStep",
+    "TurnBody", "read_turn_body", "turn_body", "turn_payload",
     "MessageNotSent", "MessageTooLarge", "PreparedTurn", "ReplyNotSaved", "StrategyComparison",
     "TurnInterrupted", "TurnRequest", "TurnResult", "advance", "chain_messages", "column_name",
     "compare_strategies", "comparison_record", "continue_with", "demo_data", "fact_forgotten",

@@ -29,6 +29,7 @@ from lib.chat.server_state import (
     META_PREVIOUS_RESPONSE_MESSAGE,
     ServerChain,
     chain_for,
+    held_by_chain,
     open_conversation,
 )
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
@@ -156,15 +157,23 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
         trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,
                             reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut)
     conversation = chain.conversation_id
+    kept = trim.kept
+    prepared.server_held_ids = held_by_chain(prepared.store, prepared.session_id, history,
+                                             prepared.history_positions) if chain.live else []
     if chain.seed:  # a new conversation holding the history this turn would have re-sent
-        conversation, note = open_conversation(prepared.provider, [m for m in trim.kept if m.get("id") != user["id"]])
+        held = [m for m in kept if m.get("id") != user["id"] and m.get("role") not in SYSTEM_ROLES]
+        conversation, note = open_conversation(prepared.provider, held)
         if note:
             prepared.notes.append(note)
+        if conversation:  # the conversation holds that history now: only the new message goes with the request
+            seeded = {id(m) for m in held}
+            kept = [m for m in kept if id(m) not in seeded]
+            prepared.server_held_ids = [i for m in held if isinstance(i := m.get("id"), str)]
     prepared.chain = replace(chain, conversation_id=conversation) if conversation or chain.live \
         else ServerChain(chain.mode)
     prepared.previous_response_id = chain.previous_response_id if chain.live else None
     prepared.trim = trim
-    prepared.payload, prepared.payload_ids = wire_payload(trim.kept)
+    prepared.payload, prepared.payload_ids = wire_payload(kept)
     prepared.options = _options(prepared, turn_numbers(candidates, prepared.turn), conversation=conversation)
 
 

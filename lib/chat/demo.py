@@ -15,7 +15,7 @@ from typing import Any
 
 from lib.chat.conversation import META_SYSTEM_PROMPT, payload_counts, problems_of
 from lib.context import trim_history
-from lib.core import TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
+from lib.core import DEMO_PROVIDER, TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
 from lib.sessions import SessionStore, new_session_id, stamp, validate_session_id
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo_conversation.json"
@@ -61,7 +61,7 @@ def load_demo(
             # The demo was never sent to a provider, so it has no provider-reported usage: the inspector
             # leaves that series out rather than showing the exact count under a provider's name.
             usage=None, strategy=strategy, budget=budget,
-            reserve=0, provider="demo", model=model, cut=trim.cut,
+            reserve=0, provider=DEMO_PROVIDER, model=model, cut=trim.cut,
             problems=tuple(problems_of(payload, counts, budget=budget)),
         ))
     store.append(session_id, *messages)

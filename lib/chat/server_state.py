@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from lib.core import mask_secrets, mask_then_cut
+from lib.core import TurnRecord, mask_secrets, mask_then_cut
 from lib.providers import BadRequest, Provider, ProviderError, Reply, ServerStateLost
 from lib.sessions import SessionStore
 
@@ -125,3 +125,18 @@ def describe_server_context(reply: Reply) -> tuple[str, ...]:
         detail = ", ".join(f"{k} {v}" for k, v in item.detail.items() if isinstance(v, str | int))
         out.append(f"{item.kind} ({detail})" if detail else item.kind)
     return tuple(out)
+
+
+def held_by_chain(store: SessionStore, session_id: str, history: Sequence[Message],
+                  positions: Mapping[str, int]) -> list[str]:
+    """The stored messages a live chain holds on the server: the previous request's context (what it sent and
+    what its server held) and its reply. A chain is live only while that reply is the newest stored message,
+    so the newest record is the one it continues."""
+    newest = store.get_turns(session_id, -1)
+    if not newest:
+        return []
+    previous = TurnRecord.from_json(newest[-1])
+    held = {*previous.sent_ids(history, positions), *previous.server_held_ids(history, positions)}
+    if previous.assistant_id and previous.assistant_id in positions:
+        held.add(previous.assistant_id)
+    return sorted(held, key=positions.__getitem__)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from lib.chat.bodies import record_options
 from lib.chat.saving import SAVE_RETRY_SECONDS, ReplyNotSaved, retry_store_write
 from lib.chat.server_state import (
     ServerChain,
@@ -154,6 +155,7 @@ class PreparedTurn:
     options: ProviderOptions = field(default_factory=ProviderOptions)
     previous_response_id: str | None = None
     history_positions: dict[str, int] = field(default_factory=dict, repr=False)
+    server_held_ids: list[str] = field(default_factory=list, repr=False)  # stored messages the server holds
     error: Exception | None = None
     save_retry_s: float = SAVE_RETRY_SECONDS
     chain: ServerChain = field(default_factory=ServerChain)
@@ -177,6 +179,11 @@ class PreparedTurn:
     @property
     def summary(self) -> Summary | None:
         return self.compaction.summary if self.compaction else None
+
+    @property
+    def sent_reply(self) -> Reply | None:
+        """The reply of the request this turn made (its body and options), None when none was built."""
+        return self._reply
 
     def deltas(self) -> Iterator[str]:
         """Text chunks of the reply. Provider failures end the stream and land in ``self.error``.
@@ -339,9 +346,13 @@ def _truncation(reply: Reply) -> dict[str, Any]:
 
 
 def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str, Any] | None) -> TurnRecord:
-    """The compact record of ``turn``: id ranges sent and dropped, counts, usage, summary and server state."""
-    overflow = isinstance(turn.error, ContextOverflowError)
+    """The compact record of ``turn``: id ranges sent and dropped, counts, usage, summary and server state.
+
+    A turn that made no request (the message alone over the budget, no key: no ``Reply`` was ever built)
+    records its error and nothing sent or dropped, so no page can show a body, a trim or a cost for it.
+    """
     request = turn.request
+    not_sent = isinstance(turn.error, ContextOverflowError) or turn.sent_reply is None
     counts = payload_counts(turn.payload, turn.model)
     usage = reply.usage if reply is not None else None
     cost = priced(turn.model, usage, reference_model=request.reference_model, prices=request.prices)[0] \
@@ -349,19 +360,21 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
     history_ids = [i for i in turn.sent_ids if i != turn.user_message["id"]]
     # The user message is a range of its own: another tab may have stored a message between the
     # history this turn read and its own message, and that one was not sent.
-    sent = () if overflow else (*id_ranges(history_ids, turn.history_positions),
+    sent = () if not_sent else (*id_ranges(history_ids, turn.history_positions),
                                 (turn.user_message["id"], turn.user_message["id"]))
+    dropped = () if not_sent else id_ranges(turn.dropped_ids, turn.history_positions)
     system = request.system_prompt
-    system_sent = bool(turn.payload) and turn.payload[0].get("role") == "system" and not overflow
+    system_sent = bool(turn.payload) and turn.payload[0].get("role") == "system" and not not_sent
     compaction = turn.compaction
     notes = [*(compaction.notes if compaction else ()), *turn.notes]
     chained = bool(turn.options.previous_response_id or turn.options.conversation_id)
-    summary = compaction.summary if compaction else None
+    summary = compaction.summary if compaction and not not_sent else None
+    options = turn.sent_reply.options if turn.sent_reply is not None else turn.options
     return TurnRecord(
         turn=turn.turn, ts=time.time(), user_id=turn.user_message["id"],
         assistant_id=assistant["id"] if assistant else None,
-        sent=sent, dropped=id_ranges(turn.dropped_ids, turn.history_positions),
-        sent_count=0 if overflow else len(turn.payload), dropped_count=len(turn.dropped_ids),
+        sent=sent, dropped=dropped,
+        sent_count=0 if not_sent else len(turn.payload), dropped_count=0 if not_sent else len(turn.dropped_ids),
         system_sent=system_sent, system_hash=system_hash(system) if system_sent else None,
         estimate=counts["estimate"], exact=counts["exact"], encoding=counts["encoding"],
         approximate=counts["approximate"], usage=usage, strategy=request.strategy,
@@ -369,7 +382,7 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         model=turn.model, max_tokens=request.max_output_tokens,
         cut=turn.trim.cut if turn.trim else None,
         problems=tuple(problems_of(turn.payload, counts, budget=request.budget - request.reserve_tokens))
-        if not overflow else (),
+        if not not_sent else (),
         error=mask_secrets(str(turn.error)) if turn.error else None,
         error_type=type(turn.error).__name__ if turn.error else None,
         previous_response_id=turn.options.previous_response_id, cost=cost,
@@ -380,9 +393,11 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         summary_new=bool(compaction and compaction.compacted),
         summary_requests=compaction.summary_requests if compaction else 0,
         summary_cost=summary.cost if summary and compaction and compaction.compacted else None,
-        notes=tuple(mask_secrets(n) for n in notes), server_state=turn.chain.mode if chained else None,
+        notes=tuple(mask_secrets(n) for n in notes), server_state=turn.chain.mode if chained and not not_sent else None,
         conversation_id=turn.options.conversation_id,
         server_context=describe_server_context(reply) if reply is not None else (),
+        options=record_options(options), not_sent=not_sent,
+        server_held=id_ranges(turn.server_held_ids, turn.history_positions) if chained and not not_sent else (),
     )
 
 

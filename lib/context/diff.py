@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.context.payload import SYSTEM_ROLES
-from lib.core import markdown_literal
+from lib.core import markdown_literal, mask_secrets
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ def _cache_controls(value: Any) -> Iterator[None]:
 
 
 def pretty(body: Mapping[str, Any] | None) -> str:
-    """The body as indented JSON (keys in the order sent), one field per line, so a diff reads well."""
-    return json.dumps(body or {}, indent=2, ensure_ascii=False, default=str)
+    """The body as indented JSON (keys in the order sent), one field per line, so a diff reads well; any
+    configured secret a message quotes is masked, as everywhere a body is shown."""
+    return mask_secrets(json.dumps(body or {}, indent=2, ensure_ascii=False, default=str))
 
 
 def unified_diff(baseline: Mapping[str, Any] | None, other: Mapping[str, Any] | None, *, baseline_name: str,

@@ -26,7 +26,7 @@ from lib.core.content import (
 )
 from lib.core.errors import HistoryLabError
 from lib.core.fields import as_float, as_int, as_mapping, as_str
-from lib.core.messages import WIRE_KEYS, Message
+from lib.core.messages import WIRE_KEYS, Message, wire_message, wire_payload
 from lib.core.pricing import (
     DEFAULT_PRICES,
     NO_PRICE,
@@ -42,38 +42,33 @@ from lib.core.pricing import (
     ttl_text,
     usage_cost,
 )
+from lib.core.ranges import IdRange, id_positions, id_ranges, resolve_ranges
 from lib.core.records import (
-    IdRange,
+    DEMO_PROVIDER,
     ReplyMeta,
     TurnRecord,
     UsageRecord,
-    id_positions,
-    id_ranges,
     import_turn,
     priced,
     read_turns,
-    rebuild_request,
-    resolve_ranges,
     system_hash,
     system_meta_field,
     usage_from_json,
     usage_to_json,
-    wire_payload,
 )
 from lib.core.secrets import mask_secrets, mask_then_cut, register_secrets
 from lib.core.urls import redact_url, url_passwords
 from lib.core.usage import CacheTTL, Usage
 
 __all__ = [
-    "BOUNDS", "DEFAULT_PRICES", "MAX_CONCURRENT_TURNS", "MAX_REPLY_CHARS", "NO_PRICE", "OFFLINE_PREFIX",
-    "PREVIEW_CHARS", "PROJECT_ROOT", "STREAM_TIME_LIMIT", "WIRE_KEYS",
+    "BOUNDS", "DEFAULT_PRICES", "DEMO_PROVIDER", "MAX_CONCURRENT_TURNS", "MAX_REPLY_CHARS", "NO_PRICE",
+    "OFFLINE_PREFIX", "PREVIEW_CHARS", "PROJECT_ROOT", "STREAM_TIME_LIMIT", "WIRE_KEYS",
     "CacheTTL", "ColumnResult", "ConfigError", "HistoryLabError", "IdRange", "Message", "Price", "ReplyMeta",
     "Settings", "TurnRecord", "Usage", "UsageRecord", "as_float", "as_int", "as_mapping", "as_str",
     "content_text", "cost_text", "default_table", "estimate_cost", "find_price", "has_bidi_controls",
     "id_positions", "id_ranges", "import_turn", "markdown_literal", "mask_secrets", "mask_then_cut", "preview",
-    "price_rows", "priced", "prices_from_rows", "read_turns", "rebuild_request", "redact_url",
+    "price_rows", "priced", "prices_from_rows", "read_turns", "redact_url",
     "register_secrets", "resolve_ranges", "reveal_bidi", "safe_markdown", "safe_title", "system_hash",
-    "system_meta_field", "url_passwords", "usage_cost", "usage_from_json", "usage_to_json", "wire_payload",
-    "storage_cost",
-    "ttl_text",
+    "system_meta_field", "url_passwords", "usage_cost", "usage_from_json", "usage_to_json", "wire_message",
+    "wire_payload", "storage_cost", "ttl_text",
 ]

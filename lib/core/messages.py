@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Message = Mapping[str, Any]
@@ -14,3 +14,8 @@ WIRE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 def wire_message(message: Message) -> dict[str, Any]:
     """The message as a provider receives it: only the wire keys that are set."""
     return {k: message[k] for k in WIRE_KEYS if message.get(k) is not None}
+
+
+def wire_payload(messages: Sequence[Message]) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The messages as the API sees them, and their ids (None for the system prompt)."""
+    return [wire_message(m) for m in messages], [m["id"] if isinstance(m.get("id"), str) else None for m in messages]

@@ -1,10 +1,10 @@
 """Typed turn records and reply metadata: what is stored per turn, compact, and read without ever raising.
 
 A ``TurnRecord`` says what one request sent and dropped as a few inclusive id *ranges* over the stored
-history (turns and cache-aware keep a contiguous suffix, seed keeps the first message plus a suffix,
-summary keeps the summary plus a suffix), never as full id lists: a record has the same size at turn 1
-and turn 1,000. The system prompt is stored once per distinct text in the session meta, under
-``system:<hash>``; a record keeps only the hash.
+history (lib.core.ranges), never as full id lists: a record has the same size at turn 1 and turn 1,000.
+The system prompt is stored once per distinct text in the session meta, under ``system:<hash>``; a record
+keeps only the hash. With the adapter options it keeps (``options``), that is enough to rebuild the exact
+request body through the adapter that sent it (lib.chat.bodies).
 
 ``from_json`` accepts anything a store, an old version or an import file may hold: a field of the wrong
 type reads as missing. Records written before ranges existed (``sent_ids`` / ``dropped_ids`` lists) are
@@ -29,11 +29,11 @@ from lib.core.fields import (  # re-exported: pages read stored figures with the
     short_text,
     short_texts,
 )
-from lib.core.messages import Message, wire_message
+from lib.core.messages import Message
 from lib.core.pricing import Price, estimate_cost
+from lib.core.ranges import IdRange, id_positions, id_ranges, legacy_ids, ranges_from_json, resolve_ranges
 from lib.core.usage import Usage
 
-IdRange = tuple[str, str]
 # Session meta field that holds a system prompt's text, keyed by its hash (see ``system_meta_field``).
 SYSTEM_META_PREFIX = "system:"
 
@@ -145,68 +145,7 @@ class ReplyMeta:
         })
 
 
-# -- id ranges -----------------------------------------------------------------------------------------------
-
-
-def id_positions(history: Sequence[Message]) -> dict[str, int]:
-    """Position of every (string) message id in a history."""
-    return {m["id"]: n for n, m in enumerate(history) if isinstance(m, Mapping) and isinstance(m.get("id"), str)}
-
-
-def id_ranges(ids: Sequence[str], positions: Mapping[str, int]) -> tuple[IdRange, ...]:
-    """Compress ids (in payload order) into inclusive ranges of consecutive history positions.
-
-    An id that is not in ``positions`` (a summary kept elsewhere, say) becomes a range of its own.
-    """
-    ranges: list[list[str]] = []
-    last: int | None = None
-    for message_id in ids:
-        here = positions.get(message_id)
-        if ranges and here is not None and last is not None and here == last + 1:
-            ranges[-1][1] = message_id
-        else:
-            ranges.append([message_id, message_id])
-        last = here
-    return tuple((first, end) for first, end in ranges)
-
-
-def resolve_ranges(
-    ranges: Sequence[IdRange], history: Sequence[Message], positions: Mapping[str, int] | None = None
-) -> list[str]:
-    """The ids a list of ranges covers in ``history``, tolerating ids that are gone.
-
-    The store caps a session's history by trimming its oldest messages, so a range whose first id is gone
-    resolves to the part of it that survives (from the start of the history to its last id).
-    """
-    positions = id_positions(history) if positions is None else positions
-    ids: list[str] = []
-    for first, end in ranges:
-        start, stop = positions.get(first), positions.get(end)
-        if stop is None:
-            continue  # the whole range is gone (its last id is the newest of it)
-        for n in range(0 if start is None else start, stop + 1):
-            message_id = history[n].get("id")
-            if isinstance(message_id, str):
-                ids.append(message_id)
-    return ids
-
-
-def _ranges_from_json(value: object) -> tuple[IdRange, ...] | None:
-    if not isinstance(value, list):
-        return None
-    ranges = []
-    for item in value:
-        if (isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str)
-                and isinstance(item[1], str)):
-            ranges.append((item[0], item[1]))
-    return tuple(ranges)
-
-
-def _legacy_ids(value: object) -> tuple[IdRange, ...] | None:
-    """An old full id list as one-id ranges (exact; ``TurnRecord.compacted`` merges them)."""
-    if not isinstance(value, list):
-        return None
-    return tuple((i, i) for i in value if isinstance(i, str))
+# -- the turn record -------------------------------------------------------------------------------------------
 
 
 def system_hash(text: str) -> str:
@@ -218,7 +157,12 @@ def system_meta_field(text: str) -> str:
     return SYSTEM_META_PREFIX + system_hash(text)
 
 
-# -- the turn record -------------------------------------------------------------------------------------------
+# The provider name of the bundled demo conversation's records: payloads the trimmer built, never sent.
+DEMO_PROVIDER = "demo"
+# Errors raised before any request is built: the turn is recorded, but nothing went to a provider.
+NEVER_SENT_ERRORS = frozenset({"ContextOverflowError", "MissingKeyError"})
+OptionFields = tuple[tuple[str, str | int | bool], ...]
+MAX_OPTIONS, MAX_OPTION_CHARS = 16, 200  # a record keeps a few short adapter options, never more
 
 
 @dataclass(frozen=True)
@@ -270,10 +214,25 @@ class TurnRecord:
     conversation_id: str | None = None
     # What the server did to the context (a compaction item, Anthropic's applied edits), in words.
     server_context: tuple[str, ...] = ()
+    # The adapter options that shaped the body (``ProviderOptions.body_fields``, server ids apart: they have
+    # fields of their own), so lib.chat.bodies rebuilds it through the same adapter code.
+    options: OptionFields = ()
+    # No request was made (the message alone was over the budget, no key): no body, no usage, no cost.
+    not_sent: bool = False
+    # Server-side history: the stored messages the server held and re-read for this request (not sent).
+    server_held: tuple[IdRange, ...] = ()
+    # False for a record written before records kept ``options``: its body is rebuilt without them.
+    options_kept: bool = True
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def server_kept(self) -> bool:
+        """The server held the earlier history (previous_response_id, a conversation, a thread): this turn
+        sent only its new input, and the server re-read (and billed) the rest."""
+        return self.server_state is not None and not self.not_sent
 
     def sent_ids(self, history: Sequence[Message], positions: Mapping[str, int] | None = None) -> list[str]:
         """Ids of the stored messages this turn sent (the system prompt is not a stored message)."""
@@ -281,6 +240,9 @@ class TurnRecord:
 
     def dropped_ids(self, history: Sequence[Message], positions: Mapping[str, int] | None = None) -> list[str]:
         return resolve_ranges(self.dropped, history, positions)
+
+    def server_held_ids(self, history: Sequence[Message], positions: Mapping[str, int] | None = None) -> list[str]:
+        return resolve_ranges(self.server_held, history, positions)
 
     def system_text(self, meta: Mapping[str, str]) -> str | None:
         """The system prompt this turn sent, from the session meta; None if none was sent or it is gone."""
@@ -300,9 +262,9 @@ class TurnRecord:
     @classmethod
     def from_json(cls, obj: object) -> TurnRecord:
         data = as_mapping(obj)
-        sent = _ranges_from_json(data.get("sent"))
-        dropped = _ranges_from_json(data.get("dropped"))
-        legacy_sent, legacy_dropped = _legacy_ids(data.get("sent_ids")), _legacy_ids(data.get("dropped_ids"))
+        sent = ranges_from_json(data.get("sent"))
+        dropped = ranges_from_json(data.get("dropped"))
+        legacy_sent, legacy_dropped = legacy_ids(data.get("sent_ids")), legacy_ids(data.get("dropped_ids"))
         system_prompt = as_str(data.get("system_prompt"))
         system_sent = as_bool(data.get("system_sent"))
         if system_sent is None:  # old records: the prompt was sent when it was not blank
@@ -316,6 +278,10 @@ class TurnRecord:
         sent_count = as_int(data.get("sent_count"))
         dropped_count = as_int(data.get("dropped_count"))
         problems = data.get("problems")
+        error_type = as_str(data.get("error_type"))
+        not_sent = as_bool(data.get("not_sent"))
+        if not_sent is None:  # older records: these errors are raised before any request is built
+            not_sent = error_type in NEVER_SENT_ERRORS
         return cls(
             turn=as_int(data.get("turn")), ts=as_float(data.get("ts")),
             user_id=as_str(data.get("user_id")), assistant_id=as_str(data.get("assistant_id")),
@@ -330,7 +296,7 @@ class TurnRecord:
             model=as_str(data.get("model")), max_tokens=as_int(data.get("max_tokens")), cut=as_str(data.get("cut")),
             problems=tuple(short_text(p) or "" for p in problems[:MAX_PROBLEMS] if isinstance(p, str))
             if isinstance(problems, list) else (),
-            error=short_text(as_str(data.get("error"))), error_type=as_str(data.get("error_type")),
+            error=short_text(as_str(data.get("error"))), error_type=error_type,
             previous_response_id=as_str(data.get("previous_response_id")),
             summary_id=as_str(data.get("summary_id")),
             reply_saved_late=as_bool(data.get("reply_saved_late")) or False,
@@ -342,20 +308,27 @@ class TurnRecord:
             notes=short_texts(data.get("notes")), server_state=as_str(data.get("server_state")),
             conversation_id=as_str(data.get("conversation_id")),
             server_context=short_texts(data.get("server_context")),
+            options=_options_from_json(data.get("options")), not_sent=not_sent,
+            options_kept=isinstance(data.get("options"), Mapping),
+            server_held=ranges_from_json(data.get("server_held")) or (),
         )
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(
             sent=[list(r) for r in self.sent], dropped=[list(r) for r in self.dropped],
+            server_held=[list(r) for r in self.server_held],
             problems=[short_text(p) for p in self.problems[:MAX_PROBLEMS]], error=short_text(self.error),
             notes=[short_text(n) for n in self.notes[:MAX_PROBLEMS]],
             server_context=[short_text(c) for c in self.server_context[:MAX_PROBLEMS]],
             summary_new=self.summary_new or None, summary_requests=self.summary_requests or None,
             usage=usage_to_json(self.usage) if self.usage else None,
+            options=dict(self.options) or None, not_sent=self.not_sent or None,
         )
         stored = compact(data)
         stored["turn"] = self.turn  # always present, even when unknown: stores key records by it
+        stored["options"] = dict(self.options)  # always present: its absence marks a record from before it
+        stored.pop("options_kept", None)
         return stored
 
 
@@ -380,37 +353,11 @@ def read_turns(raw: Sequence[object]) -> list[TurnRecord]:
     return [TurnRecord.from_json(r) for r in raw if isinstance(r, Mapping)]
 
 
-# -- payloads ---------------------------------------------------------------------------------------------------
-
-
-def wire_payload(messages: Sequence[Message]) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """The messages as the API sees them, and their ids (None for the system prompt)."""
-    return [wire_message(m) for m in messages], [as_str(m.get("id")) for m in messages]
-
-
-def rebuild_request(record: TurnRecord, history: Sequence[Message], meta: Mapping[str, str]) -> dict[str, Any]:
-    """The request body of a turn, rebuilt from its record and the stored history (for the timeline).
-
-    Shaped like a Chat Completions body: model, max_tokens, then the messages with the system prompt first.
-    ``"missing"`` lists what could not be rebuilt (a system prompt no longer stored, messages trimmed by the
-    store's cap), so a page can say so instead of showing a payload that was never sent.
-    """
-    positions = id_positions(history)
-    messages: list[dict[str, Any]] = []
-    missing: list[str] = []
-    system = record.system_text(meta)
-    if record.system_sent and system is None:
-        missing.append("the system prompt is no longer stored")
-    elif system is not None:
-        messages.append({"role": "system", "content": system})
-    ids = record.sent_ids(history, positions)
-    messages += [wire_message(history[positions[i]]) for i in ids]
-    lost = record.sent_count - int(record.system_sent) - len(ids)
-    if lost > 0:
-        missing.append(f"{lost} sent message(s) are no longer in the stored history")
-    body: dict[str, Any] = {"model": record.model, "max_tokens": record.max_tokens, "messages": messages}
-    if record.previous_response_id:
-        body["previous_response_id"] = record.previous_response_id
-    if missing:
-        body["missing"] = missing
-    return body
+def _options_from_json(value: object) -> OptionFields:
+    """Stored adapter options, bounded: a few short names with plain values (lib.chat.bodies reads them back
+    into ``ProviderOptions``, ignoring names it does not know)."""
+    if not isinstance(value, Mapping):
+        return ()
+    kept = [(k, v) for k, v in value.items() if isinstance(k, str) and len(k) <= MAX_OPTION_CHARS
+            and isinstance(v, str | int | bool) and not (isinstance(v, str) and len(v) > MAX_OPTION_CHARS)]
+    return tuple(kept[:MAX_OPTIONS])

@@ -44,7 +44,7 @@ from lib.providers.offline import (
 )
 from lib.providers.openai_chat import OpenAIChatProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
-from lib.providers.registry import PROVIDER_NAMES, default_provider_name, get_provider, list_providers
+from lib.providers.registry import PROVIDER_NAMES, default_provider_name, get_provider, list_providers, request_body
 from lib.providers.sdk_errors import DETAIL_CHARS
 from lib.providers.usage import anthropic_usage, openai_usage
 
@@ -57,7 +57,6 @@ __all__ = [
     "RateLimited", "Refused", "Reply", "ResponseFailed", "ServerContext", "ServerStateLost", "StreamGuard",
     "StreamStopped", "StreamTimeLimit", "Timings",
     "anthropic_usage", "cache_profile_id", "compose_reply", "default_provider_name", "get_provider",
-    "key_words", "list_providers", "openai_usage", "payload_tokens", "reset_simulated_caches", "simulate_cache",
-    "tool_pairing_problem",
-    "GeminiProvider",
+    "key_words", "list_providers", "openai_usage", "payload_tokens", "request_body", "reset_simulated_caches",
+    "simulate_cache", "tool_pairing_problem", "GeminiProvider",
 ]

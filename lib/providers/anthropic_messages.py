@@ -8,6 +8,7 @@ of paying for it in full.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anthropic
@@ -62,6 +63,9 @@ class AnthropicProvider(RemoteProvider):
 
     def _caching(self, options: ProviderOptions) -> bool:
         return options.prompt_caching or self.prompt_caching
+
+    def effective_options(self, options: ProviderOptions) -> ProviderOptions:
+        return replace(options, prompt_caching=True) if self._caching(options) else options
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from lib.core import MAX_REPLY_CHARS, CacheTTL, Message, Usage
@@ -38,6 +38,36 @@ class ProviderOptions:
     # The turn number of each payload message (0 for system/summary), so the offline model can name turns.
     turn_numbers: tuple[int, ...] | None = None
     current_turn: int | None = None
+
+    def body_fields(self) -> dict[str, Any]:
+        """The options that shape a request body, where they differ from the defaults (small scalars).
+
+        A turn record keeps these so its body can be rebuilt by the same adapter code that sent it; the
+        options that only steer this process (validation, the offline model's turn labels) are left out.
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in RUNTIME_ONLY_OPTIONS and getattr(self, f.name) != f.default
+                and isinstance(getattr(self, f.name), str | int | bool)}
+
+    @classmethod
+    def from_body_fields(cls, stored: Mapping[str, Any]) -> ProviderOptions:
+        """Options from ``body_fields`` as stored; unknown names and values of the wrong type are ignored."""
+        kept = {f.name: stored[f.name] for f in fields(cls)
+                if f.name in stored and f.name not in RUNTIME_ONLY_OPTIONS and _fits(stored[f.name], f.default)}
+        return replace(cls(), **kept)
+
+
+def _fits(value: object, default: object) -> bool:
+    """A stored scalar of the same kind as the field's default (a field defaulting to None takes str or int)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if default is None:
+        return isinstance(value, str | int)
+    return type(value) is type(default)
+
+
+# Options that never reach a request body: the offline model validates and labels turns with them.
+RUNTIME_ONLY_OPTIONS = frozenset({"strict", "context_window", "turn_numbers", "current_turn"})
 
 
 @dataclass(frozen=True)
@@ -103,6 +133,7 @@ class Reply:
         max_chars: int | None = MAX_REPLY_CHARS,
     ) -> None:
         self.request = request
+        self.options = ProviderOptions()  # the options the body was built with (set by Provider.stream)
         self.usage: Usage | None = None
         self.timings = Timings()
         self.response_id: str | None = None
@@ -223,7 +254,7 @@ class Provider(ABC):
         closed however the iteration ends: finished, failed, cut at ``max_reply_chars`` or abandoned.
         """
         self.ensure_ready()
-        chosen = options or ProviderOptions()
+        chosen = self.effective_options(options or ProviderOptions())
         request = self.build_request(messages, model=model, max_tokens=max_tokens, options=chosen)
 
         def events(reply: Reply) -> Iterator[str]:
@@ -255,7 +286,9 @@ class Provider(ABC):
                 # what a web page or a proxy's login page parses to: not "the model said nothing".
                 raise self.empty_stream_error(stream)
 
-        return Reply(request, events, self.translate_error, self.translatable_errors, max_chars=max_reply_chars)
+        reply = Reply(request, events, self.translate_error, self.translatable_errors, max_chars=max_reply_chars)
+        reply.options = chosen
+        return reply
 
     def close_stream(self, stream: Iterable[Any]) -> None:
         """Release the provider connection (the SDK streams and generators have ``close``)."""
@@ -270,6 +303,11 @@ class Provider(ABC):
         Nothing to cut here: an in-process stream yields events, and the guard is checked on each.
         """
         return
+
+    def effective_options(self, options: ProviderOptions) -> ProviderOptions:
+        """``options`` with this instance's defaults folded in, so ``build_request`` depends on its arguments
+        alone: a turn record that keeps them rebuilds the same body."""
+        return options
 
     def ensure_ready(self) -> None:
         """Raise a ProviderError (e.g. MissingKeyError) before anything is built or sent."""

@@ -123,7 +123,17 @@ def schema_of(cls: type, *, skip: tuple[str, ...] = (), **overrides: Checker) ->
 USAGE = obj(schema_of(Usage, prompt_total=INT))
 _NESTED[Usage] = USAGE
 
-TURN = obj(schema_of(TurnRecord, usage=USAGE,
+
+def _scalars(value: object, where: str) -> None:
+    """An object of plain values (a record's adapter options: text, whole numbers, true/false)."""
+    if not isinstance(value, dict):
+        fail(where, value, "an object")
+    for name, item in value.items():
+        if not isinstance(item, str | int | bool):
+            fail(f"{where}.{name}", item, "text, a whole number or true/false")
+
+
+TURN = obj(schema_of(TurnRecord, skip=("options",), usage=USAGE, options=_scalars,
                      # written by earlier versions; TurnRecord.from_json migrates them
                      sent_ids=list_of(TEXT), dropped_ids=list_of(TEXT),
                      provider_input_tokens=INT, provider_output_tokens=INT))

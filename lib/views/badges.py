@@ -36,10 +36,19 @@ def format_cost(usd: float | None) -> str:
 
 
 def turn_badges(row: TurnRow) -> list[Badge]:
-    """What a teacher points at for one turn: counts, budget, validity, trimming, cache, compaction, cost."""
+    """What a teacher points at for one turn: counts, budget, validity, trimming, cache, compaction, cost.
+
+    A turn that made no request gets its error alone: nothing was sent, trimmed, cached or paid. A turn whose
+    history the server kept says so ("sent 1 new · the server re-read 5 · billed 75"), never "dropped".
+    """
     record = row.record
-    badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else "neutral",
-                                ":material/content_cut:", "turn record")]
+    if record.not_sent:
+        return _validity(row)
+    if record.server_kept:
+        badges = _server_sent(row)
+    else:
+        badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else
+                                    "neutral", ":material/content_cut:", "turn record")]
     if row.diff.removed:
         badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
                             "notice", ":material/content_cut:", "difference from the previous payload"))
@@ -66,6 +75,21 @@ def _sent(row: TurnRow) -> Badge:
                  f"messages: turn record; tokens: {row.count_source}")
 
 
+def _server_sent(row: TurnRow) -> list[Badge]:
+    """Server-side history: what went over the wire; then what the server re-read, and what it billed."""
+    record = row.record
+    stored = record.sent_count - int(record.system_sent)
+    system = " + system prompt" if record.system_sent else ""
+    billed = record.usage.prompt_total if record.usage is not None else None
+    billed_text = f"billed {billed:,} input tokens" if billed is not None else "billed input not reported"
+    billed_source = "simulated" if record.usage is not None and record.usage.simulated else "provider-reported"
+    return [Badge(f"sent {stored} new message{'s' * (stored != 1)}{system} · {row.tokens:,} tokens", "info",
+                  ":material/send:", f"messages: turn record; tokens: {row.count_source}"),
+            Badge(f"the server re-read {row.server_kept or 0:,} · {billed_text}", "info", ":material/cloud_sync:",
+                  f"re-read: the stored messages the server held ({record.server_state}); billed: {billed_source} "
+                  "usage")]
+
+
 def _validity(row: TurnRow) -> list[Badge]:
     record = row.record
     badges: list[Badge] = []
@@ -79,7 +103,7 @@ def _validity(row: TurnRow) -> list[Badge]:
             badges.append(Badge(f"invalid payload: {safe_title(problem, limit=ERROR_CHARS)}", "error",
                                 ":material/block:", "payload check (lib.context.trimming.payload_problems)"))
     if record.failed:
-        what = "not sent" if record.error_type == "ContextOverflowError" else "rejected"
+        what = "not sent" if record.not_sent else "rejected"
         badges.append(Badge(f"{what}: {safe_title(record.error or record.error_type or '', limit=ERROR_CHARS)}",
                             "error", ":material/cancel:", f"{record.error_type or 'error'} from {record.provider}"))
     return badges

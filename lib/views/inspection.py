@@ -84,7 +84,7 @@ def message_counts(history: Sequence[Message], model: str) -> tuple[list[int], l
 
 
 def spans_of(ranges: Sequence[IdRange], positions: Mapping[str, int]) -> list[Span]:
-    """Id ranges as position spans, tolerant as lib.core.records.resolve_ranges: a range whose first id is gone
+    """Id ranges as position spans, tolerant as lib.core.ranges.resolve_ranges: a range whose first id is gone
     (the store's cap trimmed it) starts at 0; one whose last id is gone is skipped."""
     spans = []
     for first, last in ranges:
@@ -129,7 +129,7 @@ def inspect(
         if exact_sent is None and exact_ok:
             exact_sent = sys_exact_total + _span_sum(exact_prefix, sent)
         usage = record.usage
-        rows.append({
+        row = {
             "turn": record.turn if record.turn is not None else len(rows) + 1,
             "estimate": estimate,
             "exact": exact_sent,
@@ -143,11 +143,20 @@ def inspect(
             "budget": record.budget,
             "model": record.model or model,
             "failed": record.failed,
-        })
+            "server_kept": record.server_kept,
+            "reread_estimate": 0,
+            "reread_exact": 0 if exact_ok else None,
+        }
+        if record.not_sent:  # no request: nothing was sent, read, saved or billed
+            row.update(estimate=0, exact=0, provider=None, untrimmed_estimate=0, untrimmed_exact=0, sent=0, dropped=0)
+        elif record.server_kept:
+            row.update(_reread(record, position, est_prefix, exact_prefix if exact_ok else None, row))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "provider_simulated",
                                         "untrimmed_estimate", "untrimmed_exact", "sent", "dropped", "strategy",
-                                        "budget", "model", "failed"])
-    for column in ("exact", "provider", "untrimmed_exact"):
+                                        "budget", "model", "failed", "server_kept", "reread_estimate",
+                                        "reread_exact"])
+    for column in ("exact", "provider", "untrimmed_exact", "reread_exact"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     frame["error_pct"] = ((frame["estimate"] - frame["exact"]) / frame["exact"] * 100).round(1)
     encoding = _encoding_name(records, model)
@@ -161,25 +170,48 @@ def inspect(
 
 
 def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None = None) -> pd.DataFrame:
-    """Tokens re-sent so far, as sent and as they would have been without trimming, plus the saving."""
+    """Tokens re-sent so far, as sent and as they would have been without trimming, plus the saving.
+
+    With server-side history a turn sends little, but the server re-reads what it holds and bills it as input:
+    ``read`` is what the model read (sent plus re-read), the saving is measured against it (the server's
+    re-read is not trimming), and the input cost follows the provider's billed figure when it reported one.
+    """
     exact = turns["exact"].notna().all() and len(turns) > 0
     sent = turns["exact"] if exact else turns["estimate"]
     untrimmed = turns["untrimmed_exact"] if exact else turns["untrimmed_estimate"]
+    reread = (turns["reread_exact"] if exact else turns["reread_estimate"]).astype("float").fillna(0.0)
     frame = pd.DataFrame({
         "turn": turns["turn"],
         "sent": sent.astype("float"),
         "untrimmed": untrimmed.astype("float"),
     })
+    frame["read"] = frame["sent"] + reread
     frame["cumulative_sent"] = frame["sent"].cumsum()
+    frame["cumulative_read"] = frame["read"].cumsum()
     frame["cumulative_untrimmed"] = frame["untrimmed"].cumsum()
-    frame["saved"] = frame["cumulative_untrimmed"] - frame["cumulative_sent"]
+    frame["saved"] = frame["cumulative_untrimmed"] - frame["cumulative_read"]
     frame["counted_with"] = "exact" if exact else "chars/4"
-    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], frame["sent"], strict=True)]
+    billed = turns["provider"].astype("Float64")
+    charged = frame["read"].where(~(turns["server_kept"].astype(bool) & billed.notna()), billed.astype("float"))
+    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], charged, strict=True)]
     frame["cost"] = pd.Series(costs, dtype="Float64").cumsum() if costs and None not in costs else pd.NA
     untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(turns["model"], frame["untrimmed"], strict=True)]
     frame["cost_untrimmed"] = (pd.Series(untrimmed_costs, dtype="Float64").cumsum()
                                if untrimmed_costs and None not in untrimmed_costs else pd.NA)
     return frame
+
+
+def _reread(record: TurnRecord, positions: Mapping[str, int], est_prefix: Sequence[int],
+            exact_prefix: Sequence[int] | None, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The tokens the server re-read for a server-kept turn: the stored messages its record says it held (a
+    record written before records said so: everything before the turn that was not sent)."""
+    if record.server_held:
+        held = spans_of(record.server_held, positions)
+        return {"reread_estimate": _span_sum(est_prefix, held),
+                "reread_exact": _span_sum(exact_prefix, held) if exact_prefix is not None else None}
+    exact = row["untrimmed_exact"] - row["exact"] if exact_prefix is not None and row["exact"] is not None else None
+    return {"reread_estimate": max(0, row["untrimmed_estimate"] - row["estimate"]),
+            "reread_exact": max(0, exact) if exact is not None else None}
 
 
 def _drops(history: Sequence[Message], records: Sequence[TurnRecord]) -> tuple[list[int | None], list[int]]:

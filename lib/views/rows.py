@@ -6,6 +6,7 @@ Plain frozen dataclasses, below both ``lib.views.timeline`` (which builds rows) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,14 +50,25 @@ class Block:
 
 @dataclass(frozen=True)
 class TurnDiff:
-    """Difference from the previous turn's payload."""
+    """Difference from the previous request's context (the last turn that made one).
+
+    For a turn whose history the server kept, the context is what was sent plus what the server re-read:
+    those messages are neither re-sent nor dropped, and ``kept_by_server`` counts them.
+    """
 
     added: int = 0  # messages sent now that the previous turn did not send
     removed: int = 0  # messages the previous turn sent that this one did not (newly dropped)
     tokens: int = 0  # change of the payload's tokens
+    kept_by_server: int | None = None  # server-side history: stored messages the server re-read
+    made: bool = True  # False: this turn made no request, so there is nothing to compare
 
     @property
     def text(self) -> str:
+        if not self.made:
+            return "no request was made in this turn, so nothing changed on the wire"
+        if self.kept_by_server is not None:
+            return (f"+{self.added} sent · {self.kept_by_server} kept by the server (re-read there, not re-sent) "
+                    f"· {self.tokens:+,} tokens sent")
         return f"+{self.added} messages · −{self.removed} dropped · {self.tokens:+,} tokens"
 
 
@@ -70,7 +82,7 @@ class TurnRow:
     summary: Summary | None
     runs: tuple[Run, ...]  # stored messages sent, as history positions
     dropped_runs: tuple[Run, ...]
-    previous_runs: tuple[Run, ...]
+    previous_runs: tuple[Run, ...]  # the context of the previous request (sent plus kept by the server)
     new_system: bool
     new_summary: bool
     tokens: int  # payload tokens, reply priming included
@@ -81,9 +93,34 @@ class TurnRow:
     cost_source: str
     running_total: float
     badges: tuple[Badge, ...] = ()
+    # Server-side history: the stored messages the server held and re-read for this request (not sent).
+    server_runs: tuple[Run, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.record.failed
 
+    @property
+    def made_request(self) -> bool:
+        return not self.record.not_sent
 
+    @property
+    def server_kept(self) -> int | None:
+        """How many stored messages the server re-read (None: the history was not kept by the server)."""
+        return sum(b - a for a, b in self.server_runs) if self.record.server_kept else None
+
+    @property
+    def context_runs(self) -> tuple[Run, ...]:
+        """Every stored message the model read for this request: sent, or re-read by the server."""
+        return union_runs(self.runs, self.server_runs)
+
+
+def union_runs(*groups: Sequence[Run]) -> tuple[Run, ...]:
+    """Runs merged into disjoint, sorted runs (each group is a handful of runs)."""
+    merged: list[list[int]] = []
+    for start, stop in sorted(r for group in groups for r in group if r[0] < r[1]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return tuple((a, b) for a, b in merged)

@@ -4,7 +4,7 @@
     row = timeline.row(5)                  # TurnRow: tokens, diff, cache, cost, badges of turn 5
     timeline.blocks(5)                     # one Block per payload message: role, exact tokens, new, cached
     timeline.dropped_blocks(5)             # the stored messages turn 5 did not send (greyed)
-    timeline.request_body(5)               # the exact request body, rebuilt from the record (never a key)
+    timeline.request_body(5)               # TurnBody: the body sent, rebuilt by its adapter (never a key)
     timeline.changes(5)                    # the messages added and removed since turn 4
 
 Badges and cost formatting live in lib.views.badges (``turn_badges(row)``, ``format_cost(usd)``).
@@ -29,14 +29,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lib.chat import TurnBody, turn_body
 from lib.context import Summary, per_message_counts
-from lib.core import Price, ReplyMeta, TurnRecord, id_positions, rebuild_request, safe_title
+from lib.core import Price, ReplyMeta, TurnRecord, id_positions, safe_title
 from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
 from lib.views.badges import turn_badges
-from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow
+from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow, union_runs
 from lib.views.timeline_cache import CacheView, SessionCache, cache_profile_for
 
-__all__ = ["Badge", "Block", "CacheView", "Timeline", "TurnDiff", "TurnRow", "build_timeline", "cache_profile_for"]
+__all__ = ["Badge", "Block", "CacheView", "Timeline", "TurnBody", "TurnDiff", "TurnRow", "build_timeline",
+           "cache_profile_for"]
 Message = Mapping[str, Any]
 PREVIEW = 60
 
@@ -111,21 +113,10 @@ class Timeline:
         row = self.row(turn)
         return _counts_for(self._counts, self.history, row.record).span(row.dropped_runs)
 
-    def request_body(self, turn: int) -> dict[str, Any]:
-        """The turn's request body (model, max_tokens, messages; the summary after the system prompt)."""
+    def request_body(self, turn: int) -> TurnBody:
+        """The turn's request body, rebuilt through the adapter that sent it (none when no request was made)."""
         row = self.row(turn)
-        record = row.record
-        if not record.summary_id:
-            return rebuild_request(record, self.history, self.meta)
-        # The summary is a session artefact, not a stored message: rebuild the rest, then put it back.
-        body = rebuild_request(replace(record, sent_count=max(0, record.sent_count - 1)), self.history, self.meta)
-        at = 1 if body["messages"] and body["messages"][0].get("role") == "system" else 0
-        if row.summary is not None:
-            message = row.summary.message()
-            body["messages"].insert(at, {"role": message["role"], "content": message["content"]})
-        else:
-            body.setdefault("missing", []).append(f"the summary {record.summary_id} is no longer stored")
-        return body
+        return turn_body(row.record, self.history, self.meta, summary=row.summary)
 
     def changes(self, turn: int) -> tuple[list[Block], list[Block]]:
         """The blocks new in this payload, and the messages the previous payload sent that this one did not."""
@@ -133,7 +124,7 @@ class Timeline:
         added = [b for b in self.blocks(turn) if b.new]
         counts = _counts_for(self._counts, self.history, row.record)
         removed = [self._block(p, -1, counts, dropped=True) for p in _positions(row.previous_runs)
-                   if not _inside(p, row.runs)]
+                   if not _inside(p, row.context_runs)]
         return added, removed
 
     def _block(self, position: int, index: int, counts: _Counts, *, new: bool = False, cached: bool = False,
@@ -178,14 +169,15 @@ def build_timeline(
     rows: list[TurnRow] = []
     running = 0.0
     unpriced = 0
+    previous: TurnRow | None = None  # the last turn that made a request: a refused one changed nothing
     for number, record in enumerate(records, start=1):
-        previous = rows[-1] if rows else None
         row = _row(record, history, meta, positions, known, previous, counts, turn=record.turn or number)
+        previous = row if row.made_request else previous
         cache = session_cache.view(record, head=_head(row), runs=row.runs,
                                    tokens=_counts_for(counts, history, record).tokens)
         cost, source = _cost(record, history, positions)
         extra = row.summary.cost if row.new_summary and row.summary and row.summary.cost else 0.0
-        if cost is None and not record.failed:
+        if cost is None and not record.failed and not record.not_sent:
             unpriced += 1
         running += (cost or 0.0) + extra
         row = replace(row, cache=cache, cost=cost, cost_source=source, running_total=running)
@@ -205,24 +197,44 @@ def _row(
     tokens = table.span(runs) + REPLY_PRIMING + (summary.tokens if summary else 0)
     if system is not None:
         tokens += message_tokens({"role": "system", "content": system}, model)
-    if record.failed and not record.sent_count:
+    if record.not_sent or (record.failed and not record.sent_count):
         tokens = 0  # nothing was sent (the message alone was over the budget)
+    if record.not_sent:  # no request: nothing to compare, and it is no one's "previous request"
+        return TurnRow(turn=turn, record=record, system=None, summary=None, runs=(), dropped_runs=(),
+                       previous_runs=(), new_system=False, new_summary=False, tokens=0, count_source=table.source,
+                       diff=TurnDiff(made=False), cache=CacheView(), cost=None, cost_source="", running_total=0.0)
     before_system = previous.system if previous else None
     before_summary = previous.summary if previous else None
-    previous_runs = previous.runs if previous else ()
+    previous_runs = previous.context_runs if previous else ()
+    server_runs = _server_runs(record, previous, positions) if record.server_kept else ()
+    context = union_runs(runs, server_runs)
     new_system = system is not None and system != before_system
     new_summary = summary is not None and summary != before_summary
     diff = TurnDiff(
         added=_outside(runs, previous_runs) + int(new_system) + int(new_summary),
-        removed=_outside(previous_runs, runs) + int(before_system is not None and system != before_system)
+        removed=_outside(previous_runs, context) + int(before_system is not None and system != before_system)
         + int(before_summary is not None and summary != before_summary),
         tokens=tokens - (previous.tokens if previous else 0),
+        kept_by_server=sum(b - a for a, b in server_runs) if record.server_kept else None,
     )
     return TurnRow(
         turn=turn, record=record, system=system, summary=summary, runs=runs, dropped_runs=dropped,
         previous_runs=previous_runs, new_system=new_system, new_summary=new_summary, tokens=tokens,
         count_source=table.source, diff=diff, cache=CacheView(), cost=None, cost_source="", running_total=0.0,
+        server_runs=server_runs,
     )
+
+
+def _server_runs(record: TurnRecord, previous: TurnRow | None, positions: Mapping[str, int]) -> tuple[Run, ...]:
+    """What the server held for a turn that chained on it: as its record says, or for a record written before
+    records said it, the previous request's whole context and its reply (a chain is only used while that
+    reply is the newest stored message, lib.server_state)."""
+    if record.server_held:
+        return union_runs(_runs(record.server_held, positions))
+    if previous is None:
+        return ()
+    reply = positions.get(previous.record.assistant_id or "")
+    return union_runs(previous.context_runs, ((reply, reply + 1),) if reply is not None else ())
 
 
 def _head(row: TurnRow) -> list[tuple[Message, int]]:
@@ -253,7 +265,7 @@ def _counts_for(cache: dict[str, _Counts], history: Sequence[Message], record: T
 
 def _runs(ranges: Sequence[tuple[str, str]], positions: Mapping[str, int]) -> tuple[Run, ...]:
     """A record's id ranges as runs of history positions; a range whose first id the store's cap removed
-    starts at the beginning of the history (as lib.core.records.resolve_ranges does), one whose last id is gone
+    starts at the beginning of the history (as lib.core.ranges.resolve_ranges does), one whose last id is gone
     is gone."""
     runs: list[Run] = []
     for first, last in ranges:
@@ -310,6 +322,8 @@ def _summaries(meta: Mapping[str, str], given: Sequence[Summary]) -> dict[str, S
 
 
 def _cost(record: TurnRecord, history: Sequence[Message], positions: Mapping[str, int]) -> tuple[float | None, str]:
+    if record.not_sent:
+        return None, "no cost: no request was made"
     if record.failed:
         return None, "not billed: the request failed"
     source = None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.chat import PreparedTurn, TurnRequest, TurnResult, save_reply_again, start_turn
+from lib.chat import PreparedTurn, TurnBody, TurnRequest, TurnResult, save_reply_again, start_turn
 from lib.providers import Provider
 from lib.sessions import SessionStore
 from pages.ui import errors, services, sidebar
@@ -70,9 +70,9 @@ def live_turn(store: SessionStore, request: TurnRequest,
         elif result.assistant_message is not None:
             render_cost_caption(result.assistant_message.get("meta"))
         slot = st.container()
-        if result.request is not None:
+        if result.request is not None:  # None when no request was made: there is no body to show
             with st.expander(f"What was sent this turn (turn {result.turn}): the exact request body"):
-                st.json(result.request, expanded=1)
+                st.code(TurnBody(result.request).text, language="json")
     return result, slot
 
 

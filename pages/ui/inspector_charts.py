@@ -133,10 +133,13 @@ def kind_chart(data: Inspection) -> Figure:
 
 def cumulative_chart(data: Inspection) -> Figure:
     drawn = thin(data.cumulative, "turn", max_points=MAX_TURNS)
+    read = "Read by the model (sent + re-read by the server)"
     frame = drawn.frame.rename(columns={"cumulative_sent": "Sent (with trimming)",
-                                        "cumulative_untrimmed": "Without trimming"})
-    long = frame.melt(id_vars=["turn"], value_vars=["Sent (with trimming)", "Without trimming"],
-                      var_name="series", value_name="tokens")
+                                        "cumulative_untrimmed": "Without trimming", "cumulative_read": read})
+    series = ["Sent (with trimming)", "Without trimming"]
+    if "server_kept" in data.turns and data.turns["server_kept"].any():
+        series.append(read)  # server-side history: small requests, but the server re-reads and bills the rest
+    long = frame.melt(id_vars=["turn"], value_vars=series, var_name="series", value_name="tokens")
     spec = _chart({"cumulative": long}, title="Cumulative tokens re-sent",
                   mark={"type": "line", "point": len(frame) <= MANY_POINTS}, encoding={
                       "x": _turn_x(), "y": _q("tokens", "Tokens re-sent so far"),

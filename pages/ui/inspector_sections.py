@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from lib.chat import turn_body
 from lib.context import seed_breaking_budgets
-from lib.core import Message, Price, markdown_literal, wire_payload
+from lib.core import Message, Price, TurnRecord, markdown_literal, wire_payload
 from lib.costs import PROFILES, get_profile
 from lib.tokens import count_chat_tokens, count_label
 from lib.views import (
@@ -34,12 +35,14 @@ from lib.views import (
 from lib.views import strategy_totals as _strategy_totals
 from pages.ui import errors, services
 from pages.ui.inspector_charts import Figure, cache_stack_chart, cost_chart
+from pages.ui.timeline import render_body
 
 TABLE_HEIGHT = 520
 COUNTS_KEY = "ins_provider_counts"
 PAGE_ROWS = 200
 CACHING_AUTO_MESSAGES = 1_000
 CACHING_KEY = "ins_caching_open"
+BODY_TURN_KEY = "ins_body_turn"
 
 
 def show_chart(figure: Figure) -> None:
@@ -255,3 +258,18 @@ def _caching_replay(session_id: str, history: list, *, model: str, budget: int, 
                f"under each strategy at the same budget ({budget:,} tokens), prices for {markdown_literal(model)}. "
                f"Source: {PROFILES[profile].source}")
 
+
+
+def request_body_section(history: Sequence[Message], turns: Sequence[Any], meta: Mapping[str, str]) -> None:
+    """The exact body of one turn's request, as the chat's timeline shows it (the same adapter rebuilds it)."""
+    # Only the chosen record is typed: typing all 5,000 records of a long session costs half a second.
+    raw = {t["turn"]: t for t in turns if isinstance(t, Mapping) and isinstance(t.get("turn"), int)}
+    if not raw:
+        return
+    st.subheader("Request body of a turn")
+    numbers = sorted(raw, reverse=True)
+    chosen = st.selectbox("Turn", numbers, key=BODY_TURN_KEY, format_func=lambda n: f"Turn {n}")
+    record = TurnRecord.from_json(raw[chosen])
+    render_body(turn_body(record, history, meta), key=f"{BODY_TURN_KEY}_body_{chosen}",
+                title=f"Built by the {markdown_literal(record.provider or '?')} adapter from turn {chosen}'s record: "
+                      "what the provider received, whole (no key is ever stored).")

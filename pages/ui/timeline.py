@@ -14,20 +14,21 @@ API for the chat page (all data comes from ``lib.views.timeline.build_timeline``
 ``render_timeline`` draws one row per turn (block width = exact tokens, colour = role, new this turn
 outlined in black, the cached prefix paler with a green rule under it, dropped tokens as a grey bar in a
 panel of their own), in a fixed-height scrolling container once there are many turns, then a turn picker
-with that turn's badges, its difference from the previous turn and its exact request body (rebuilt from
-the record: model, max_tokens, messages; never a key). Every widget key starts with ``key``; the turn
+with that turn's badges, its difference from the previous request and its exact request body (rebuilt from
+the record by the adapter that sent it, lib.chat.bodies; never a key). Every widget key starts with ``key``; the turn
 picker's is ``f"{key}__turn"`` (set it in session_state to show a new turn). Rows run oldest first.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
 
+from lib.chat import TurnBody
+from lib.context import body_shape
 from lib.core import ReplyMeta, markdown_literal
 from lib.views import (
     COST_UNIT_NOTE,
@@ -82,14 +83,20 @@ def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = Non
 
 
 def render_turn(data: Timeline, turn: int, *, key: str) -> None:
-    """One turn: badges, the difference from the previous turn, the dropped messages and the request body."""
+    """One turn: badges, the difference from the previous request, the dropped messages and the request body.
+
+    A turn that made no request shows its error alone: no difference, no dropped messages, no body."""
     row = data.row(turn)
     record = row.record
     st.markdown(f"**Turn {turn}** · {markdown_literal(record.strategy or '?')} strategy · "
                 f"{markdown_literal(record.provider or '?')} / {markdown_literal(record.model or '?')}")
     render_badges(row.badges)
+    if not row.made_request:
+        st.info(f"No request was made in turn {turn}, so nothing was sent, trimmed or paid, and there is no "
+                "request body. Your message is stored.")
+        return
     added, removed = data.changes(turn)
-    st.markdown(f"**Difference from the previous turn:** {markdown_literal(row.diff.text)} "
+    st.markdown(f"**Difference from the previous request:** {markdown_literal(row.diff.text)} "
                 f"({markdown_literal(row.count_source)})")
     if added or removed:
         st.dataframe(block_table([*added, *removed]), hide_index=True, width="stretch", key=f"{key}__diff_{turn}")
@@ -103,19 +110,31 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
             with box:
                 st.dataframe(block_table(data.dropped_blocks(turn)), hide_index=True, width="stretch",
                              key=f"{key}__dropped_table_{turn}")
-    body = data.request_body(turn)
-    st.markdown(f"**Exact request body of turn {turn}** (rebuilt from its turn record; no key is ever stored)")
-    for problem in body.get("missing", []):
-        st.warning(f"Could not rebuild everything: {markdown_literal(problem)}.")
-    text = json.dumps(body, indent=2, ensure_ascii=False)
+    outcome = " It was sent, and the provider answered with an error (see the red badge)." if record.failed else ""
+    render_body(data.request_body(turn), key=f"{key}__body_{turn}",
+                title=f"**Exact request body of turn {turn}** (built by the {markdown_literal(record.provider or '?')} "
+                      f"adapter from the turn record; no key is ever stored).{outcome}")
+
+
+def render_body(shown: TurnBody, *, key: str, title: str) -> None:
+    """A request body, whole, as copyable JSON (the code block's copy button), or why there is none.
+
+    Used by the timeline, the reply just streamed and the inspector, so every page shows the one body."""
+    st.markdown(title)
+    if shown.body is None:
+        st.caption(markdown_literal(shown.note))
+        return
+    for problem in shown.missing:
+        st.warning(f"Could not rebuild everything: {markdown_literal(problem)}. The body below lacks it.")
+    text = shown.text
     if len(text) <= BODY_SHOWN_CHARS:
         with st.container(height=360):
             st.code(text, language="json")
         return
     # A long payload's body is tens of kilobytes of highlighted JSON: drawn on request (a lazy expander runs
     # nothing while closed), because highlighting it took the browser 0.4 s on every load of a long chat.
-    box = st.expander(f"Show it: {len(body.get('messages', [])):,} messages, {len(text.encode()) / 1024:,.0f} KB "
-                      "of JSON", key=f"{key}__body_{turn}", on_change="rerun", icon=":material/data_object:")
+    box = st.expander(f"Show it: {body_shape(shown.body).sent_text}, {len(text.encode()) / 1024:,.0f} KB of JSON",
+                      key=key, on_change="rerun", icon=":material/data_object:")
     if box.open:
         with box, st.container(height=360):
             st.code(text, language="json")

@@ -116,7 +116,9 @@ def test_a_conversation_broken_by_another_provider_starts_a_new_one_holding_the_
     assert seeded["body"] == {"items": [{"role": m["role"], "content": m["content"]} for m in history[:4]]}
     assert fake_llm.bodies("/responses")[-1] == body("three", conversation="conv_3")
     record = stored(memory_store, third)
-    assert record.conversation_id == "conv_3" and record.sent_count == 6  # the history went out, once
+    # The history went out once, into the new conversation; the request itself sent the new message.
+    assert record.conversation_id == "conv_3" and record.sent_count == 2
+    assert record.server_held_ids(history) == [m["id"] for m in history[:4]]
     assert "conversation conv_1 no longer matches the stored history" in record.notes[0]
     assert memory_store.get_meta(sid)[META_CONVERSATION] == "conv_3"
 
@@ -149,7 +151,9 @@ def test_an_expired_conversation_is_replaced_within_the_turn(memory_store, fake_
                                                       {"role": "assistant", "content": first.text}]}
     assert fake_llm.bodies("/responses")[-1] == body("two", conversation="conv_3")
     record = stored(memory_store, second)
-    assert record.conversation_id == "conv_3" and record.sent_count == 4
+    assert record.conversation_id == "conv_3" and record.sent_count == 2
+    history = memory_store.get_history(first.session_id)
+    assert record.server_held_ids(history) == [m["id"] for m in history[:2]]
     assert record.notes[0].startswith("The server no longer holds the conversation conv_1 (")
 
 

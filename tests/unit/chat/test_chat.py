@@ -24,9 +24,10 @@ from lib.chat import (
     run_turn,
     save_reply_again,
     start_turn,
+    turn_payload,
 )
 from lib.context import ContextOverflowError
-from lib.core import TurnRecord, Usage, rebuild_request, register_secrets
+from lib.core import TurnRecord, Usage, register_secrets
 from lib.providers import (
     AuthenticationFailed,
     Capabilities,
@@ -109,8 +110,7 @@ def test_turns_store_messages_and_records_and_resend_the_history(memory_store):
     meta = memory_store.get_meta(sid)
     assert meta["system_prompt"] == "Be brief." and record.system_text(meta) == "Be brief."
     assert "Be brief." not in json.dumps(memory_store.get_turns(sid))  # kept once, in the meta
-    assert rebuild_request(record, history, meta) == {"model": "gpt-4o-mini", "max_tokens": 1024,
-                                                      "messages": second.request["messages"]}
+    assert turn_payload(record, history, meta) == (second.request["messages"], ())
 
 
 def test_small_budget_drops_whole_old_turns_and_tells_the_provider_which_turns_it_sees(memory_store):

@@ -1,4 +1,4 @@
-"""lib.core.records: compact turn records, tolerant reading, migration of old records, payload rebuilding."""
+"""lib.core.records: compact turn records, tolerant reading, migration of old records, body rebuilding."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from lib.chat import turn_body
 from lib.core import (
     ReplyMeta,
     TurnRecord,
@@ -14,7 +15,6 @@ from lib.core import (
     id_positions,
     id_ranges,
     import_turn,
-    rebuild_request,
     resolve_ranges,
     system_hash,
     system_meta_field,
@@ -63,12 +63,15 @@ def test_record_round_trips_and_keeps_the_system_prompt_once_in_meta():
     assert TurnRecord.from_json(data) == record
     assert prompt not in json.dumps(data)
     meta = {system_meta_field(prompt): prompt}
-    body = rebuild_request(record, h, meta)
-    assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 512
-    assert body["messages"] == [{"role": "system", "content": prompt},
-                                *({"role": m["role"], "content": m["content"]} for m in h[:3])]
-    assert "missing" not in body
-    assert "no longer stored" in rebuild_request(record, h, {})["missing"][0]
+    shown = turn_body(record, h, meta)
+    assert shown.complete and shown.body == {
+        "model": "gpt-4o-mini", "max_tokens": 512,
+        "messages": [{"role": "system", "content": prompt},
+                     *({"role": m["role"], "content": m["content"]} for m in h[:3])]}
+    assert "no longer stored" in turn_body(record, h, {}).missing[0]
+    # A record from before records kept the adapter options says its body may lack them.
+    old = TurnRecord.from_json({k: v for k, v in data.items() if k != "options"})
+    assert not old.options_kept and "adapter options" in turn_body(old, h, meta).missing[0]
 
 
 def test_a_thousand_records_with_a_long_system_prompt_stay_under_two_megabytes():
@@ -111,7 +114,8 @@ def test_odd_field_types_read_as_missing_and_never_raise(odd):
     json.dumps(record.to_json())
     assert record.sent_ids(history(3)) == []
     assert record.usage is None or record.usage.input_tokens is None
-    assert rebuild_request(record, history(3), {})["messages"] == []
+    shown = turn_body(record, history(3), {})
+    assert shown.body is None or shown.body["messages"] == []
 
 
 @pytest.mark.parametrize("value", [None, 5, "text", [1, 2], {"timings": "slow", "usage": {"input_tokens": "many"}},

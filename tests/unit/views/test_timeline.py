@@ -67,14 +67,13 @@ def test_trimmed_turns_show_dropped_messages_and_the_trim_badge() -> None:
     assert f"dropped {row.record.dropped_count}" in badge_texts(data, row.turn)
 
 
-def test_the_request_body_is_the_payload_that_was_sent_with_model_and_max_tokens() -> None:
+def test_the_request_body_is_the_body_that_was_sent() -> None:
     store, sid, results = play([f"Tell me about {n}" for n in range(6)], budget=400)
     data = timeline_of(store, sid)
     for turn, result in zip(data.turns, results, strict=True):
-        body = data.request_body(turn)
-        assert body["model"] == result.record.model and body["max_tokens"] == result.record.max_tokens
-        assert body["messages"] == result.payload
-        assert "missing" not in body
+        shown = data.request_body(turn)
+        assert shown.complete and shown.body == result.request
+        assert shown.body["model"] == result.record.model and shown.body["messages"] == result.payload
 
 
 def test_seed_strategy_failures_are_badged_in_red_with_both_numbers() -> None:
@@ -139,16 +138,15 @@ def test_summary_turns_show_the_compaction_and_rebuild_it_into_the_body() -> Non
     meta = {"summary": __import__("json").dumps(summary.to_json()), "system:abc": SYSTEM}
     record = TurnRecord(turn=3, sent=((summary.id, summary.id), ("m4", "m4")), dropped=(("m0", "m3"),),
                         sent_count=3, dropped_count=4, system_sent=True, system_hash="abc", summary_id=summary.id,
-                        model="gpt-4o-mini", max_tokens=256, user_id="m4")
+                        provider="offline", model="gpt-4o-mini", max_tokens=256, user_id="m4")
     data = build_timeline(history, [record], meta=meta)
     assert [b.kind for b in data.blocks(3)] == ["system", "summary", "message"]
     assert "turns 1–2 compacted into a summary (30 tokens)" in " ".join(badge_texts(data, 3))
-    body = data.request_body(3)
-    assert [m["role"] for m in body["messages"]] == ["system", "user", "user"]
-    assert body["messages"][1]["content"].startswith("Summary of turns 1–2")
-    assert "missing" not in body
+    shown = data.request_body(3)
+    assert shown.complete and [m["role"] for m in shown.body["messages"]] == ["system", "user", "user"]
+    assert shown.body["messages"][1]["content"].startswith("Summary of turns 1–2")
     missing = build_timeline(history, [record], meta={"system:abc": SYSTEM}).request_body(3)
-    assert any("summary" in m for m in missing["missing"])
+    assert any("summary" in m for m in missing.missing)
 
 
 def test_odd_records_and_a_capped_history_never_raise() -> None:
