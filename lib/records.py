@@ -28,6 +28,7 @@ from lib.record_fields import (  # re-exported: pages read stored figures with t
     as_mapping,
     as_str,
     compact,
+    report_lines_of,
     short_text,
     short_texts,
 )
@@ -110,6 +111,8 @@ class ReplyMeta:
     # US$ of the summarisation request this turn made ("summary" strategy), billed beside ``cost``: a running
     # total read from the replies adds both.
     summary_cost: float | None = None
+    # The model's own report of what it could see (the offline model): shown under the reply, never re-sent.
+    report: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, obj: object) -> ReplyMeta:
@@ -122,7 +125,7 @@ class ReplyMeta:
             response_id=as_str(data.get("response_id")), conversation_id=as_str(data.get("conversation_id")),
             cost=as_float(data.get("cost")), cost_source=as_str(data.get("cost_source")),
             cache=short_text(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
-            summary_cost=as_float(data.get("summary_cost")),
+            summary_cost=as_float(data.get("summary_cost")), report=report_lines_of(data.get("report")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -133,7 +136,7 @@ class ReplyMeta:
             "timings": {"ttft": self.ttft, "total": self.total},
             "response_id": self.response_id, "conversation_id": self.conversation_id,
             "cost": self.cost, "cost_source": self.cost_source, "cache": self.cache,
-            "comparison_id": self.comparison_id, "summary_cost": self.summary_cost,
+            "comparison_id": self.comparison_id, "summary_cost": self.summary_cost, "report": list(self.report),
         })
 
 

@@ -285,6 +285,7 @@ class PreparedTurn:
             cache="simulated" if usage is not None and usage.simulated else None,
             summary_cost=self.summary.cost if self.summary and self.compaction and self.compaction.compacted
             else None,
+            report=tuple(mask_secrets(line) for line in reply.report),
         )
 
 

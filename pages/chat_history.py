@@ -27,7 +27,7 @@ from lib.turn_badges import turn_badges
 from pages import chat_window
 from pages.chat_window import Window
 from pages.render import render_message_body, render_raw
-from pages.timeline import render_badges, render_cost_caption
+from pages.timeline import render_badges, render_cost_caption, render_model_report
 from pages.token_view import render_token_view
 
 Message = Mapping[str, Any]
@@ -233,6 +233,7 @@ def _message_body(message: Message, message_id: str, role: str, avatar: str, *, 
             st.caption("✂ not sent in the newest payload (trimmed)")
         if role == "assistant":
             render_cost_caption(message.get("meta"))
+            render_model_report(message.get("meta"))
         if message_id in interrupted:
             st.caption(f"⚠ {INTERRUPTED_STATUS}: {INTERRUPTED_MESSAGE}")
         if row is not None:

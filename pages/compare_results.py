@@ -22,6 +22,7 @@ from lib.content import markdown_literal, safe_title
 from lib.records import as_float
 from lib.request_diff import highlights, pretty, unified_diff
 from pages import render
+from pages.timeline import render_model_report
 
 RESULTS_KEY = "cmp_last"
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
@@ -63,6 +64,7 @@ def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results
                 st.error(markdown_literal(result.error))
                 continue
             render.render_message_body(result.text, key=f"cmp_reply_{record.get('id')}_{result.index}")
+            render_model_report({"report": result.report})
             if result.response_id or result.server_context:
                 st.caption(f"Came back: response id {markdown_literal(result.response_id or '—')}; server-side "
                            f"context: {markdown_literal(server_context_text(result.server_context))}.")

@@ -29,6 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.content import markdown_literal
+from lib.providers.offline import REPORT_LABEL
 from lib.records import ReplyMeta
 from lib.timeline import Block, Timeline, TurnRow
 from lib.turn_badges import COST_UNIT_NOTE, Badge, Level, reply_caption, running_total_text
@@ -142,6 +143,15 @@ def render_cost_caption(
     if total is not None:
         st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
                     help=COST_UNIT_NOTE)
+
+
+def render_model_report(meta: Mapping[str, Any] | ReplyMeta | None) -> None:
+    """The model's own report of what it could see, under its reply: labelled, and never part of the reply."""
+    reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
+    if not reply.report:
+        return
+    lines = "  \n".join(f"· {markdown_literal(line)}" for line in reply.report)
+    st.caption(f"🔎 **{markdown_literal(REPORT_LABEL)}**  \n{lines}")
 
 
 # -- chart -----------------------------------------------------------------------------------------------------
