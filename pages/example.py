@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from lib.chat import TurnResult
-from lib.example import ExampleProgress, ExampleStep, advance, fact_forgotten, next_step, total_steps_at_most
+from lib.example import ExampleProgress, ExampleStep, after, next_step, total_steps_at_most
 from lib.providers.offline import OfflineProvider
 
 STATE = "chat_example"  # (session id, ExampleProgress) while playing
@@ -71,8 +71,7 @@ def after_step(session_id: str, step: ExampleStep, result: TurnResult | None,
         stop()  # the error is on the page; the status then reads "stopped"
         st.session_state[LOG] = (session_id, captions, False)
         return
-    forgotten = fact_forgotten(result.record, history, progress.fact_id)
-    progress = advance(progress, step, message_id=str(result.user_message.get("id")), forgotten=forgotten)
+    progress = after(progress, step, result, history)
     done = next_step(progress) is None
     if done:
         stop()

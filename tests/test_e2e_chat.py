@@ -11,9 +11,20 @@ import pytest
 
 from lib.example import SEED_TURNS, SMALL_BUDGET
 from lib.providers import FORGOT_PHRASE
-from lib.providers.offline import CANNOT_SEE_PHRASE
+from lib.providers.offline import FORGOTTEN_ANSWER, REPORT_LABEL
 from lib.records import read_turns
-from tests.browser import app_store, choose, messages, open_app, send, session_in_url, set_budget, shoot, wait_idle
+from tests.browser import (
+    app_store,
+    choose,
+    message_bodies,
+    messages,
+    open_app,
+    send,
+    session_in_url,
+    set_budget,
+    shoot,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 FINISHED = "Example finished"
@@ -38,7 +49,9 @@ def test_play_the_example_fills_the_timeline_and_the_model_forgets(page, app):
     users = shown[::2]
     for user, step in zip(users, SEED_TURNS, strict=False):
         assert step.text in user
-    assert FORGOT_PHRASE in shown[-1] and CANNOT_SEE_PHRASE in shown[-1]
+    # The answer, then the model's report under it (labelled, and never part of the reply that is re-sent).
+    assert FORGOTTEN_ANSWER in shown[-1] and FORGOT_PHRASE in shown[-1] and REPORT_LABEL in shown[-1]
+    assert message_bodies(page)[1] == "Hi!" and message_bodies(page)[3] == "4" and message_bodies(page)[5] == "8"
     # The timeline's turn picker lists every turn of the example; the newest is chosen.
     turns = len(users)
     assert page.get_by_text(f"Turn {turns}", exact=True).count() >= 1
