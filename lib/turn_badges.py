@@ -111,21 +111,25 @@ def seed_belief(record: TurnRecord) -> str | None:
     "chars/4 said 172 ≤ 200, so the seed sent it; exact count 236; the API refuses it". None for other turns."""
     if record.strategy != "seed" or record.estimate is None or not record.budget or not record.sent_count:
         return None
-    limit = record.budget - (record.reserve or 0)
-    estimate = record.estimate
+    refused = record.failed and record.error_type == "ContextLengthExceeded"
+    return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
+
+
+def belief_text(estimate: int, limit: int, exact: int | None, *, refused: bool) -> str:
+    """The seed's estimate against ``limit``, then the exact count and what the API made of the payload."""
     if estimate <= limit:
         believed = f"chars/4 said {estimate:,} ≤ {limit:,}, so the seed sent it"
     else:  # the seed stops removing at 4 messages, whatever the total
         believed = f"chars/4 said {estimate:,} > {limit:,}, but the seed never trims below 4 messages, so it sent it"
-    if record.exact is None:
+    if exact is None:
         return f"{believed}; no exact count (the encoding is unavailable)"
-    if record.failed and record.error_type == "ContextLengthExceeded":
+    if refused:
         verdict = "the API refuses it"
-    elif record.exact > limit:
+    elif exact > limit:
         verdict = f"over the budget of {limit:,}"
     else:
         verdict = "it fits"
-    return f"{believed}; exact count {record.exact:,}; {verdict}"
+    return f"{believed}; exact count {exact:,}; {verdict}"
 
 
 def _exact_label(row: TurnRow) -> str:
