@@ -105,7 +105,7 @@ def memory() -> None:
     st.markdown(f"Before the restart the MemoryStore held **{before} messages**. After it, a new MemoryStore "
                 f"instance answers get_history(`{session_id}`) with **{count} messages** and says the session "
                 f"{'exists' if store.exists(session_id) else 'does not exist'}.")
-    st.error("The conversation is gone: it lived only in the old process's memory.")
+    st.warning("The conversation is gone: it lived only in the old process's memory.", icon=":material/delete_forever:")
     st.button("Run the three turns again", key="lesson_rerun_memory", icon=":material/replay:",
               on_click=guarded(run_memory_turns))
 
