@@ -45,6 +45,6 @@ if index > 0:
 if index + 1 < len(CHAPTERS):
     forward.button(f"Next: {CHAPTERS[index + 1].title}", key="lesson_next", type="primary",
                    icon=":material/arrow_forward:", on_click=go_to, args=(index + 1,))
-elif forward.button("Next: try it yourself in the Chat", key="lesson_next", type="primary",
+elif forward.button("Next: try it yourself in the Chat", key="lesson_to_chat", type="primary",
                     icon=":material/arrow_forward:"):
     st.switch_page("pages/chat.py")

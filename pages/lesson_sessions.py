@@ -75,7 +75,7 @@ def resend() -> None:
             st.markdown(f"**Turn {column.turn}: {len(column.messages)} messages sent**")
             frame = pd.DataFrame([{"role": m.role, "content": m.content, "tokens": m.exact, "chars/4": m.estimate}
                                   for m in column.messages])
-            plain_table(frame)
+            plain_table(frame.set_index("role"))
             st.caption(f"{column.exact:,} tokens, {markdown_literal(column.count_label)}, with 3 to prime the reply "
                        f"· {column.estimate:,} by the {markdown_literal(ESTIMATE_LABEL)} · the model replied "
                        f"“{markdown_literal(column.reply)}”")
@@ -151,11 +151,11 @@ def redis() -> None:
     if session_id is None:
         st.info(f"The app's store: {markdown_literal(handle.label)}.")
         return
+    st.markdown(f"**This store: the real keys of session `{session_id}`** ({markdown_literal(handle.label)})")
+    _live_keys(store, session_id)
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**This store: the real keys** ({markdown_literal(handle.label)})")
-        _live_keys(store, session_id)
-        st.caption("The first stored message, exactly as in the LIST (LRANGE):")
+        st.markdown("**The first stored message**, exactly as in the LIST (LRANGE)")
         st.code(stored_values(store, session_id, limit=1)[0], language="json", wrap_lines=True)
     with right:
         st.markdown("**The seed's layout: one string per session** (computed, not written)")

@@ -76,6 +76,7 @@ def test_chapter_one_runs_the_seeds_three_turns_and_shows_the_payloads_growing(m
     at = click(lesson(monkeypatch), "lesson_run_turns")
     tables = [table(at, n) for n in range(len(at.table))]
     assert len(tables) == 3
+    assert [list(t.index) for t in tables][-1] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert [list(t["content"]) for t in tables] == [
         ["You are a helpful assistant.", "Hello"],
         ["You are a helpful assistant.", "Hello", "Hi!", "What's 2+2?"],
@@ -187,4 +188,5 @@ def test_chapter_six_compares_manual_and_server_side_history_offline(monkeypatch
     frame = table(at, 0)
     assert {"re-send: turns", "server: previous_response_id"} <= set(frame.index)
     assert "every earlier input token is still billed" in page
-    click(at, "lesson_next")  # the last chapter's Next opens the Chat
+    click(at, "lesson_to_chat")  # the last chapter's Next opens the Chat
+    assert at.chat_input(key="chat_input") is not None
