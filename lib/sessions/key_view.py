@@ -87,6 +87,15 @@ def writes_per_turn(store: RedisStore, session_id: str) -> list[TurnWrites]:
     return writes
 
 
+def projected_writes(writes: Sequence[TurnWrites], turns: int) -> tuple[int, int]:
+    """(seed, ours) bytes written by turn ``turns``, extrapolated from this conversation's turns so far: the
+    seed's SETEX grows with the history (its size per turn so far, times ``turns``); ours stays at its mean."""
+    if not writes:
+        return 0, 0
+    per_turn = writes[-1].seed_bytes / len(writes)
+    return round(per_turn * turns), round(sum(w.our_bytes for w in writes) / len(writes))
+
+
 def _size(client: Any, key: str, kind: str) -> tuple[int, int]:
     if kind == "list":
         values = [_text(v) for v in client.lrange(key, 0, -1)]
