@@ -86,7 +86,8 @@ def test_seed_strategy_at_budget_200_is_rejected_with_a_badge_and_a_failed_turn(
             break
     assert rejected is not None, "the offline model never rejected a seed payload at budget 200"
     text = badge_texts(page)
-    assert "rejected:" in text and ("over budget:" in text or "invalid payload:" in text)
+    # The seed's arithmetic beside the truth, in the chat: what chars/4 said, the exact count, the refusal.
+    assert "rejected:" in text and "so the seed sent it; exact count" in text and "the API refuses it" in text
     sid = session_in_url(page)
     records = read_turns(app_store(app).get_turns(sid))
     failed = [r for r in records if r.failed]
