@@ -1,7 +1,7 @@
 """Lesson: the seed's tutorial, chapter by chapter, each chapter live and needing no key.
 
-The chapters' words and figures come from lib.lesson (which plays lib.example's script, the one "Play the
-example" plays on the Chat page); pages.lesson_sessions draws chapters 1-4 and pages.lesson_trimming 5-6.
+The chapters' words and figures come from lib.chat.lesson (which plays lib.chat.example's script, the one "Play the
+example" plays on the Chat page); pages.ui.lesson_sessions draws chapters 1-4 and pages.ui.lesson_trimming 5-6.
 Session-state keys start with ``lesson_``.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from lib.lesson import CHAPTERS
-from pages import errors, lesson_sessions, lesson_trimming, sidebar
+from lib.chat import CHAPTERS
+from pages.ui import errors, lesson_sessions, lesson_trimming, sidebar
 
 CHAPTER_KEY = "lesson_chapter"
 DRAW: dict[str, Callable[[], None]] = {
@@ -34,10 +34,8 @@ st.caption(f"Chapter {index + 1} of {len(CHAPTERS)}. Every figure is computed as
 st.header(chapter.title)
 st.markdown(chapter.text)
 lesson_sessions.show_kept_error()
-try:
+with errors.error_boundary():
     DRAW[chapter.key]()
-except Exception as exc:  # noqa: BLE001 - the page's one error boundary
-    errors.show_error(exc)
 back, forward = st.columns(2)
 if index > 0:
     back.button(f"Back: {CHAPTERS[index - 1].title}", key="lesson_back", icon=":material/arrow_back:",

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.providers.base import Capabilities, Message, Provider, ProviderOptions, Reply, Usage
+from lib.core import Message, Usage
+from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.offline_answer import FORGOTTEN_ANSWER, GREETING_REPLY, Answer, answer, arithmetic, key_words
 from lib.providers.offline_cache import (
     cache_profile_id,

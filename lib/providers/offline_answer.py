@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from lib.context import SYSTEM_ROLES
 from lib.providers.offline_view import Coverage, Seen
-from lib.trimming import SYSTEM_ROLES
 
 GREETING_REPLY = "Hi!"
 FORGOTTEN_ANSWER = "I can't see that any more"

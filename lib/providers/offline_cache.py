@@ -1,4 +1,4 @@
-"""The offline model's prompt cache: simulated with lib.caching's cache model, and labelled simulated.
+"""The offline model's prompt cache: simulated with lib.costs.cache_model's cache model, and labelled simulated.
 
 The cache is the one the reference model's provider would keep (OpenAI caches automatically, Anthropic only
 with prompt caching on), one per process and profile, as a provider's cache is shared by every request.
@@ -10,8 +10,9 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lib.caching import PROFILES, PromptCache, TurnCache
-from lib.providers.base import Message, ProviderOptions, Usage
+from lib.core import Message, Usage
+from lib.costs import PROFILES, PromptCache, TurnCache
+from lib.providers.base import ProviderOptions
 
 # One simulated cache per process and profile, shared by every session, as a provider's cache is shared
 # by every request of an organisation: a common system prompt hits across conversations too.

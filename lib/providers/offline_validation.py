@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from lib.providers.base import Message, ProviderOptions
+from lib.context import SYSTEM_ROLES
+from lib.core import Message
+from lib.providers.base import ProviderOptions
 from lib.providers.errors import BadRequest
 from lib.tokens import EncodingUnavailable, count_chat_tokens, estimate_chat_tokens
-from lib.trimming import SYSTEM_ROLES
 
 ASSISTANT_FIRST_RULE = "the first message after the system prompt must use the \"user\" role"
 

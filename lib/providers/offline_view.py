@@ -10,9 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lib.providers.base import Message, ProviderOptions
+from lib.context import SYSTEM_ROLES
+from lib.core import Message
+from lib.providers.base import ProviderOptions
 from lib.tokens import content_text
-from lib.trimming import SYSTEM_ROLES
 
 # What the compaction step writes at the start of its summary message: "Summary of turns 1–4: ...".
 SUMMARY_LABEL = re.compile(r"^\W*summary of turns?\s+(\d+)(?:\s*(?:-|–|—|to|through)\s*(\d+))?", re.IGNORECASE)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.sessions.redis_store import RedisStore
+from lib.sessions.redis.store import RedisStore
 
 SEED_TTL_SECONDS = 86_400  # the seed's SETEX: 24 hours
 
