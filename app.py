@@ -26,16 +26,19 @@ from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
 PAGES = [
+    ("pages/lesson.py", "Lesson", "🎓"),
     ("pages/chat.py", "Chat", "💬"),
     ("pages/inspector.py", "Token inspector", "🔍"),
     ("pages/compare.py", "Compare providers", "⚖️"),
     ("pages/sessions.py", "Sessions", "🗂️"),
 ]
+DEFAULT_PAGE = "pages/chat.py"
 
 
 def run_pages() -> None:
     st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    # The Lesson comes first in the navigation; the Chat stays the page at "/" (links and bookmarks open it).
+    pages = [st.Page(path, title=title, icon=icon, default=path == DEFAULT_PAGE) for path, title, icon in PAGES]
     st.navigation(pages).run()
 
 

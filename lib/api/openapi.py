@@ -73,6 +73,8 @@ _CHAT_RESPONSE = {
     "type": "object",
     "properties": {
         "sessionId": {"type": "string"}, "turn": {"type": "integer"}, "reply": {"type": "string"},
+        "report": {**_STRING_LIST, "description": "The model's report of what it could see (the offline model); "
+                   "kept in the reply's meta, never re-sent."},
         "usage": {"type": ["object", "null"]}, "sent": _STRING_LIST, "dropped": _STRING_LIST,
         "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
                                                     "exact": {"type": ["integer", "null"]},

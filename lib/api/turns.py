@@ -99,6 +99,8 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "sessionId": result.session_id,
         "turn": result.turn,
         "reply": result.text,
+        # The model's report of what it could see (the offline model), kept in the reply's meta, never re-sent.
+        "report": list(meta.get("report") or []),
         "usage": meta.get("usage"),
         "sent": prepared.sent_ids,
         "dropped": prepared.dropped_ids,

@@ -1,5 +1,5 @@
 """One turn end to end (the seed's POST route as a function), saving through store outages, server-side
-history chains, summaries, comparisons, and the scripts of the example and the demo.
+history chains, summaries, comparisons, the scripts of the example and the demo, and the Lesson's chapters.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from lib.chat.example import (
     ExampleProgress,
     ExampleStep,
     advance,
+    after,
     fact_forgotten,
+    filler,
     next_step,
     total_steps_at_most,
 )
@@ -53,6 +55,21 @@ from lib.chat.interrupted import (
     runner_token,
     unanswered,
     with_interrupted,
+)
+from lib.chat.lesson import (
+    CHAPTERS,
+    LESSON_MODEL,
+    LESSON_SYSTEM_PROMPT,
+    better_strategies,
+    curl_lines,
+    exact_budget,
+    offline_model,
+    payload_column,
+    play_forgetting,
+    restart_memory_store,
+    run_seed_turns,
+    seed_budget,
+    trim_like_the_seed,
 )
 from lib.chat.saving import MessageNotSent, ReplyNotSaved
 from lib.chat.server_state import META_CONVERSATION, META_CONVERSATION_MESSAGE, META_PREVIOUS_RESPONSE
@@ -85,4 +102,19 @@ __all__ = [
     "total_steps_at_most", "turn_numbers", "unanswered", "with_counted_billing", "with_interrupted",
     "with_reported_usage",
     "conversation_payloads",
+    "CHAPTERS",
+    "LESSON_MODEL",
+    "LESSON_SYSTEM_PROMPT",
+    "after",
+    "better_strategies",
+    "curl_lines",
+    "exact_budget",
+    "filler",
+    "offline_model",
+    "payload_column",
+    "play_forgetting",
+    "restart_memory_store",
+    "run_seed_turns",
+    "seed_budget",
+    "trim_like_the_seed",
 ]

@@ -28,6 +28,7 @@ from lib.core import (
     as_str,
     markdown_literal,
     priced,
+    report_lines_of,
     ttl_text,
     usage_from_json,
     usage_to_json,
@@ -144,6 +145,7 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         column.ttft, column.total = reply.timings.first_token_s, reply.timings.total_s
         column.response_id = reply.response_id
         column.server_context = [{"kind": c.kind, **c.detail} for c in reply.server_context]
+        column.report = list(reply.report)
         if reply.usage is not None:
             column.usage = usage_to_json(reply.usage)
         reference = pricing.reference_model if config.model.startswith(OFFLINE_PREFIX) else None
@@ -238,7 +240,7 @@ def continue_with(store: SessionStore, session_id: str, record: Mapping[str, Any
     meta = ReplyMeta(provider=as_str(chosen.get("provider")), model=as_str(chosen.get("model")),
                      usage=usage_from_json(chosen.get("usage")), ttft=as_float(chosen.get("ttft")),
                      total=as_float(chosen.get("total")), cost=as_float(chosen.get("cost")),
-                     comparison_id=as_str(record.get("id")))
+                     comparison_id=as_str(record.get("id")), report=report_lines_of(chosen.get("report")))
     return store.append_messages(session_id, stamp({"role": "user", "content": question}),
                                  stamp({"role": "assistant", "content": text, "meta": meta.to_json()}))
 

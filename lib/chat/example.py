@@ -1,16 +1,18 @@
 """The "Play the example" script, as data: the seed's three turns, then a small budget until the model forgets.
 
-The chat page plays it one step per rerun, through the same ``lib.chat.conversation`` turn as a typed message, so the
-payload timeline fills up row by row and every figure is the real one:
+The chat page plays it one step per rerun, and the Lesson page (lib.chat.lesson) plays the same steps, both
+through the same ``lib.chat.conversation`` turn as a typed message, so every figure is the real one:
 
     progress = ExampleProgress()
     while (step := next_step(progress)) is not None:
         result = ...send step.text (at step.budget when it has one)...
-        progress = advance(progress, step, forgotten=fact_forgotten(result.record, history, fact_id))
+        progress = after(progress, step, result, history)   # or advance(...) with the ids
 
-After the seed's three turns the budget drops to ``SMALL_BUDGET``, the user states a fact, and short
-fillers follow until the turn that holds the fact is trimmed away (at most ``MAX_FILLERS`` of them). Then
-the user asks for the fact, and the offline model, which sees only its payload, says it cannot see it.
+After the seed's three turns ("Hello" -> "Hi!", "What's 2+2?" -> "4", "And 4+4?" -> "8") the budget drops
+to ``SMALL_BUDGET``, the user states a fact (the model says it back), and short fillers follow until no
+message holding the fact is sent any more, the model's own reply included (at most ``MAX_FILLERS`` of
+them). Then the user asks for the fact, and the offline model, which sees only its payload, says it can't
+see it any more.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from lib.chat.turn import TurnResult
 from lib.core import TurnRecord
 
 StepKind = Literal["seed", "fact", "filler", "question"]
 SMALL_BUDGET = 200
-MAX_FILLERS = 8
+MAX_FILLERS = 12  # at 200 tokens the fact's turn is trimmed after 8 fillers without a system prompt
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ SEED_TURNS: tuple[ExampleStep, ...] = (
 FACT = ExampleStep("Remember this: my favourite colour is teal.",
                    f"The budget drops to {SMALL_BUDGET} tokens, and you state a fact.", "fact", SMALL_BUDGET)
 QUESTION = ExampleStep("What is my favourite colour?",
-                       "You ask for the fact: its turn is no longer in the payload, so the model cannot see it.",
-                       "question", SMALL_BUDGET)
+                       "You ask for the fact: no message holding it is in the payload any more, so the model "
+                       "can't see it.", "question", SMALL_BUDGET)
 
 
 def filler(n: int) -> ExampleStep:
@@ -61,7 +64,7 @@ class ExampleProgress:
     fillers: int = 0
     forgotten: bool = False
     asked: bool = False
-    fact_id: str | None = None  # the stored id of the fact message, once sent
+    fact_ids: tuple[str, ...] = ()  # the stored ids of the fact message and the reply that said it back
 
 
 SCRIPTED: tuple[ExampleStep, ...] = (*SEED_TURNS, FACT)
@@ -79,20 +82,30 @@ def next_step(progress: ExampleProgress) -> ExampleStep | None:
 
 
 def advance(progress: ExampleProgress, step: ExampleStep, *, message_id: str | None,
-            forgotten: bool) -> ExampleProgress:
-    """The progress after ``step`` was sent (``message_id``: its stored user message)."""
+            forgotten: bool, reply_id: str | None = None) -> ExampleProgress:
+    """The progress after ``step`` was sent (``message_id``: its stored user message; ``reply_id``: the reply)."""
+    ids = tuple(i for i in (message_id, reply_id) if i)
     return replace(
         progress, sent=progress.sent + 1, fillers=progress.fillers + (step.kind == "filler"),
         forgotten=progress.forgotten or forgotten, asked=progress.asked or step.kind == "question",
-        fact_id=message_id if step.kind == "fact" else progress.fact_id,
+        fact_ids=ids if step.kind == "fact" else progress.fact_ids,
     )
 
 
-def fact_forgotten(record: TurnRecord, history: Sequence[Mapping[str, Any]], fact_id: str | None) -> bool:
-    """True once the turn's payload no longer holds the fact message (it was sent, then trimmed away)."""
-    if fact_id is None or record.failed:
+def after(progress: ExampleProgress, step: ExampleStep, result: TurnResult,
+          history: Sequence[Mapping[str, Any]]) -> ExampleProgress:
+    """``advance`` for a finished turn: its message and reply ids, and whether the fact is gone from its payload."""
+    reply = result.assistant_message or {}
+    return advance(progress, step, message_id=str(result.user_message.get("id")), reply_id=reply.get("id"),
+                   forgotten=fact_forgotten(result.record, history, progress.fact_ids))
+
+
+def fact_forgotten(record: TurnRecord, history: Sequence[Mapping[str, Any]], fact_ids: Sequence[str]) -> bool:
+    """True once the turn's payload holds none of the fact's messages (they were sent, then all trimmed away):
+    the model's reply that said the fact back counts as much as the user's message."""
+    if not fact_ids or record.failed:
         return False
-    return fact_id in set(record.dropped_ids(history))
+    return set(fact_ids) <= set(record.dropped_ids(history))
 
 
 def total_steps_at_most() -> int:

@@ -335,6 +335,7 @@ class PreparedTurn:
             summary_cost=self.summary.cost if self.summary and self.compaction and self.compaction.compacted
             else None,
             **_truncation(reply),
+            report=tuple(mask_secrets(line) for line in reply.report),
         )
 
 

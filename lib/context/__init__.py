@@ -15,8 +15,16 @@ from lib.context.compaction import (
     render_turns,
 )
 from lib.context.diff import body_shape, highlights, pretty, unified_diff
-from lib.context.payload import SYSTEM_ROLES, ContextOverflowError, TrimResult, payload_problems
-from lib.context.seed import BudgetRange, SeedPlan, estimates_of, seed_breaking_budgets, seed_cut, seed_trim
+from lib.context.payload import ASSISTANT_FIRST_RULE, SYSTEM_ROLES, ContextOverflowError, TrimResult, payload_problems
+from lib.context.seed import (
+    BudgetRange,
+    SeedPlan,
+    belief_text,
+    estimates_of,
+    seed_breaking_budgets,
+    seed_cut,
+    seed_trim,
+)
 from lib.context.trimming import (
     DEFAULT_LOW_WATER,
     LITERAL_SEED_MAX_MESSAGES,
@@ -38,5 +46,7 @@ __all__ = [
     "ExtractiveSummarizer", "HistoryIndex", "LiteralSeedTooLarge", "ProviderSummarizer", "SeedPlan",
     "Summarizer", "Summary", "TrimResult", "body_shape", "compact_history", "estimates_of", "highlights",
     "payload_problems", "per_message_counts", "plan_cache_aware", "plan_turns", "pretty", "render_turns",
-    "seed_breaking_budgets", "seed_cut", "seed_trim", "trim_history", "trim_seed_literal", "unified_diff"
+    "seed_breaking_budgets", "seed_cut", "seed_trim", "trim_history", "trim_seed_literal", "unified_diff",
+    "ASSISTANT_FIRST_RULE",
+    "belief_text",
 ]

@@ -54,6 +54,13 @@ class TrimResult:
         return [m["id"] for m in self.dropped if "id" in m]
 
 
+# The rules a payload can break, as the APIs state them; payload_problems names the one each problem breaks.
+ASSISTANT_FIRST_RULE = ("Rule: the first message after the system prompt must be a user message (Anthropic rejects "
+                        "this payload; OpenAI accepts it).")
+TOOL_PAIR_RULE = ("Rule: a tool call and its result are sent together, the result straight after the call (OpenAI "
+                  "and Anthropic reject this payload).")
+
+
 def payload_problems(payload: Sequence[Message]) -> list[str]:
     """Reasons an API would reject this payload: a non-user first message, or a split tool pair."""
     problems: list[str] = []
@@ -61,7 +68,7 @@ def payload_problems(payload: Sequence[Message]) -> list[str]:
     if conversation and conversation[0].get("role") != "user":
         role = str(conversation[0].get("role"))
         article = "an" if role[:1] in "aeiou" else "a"
-        problems.append(f"The payload starts with {article} {role} message, not a user message.")
+        problems.append(f"The payload starts with {article} {role} message, not a user message. {ASSISTANT_FIRST_RULE}")
     called: set[str] = set()
     answered: set[str] = set()
     for m in conversation:
@@ -71,8 +78,9 @@ def payload_problems(payload: Sequence[Message]) -> list[str]:
         if m.get("role") == "tool":
             call_id = str(m.get("tool_call_id"))
             if call_id not in called:
-                problems.append(f"Tool result {call_id} is sent without the assistant call that asked for it.")
+                problems.append(f"Tool result {call_id} is sent without the assistant call that asked for it. "
+                                f"{TOOL_PAIR_RULE}")
             answered.add(call_id)
     for call_id in sorted(called - answered):
-        problems.append(f"Tool call {call_id} is sent without its result.")
+        problems.append(f"Tool call {call_id} is sent without its result. {TOOL_PAIR_RULE}")
     return problems

@@ -224,3 +224,20 @@ def _fire_first_message_rule(
             seen, first_role = True, messages[s].get("role")
         if seen and first_role != "user":
             fire(s, s)
+
+
+def belief_text(estimate: int, limit: int, exact: int | None, *, refused: bool) -> str:
+    """The seed's estimate against ``limit``, then the exact count and what the API made of the payload."""
+    if estimate <= limit:
+        believed = f"chars/4 said {estimate:,} ≤ {limit:,}, so the seed sent it"
+    else:  # the seed stops removing at 4 messages, whatever the total
+        believed = f"chars/4 said {estimate:,} > {limit:,}, but the seed never trims below 4 messages, so it sent it"
+    if exact is None:
+        return f"{believed}; no exact count (the encoding is unavailable)"
+    if refused:
+        verdict = "the API refuses it"
+    elif exact > limit:
+        verdict = f"over the budget of {limit:,}"
+    else:
+        verdict = "it fits"
+    return f"{believed}; exact count {exact:,}; {verdict}"

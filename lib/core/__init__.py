@@ -25,7 +25,7 @@ from lib.core.content import (
     safe_title,
 )
 from lib.core.errors import HistoryLabError
-from lib.core.fields import as_float, as_int, as_mapping, as_str
+from lib.core.fields import as_float, as_int, as_mapping, as_str, report_lines_of
 from lib.core.messages import WIRE_KEYS, Message, wire_message, wire_payload
 from lib.core.pricing import (
     DEFAULT_PRICES,
@@ -71,4 +71,5 @@ __all__ = [
     "register_secrets", "resolve_ranges", "reveal_bidi", "safe_markdown", "safe_title", "system_hash",
     "system_meta_field", "url_passwords", "usage_cost", "usage_from_json", "usage_to_json", "wire_message",
     "wire_payload", "storage_cost", "ttl_text",
+    "report_lines_of",
 ]

@@ -29,5 +29,6 @@ class ColumnResult:
     request: dict[str, Any] | None = None
     response_id: str | None = None
     server_context: list[dict[str, Any]] = field(default_factory=list)  # compaction items, applied context edits
+    report: list[str] = field(default_factory=list)  # the model's report of what it could see (offline)
     error: str | None = None
     error_type: str | None = None

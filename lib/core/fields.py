@@ -14,6 +14,7 @@ from lib.core.secrets import mask_then_cut
 # Bounds that keep a record small whatever a provider or the trimmer says.
 MAX_PROBLEMS = 5
 MAX_TEXT_CHARS = 500
+MAX_REPORT_LINES = 10
 
 
 def as_int(value: object) -> int | None:
@@ -56,6 +57,13 @@ def short_texts(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(short_text(v) or "" for v in value[:MAX_PROBLEMS] if isinstance(v, str))
+
+
+def report_lines_of(value: object) -> tuple[str, ...]:
+    """A model's stored report (a list of short sentences), bounded; anything else reads as empty."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(short_text(v) or "" for v in value[:MAX_REPORT_LINES] if isinstance(v, str))
 
 
 def compact(data: Mapping[str, Any]) -> dict[str, Any]:

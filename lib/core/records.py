@@ -26,6 +26,7 @@ from lib.core.fields import (  # re-exported: pages read stored figures with the
     as_mapping,
     as_str,
     compact,
+    report_lines_of,
     short_text,
     short_texts,
 )
@@ -116,6 +117,8 @@ class ReplyMeta:
     # Set when the reply reached the reply cap and was cut there: the cap in characters, and the note shown.
     truncated_at: int | None = None
     truncated: str | None = None
+    # The model's own report of what it could see (the offline model): shown under the reply, never re-sent.
+    report: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, obj: object) -> ReplyMeta:
@@ -130,6 +133,7 @@ class ReplyMeta:
             cache=short_text(as_str(data.get("cache"))), comparison_id=as_str(data.get("comparison_id")),
             summary_cost=as_float(data.get("summary_cost")),
             truncated_at=as_int(data.get("truncated_at")), truncated=short_text(as_str(data.get("truncated"))),
+            report=report_lines_of(data.get("report")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -141,7 +145,7 @@ class ReplyMeta:
             "response_id": self.response_id, "conversation_id": self.conversation_id,
             "cost": self.cost, "cost_source": self.cost_source, "cache": self.cache,
             "comparison_id": self.comparison_id, "summary_cost": self.summary_cost,
-            "truncated_at": self.truncated_at, "truncated": self.truncated,
+            "truncated_at": self.truncated_at, "truncated": self.truncated, "report": list(self.report),
         })
 
 

@@ -27,13 +27,15 @@ from lib.providers.errors import (
 from lib.providers.gemini import GeminiProvider
 from lib.providers.guard import StreamGuard, StreamStopped, StreamTimeLimit
 from lib.providers.offline import (
-    CANNOT_SEE_PHRASE,
     DEFAULT_REFERENCE_MODEL,
     FORGOT_PHRASE,
+    FORGOTTEN_ANSWER,
+    REPORT_LABEL,
     WHOLE_PHRASE,
     ContextLengthExceeded,
     InvalidPayload,
     OfflineProvider,
+    arithmetic,
     cache_profile_id,
     compose_reply,
     key_words,
@@ -49,8 +51,8 @@ from lib.providers.sdk_errors import DETAIL_CHARS
 from lib.providers.usage import anthropic_usage, openai_usage
 
 __all__ = [
-    "CANNOT_SEE_PHRASE", "DEFAULT_REFERENCE_MODEL", "DETAIL_CHARS", "FORGOT_PHRASE", "PROVIDER_NAMES",
-    "WHOLE_PHRASE", "AnthropicProvider", "AuthenticationFailed", "BadRequest", "Capabilities",
+    "DEFAULT_REFERENCE_MODEL", "DETAIL_CHARS", "FORGOTTEN_ANSWER", "FORGOT_PHRASE", "PROVIDER_NAMES",
+    "REPORT_LABEL", "WHOLE_PHRASE", "AnthropicProvider", "AuthenticationFailed", "BadRequest", "Capabilities",
     "ContextLengthExceeded", "CountUnavailable", "InvalidPayload", "MalformedStream", "MissingKeyError",
     "OfflineProvider", "OpenAIChatProvider", "OpenAIResponsesProvider", "Provider", "ProviderError",
     "ProviderInfo", "ProviderOptions", "ProviderServerError", "ProviderTimeout", "ProviderUnreachable",
@@ -59,4 +61,5 @@ __all__ = [
     "anthropic_usage", "cache_profile_id", "compose_reply", "default_provider_name", "get_provider",
     "key_words", "list_providers", "openai_usage", "payload_tokens", "request_body", "reset_simulated_caches",
     "simulate_cache", "tool_pairing_problem", "GeminiProvider",
+    "arithmetic",
 ]

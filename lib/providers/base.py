@@ -142,6 +142,9 @@ class Reply:
         self.stop_reason: str | None = None
         self.refusal: str | None = None  # the model's refusal text or reason, when it declined
         self.server_context: list[ServerContext] = []  # compaction items and applied context edits
+        # What the model said about its own payload, beside the reply and never part of it (the offline model's
+        # "what I can see"): stored in the reply's metadata, so it is not re-sent on later turns.
+        self.report: tuple[str, ...] = ()
         self.state: dict[str, Any] = {}  # the adapter's working state while the stream runs
         self.max_chars = max_chars
         self.truncated = False  # the reply reached max_chars and the rest was never read

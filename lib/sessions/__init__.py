@@ -34,6 +34,14 @@ from lib.sessions.embedded.server import (
     valkey_binary,
 )
 from lib.sessions.factory import StoreHandle, open_store
+from lib.sessions.key_view import (
+    projected_writes,
+    seed_commands,
+    seed_json,
+    session_keys,
+    stored_values,
+    writes_per_turn,
+)
 from lib.sessions.memory import MemoryStore
 from lib.sessions.redis.client import translate
 from lib.sessions.redis.store import RedisStore
@@ -43,5 +51,11 @@ __all__ = [
     "EmbeddedValkey", "InvalidMessage", "InvalidSessionId", "MemoryStore", "RedisStore", "SessionStore",
     "SessionSummary", "StoreError", "StoreHandle", "StoreUnavailable", "StoredDict", "embedded_server",
     "new_session_id", "open_store", "release_embedded", "socket_path_for", "stamp", "translate",
-    "validate_session_id", "valkey_binary"
+    "validate_session_id", "valkey_binary",
+    "projected_writes",
+    "seed_commands",
+    "seed_json",
+    "session_keys",
+    "stored_values",
+    "writes_per_turn",
 ]

@@ -9,6 +9,7 @@ from lib.views.badges import (
     format_cost,
     reply_caption,
     running_total_text,
+    seed_belief,
     truncation_caption,
     turn_badges,
 )
@@ -31,5 +32,5 @@ __all__ = [
     "WhatIf", "Window", "build_timeline", "cache_stack_frame", "comparison_frame", "cumulative_cost_frame",
     "error_series", "format_cost", "inspect", "kind_frame", "latest_settings", "literal_seed_breaking_budgets",
     "page_count", "page_of", "reply_caption", "running_total_text", "strategy_label", "strategy_totals", "thin",
-    "truncation_caption", "turn_badges", "what_if"
+    "truncation_caption", "turn_badges", "what_if", "seed_belief",
 ]

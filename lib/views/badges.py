@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lib.core import ReplyMeta, safe_title, ttl_text
+from lib.context import belief_text
+from lib.core import ReplyMeta, TurnRecord, safe_title, ttl_text
 from lib.tokens import ESTIMATE_LABEL, count_label
 from lib.views.rows import Badge, Level, TurnRow
 
 COST_UNIT_NOTE = "µ$ = micro-dollars (millionths of a US dollar)"
 ERROR_CHARS = 160
+PROBLEM_CHARS = 320  # a payload problem names the rule it breaks: long enough to keep it
 OVER_BUDGET_PREFIX = "Over budget"  # lib.chat.conversation.problems_of writes the over-budget problem this way
 
 
@@ -95,18 +97,32 @@ def _validity(row: TurnRow) -> list[Badge]:
     badges: list[Badge] = []
     limit = (record.budget or 0) - (record.reserve or 0)
     size, source = (record.exact, _exact_label(row)) if record.exact is not None else (record.estimate, ESTIMATE_LABEL)
-    if record.budget and size is not None and size > limit and record.sent_count:
+    belief = seed_belief(record)
+    if belief is not None:  # the seed's own arithmetic beside the truth says "over budget" and why it happened
+        over = record.exact is not None and record.exact > limit
+        badges.append(Badge(belief, "error" if over or record.failed else "info", ":material/calculate:",
+                            f"{ESTIMATE_LABEL} against {source}"))
+    elif record.budget and size is not None and size > limit and record.sent_count:
         badges.append(Badge(f"over budget: {size:,} tokens sent > budget {limit:,}", "error", ":material/error:",
                             source))
     for problem in record.problems:
         if not problem.startswith(OVER_BUDGET_PREFIX):
-            badges.append(Badge(f"invalid payload: {safe_title(problem, limit=ERROR_CHARS)}", "error",
+            badges.append(Badge(f"invalid payload: {safe_title(problem, limit=PROBLEM_CHARS)}", "error",
                                 ":material/block:", "payload check (lib.context.trimming.payload_problems)"))
     if record.failed:
         what = "not sent" if record.not_sent else "rejected"
         badges.append(Badge(f"{what}: {safe_title(record.error or record.error_type or '', limit=ERROR_CHARS)}",
                             "error", ":material/cancel:", f"{record.error_type or 'error'} from {record.provider}"))
     return badges
+
+
+def seed_belief(record: TurnRecord) -> str | None:
+    """What the seed's chars/4 arithmetic believed about a "seed" turn's payload, against the exact count:
+    "chars/4 said 172 ≤ 200, so the seed sent it; exact count 236; the API refuses it". None for other turns."""
+    if record.strategy != "seed" or record.estimate is None or not record.budget or not record.sent_count:
+        return None
+    refused = record.failed and record.error_type == "ContextLengthExceeded"
+    return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
 
 
 def _exact_label(row: TurnRow) -> str:

@@ -21,7 +21,7 @@ from lib.costs import running_costs
 from lib.sessions import SessionStore
 from lib.views import Timeline, TurnRow, Window, build_timeline, chat_window, turn_badges
 from pages.ui.render import render_message_body, render_raw
-from pages.ui.timeline import render_badges, render_cost_caption
+from pages.ui.timeline import render_badges, render_cost_caption, render_model_report
 from pages.ui.token_view import render_token_view
 
 TOKEN_VIEW_KEY = "chat_token_view"
@@ -226,6 +226,7 @@ def _message_body(message: Message, message_id: str, role: str, avatar: str, *, 
             st.caption("✂ not sent in the newest payload (trimmed)")
         if role == "assistant":
             render_cost_caption(message.get("meta"))
+            render_model_report(message.get("meta"))
         if message_id in interrupted:
             st.caption(f"⚠ {INTERRUPTED_STATUS}: {INTERRUPTED_MESSAGE}")
         if row is not None:

@@ -18,7 +18,7 @@ from lib.providers import Provider
 from lib.sessions import SessionStore
 from pages.ui import errors, services, sidebar
 from pages.ui.render import render_message_body, stream_message_body
-from pages.ui.timeline import render_cost_caption
+from pages.ui.timeline import render_cost_caption, render_model_report
 
 _ERROR_KEY = "chat_live_error"
 
@@ -69,6 +69,7 @@ def live_turn(store: SessionStore, request: TurnRequest,
             errors.show_error(result.error)
         elif result.assistant_message is not None:
             render_cost_caption(result.assistant_message.get("meta"))
+            render_model_report(result.assistant_message.get("meta"))
         slot = st.container()
         if result.request is not None:  # None when no request was made: there is no body to show
             with st.expander(f"What was sent this turn (turn {result.turn}): the exact request body"):

@@ -14,6 +14,7 @@ from lib.context import highlights, pretty, unified_diff
 from lib.core import ColumnResult, as_float, markdown_literal, safe_title
 from lib.sessions import SessionStore
 from pages.ui import render
+from pages.ui.timeline import render_model_report
 
 RESULTS_KEY = "cmp_last"
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
@@ -56,6 +57,7 @@ def show_replies(store: SessionStore, session_id: str, record: Mapping[str, Any]
                 st.error(markdown_literal(result.error))
                 continue
             render.render_message_body(result.text, key=f"cmp_reply_{record.get('id')}_{result.index}")
+            render_model_report({"report": result.report})
             if result.response_id or result.server_context:
                 st.caption(f"Came back: response id {markdown_literal(result.response_id or '—')}; server-side "
                            f"context: {markdown_literal(server_context_text(result.server_context))}.")

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib.chat import ExampleProgress, ExampleStep, TurnResult, advance, fact_forgotten, next_step, total_steps_at_most
+from lib.chat import ExampleProgress, ExampleStep, TurnResult, after, next_step, total_steps_at_most
 from lib.providers import OfflineProvider
 
 STATE = "chat_example"  # (session id, ExampleProgress) while playing
@@ -70,8 +70,7 @@ def after_step(session_id: str, step: ExampleStep, result: TurnResult | None,
         stop()  # the error is on the page; the status then reads "stopped"
         st.session_state[LOG] = (session_id, captions, False)
         return
-    forgotten = fact_forgotten(result.record, history, progress.fact_id)
-    progress = advance(progress, step, message_id=str(result.user_message.get("id")), forgotten=forgotten)
+    progress = after(progress, step, result, history)
     done = next_step(progress) is None
     if done:
         stop()

@@ -30,6 +30,7 @@ import streamlit as st
 from lib.chat import TurnBody
 from lib.context import body_shape
 from lib.core import ReplyMeta, markdown_literal
+from lib.providers import REPORT_LABEL
 from lib.views import (
     COST_UNIT_NOTE,
     Badge,
@@ -172,6 +173,15 @@ def render_cost_caption(
     if total is not None:
         st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
                     help=COST_UNIT_NOTE)
+
+
+def render_model_report(meta: Mapping[str, Any] | ReplyMeta | None) -> None:
+    """The model's own report of what it could see, under its reply: labelled, and never part of the reply."""
+    reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
+    if not reply.report:
+        return
+    lines = "  \n".join(f"· {markdown_literal(line)}" for line in reply.report)
+    st.caption(f"🔎 **{markdown_literal(REPORT_LABEL)}**  \n{lines}")
 
 
 # -- chart -----------------------------------------------------------------------------------------------------

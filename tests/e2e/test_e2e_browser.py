@@ -34,7 +34,7 @@ def test_chat_survives_reload_and_server_restart(page, app):
     assert len(shown) == 6
     for n, question in enumerate(questions):
         assert question in shown[2 * n]
-        assert f"I received {2 * n + 2} messages" in shown[2 * n + 1]  # with the system prompt
+        assert f"I received {2 * n + 2} messages" in shown[2 * n + 1]  # the report under the reply
     sid = session_in_url(page)
     bodies = message_bodies(page)
     assert bodies[0] == questions[0]
@@ -54,7 +54,7 @@ def test_small_budget_trims_and_the_model_forgets(page, app):
     open_app(page, app)
     set_budget(page, 200)  # the smallest budget preset
     send(page, "My name is Ada and my first program computed Bernoulli numbers.")
-    for n in range(5):
+    for n in range(12):
         send(page, f"Tell me one more thing about the analytical engine, part {n}.")
         if FORGOT_PHRASE in messages(page)[-1]:
             break

@@ -11,10 +11,11 @@ import pytest
 
 from lib.chat import SEED_TURNS, SMALL_BUDGET
 from lib.core import read_turns
-from lib.providers import CANNOT_SEE_PHRASE, FORGOT_PHRASE
+from lib.providers import FORGOT_PHRASE, FORGOTTEN_ANSWER, REPORT_LABEL
 from tests.support.browser import (
     app_store,
     choose,
+    message_bodies,
     messages,
     open_app,
     send,
@@ -47,7 +48,9 @@ def test_play_the_example_fills_the_timeline_and_the_model_forgets(page, app):
     users = shown[::2]
     for user, step in zip(users, SEED_TURNS, strict=False):
         assert step.text in user
-    assert FORGOT_PHRASE in shown[-1] and CANNOT_SEE_PHRASE in shown[-1]
+    # The answer, then the model's report under it (labelled, and never part of the reply that is re-sent).
+    assert FORGOTTEN_ANSWER in shown[-1] and FORGOT_PHRASE in shown[-1] and REPORT_LABEL in shown[-1]
+    assert message_bodies(page)[1] == "Hi!" and message_bodies(page)[3] == "4" and message_bodies(page)[5] == "8"
     # The timeline's turn picker lists every turn of the example; the newest is chosen.
     turns = len(users)
     assert page.get_by_text(f"Turn {turns}", exact=True).count() >= 1
@@ -82,7 +85,8 @@ def test_seed_strategy_at_budget_200_is_rejected_with_a_badge_and_a_failed_turn(
             break
     assert rejected is not None, "the offline model never rejected a seed payload at budget 200"
     text = badge_texts(page)
-    assert "rejected:" in text and ("over budget:" in text or "invalid payload:" in text)
+    # The seed's arithmetic beside the truth, in the chat: what chars/4 said, the exact count, the refusal.
+    assert "rejected:" in text and "so the seed sent it; exact count" in text and "the API refuses it" in text
     sid = session_in_url(page)
     records = read_turns(app_store(app).get_turns(sid))
     failed = [r for r in records if r.failed]

@@ -21,7 +21,7 @@ from tests.support.browser import app_store, messages, open_app, send, session_i
 pytestmark = pytest.mark.e2e
 SUMMARY_OPTION = "Summarise old turns (summary)"  # STRATEGY_LABELS["summary"] as the sidebar shows it
 MARKER = re.compile(r"turns 1–(\d+) compacted into a summary \(([\d,]+) tokens\)")
-MAX_TURNS = 14  # bounded: at a 1,000-token budget the payload fills within about eight turns
+MAX_TURNS = 14  # bounded: at a 500-token budget the payload fills within about nine turns
 
 
 def fact(n: int) -> str:
@@ -48,7 +48,7 @@ def test_a_compacted_session_shows_the_marker_and_the_model_says_it_sees_the_sum
     store, offline, sid = app_store(app), get_provider("offline", delay=0), None
     for n in range(1, MAX_TURNS + 1):
         result = run_turn(store, offline, TurnRequest(user_text=fact(n), session_id=sid, strategy="summary",
-                                                      budget=1_000, system_prompt="Be brief."))
+                                                      budget=500, system_prompt="Be brief."))
         sid = result.session_id
         if result.record.summary_new:
             break
@@ -63,7 +63,7 @@ def test_a_compacted_session_shows_the_marker_and_the_model_says_it_sees_the_sum
 def test_summary_strategy_compacts_old_turns_and_the_model_says_it_sees_the_summary(page, app):
     open_app(page, app)
     choose_strategy(page, SUMMARY_OPTION)
-    set_budget(page, 2)  # 1,000 tokens
+    set_budget(page, 500)
     marker = None
     for n in range(1, MAX_TURNS + 1):
         send(page, fact(n))

@@ -106,7 +106,7 @@ def sse_events(response: httpx.Response) -> list[tuple[str, Any]]:
 def test_chat_starts_a_session_and_continues_it_with_the_full_history(api, live):
     first = chat(api, "Hello")
     sid = first["sessionId"]
-    assert first["turn"] == 1 and "Hello" in first["reply"]
+    assert first["turn"] == 1 and first["reply"] == "Hi!"
     assert first["sent"] == [first["userMessageId"]] and first["dropped"] == []
     assert first["tokens"]["encoding"] and first["tokens"]["estimate"] >= 1 and first["tokens"]["exact"] >= 1
     assert {"usage", "cost"} <= set(first)
@@ -121,8 +121,53 @@ def test_chat_starts_a_session_and_continues_it_with_the_full_history(api, live)
     assert live.store.get_history(sid)[2]["content"] == "What's 2+2?"
 
 
+def test_the_seeds_three_turns_give_the_seeds_listing(api, live):
+    """The offline model answers like a model, so turn 3 re-sends exactly the seed's five messages; its report
+    of what it could see is kept in the reply's meta and returned beside the reply, never re-sent."""
+    replies, sid, third = [], None, {}
+    for message in ("Hello", "What's 2+2?", "And 4+4?"):
+        third = chat(api, message, **({"sessionId": sid} if sid else {}))
+        sid = third["sessionId"]
+        replies.append(third["reply"])
+    assert replies == ["Hi!", "4", "8"]
+    stored = api.get(f"/api/chat/{sid}").json()
+    by_id = {m["id"]: m for m in stored["messages"]}
+    assert [by_id[i]["content"] for i in third["sent"]] == ["Hello", "Hi!", "What's 2+2?", "4", "And 4+4?"]
+    assert third["tokens"]["exact"] == count_chat_tokens([{"role": by_id[i]["role"], "content": by_id[i]["content"]}
+                                                          for i in third["sent"]], "offline-teacher")
+    assert third["report"][0].startswith("I received 5 messages") and "Nothing was trimmed" in " ".join(third["report"])
+    reply = stored["messages"][-1]
+    assert reply["content"] == "8" and reply["meta"]["report"] == third["report"]
+
+
+def test_recall_is_honest_both_ways_at_a_small_budget(api):
+    """Named while a message holding the fact is sent (the model's own replies included); never once none is."""
+    budget = 150
+
+    def turn(message: str) -> tuple[dict[str, Any], bool]:
+        """The turn's response, and whether a message it sent before the question holds the fact."""
+        body = chat(api, message, sessionId=sid, budget=budget)
+        contents = {m["id"]: m["content"] for m in api.get(f"/api/chat/{sid}").json()["messages"]}
+        return body, any("teal" in contents[i] for i in body["sent"][:-1])
+
+    first = chat(api, "Remember this: my favourite colour is teal.", budget=budget)
+    sid = first["sessionId"]
+    assert first["reply"] == "Noted: your favourite colour is teal."
+    asked, holds = turn("What is my favourite colour?")
+    assert holds and asked["reply"] == "Your favourite colour is teal."  # named while visible
+    for n in range(1, 16):
+        _, holds = turn(f"Tell me something about the number {n}.")
+        if not holds:
+            break
+    assert not holds, "the fact must be trimmed within 15 fillers at this budget"
+    asked, holds = turn("What is my favourite colour?")
+    assert not holds
+    assert asked["reply"].startswith("I can't see that any more") and "teal" not in asked["reply"].lower()
+    assert any("I can no longer see your first message" in line for line in asked["report"])
+
+
 def test_stream_sends_one_event_per_delta_then_the_full_response(api):
-    response = api.post("/api/chat", json={"message": "Hello", "stream": True})
+    response = api.post("/api/chat", json={"message": "Remember this: my favourite colour is teal.", "stream": True})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response)
     kinds = [kind for kind, _ in events]
@@ -143,7 +188,8 @@ def test_summary_strategy_compacts_over_http_and_keeps_the_history(api, live):
         if body["dropped"]:
             break
     assert body["dropped"], "a 260-token budget must compact within 8 turns"
-    assert "summary of turns" in replies[-1].lower()  # the offline model sees the summary it was sent
+    # The offline model sees the summary it was sent, and says so in its report beside the reply.
+    assert any("summary of turns" in line.lower() for line in body["report"])
     assert len(live.store.get_history(sid)) == 2 * len(replies)  # the stored history is never changed
 
 

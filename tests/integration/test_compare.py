@@ -48,7 +48,7 @@ def test_a_slow_column_does_not_block_a_fast_one_and_a_failure_is_contained():
     results = finished(run_comparison(HISTORY, "Compare me", configs, system_prompt="Be brief.",
                                       provider_factory=lambda c: providers[c.provider]))
     assert results["order"][-1] == 0  # the slow one finishes last: it never held up the others
-    assert "I received 4 messages" in results[1].text and results[1].ttft is not None
+    assert "I received 4 messages" in results[1].report[0] and results[1].ttft is not None
     assert results[2].error.startswith("The provider had a server error")
     assert results[2].error_type == "ProviderServerError"
     assert results[0].exact == results[1].exact > 0 and results[0].sent_messages == 4

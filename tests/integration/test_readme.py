@@ -25,4 +25,4 @@ def test_using_lib_snippet_runs(valkey_server, capsys):
         'prefix="chat"', f"prefix={prefix!r}")
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README is ours
     printed = capsys.readouterr().out
-    assert "I received" in printed and "Usage(" in printed
+    assert "Hi! Usage(" in printed and "I received" in printed

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import pages.ui.example as example_page
 from lib.chat import FACT, MAX_FILLERS, QUESTION, SEED_TURNS, SMALL_BUDGET, TurnRequest, run_turn
-from lib.providers import CANNOT_SEE_PHRASE, FORGOT_PHRASE, OfflineProvider
+from lib.providers import FORGOT_PHRASE, FORGOTTEN_ANSWER, OfflineProvider
 from lib.sessions import RedisStore
 from lib.views import DEFAULT_WINDOW
 from pages.ui.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
@@ -67,7 +67,10 @@ def test_multi_turn_conversation_is_stored_and_reopened_from_the_url(store_env):
     sid = sid[0] if isinstance(sid, list) else sid
     messages = shown_messages(at)
     assert [name for name, _ in messages] == ["user", "assistant"] * 3
-    assert "I received 6 messages" in messages[-1][1]  # system prompt + 5
+    # The model's report of its payload sits under the reply, in a caption; the reply itself is short.
+    captions = [c.value for m in at.chat_message if m.name == "assistant" for c in m.caption]
+    assert any("I received 6 messages" in c for c in captions)  # system prompt + 5
+    assert "I received" not in messages[-1][1]
     assert [m["content"] for m in store_env.get_history(sid)][::2] == ["First question", "Second question",
                                                                       "Third question"]
     # The page reruns after each reply: the timeline beside the chat now shows the newest turn's request.
@@ -84,11 +87,13 @@ def test_small_budget_marks_dropped_messages_and_the_model_forgets(store_env):
     at = new_app()
     at.sidebar.select_slider(key="sb_budget").set_value(200).run()
     send(at, "My name is Ada Lovelace and I wrote the first program.")
-    for n in range(4):
+    for n in range(12):
         send(at, f"Tell me something about engine number {n}, please.")
-    replies = [text for name, text in shown_messages(at) if name == "assistant"]
-    assert FORGOT_PHRASE in replies[-1]
-    assert FORGOT_PHRASE not in replies[0]
+        if any(FORGOT_PHRASE in c.value for c in at.chat_message[-1].caption):
+            break
+    reports = [" ".join(c.value for c in m.caption) for m in at.chat_message if m.name == "assistant"]
+    assert FORGOT_PHRASE in shown(reports[-1])
+    assert FORGOT_PHRASE not in shown(reports[0])
     captions = " ".join(c.value for m in at.chat_message for c in m.caption)
     assert "not sent in the newest payload" in captions
     assert any("Context window starts here" in h.value for h in at.get("html"))
@@ -248,15 +253,19 @@ def test_play_the_example_replays_the_seed_then_trims_until_the_model_forgets(st
     at.button(key="chat_example_play").click().run()
     assert not at.exception and not at.error
     sid = at.session_state["hl_session_id"]
-    shown = user_texts(at)
-    assert shown[:4] == [step.text for step in (*SEED_TURNS, FACT)]
-    assert shown[-1] == QUESTION.text and len(shown) < len(SEED_TURNS) + 2 + MAX_FILLERS
+    users = user_texts(at)
+    assert users[:4] == [step.text for step in (*SEED_TURNS, FACT)]
+    assert users[-1] == QUESTION.text and len(users) < len(SEED_TURNS) + 2 + MAX_FILLERS
     answer = [body for name, body in shown_messages(at) if name == "assistant"][-1]
-    assert FORGOT_PHRASE in answer and CANNOT_SEE_PHRASE in answer
+    assert answer.startswith(FORGOTTEN_ANSWER) and "teal" not in answer
+    report = shown(" ".join(c.value for c in at.chat_message[-1].caption))
+    assert FORGOT_PHRASE in report and "teal" not in report
+    replies = [body for name, body in shown_messages(at) if name == "assistant"]
+    assert replies[:3] == ["Hi!", "4", "8"]
     assert at.sidebar.select_slider(key="sb_budget").value == SMALL_BUDGET
     assert [s.label for s in at.status] == ["Example finished. Carry on typing, or change the strategy and budget "
                                             "in the sidebar."]
-    assert store_env.turn_count(sid) == len(shown)
+    assert store_env.turn_count(sid) == len(users)
     assert "Running total" in " ".join(md.value for md in at.markdown)
 
 

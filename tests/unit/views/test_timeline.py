@@ -51,10 +51,10 @@ def test_new_marks_and_diffs_follow_the_payload() -> None:
 
 def test_trimmed_turns_show_dropped_messages_and_the_trim_badge() -> None:
     texts = [f"Question {n}: tell me about the year {1800 + n}." for n in range(8)]
-    store, sid, results = play(texts, budget=400)
+    store, sid, results = play(texts, budget=150)
     data = timeline_of(store, sid)
     trimmed = [r for r in data.rows if r.diff.removed]
-    assert trimmed, "a 400-token budget must trim within 8 turns"
+    assert trimmed, "a 150-token budget must trim within 8 turns"
     row = trimmed[0]
     dropped = data.dropped_blocks(row.turn)
     assert len(dropped) == row.record.dropped_count > 0 and all(b.dropped for b in dropped)
@@ -78,14 +78,15 @@ def test_the_request_body_is_the_body_that_was_sent() -> None:
 
 def test_seed_strategy_failures_are_badged_in_red_with_both_numbers() -> None:
     store, sid, results = play(["Hello", "What's 2+2?", "And 4+4?", "And 8+8?", "Again"], strategy="seed",
-                               budget=200)
+                               budget=40)
     data = timeline_of(store, sid)
     failed = [r for r in data.rows if r.failed]
-    assert failed, "the seed at budget 200 sends a payload the offline model rejects"
+    assert failed, "the seed at budget 40 sends a payload the offline model rejects"
     badges = failed[0].badges
-    over = [b for b in badges if b.text.startswith("over budget")]
-    assert over and over[0].level == "error" and "> budget 200" in over[0].text
-    assert over[0].source.startswith(("exact", "approximate"))
+    belief = [b for b in badges if b.text.startswith("chars/4 said")]
+    assert belief and belief[0].level == "error" and "≤ 40, so the seed sent it; exact count" in belief[0].text
+    assert belief[0].text.endswith("the API refuses it")
+    assert belief[0].source.startswith("estimate (chars/4) against ") and "o200k_base" in belief[0].source
     assert any(b.level == "error" and b.text.startswith("rejected") for b in badges)
     assert failed[0].cost is None and "failed" in failed[0].cost_source
 
@@ -102,7 +103,7 @@ def test_cache_kept_under_cache_aware_and_broken_under_turns() -> None:
     texts = [f"Turn {n}: what happened in {1900 + n}? Please answer in some detail." for n in range(14)]
     labels: dict[str, list[str]] = {}
     for strategy in ("turns", "cache-aware"):
-        store, sid, results = play(texts, strategy=strategy, budget=2_400, system=LONG_SYSTEM)
+        store, sid, results = play(texts, strategy=strategy, budget=1_750, system=LONG_SYSTEM)
         assert all(r.ok for r in results), [r.error for r in results]
         data = timeline_of(store, sid)
         assert any(r.record.dropped_count for r in data.rows), "the budget must trim"
