@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.caching import PROFILES, PromptCache, wire_key
-from lib.pricing import OFFLINE_PREFIX, Price
+from lib.caching import PROFILES, PromptCache, profile_for_model, wire_key
+from lib.pricing import DEFAULT_REFERENCE_MODEL, OFFLINE_PREFIX, Price
 from lib.records import TurnRecord
 from lib.tokens import REPLY_PRIMING
 
 Message = Mapping[str, Any]
-OFFLINE_REFERENCE = "gpt-4o-mini"  # lib.providers.offline.DEFAULT_REFERENCE_MODEL, without importing providers
+OFFLINE_REFERENCE = DEFAULT_REFERENCE_MODEL
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,14 @@ class CacheView:
 
 def cache_profile_for(record: TurnRecord, reference_model: str | None = None) -> tuple[str, str]:
     """(profile id, model) of the prompt cache the turn's provider would use; the offline model is cached
-    as its reference model. Claude models use Anthropic's 5-minute cache_control profile, others OpenAI's."""
+    as its reference model. The profile follows the model (lib.caching.profile_for_model), with the long TTL
+    when the turn's usage shows long-TTL writes (Anthropic 1 h, OpenAI 12 h)."""
     model = record.model or OFFLINE_REFERENCE
     if record.provider == "offline" or model.startswith(OFFLINE_PREFIX):
         model = reference_model or OFFLINE_REFERENCE
-    return ("anthropic-5m" if model.startswith("claude") else "openai"), model
+    usage = record.usage
+    ttl = "1h" if usage and usage.cache_write_1h else "12h" if usage and usage.cache_write_12h else None
+    return profile_for_model(model, ttl=ttl), model
 
 
 class SessionCache:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lib.content import safe_title
 from lib.records import ReplyMeta
 from lib.tokens import ESTIMATE_LABEL, count_label
+from lib.usage_view import cache_verdict, usage_caption
 
 if TYPE_CHECKING:
     from lib.timeline import TurnRow
@@ -22,6 +23,7 @@ Level = Literal["info", "ok", "notice", "neutral", "warning", "error"]
 COST_UNIT_NOTE = "µ$ = micro-dollars (millionths of a US dollar)"
 ERROR_CHARS = 160
 OVER_BUDGET_PREFIX = "Over budget"  # lib.chat.problems_of writes the over-budget problem this way
+_VERDICT_LEVELS: dict[str, Level] = {"ok": "ok", "info": "info", "neutral": "neutral", "warning": "warning"}
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,16 @@ def _exact_label(row: TurnRow) -> str:
 
 
 def _cache(row: TurnRow) -> Badge | None:
+    """The one cache badge (lib.usage_view.cache_verdict): reported figures win over the simulation."""
     cache = row.cache
-    if cache.status is None:
+    verdict = cache_verdict(row.record.usage, simulated_status=cache.status, simulated_label=cache.label,
+                            simulated_tokens=cache.cached_tokens, simulated_source=cache.status_source)
+    if verdict is None:
         return None
-    levels: dict[str, Level] = {"kept": "ok", "broken": "warning", "expired": "warning", "first": "info"}
-    level = levels.get(cache.status, "neutral")
-    icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(level, ":material/cached:")
-    cached = f" · {cache.cached_tokens:,} cached tokens" if cache.cached_tokens else ""
-    return Badge(f"{cache.label}{cached}", level, icon,
-                 f"status: {cache.status_source}; cached tokens: {cache.source}")
+    icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(verdict.level,
+                                                                                   ":material/cached:")
+    source = f"{verdict.source}; {verdict.hint}" if verdict.hint else verdict.source
+    return Badge(verdict.text, _VERDICT_LEVELS[verdict.level], icon, source)
 
 
 def _cost(row: TurnRow) -> Badge:
@@ -127,17 +130,14 @@ def _cost(row: TurnRow) -> Badge:
 
 
 def reply_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str:
-    """'in 120 · out 48 tokens · first token 0.21 s · total 1.30 s · cost 12.3 µ$ (priced as gpt-4o-mini)'.
+    """'in 80 = 70 uncached + 3 cache read + 7 cache write (5m 5, 1h 2) · out 5 tokens (provider-reported) ·
+    first token 0.21 s · total 1.30 s · cost 12.3 µ$ (price of claude-sonnet-4-6)'.
 
-    Reads a stored assistant message's ``meta`` tolerantly: a missing or odd figure reads "?".
+    The tokens part is lib.usage_view.usage_caption, the one rendering of usage. Reads a stored assistant
+    message's ``meta`` tolerantly: a missing or odd figure reads "?".
     """
     reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
-    usage = reply.usage
-    parts = [f"in {_n(usage.input_tokens if usage else None)} · out {_n(usage.output_tokens if usage else None)}"
-             " tokens"]
-    if usage and usage.cache_read_tokens:
-        parts.append(f"{usage.cache_read_tokens:,} cached ({'simulated' if usage.simulated else 'provider-reported'})")
-    parts += [f"first token {_s(reply.ttft)}", f"total {_s(reply.total)}"]
+    parts = [usage_caption(reply.usage), f"first token {_s(reply.ttft)}", f"total {_s(reply.total)}"]
     parts.append(f"cost {format_cost(reply.cost)}" + (f" ({reply.cost_source})" if reply.cost_source else ""))
     return " · ".join(parts)
 
@@ -146,10 +146,6 @@ def running_total_text(total: float, *, turns: int, unpriced: int = 0) -> str:
     """'Running total: 45.6 µ$ over 12 turns (estimate from the price table)'."""
     gap = f"; {unpriced} turn{'s' * (unpriced != 1)} without a price" if unpriced else ""
     return f"Running total: {format_cost(total)} over {turns} turn{'s' * (turns != 1)} (estimate{gap})"
-
-
-def _n(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
 
 
 def _s(value: float | None) -> str:

@@ -13,6 +13,7 @@ import streamlit as st
 from lib.content import markdown_literal
 from lib.demo import load_demo
 from lib.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
+from lib.pricing import DEFAULT_REFERENCE_MODEL
 from lib.tokens import count_label
 from lib.trimming import STRATEGIES, STRATEGY_LABELS
 from pages import errors, services, sidebar
@@ -28,7 +29,7 @@ from pages.inspector_sections import (
 )
 from pages.token_view import token_view_section
 
-DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_MODEL = DEFAULT_REFERENCE_MODEL
 PICKER_KEY = "ins_session"
 ERROR_KEY = "ins_callback_error"
 TAB_KEY = "ins_tab"

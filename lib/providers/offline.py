@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.caching import PROFILES, PromptCache, TurnCache
+from lib.caching import PROFILES, PromptCache, TurnCache, profile_for_model
+from lib.pricing import DEFAULT_REFERENCE_MODEL
 from lib.providers.base import Capabilities, Message, Provider, ProviderOptions, Reply, Usage
 from lib.providers.errors import BadRequest
 from lib.tokens import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
@@ -30,7 +31,6 @@ WHOLE_PHRASE = "Nothing was trimmed; I can see the whole conversation."
 CANNOT_SEE_PHRASE = "I cannot see"
 DEFAULT_MODEL = "offline-teacher"
 # The model the offline model is priced and cached "as" when none is chosen (Settings.reference_model).
-DEFAULT_REFERENCE_MODEL = "gpt-4o-mini"
 # What the compaction step writes at the start of its summary message: "Summary of turns 1–4: ...".
 SUMMARY_LABEL = re.compile(r"^\W*summary of turns?\s+(\d+)(?:\s*(?:-|–|—|to|through)\s*(\d+))?", re.IGNORECASE)
 QUESTION_START = re.compile(
@@ -335,11 +335,9 @@ _CACHES_LOCK = threading.Lock()
 def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | None:
     """The cache the reference model's provider would use: OpenAI caches automatically, Anthropic only
     with prompt caching on (cache_control), so "None" means no cache at all."""
-    if reference_model.startswith("claude"):
-        if not options.prompt_caching:
-            return None
-        return "anthropic-1h" if options.cache_ttl == "1h" else "anthropic-5m"
-    return "openai"
+    if reference_model.startswith("claude") and not options.prompt_caching:
+        return None
+    return profile_for_model(reference_model, ttl=options.cache_ttl)
 
 
 def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,
