@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from lib.pricing import Price, estimate_cost, find_price
+from lib.pricing import Price, estimate_cost, find_price, priced_as
 from lib.records import IdRange, TurnRecord, id_positions
 from lib.seed_fast import seed_breaking_budgets
 from lib.tokens import (
@@ -27,6 +27,7 @@ from lib.tokens import (
     EncodingUnavailable,
     choose_encoding,
     content_text,
+    count_label,
     count_text,
     estimate_tokens,
     message_tokens,
@@ -35,8 +36,8 @@ from lib.tokenview import TEXT_KINDS, error_pct, message_kind
 from lib.trimming import ContextOverflowError, payload_problems, trim_history, trim_seed_literal
 
 __all__ = ["Inspection", "Page", "Thinned", "WhatIf", "error_series", "inspect", "kind_frame",
-           "latest_settings", "literal_seed_breaking_budgets", "page_count", "page_of", "seed_breaking_budgets", "thin",
-           "typed_turns", "what_if"]
+           "latest_settings", "literal_seed_breaking_budgets", "models_used", "page_count", "page_of",
+           "seed_breaking_budgets", "thin", "typed_turns", "what_if"]
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
@@ -104,6 +105,26 @@ def _span_sum(prefix: Sequence[int], spans: Sequence[Span]) -> int:
     return sum(prefix[stop + 1] - prefix[start] for start, stop in spans)
 
 
+class _ExactCounts:
+    """Exact per-message counts of the history and system prompt, once per encoding: a session whose turns
+    went to Claude and to OpenAI counts each turn in its own model's encoding."""
+
+    def __init__(self, history: Sequence[Message], system: Sequence[Message]) -> None:
+        self.history, self.system = history, system
+        self._by_encoding: dict[str, tuple[list[int], int] | None] = {}
+
+    def of(self, model: str) -> tuple[list[int], int] | None:
+        """(prefix sums over the history, system prompt + reply priming) in ``model``'s encoding."""
+        encoding = choose_encoding(model).name
+        if encoding not in self._by_encoding:
+            exact = message_counts(self.history, model)[1]
+            system = message_counts(self.system, model)[1]
+            ok = all(e is not None for e in [*exact, *system])
+            self._by_encoding[encoding] = (list(itertools.accumulate((e or 0 for e in exact), initial=0)),
+                                           sum(e or 0 for e in system) + REPLY_PRIMING) if ok else None
+        return self._by_encoding[encoding]
+
+
 def inspect(
     history: Sequence[Message],
     turns: Turns,
@@ -111,17 +132,20 @@ def inspect(
     model: str,
     system_prompt: str = "",
     prices: Mapping[str, Price] | None = None,
+    reference_model: str | None = None,
 ) -> Inspection:
+    """The session's frames. Each turn is counted, labelled and priced by its own model (``model`` only stands
+    in for records that name none); an offline turn is priced as the model its record names, else as
+    ``reference_model`` (the one "priced as" setting every page reads)."""
     records = typed_turns(turns)
     history = [m for m in history if isinstance(m, Mapping)]
     estimates, exact = message_counts(history, model)
     exact_ok = all(e is not None for e in exact)
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    sys_est, sys_exact = message_counts(system, model)
+    sys_est = message_counts(system, model)[0]
     position = id_positions(history)
     est_prefix = list(itertools.accumulate(estimates, initial=0))
-    exact_prefix = list(itertools.accumulate((e or 0 for e in exact), initial=0))
-    sys_exact_total = sum(e or 0 for e in sys_exact) + REPLY_PRIMING
+    counts = _ExactCounts(history, system)
 
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -130,9 +154,11 @@ def inspect(
         estimate = record.estimate
         if estimate is None:
             estimate = sum(sys_est) + _span_sum(est_prefix, sent)
+        turn_model = record.model or model
+        own = counts.of(turn_model)
         exact_sent = record.exact
-        if exact_sent is None and exact_ok:
-            exact_sent = sys_exact_total + _span_sum(exact_prefix, sent)
+        if exact_sent is None and own is not None:
+            exact_sent = own[1] + _span_sum(own[0], sent)
         usage = record.usage
         rows.append({
             "turn": record.turn if record.turn is not None else len(rows) + 1,
@@ -141,18 +167,23 @@ def inspect(
             "provider": usage.prompt_total if usage else None,
             "provider_simulated": bool(usage and usage.simulated),
             "untrimmed_estimate": sum(sys_est) + est_prefix[end],
-            "untrimmed_exact": sys_exact_total + exact_prefix[end] if exact_ok else None,
+            "untrimmed_exact": own[1] + own[0][end] if own is not None else None,
             "sent": record.sent_count,
             "dropped": record.dropped_count,
             "strategy": record.strategy,
             "budget": record.budget,
-            "model": record.model or model,
+            "model": turn_model,
             "failed": record.failed,
+            "provider_name": record.provider,
+            "count_label": _count_label(record, turn_model),
+            "priced_as": record.priced_as or priced_as(turn_model, reference_model),
+            "cost": record.cost,
         })
     frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "provider_simulated",
                                         "untrimmed_estimate", "untrimmed_exact", "sent", "dropped", "strategy",
-                                        "budget", "model", "failed"])
-    for column in ("exact", "provider", "untrimmed_exact"):
+                                        "budget", "model", "failed", "provider_name", "count_label", "priced_as",
+                                        "cost"])
+    for column in ("exact", "provider", "untrimmed_exact", "cost"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     frame["error_pct"] = ((frame["estimate"] - frame["exact"]) / frame["exact"] * 100).round(1)
     encoding = _encoding_name(records, model)
@@ -179,9 +210,12 @@ def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None 
     frame["cumulative_untrimmed"] = frame["untrimmed"].cumsum()
     frame["saved"] = frame["cumulative_untrimmed"] - frame["cumulative_sent"]
     frame["counted_with"] = "exact" if exact else "chars/4"
-    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], frame["sent"], strict=True)]
+    # Each turn at the input price of the model it is priced as (its own, or for the offline model the
+    # reference model), so a session that switched from Claude to OpenAI is priced turn by turn.
+    basis = turns["priced_as"] if "priced_as" in turns else turns["model"]
+    costs = [_input_cost(model, n, prices) for model, n in zip(basis, frame["sent"], strict=True)]
     frame["cost"] = pd.Series(costs, dtype="Float64").cumsum() if costs and None not in costs else pd.NA
-    untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(turns["model"], frame["untrimmed"], strict=True)]
+    untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(basis, frame["untrimmed"], strict=True)]
     frame["cost_untrimmed"] = (pd.Series(untrimmed_costs, dtype="Float64").cumsum()
                                if untrimmed_costs and None not in untrimmed_costs else pd.NA)
     return frame
@@ -422,6 +456,31 @@ def _input_cost(model: str, tokens: float, prices: Mapping[str, Price] | None) -
     if prices is None or pd.isna(tokens) or find_price(str(model), prices) is None:
         return None
     return estimate_cost(str(model), input_tokens=int(tokens), output_tokens=0, table=prices)
+
+
+def _count_label(record: TurnRecord, model: str) -> str:
+    """How this turn's exact count was made: its own model's tiktoken encoding, exact or standing in."""
+    return count_label("tiktoken", encoding=record.encoding, model=model)
+
+
+def models_used(turns: pd.DataFrame) -> list[str]:
+    """One line per run of consecutive turns on one model: "turns 1–2: claude-sonnet-4-6 (anthropic),
+    approximate (o200k_base stands in for claude-sonnet-4-6)"."""
+    lines: list[str] = []
+    columns = ["turn", "model", "provider_name", "count_label", "priced_as"]
+    runs: list[list[Any]] = []
+    for row in turns[columns].itertuples(index=False):
+        key = (row.model, row.provider_name, row.count_label, row.priced_as)
+        if runs and runs[-1][0] == key:
+            runs[-1][2] = row.turn
+        else:
+            runs.append([key, row.turn, row.turn])
+    for (model, provider, label, basis), first, last in runs:
+        span = f"turn {first}" if first == last else f"turns {first}–{last}"
+        who = f"{model} ({provider})" if isinstance(provider, str) and provider else str(model)
+        priced = "" if basis == model else f", priced as {basis}"
+        lines.append(f"{span}: {who}, {label}{priced}")
+    return lines
 
 
 def _encoding_name(turns: Sequence[TurnRecord], model: str) -> str:

@@ -283,6 +283,8 @@ class TurnRecord:
     conversation_id: str | None = None
     # What the server did to the context (a compaction item, Anthropic's applied edits), in words.
     server_context: tuple[str, ...] = ()
+    # The model whose price ``cost`` used when it is not ``model`` (the offline model's reference model).
+    priced_as: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -355,6 +357,7 @@ class TurnRecord:
             notes=short_texts(data.get("notes")), server_state=as_str(data.get("server_state")),
             conversation_id=as_str(data.get("conversation_id")),
             server_context=short_texts(data.get("server_context")),
+            priced_as=as_str(data.get("priced_as")),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def cache_profile_for(record: TurnRecord, reference_model: str | None = None) ->
     when the turn's usage shows long-TTL writes (Anthropic 1 h, OpenAI 12 h)."""
     model = record.model or OFFLINE_REFERENCE
     if record.provider == "offline" or model.startswith(OFFLINE_PREFIX):
-        model = reference_model or OFFLINE_REFERENCE
+        # The model the turn was priced and cached as when it was sent, else today's choice.
+        model = record.priced_as or reference_model or OFFLINE_REFERENCE
     usage = record.usage
     ttl = "1h" if usage and usage.cache_write_1h else "12h" if usage and usage.cache_write_12h else None
     return profile_for_model(model, ttl=ttl), model

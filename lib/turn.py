@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from lib.compaction import CompactionResult, Summarizer, Summary
 from lib.errors import HistoryLabError
 from lib.pricing import Price
+from lib.pricing import priced_as as price_basis
 from lib.providers import ProviderError
 from lib.providers.base import Provider, ProviderOptions, Reply
 from lib.records import ReplyMeta, TurnRecord, id_ranges, priced, system_hash
@@ -333,7 +334,13 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         notes=tuple(mask_secrets(n) for n in notes), server_state=turn.chain.mode if chained else None,
         conversation_id=turn.options.conversation_id,
         server_context=describe_server_context(reply) if reply is not None else (),
+        priced_as=_priced_as(turn.model, request.reference_model),
     )
+
+
+def _priced_as(model: str, reference_model: str | None) -> str | None:
+    basis = price_basis(model, reference_model)
+    return basis if basis != model else None
 
 
 def payload_counts(payload: Sequence[Mapping[str, Any]], model: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from lib.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnResult, CompareConfig, comparison_record, run_comparison
 from lib.content import markdown_literal
+from lib.pricing import current_first, model_label
 from pages import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
@@ -48,8 +49,8 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
         name = left.selectbox(f"Column {index + 1}: provider", names, key=provider_key,
                               format_func=lambda n: by_name[n].label)
         info = by_name[name]
-        model = right.selectbox(f"Column {index + 1}: model", list(dict.fromkeys([info.default_model, *info.models])),
-                                key=f"cmp_model_{index}_{name}", accept_new_options=True)
+        model = right.selectbox(f"Column {index + 1}: model", current_first([info.default_model, *info.models]),
+                                key=f"cmp_model_{index}_{name}", accept_new_options=True, format_func=model_label)
         options: dict[str, Any] = {}
         if info.capabilities.prompt_caching:
             options["prompt_caching"] = st.toggle(f"Column {index + 1}: prompt caching", key=f"cmp_cache_{index}",
@@ -99,7 +100,7 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
             history, message, configs, provider_factory=lambda c: services.provider_for(c.provider, **c.options),
             system_prompt=choices.system_prompt, strategy=choices.trim_strategy, budget=choices.budget,
             timeout=services.settings().provider_timeout + 5, prices=prices,
-            reference_model=services.settings().reference_model,
+            reference_model=sidebar.reference_model(),
         ):
             latest[result.index] = result
             show_live(live, latest)

@@ -19,7 +19,7 @@ import streamlit as st
 from lib.compare import micro_dollars, tokens_text
 from lib.content import markdown_literal
 from lib.demo import DEMO_BUDGET, demo_data
-from lib.pricing import default_table, prices_from_rows
+from lib.pricing import current_first, default_table, model_label, prices_from_rows
 from lib.request_diff import pretty
 from lib.strategies_compare import (
     SIMULATED_SERVER,
@@ -42,9 +42,9 @@ def strategies_tab(choices: Any) -> None:
         history, system_prompt, default_budget = _conversation(choices)
         left, right = st.columns(2)
         message = left.text_input("Next message", value=DEFAULT_QUESTION, key="cmp_st_message")
-        models = [m for m in default_table() if m.startswith("gpt")]
-        reference = services.settings().reference_model
-        model = right.selectbox("Counted, priced and cached as", models, key="cmp_st_model",
+        models = current_first(m for m in default_table() if m.startswith("gpt"))
+        reference = sidebar.reference_model()
+        model = right.selectbox("Counted, priced and cached as", models, key="cmp_st_model", format_func=model_label,
                                 index=models.index(reference) if reference in models else 0)
         budget = int(st.number_input("Budget and compaction threshold (tokens)", min_value=100, step=500,
                                      value=default_budget, key=f"cmp_st_budget_{st.session_state['cmp_st_source']}"))
