@@ -199,7 +199,8 @@ class PreparedTurn:
 
     def _may_resend(self, exc: Exception) -> bool:
         chained = bool(self.options.previous_response_id or self.options.conversation_id)
-        return chained and self.resend is not None and state_lost(exc, conversation=bool(self.options.conversation_id))
+        named = bool(self.options.conversation_id) or self.chain.mode == "thread"  # a 404 means it is gone
+        return chained and self.resend is not None and state_lost(exc, conversation=named)
 
     def finish(self) -> TurnResult:
         """Store the reply (if any) and the turn record. Safe to call twice; drains the stream if needed.

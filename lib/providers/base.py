@@ -39,6 +39,11 @@ class ProviderOptions:
     # The turn number of each payload message (0 for system/summary), so the offline model can name turns.
     turn_numbers: tuple[int, ...] | None = None
     current_turn: int | None = None
+    # OpenAI gpt-5.6+: requests sharing this key are routed to the same cache (prompt_cache_key).
+    prompt_cache_key: str | None = None
+    # The previous reply of the same provider and model, so the provider says why the cache missed against
+    # it (OpenAI prompt_cache_options.comparison_response_id, Anthropic diagnostics.previous_message_id).
+    cache_comparison_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class Capabilities:
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False
+    # How it keeps the history, first the default: "previous_response", "conversation" (OpenAI Responses),
+    # "thread" (Anthropic's server-side threads). Empty: it keeps nothing, the history is re-sent.
+    server_state_modes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from lib.config import Settings
-from lib.providers.anthropic_messages import AnthropicProvider
+from lib.providers.anthropic_messages import AnthropicProvider, AnthropicThreadsProvider
 from lib.providers.base import Provider, ProviderInfo
 from lib.providers.offline import OfflineProvider
 from lib.providers.openai_chat import OpenAIChatProvider, OpenAICompatibleProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
 
-PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "openai-compatible")
+PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "anthropic-threads", "openai-compatible")
 
 
 def get_provider(name: str, settings: Settings | None = None, **options: Any) -> Provider:
@@ -28,9 +28,9 @@ def get_provider(name: str, settings: Settings | None = None, **options: Any) ->
     if name == "openai-compatible":
         return OpenAICompatibleProvider(**{"api_key": cfg.compatible_api_key, "base_url": cfg.compatible_base_url,
                                            **sdk, **options})
-    if name == "anthropic":
-        return AnthropicProvider(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url,
-                                    **sdk, **options})
+    if name in ("anthropic", "anthropic-threads"):
+        anthropic = AnthropicProvider if name == "anthropic" else AnthropicThreadsProvider
+        return anthropic(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url, **sdk, **options})
     raise ValueError(f"Unknown provider {name!r}. Choose one of: {', '.join(PROVIDER_NAMES)}.")
 
 
