@@ -108,8 +108,9 @@ PROFILES: dict[str, CacheProfile] = {
                      source=_OPENAI_SOURCE),
         CacheProfile("openai-24h", "OpenAI automatic (extended, 24 h)", 1024, 128, 24 * 3600, 1.0, None,
                      source=_OPENAI_SOURCE),
-        # gpt-5.6 and later: the implicit breakpoint sits at the end of the prompt; every request reads the
-        # longest live breakpoint before it, however far back, and writes cost 1.25x input.
+        # gpt-5.6 and later: every request reads the longest live breakpoint before it, however far back, and
+        # writes cost 1.25x input. Where OpenAI puts its one implicit breakpoint is not documented: the end of
+        # the prompt is assumed (the profile's label and the README say so).
         CacheProfile("openai-30m", "OpenAI prompt_cache_options (gpt-5.6+, ttl 30m)", 1024, 1, 30 * 60, 1.25, None,
                      store="breakpoints", lookback=None, system_breakpoint=False, source=_OPENAI_56_SOURCE),
         CacheProfile("openai-12h", "OpenAI prompt_cache_options (gpt-5.6+, ttl 12h)", 1024, 1, 12 * 3600, 1.25,
