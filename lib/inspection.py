@@ -19,15 +19,14 @@ from typing import Any
 
 import pandas as pd
 
+from lib.inspection_turns import ExactCounts, models_used, turn_count_label
 from lib.pricing import Price, estimate_cost, find_price, priced_as
 from lib.records import IdRange, TurnRecord, id_positions
 from lib.seed_fast import seed_breaking_budgets
 from lib.tokens import (
-    REPLY_PRIMING,
     EncodingUnavailable,
     choose_encoding,
     content_text,
-    count_label,
     count_text,
     estimate_tokens,
     message_tokens,
@@ -105,26 +104,6 @@ def _span_sum(prefix: Sequence[int], spans: Sequence[Span]) -> int:
     return sum(prefix[stop + 1] - prefix[start] for start, stop in spans)
 
 
-class _ExactCounts:
-    """Exact per-message counts of the history and system prompt, once per encoding: a session whose turns
-    went to Claude and to OpenAI counts each turn in its own model's encoding."""
-
-    def __init__(self, history: Sequence[Message], system: Sequence[Message]) -> None:
-        self.history, self.system = history, system
-        self._by_encoding: dict[str, tuple[list[int], int] | None] = {}
-
-    def of(self, model: str) -> tuple[list[int], int] | None:
-        """(prefix sums over the history, system prompt + reply priming) in ``model``'s encoding."""
-        encoding = choose_encoding(model).name
-        if encoding not in self._by_encoding:
-            exact = message_counts(self.history, model)[1]
-            system = message_counts(self.system, model)[1]
-            ok = all(e is not None for e in [*exact, *system])
-            self._by_encoding[encoding] = (list(itertools.accumulate((e or 0 for e in exact), initial=0)),
-                                           sum(e or 0 for e in system) + REPLY_PRIMING) if ok else None
-        return self._by_encoding[encoding]
-
-
 def inspect(
     history: Sequence[Message],
     turns: Turns,
@@ -145,7 +124,7 @@ def inspect(
     sys_est = message_counts(system, model)[0]
     position = id_positions(history)
     est_prefix = list(itertools.accumulate(estimates, initial=0))
-    counts = _ExactCounts(history, system)
+    counts = ExactCounts(history, system)
 
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -175,7 +154,7 @@ def inspect(
             "model": turn_model,
             "failed": record.failed,
             "provider_name": record.provider,
-            "count_label": _count_label(record, turn_model),
+            "count_label": turn_count_label(record, turn_model),
             "priced_as": record.priced_as or priced_as(turn_model, reference_model),
             "cost": record.cost,
         })
@@ -456,31 +435,6 @@ def _input_cost(model: str, tokens: float, prices: Mapping[str, Price] | None) -
     if prices is None or pd.isna(tokens) or find_price(str(model), prices) is None:
         return None
     return estimate_cost(str(model), input_tokens=int(tokens), output_tokens=0, table=prices)
-
-
-def _count_label(record: TurnRecord, model: str) -> str:
-    """How this turn's exact count was made: its own model's tiktoken encoding, exact or standing in."""
-    return count_label("tiktoken", encoding=record.encoding, model=model)
-
-
-def models_used(turns: pd.DataFrame) -> list[str]:
-    """One line per run of consecutive turns on one model: "turns 1–2: claude-sonnet-4-6 (anthropic),
-    approximate (o200k_base stands in for claude-sonnet-4-6)"."""
-    lines: list[str] = []
-    columns = ["turn", "model", "provider_name", "count_label", "priced_as"]
-    runs: list[list[Any]] = []
-    for row in turns[columns].itertuples(index=False):
-        key = (row.model, row.provider_name, row.count_label, row.priced_as)
-        if runs and runs[-1][0] == key:
-            runs[-1][2] = row.turn
-        else:
-            runs.append([key, row.turn, row.turn])
-    for (model, provider, label, basis), first, last in runs:
-        span = f"turn {first}" if first == last else f"turns {first}–{last}"
-        who = f"{model} ({provider})" if isinstance(provider, str) and provider else str(model)
-        priced = "" if basis == model else f", priced as {basis}"
-        lines.append(f"{span}: {who}, {label}{priced}")
-    return lines
 
 
 def _encoding_name(turns: Sequence[TurnRecord], model: str) -> str:
