@@ -124,7 +124,7 @@ def inspect(
     sys_est = message_counts(system, model)[0]
     position = id_positions(history)
     est_prefix = list(itertools.accumulate(estimates, initial=0))
-    counts = ExactCounts(history, system)
+    counts = ExactCounts(history, system, lambda messages, name: message_counts(messages, name)[1])
 
     rows: list[dict[str, Any]] = []
     for record in records:

@@ -7,38 +7,33 @@ counts, labels and prices every turn by its own model with these helpers.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from lib.records import TurnRecord
-from lib.tokens import REPLY_PRIMING, EncodingUnavailable, choose_encoding, count_label, message_tokens
+from lib.tokens import REPLY_PRIMING, choose_encoding, count_label
 
 Message = Mapping[str, Any]
-
-
-def _exact(messages: Sequence[Message], model: str) -> list[int | None]:
-    try:
-        return [message_tokens(m, model) for m in messages]
-    except EncodingUnavailable:
-        return [None] * len(messages)
 
 
 class ExactCounts:
     """Exact per-message counts of the history and system prompt, once per encoding: a session whose turns
     went to Claude and to OpenAI counts each turn in its own model's encoding."""
 
-    def __init__(self, history: Sequence[Message], system: Sequence[Message]) -> None:
-        self.history, self.system = history, system
+    def __init__(self, history: Sequence[Message], system: Sequence[Message],
+                 exact: Callable[[Sequence[Message], str], list[int | None]]) -> None:
+        """``exact``: the per-message exact counts of some messages in a model's encoding (None without it)."""
+        self.history, self.system, self._exact = history, system, exact
         self._by_encoding: dict[str, tuple[list[int], int] | None] = {}
 
     def of(self, model: str) -> tuple[list[int], int] | None:
         """(prefix sums over the history, system prompt + reply priming) in ``model``'s encoding."""
         encoding = choose_encoding(model).name
         if encoding not in self._by_encoding:
-            exact = _exact(self.history, model)
-            system = _exact(self.system, model)
+            exact = self._exact(self.history, model)
+            system = self._exact(self.system, model)
             ok = all(e is not None for e in [*exact, *system])
             self._by_encoding[encoding] = (list(itertools.accumulate((e or 0 for e in exact), initial=0)),
                                            sum(e or 0 for e in system) + REPLY_PRIMING) if ok else None
