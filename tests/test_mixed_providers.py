@@ -98,3 +98,19 @@ def test_inspector_page_labels_a_mixed_session_turn_by_turn(monkeypatch):
     assert "priced as gpt-5.4-nano" in text
     assert "No price for offline-teacher" not in text
     assert "Input cost so far" in text and f"input price of {CLAUDE}, {GPT}, gpt-5.4-nano" in text
+
+
+def test_model_pickers_offer_current_models_first_and_say_when_one_shuts_down(monkeypatch):
+    use_memory_store(monkeypatch, OPENAI_API_KEY="sk-test")
+    at = open_app()
+    at.selectbox(key="sb_provider").set_value("openai").run()
+    options = at.selectbox(key="sb_model__openai").options
+    shutting = [o for o in options if "shuts down on" in o or "retired on" in o]
+    # "shuts down on" until that day, "retired on" after it: the label follows the calendar.
+    assert any(o.startswith("gpt-4o-mini (") and o.endswith(" on 2027-01-14)") for o in shutting)
+    assert options.index(shutting[0]) > options.index("gpt-5.6-luna")  # current models first
+    assert all("(" not in o for o in options[: options.index(shutting[0])])
+    at.selectbox(key="sb_provider").set_value("offline").run()
+    reference = at.selectbox(key="sb_reference_model")
+    assert reference.value == "gpt-5.4-mini"  # the default is not being shut down
+    assert "claude-sonnet-4-5 (retired on 2026-11-30)" == reference.options[-1]
