@@ -6,7 +6,9 @@ input price; anything after the first difference is processed, and billed, again
 the oldest turn on every request moves the start of the payload and pays full price on every turn, while
 one that keeps its cut point still keeps the cache.
 
-Profiles are data (``PROFILES``), not code branches. Rules and prices were checked on 2026-11-25 against:
+Profiles are data (``PROFILES``), not code branches; ``profile_for_model`` picks a model's. The OpenAI automatic
+rules were checked on 2026-11-25, gpt-5.6's ``prompt_cache_options`` and Anthropic's per-model minimums on
+2026-12-06 (sources beside ``PROFILES``), against:
 - OpenAI, "Prompt caching" guide, https://developers.openai.com/docs/guides/prompt-caching : automatic for
   prompts of 1,024 tokens or more, exact prefix matches only, hits in 128-token increments, no extra fee for
   writes; in-memory retention keeps prefixes 5-10 minutes of inactivity (at most one hour); extended
@@ -16,8 +18,9 @@ Profiles are data (``PROFILES``), not code branches. Rules and prices were check
 - Anthropic, "Prompt caching", https://platform.claude.com/docs/en/build-with-claude/prompt-caching :
   ``cache_control`` breakpoints (at most 4); a 5-minute TTL (writes 1.25x input) or 1-hour TTL (writes 2x
   input), both refreshed on every hit; reads 0.1x input; hits are looked up at a breakpoint and up to 20
-  blocks before it; a minimum cacheable prefix of 1,024 tokens for most models, 2,048 or 4,096 for some
-  (the model table below, from the same page as mirrored by docs.orq.ai/docs/proxy/prompt-caching).
+  blocks before it; a minimum cacheable prefix per model, from 512 to 4,096 tokens (``ANTHROPIC_MIN_PREFIX``).
+- OpenAI gpt-5.6 and later: ``prompt_cache_options`` (openai 3.57): one implicit breakpoint, the latest 80
+  considered with no lookback limit, a 30-minute or 12-hour minimum lifetime, writes billed at 1.25x input.
 
 Simplifications, stated so nothing here teaches something false: prefixes are matched at message
 boundaries (a real cache may also match part of the first differing message); token counts are
