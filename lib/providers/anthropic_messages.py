@@ -12,7 +12,8 @@ from typing import Any
 
 import anthropic
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
+from lib.core import Message
+from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import anthropic_usage, merge_anthropic_usage
@@ -29,7 +30,7 @@ THREADS_BETA = "message-threads-2026-08-12"  # anthropic 2.13, types/anthropic_b
 THINKING_TURNS_KEPT = 1  # clear_thinking_20251015 keeps the thinking of the newest assistant turn only
 THINKING_MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-5", "claude-fable-5", "claude-mythos-5")
 # Models from the installed SDK (anthropic/types/model_param.py, checked 2026-12-06), current ones first. All
-# but claude-haiku-5-5 (two price bands by prompt length) have a row in lib/pricing.py; claude-sonnet-4-5 was
+# but claude-haiku-5-5 (two price bands by prompt length) have a row in lib/core/pricing.py; claude-sonnet-4-5 was
 # retired on 2026-11-30 and is not offered (old sessions keep its price).
 ANTHROPIC_MODELS = ("claude-sonnet-5", "claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5", "claude-opus-5",
                     "claude-opus-4-8", "claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5",
@@ -85,9 +86,12 @@ class AnthropicProvider(RemoteProvider):
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
         betas = self.betas(request)
+        stream: Iterable[Any]
         if betas:  # the SDK sends ``betas`` as the anthropic-beta header
-            return self.client.beta.messages.create(**request, betas=betas)
-        return self.client.messages.create(**request)
+            stream = self.client.beta.messages.create(**request, betas=betas)
+        else:
+            stream = self.client.messages.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")

@@ -11,17 +11,16 @@ from typing import Any
 
 import openai
 
-from lib.caching import OPENAI_CACHE_OPTIONS_MODELS
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
+from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
+from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
-from lib.secrets import mask_then_cut
-from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
-# Models with a known price (lib/pricing.py), from the installed SDK's list (openai/types/shared/chat_model.py,
-# checked 2026-12-06), current ones first; the pickers say when one shuts down (lib.pricing.lifecycle).
+# Models with a known price (lib/core/pricing.py), from the installed SDK's list (openai/types/shared/chat_model.py,
+# checked 2026-12-06), current ones first; the pickers say when one shuts down (lib.core.pricing.lifecycle).
 OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol", "gpt-5.5", "gpt-5.4",
                  "gpt-5.4-nano", "gpt-4.1", "gpt-4o-mini")
 
@@ -66,7 +65,8 @@ class OpenAIChatProvider(RemoteProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.chat.completions.create(**request)
+        stream: Iterable[Any] = self.client.chat.completions.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         if event.usage is not None:  # the last chunk, with no choices, carries the usage

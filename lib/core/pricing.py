@@ -1,0 +1,252 @@
+"""Estimated cost of a request from an editable price table (US$ per million tokens).
+
+Prices change, so the pages let the user edit the table, and every figure is labelled an estimate. A request
+is priced from the four numbers of its usage (lib.core.usage.Usage): uncached input, cache reads, cache
+writes (by TTL) and output.
+
+Table checked on 2026-12-06 (``PRICES_CHECKED``). Sources, as stored copies read on that date:
+- Model names and shutdown dates: the installed SDKs (openai 3.57 ``openai/types/shared/chat_model.py``
+  with its "Deprecated values" list; anthropic 2.13 ``anthropic/types/model_param.py`` and
+  ``anthropic/_data/deprecated_models.py``).
+- OpenAI: the model pages under https://developers.openai.com/api/docs/models/ (gpt-5.6-luna, gpt-5.4-nano,
+  and the "Quick comparison" there for gpt-5.6-terra's input) and the pricing page
+  https://developers.openai.com/api/docs/pricing (gpt-5.6-sol $5 / $0.50 / $30, as fetched on 2026-08-19 by
+  the unified-llm-pricing dataset). gpt-5.6-terra's output and cached input ($12 / $0.20) are the rates after
+  OpenAI's price cut of 2026-07-30, as two resellers' announcements quote them. From gpt-5.6 on, "cache
+  writes are billed at 1.25x the uncached input token rate" (the gpt-5.6-luna page); older models write for
+  free (the write is billed as ordinary input). No separate rate for 12-hour writes is published: they are
+  priced like 30-minute writes, and the row can be edited.
+- Anthropic: https://platform.claude.com/docs/en/about-claude/pricing (Claude Fable 5 $10 / $12.50 /
+  $20 / $1 / $50; Opus 4.5-5 $5 / $6.25 / $10 / $0.50 / $25) and the model overviews (Sonnet 5 $2 / $10,
+  writes $2.50 / $4, reads $0.20; Opus 5.5 $4 / $20, writes $5 / $8, reads $0.20). Sonnet 5's increase to
+  $3 / $15, announced for 2026-09-01, was cancelled: it stays $2 / $10. Sonnet 5.5's reads were cut to
+  $0.10 on 2026-10-07 (as two price trackers that re-audited the page report it). claude-haiku-5-5 is billed
+  in two bands by prompt length, which one row cannot express, so it has no row ("no price").
+- Models the SDKs list whose price we could not confirm (gpt-6-*, claude-mythos-*) have no row: their cost
+  reads "no price", and the user can add a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lib.core.usage import Usage
+
+PER_MILLION = 1_000_000
+NO_PRICE = "no price"
+PRICES_CHECKED = "2026-12-06"
+# Models that are not billed by anyone: the offline teaching model is priced "as" a reference model.
+OFFLINE_PREFIX = "offline"
+# The model the offline model is priced and cached as unless the user picks another: one that is current and
+# not scheduled to shut down (gpt-4o-mini shuts down on 2027-01-14).
+DEFAULT_REFERENCE_MODEL = "gpt-5.4-mini"
+# A dated snapshot of a listed model ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001") costs what it does.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+@dataclass(frozen=True)
+class Price:
+    model: str
+    input: float  # per million uncached input tokens
+    output: float  # per million output tokens
+    cache_read: float | None = None  # per million cached input tokens; None = billed as input
+    # Per million tokens written to a cache with the short TTL (Anthropic 5 min, OpenAI 30 min); None = billed
+    # as input (OpenAI before gpt-5.6: writing is free).
+    cache_write: float | None = None
+    cache_write_1h: float | None = None  # Anthropic's 1-hour writes; None = as cache_write
+    cache_write_12h: float | None = None  # OpenAI's 12-hour writes; None = as cache_write
+
+
+def _anthropic(model: str, input_price: float, output_price: float, read: float | None = None) -> Price:
+    """Anthropic's multipliers: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x (unless published lower)."""
+    return Price(model, input_price, output_price, round(input_price * 0.1, 4) if read is None else read,
+                 round(input_price * 1.25, 4), round(input_price * 2, 4))
+
+
+def _openai_56(model: str, input_price: float, output_price: float, read: float) -> Price:
+    """gpt-5.6 and later: cache writes cost 1.25x input, whatever their TTL (no other rate is published)."""
+    return Price(model, input_price, output_price, read, round(input_price * 1.25, 4))
+
+
+DEFAULT_PRICES: tuple[Price, ...] = (
+    _openai_56("gpt-5.6-sol", 5.00, 30.00, 0.50),
+    _openai_56("gpt-5.6-terra", 2.00, 12.00, 0.20),
+    _openai_56("gpt-5.6-luna", 0.20, 1.20, 0.02),
+    Price("gpt-5.5", 5.00, 30.00, 0.50),
+    Price("gpt-5.4", 2.50, 15.00, 0.25),
+    Price("gpt-5.4-mini", 0.75, 4.50, 0.075),
+    Price("gpt-5.4-nano", 0.20, 1.25, 0.02),
+    Price("gpt-5", 1.25, 10.00, 0.125),
+    Price("gpt-5-mini", 0.25, 2.00, 0.025),
+    Price("gpt-4.1", 2.00, 8.00, 0.50),
+    Price("gpt-4.1-mini", 0.40, 1.60, 0.10),
+    Price("gpt-4o", 2.50, 10.00, 1.25),
+    Price("gpt-4o-mini", 0.15, 0.60, 0.075),
+    _anthropic("claude-fable-5", 10.00, 50.00),
+    _anthropic("claude-opus-5-5", 4.00, 20.00, read=0.20),
+    _anthropic("claude-sonnet-5-5", 2.00, 10.00, read=0.10),
+    _anthropic("claude-opus-5", 5.00, 25.00),
+    _anthropic("claude-sonnet-5", 2.00, 10.00),
+    _anthropic("claude-opus-4-8", 5.00, 25.00),
+    _anthropic("claude-opus-4-7", 5.00, 25.00),
+    _anthropic("claude-sonnet-4-6", 3.00, 15.00),
+    _anthropic("claude-opus-4-6", 5.00, 25.00),
+    _anthropic("claude-haiku-4-5", 1.00, 5.00),
+    _anthropic("claude-opus-4-5", 5.00, 25.00),
+    _anthropic("claude-sonnet-4-5", 3.00, 15.00),  # retired: kept so old sessions keep their cost
+)
+
+# Shutdown (retirement) dates from the SDKs' deprecation lists; a model not named here has none announced.
+SHUTDOWNS: dict[str, str] = {
+    "gpt-5": "2026-12-11", "gpt-5-mini": "2026-12-11", "gpt-5-nano": "2026-12-11",
+    "gpt-4.1": "2027-01-14", "gpt-4.1-mini": "2027-01-14", "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14",
+    "gpt-5.4-nano": "2027-04-01", "gpt-5.1": "2027-04-01", "o4-mini": "2026-10-23", "o3": "2026-12-11",
+    "claude-sonnet-4-5": "2026-11-30", "claude-opus-4-5": "2027-01-22", "claude-mythos-preview": "2026-06-30",
+}
+
+
+def shutdown_date(model: str) -> dt.date | None:
+    """The announced shutdown date of ``model`` (or of the model a dated snapshot belongs to), if any."""
+    base = _SNAPSHOT.sub("", model)
+    date = SHUTDOWNS.get(model) or SHUTDOWNS.get(base)
+    return dt.date.fromisoformat(date) if date else None
+
+
+def lifecycle(model: str, *, today: dt.date | None = None) -> str | None:
+    """"retired on 2026-11-30" / "shuts down on 2027-01-14", or None when no shutdown is announced."""
+    date = shutdown_date(model)
+    if date is None:
+        return None
+    today = today or dt.date.today()
+    return f"retired on {date.isoformat()}" if date <= today else f"shuts down on {date.isoformat()}"
+
+
+def current_first(models: Iterable[str], *, today: dt.date | None = None) -> list[str]:
+    """Models in their given order, except that those with no announced shutdown come first, then those
+    shutting down, then the retired ones: a picker offers current models first."""
+    today = today or dt.date.today()
+
+    def group(model: str) -> int:
+        date = shutdown_date(model)
+        return 0 if date is None else 1 if date > today else 2
+
+    return sorted(dict.fromkeys(models), key=group)
+
+
+def model_label(model: str, *, today: dt.date | None = None) -> str:
+    """A picker's label: the name, and when it shuts down or was retired."""
+    status = lifecycle(model, today=today)
+    return f"{model} ({status})" if status else model
+
+
+def price_rows(prices: Iterable[Price] = DEFAULT_PRICES) -> list[dict[str, Any]]:
+    """The table as plain rows, for st.data_editor."""
+    return [asdict(p) for p in prices]
+
+
+def default_table() -> dict[str, Price]:
+    return {p.model: p for p in DEFAULT_PRICES}
+
+
+def prices_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Price]:
+    """Rows edited by the user back into prices; rows without a model or with bad numbers are ignored."""
+    table: dict[str, Price] = {}
+    for row in rows:
+        model = str(row.get("model") or "").strip()
+        if not model:
+            continue
+        try:
+            table[model] = Price(model, _num(row.get("input")) or 0.0, _num(row.get("output")) or 0.0,
+                                 _num(row.get("cache_read")), _num(row.get("cache_write")),
+                                 _num(row.get("cache_write_1h")), _num(row.get("cache_write_12h")))
+        except (TypeError, ValueError):
+            continue
+    return table
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value == "" or (isinstance(value, float) and value != value):  # NaN from pandas
+        return None
+    number = float(value)
+    if number < 0:
+        raise ValueError("negative price")
+    return number
+
+
+def priced_as(model: str, reference_model: str | None) -> str:
+    """The model whose price applies: the offline model costs what ``reference_model`` would."""
+    if model.startswith(OFFLINE_PREFIX) and reference_model:
+        return reference_model
+    return model
+
+
+def find_price(model: str, table: Mapping[str, Price], *, reference_model: str | None = None) -> Price | None:
+    """Exact match first, then the model a dated snapshot belongs to ("gpt-4o-2024-08-06" -> "gpt-4o").
+
+    Only a date may follow the listed name: "claude-sonnet-5-5" is not "claude-sonnet-5", and pricing it so
+    would show a confident figure for a model whose price is not in the table.
+    """
+    model = priced_as(model, reference_model)
+    if model in table:
+        return table[model]
+    base = _SNAPSHOT.sub("", model)
+    return table.get(base) if base != model else None
+
+
+def estimate_cost(
+    model: str,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    cache_write_12h_tokens: int = 0,
+    table: Mapping[str, Price] | None = None,
+    reference_model: str | None = None,
+) -> float | None:
+    """US$ for one request; None when the model has no price (show ``cost_text`` for words).
+
+    ``input_tokens`` excludes cached tokens. ``cache_write_tokens`` are short-TTL writes (Anthropic 5 min,
+    OpenAI 30 min); ``cache_write_1h_tokens`` and ``cache_write_12h_tokens`` the long-TTL ones.
+    """
+    price = find_price(model, table if table is not None else default_table(), reference_model=reference_model)
+    if price is None or input_tokens is None:
+        return None
+    read_rate = price.input if price.cache_read is None else price.cache_read
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    write_1h_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
+    write_12h_rate = write_rate if price.cache_write_12h is None else price.cache_write_12h
+    total = (input_tokens * price.input + (output_tokens or 0) * price.output + cache_read_tokens * read_rate
+             + cache_write_tokens * write_rate + cache_write_1h_tokens * write_1h_rate
+             + cache_write_12h_tokens * write_12h_rate)
+    return total / PER_MILLION
+
+
+def usage_cost(usage: Usage, model: str, *, table: Mapping[str, Price] | None = None,
+               reference_model: str | None = None) -> float | None:
+    """US$ for one reply's usage: uncached input, cache reads, cache writes by TTL, output.
+
+    The one place usage becomes money: the chat, the timeline, the inspector, Compare and the API all price
+    through it, so one request never has two costs.
+    """
+    long_1h, long_12h = usage.cache_write_1h or 0, usage.cache_write_12h or 0
+    return estimate_cost(model, input_tokens=usage.uncached_input, output_tokens=usage.output_tokens,
+                         cache_read_tokens=usage.cache_read_tokens,
+                         cache_write_tokens=max(0, usage.cache_write_tokens - long_1h - long_12h),
+                         cache_write_1h_tokens=long_1h, cache_write_12h_tokens=long_12h, table=table,
+                         reference_model=reference_model)
+
+
+def cost_text(cost: float | None, model: str, *, reference_model: str | None = None) -> str:
+    """A cost in words: "$0.0123 (estimate)", "$0.0123 (priced as gpt-5.4-mini)", or "no price for X"."""
+    if cost is None:
+        return f"{NO_PRICE} for {model}; add it to the price table"
+    shown = f"${cost:.4f}" if cost >= 0.0001 or cost == 0 else f"${cost:.2e}"
+    basis = priced_as(model, reference_model)
+    return f"{shown} (priced as {basis})" if basis != model else f"{shown} (estimate)"
