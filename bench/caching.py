@@ -25,9 +25,11 @@ from lib.tokens import count_tokens  # noqa: E402
 WORDS = ("history tokens budget payload store turn model context window trim cache prefix provider "
          "latency request reply summary system prompt message").split()
 # (profile, model it is priced with). OpenAI's saving is capped by the model's cached-input discount
-# (gpt-4o reads at 50% of the input price, gpt-5 at 10%), so both are shown.
+# (gpt-4o reads at 50% of the input price, gpt-5 at 10%), so both are shown; gpt-5.6 and later also pay 1.25x
+# input for writes (prompt_cache_options, 30-minute TTL). The first rows keep the models of the figures the
+# README quotes (claude-sonnet-4-5 is retired but keeps its price).
 PROFILE_MODELS = (("anthropic-5m", "claude-sonnet-4-5"), ("anthropic-1h", "claude-sonnet-4-5"),
-                  ("openai", "gpt-4o"), ("openai", "gpt-5"))
+                  ("openai", "gpt-4o"), ("openai", "gpt-5"), ("openai-30m", "gpt-5.6-terra"))
 SYSTEM_TOKENS = 2_000
 
 

@@ -48,7 +48,7 @@ def main() -> None:
     _typed_turn(store, session_id, choices, live_box, disabled=not choices.configured or step is not None)
     result, badge_slot = _send(store, session_id, choices, step, live_box) if step else (None, None)
     with header, errors.error_boundary() as caught:
-        view = chat_history.load_view(store, session_id, reference_model=choices.reference_model,
+        view = chat_history.load_view(store, session_id, reference_model=sidebar.reference_model(),
                                       prices=sidebar.current_prices())
     if caught.error:
         return

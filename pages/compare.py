@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
-from lib.core import ColumnResult, Price, markdown_literal
+from lib.core import ColumnResult, Price, current_first, markdown_literal, model_label
 from lib.providers import ProviderInfo
 from lib.sessions import SessionStore
 from pages.ui import compare_results, compare_strategies, errors, services, sidebar
@@ -51,8 +51,8 @@ def config_inputs(count: int, infos: list[ProviderInfo]) -> list[CompareConfig]:
         name = left.selectbox(f"Column {index + 1}: provider", names, key=provider_key,
                               format_func=lambda n: by_name[n].label)
         info = by_name[name]
-        model = right.selectbox(f"Column {index + 1}: model", list(dict.fromkeys([info.default_model, *info.models])),
-                                key=f"cmp_model_{index}_{name}", accept_new_options=True)
+        model = right.selectbox(f"Column {index + 1}: model", current_first([info.default_model, *info.models]),
+                                key=f"cmp_model_{index}_{name}", accept_new_options=True, format_func=model_label)
         options: dict[str, Any] = {}
         if info.capabilities.prompt_caching:
             options["prompt_caching"] = st.toggle(f"Column {index + 1}: prompt caching", key=f"cmp_cache_{index}",
@@ -103,7 +103,7 @@ def run(store: SessionStore, session_id: str, message: str, configs: list[Compar
             history, message, configs, provider_factory=lambda c: services.provider_for(c.provider, **c.options),
             system_prompt=choices.system_prompt, strategy=choices.trim_strategy, budget=choices.budget,
             timeout=services.settings().provider_timeout + 5, prices=prices,
-            reference_model=services.settings().reference_model,
+            reference_model=sidebar.reference_model(),
         ):
             latest[result.index] = result
             show_live(live, latest)

@@ -10,10 +10,10 @@ import streamlit as st
 
 from lib.chat import load_demo
 from lib.context import STRATEGIES, STRATEGY_LABELS
-from lib.core import Price, markdown_literal
+from lib.core import DEFAULT_REFERENCE_MODEL, Price, find_price, markdown_literal, priced_as
 from lib.sessions import SessionStore
 from lib.tokens import count_label
-from lib.views import Inspection, WhatIf, inspect, latest_settings, what_if
+from lib.views import Inspection, WhatIf, inspect, latest_settings, models_used, what_if
 from pages.ui import errors, services, sidebar
 from pages.ui.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
 from pages.ui.inspector_sections import (
@@ -28,7 +28,7 @@ from pages.ui.inspector_sections import (
 )
 from pages.ui.token_view import token_view_section
 
-DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_MODEL = DEFAULT_REFERENCE_MODEL
 PICKER_KEY = "ins_session"
 ERROR_KEY = "ins_callback_error"
 TAB_KEY = "ins_tab"
@@ -37,9 +37,10 @@ TABS = ("This session", "Token view")
 
 @st.cache_data(show_spinner="Counting tokens…", max_entries=16)
 def build(session_id: str, size: tuple[int, int], model: str, system_prompt: str, _history: list, _turns: list,
-          prices: tuple) -> Inspection:
-    # Cached by (session, lengths, model, prompt, prices): a rerun of an unchanged session costs nothing.
-    return inspect(_history, _turns, model=model, system_prompt=system_prompt, prices=dict(prices) or None)
+          prices: tuple, reference_model: str) -> Inspection:
+    # Cached by (session, lengths, model, prompt, prices, reference): a rerun of an unchanged session is free.
+    return inspect(_history, _turns, model=model, system_prompt=system_prompt, prices=dict(prices) or None,
+                   reference_model=reference_model)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -92,11 +93,16 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
         st.caption(f"{len(kept):,} turn{'s' * (len(kept) != 1)} used server-side history: the server re-read "
                    f"{reread:,.0f} tokens it held. They were not re-sent, but they are billed as input, so they "
                    "are not counted as saved; the input cost follows the provider's billed figure.")
-    exact = count_label("tiktoken", encoding=data.encoding, model=model)
-    st.caption(markdown_literal(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}"))
+    used = models_used(data.turns)
+    if not used:  # no turn records: the messages are counted as the fallback model
+        exact = count_label("tiktoken", encoding=data.encoding, model=model)
+        st.caption(markdown_literal(f"No turns yet · messages counted as {model}: {exact}; {count_label('estimate')}"))
+        return
+    # Each turn is counted, labelled and priced by its own model: one entry per run of turns on one model.
+    st.caption(markdown_literal(f"{len(turns)} turns · {' · '.join(used)} · {count_label('estimate')}"))
 
 
-def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
+def per_turn_section(data: Inspection, model: str, *, demo: bool, prices: dict[str, Price]) -> None:
     st.subheader("Per turn: estimate, exact and provider-reported")
     if data.turns["provider"].isna().all():
         st.caption("No provider-reported counts: " + ("the demo was never sent to a provider, so that series "
@@ -108,15 +114,18 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
                "conversation's length. Trimming bends the curve.")
     show_chart(cumulative_chart(data))
     last = data.cumulative.iloc[-1]
+    bases = list(dict.fromkeys(str(b) for b in data.turns["priced_as"]))
     if pd.notna(last["cost"]):
         st.caption(markdown_literal(f"Input cost so far: ${last['cost']:.4f} sent, ${last['cost_untrimmed']:.4f} "
-                                    f"without trimming (prices for {model})."))
+                                    f"without trimming (each turn at the input price of {', '.join(bases)})."))
     else:
-        st.caption(f"No price for {markdown_literal(model)}: add one in the price table to see the cost.")
+        unpriced = [b for b in bases if find_price(b, prices) is None] if prices else bases
+        st.caption(f"No price for {markdown_literal(', '.join(unpriced))}: add it to the price table to see the "
+                   "cost.")
 
 
-def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, system_prompt: str,
-                    default_budget: int, prices: dict[str, Price]) -> None:
+def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, replay_model: str,
+                    system_prompt: str, default_budget: int, prices: dict[str, Price]) -> None:
     st.subheader("What if?")
     st.caption("Re-runs the trimmer on the stored history right now. The stored history never changes.")
     untrimmed = int(data.turns["untrimmed_exact"].iloc[-1] if data.exact_available and len(data.turns)
@@ -146,7 +155,9 @@ def what_if_section(session_id: str, history: list, data: Inspection, *, model: 
         what_if_table(data, result)
         provider_counts(payload_messages(history, result, system_prompt), model)
     seed_verdict(session_id, history, model, system_prompt)
-    caching_section(session_id, history, model=model, budget=budget, system_prompt=system_prompt, prices=prices)
+    # The replay prices and caches as a billed model: the offline model as the "priced as" choice.
+    caching_section(session_id, history, model=replay_model, budget=budget, system_prompt=system_prompt,
+                    prices=prices)
 
 
 def main() -> None:
@@ -184,14 +195,15 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     model = latest_model or DEFAULT_MODEL
     system_prompt = meta.get("system_prompt", "")
     prices = sidebar.price_table("ins_prices")
+    reference = sidebar.reference_model()
     data = build(session_id, (len(history), len(turns)), model, system_prompt, history, turns,
-                 tuple(sorted(prices.items())))
+                 tuple(sorted(prices.items())), reference)
     if not data.exact_available:
         st.warning("Exact token counts are unavailable (the tiktoken encoding could not be loaded; set "
                    "TIKTOKEN_CACHE_DIR). Showing the chars/4 estimate only.")
     summary_metrics(data, turns, history, model)
     if len(turns):
-        per_turn_section(data, model, demo=meta.get("demo") == "1")
+        per_turn_section(data, model, demo=meta.get("demo") == "1", prices=prices)
         request_body_section(history, turns, meta)
     else:
         st.info("No turn records yet: this session was imported or never sent.")
@@ -201,7 +213,8 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     if data.exact_available:
         show_chart(kind_chart(data))
     messages_table(data)
-    what_if_section(session_id, history, data, model=model, system_prompt=system_prompt, default_budget=budget,
+    what_if_section(session_id, history, data, model=model, replay_model=priced_as(model, reference),
+                    system_prompt=system_prompt, default_budget=budget,
                     prices=prices)
 
 

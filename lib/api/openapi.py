@@ -59,8 +59,8 @@ _CHAT_REQUEST = {
         "sessionId": {"type": "string", "description": "Omit to start a new session."},
         "message": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
-                     "gemini, openai-compatible. Default: DEFAULT_PROVIDER, else offline. Without `model`, the "
-                     "provider's default model."},
+                     "anthropic-threads, gemini, openai-compatible. Default: DEFAULT_PROVIDER, else offline. "
+                     "Without `model`, the provider's default model."},
         "model": _MODEL,
         "system": {"type": "string", "maxLength": MAX_CONTENT_CHARS, "description": "System prompt."},
         "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},
@@ -75,7 +75,22 @@ _CHAT_RESPONSE = {
         "sessionId": {"type": "string"}, "turn": {"type": "integer"}, "reply": {"type": "string"},
         "report": {**_STRING_LIST, "description": "The model's report of what it could see (the offline model); "
                    "kept in the reply's meta, never re-sent."},
-        "usage": {"type": ["object", "null"]}, "sent": _STRING_LIST, "dropped": _STRING_LIST,
+        "usage": {"type": ["object", "null"], "properties": {
+            "input_tokens": {"type": ["integer", "null"], "description": "The provider's own input figure: "
+                             "OpenAI's includes cached tokens, Anthropic's excludes cache reads and writes "
+                             "(cache_in_input says which). Read total_input_tokens instead."},
+            "cache_in_input": {"type": "boolean"}, "output_tokens": {"type": ["integer", "null"]},
+            "uncached_input_tokens": {"type": ["integer", "null"]},
+            "cache_read_tokens": {"type": "integer"}, "cache_write_tokens": {"type": "integer"},
+            "cache_write_ttl": {"type": "object", "description": "Cache writes by TTL: 5m/1h (Anthropic), "
+                                "30m/12h (OpenAI gpt-5.6+)."},
+            "total_input_tokens": {"type": ["integer", "null"],
+                                   "description": "uncached + cache reads + cache writes, for every provider"},
+            "prompt_total": {"type": ["integer", "null"], "description": "The same as total_input_tokens."},
+            "cache_reported": {"type": "boolean", "description": "Absent when true; false when the server sent "
+                               "no cache figure (a local server): the cache figures are then unknown, not 0."},
+            "source": {"type": "string", "description": "provider-reported, or simulated (offline model)"}}},
+        "sent": _STRING_LIST, "dropped": _STRING_LIST,
         "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
                                                     "exact": {"type": ["integer", "null"]},
                                                     "encoding": {"type": "string"}}},

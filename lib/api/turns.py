@@ -27,7 +27,7 @@ from lib.api.pool import TurnSlot
 from lib.api.responses import MaskedJSON, json_error, sse_event
 from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
 from lib.context import ContextOverflowError, payload_problems
-from lib.core import Settings, estimate_cost
+from lib.core import Settings, usage_cost, usage_from_json
 from lib.providers import PROVIDER_NAMES, Provider, StreamGuard, StreamTimeLimit, default_provider_name
 from lib.services import provider_for, store_handle
 
@@ -77,14 +77,8 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 def _cost(model: str, meta: Mapping[str, Any]) -> float | None:
     if isinstance(meta.get("cost"), int | float):
         return float(meta["cost"])
-    usage = meta.get("usage") or {}
-    if not isinstance(usage.get("input_tokens"), int):
-        return None
-    read = int(usage.get("cache_read_tokens") or 0)
-    write = int(usage.get("cache_write_tokens") or 0)
-    uncached = usage["input_tokens"] - (read + write if usage.get("cache_in_input", True) else 0)
-    return estimate_cost(model, input_tokens=max(0, uncached), output_tokens=usage.get("output_tokens"),
-                         cache_read_tokens=read, cache_write_tokens=write)
+    usage = usage_from_json(meta.get("usage"))
+    return None if usage is None else usage_cost(usage, model)
 
 
 def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any]:

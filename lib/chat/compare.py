@@ -18,6 +18,7 @@ from typing import Any
 from lib.chat.conversation import payload_counts
 from lib.context import ContextOverflowError, body_shape, trim_history
 from lib.core import (
+    NOT_REPORTED,
     OFFLINE_PREFIX,
     ColumnResult,
     Price,
@@ -26,6 +27,7 @@ from lib.core import (
     as_float,
     as_mapping,
     as_str,
+    cache_verdict,
     markdown_literal,
     priced,
     report_lines_of,
@@ -291,20 +293,38 @@ def server_context_text(items: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts) or NONE
 
 
+def _cache_figure(usage: Usage | None, tokens: int | None) -> str:
+    """A cache figure with its source: "not reported" for a server that sent none, never 0."""
+    if usage is None:
+        return NONE
+    if not usage.cache_reported:
+        return NOT_REPORTED
+    text = tokens_text(tokens)
+    if tokens and tokens == usage.cache_write_tokens and usage.write_split:
+        text += " (" + ", ".join(f"{ttl} {n:,}" for ttl, n in usage.write_split) + ")"
+    return text + (" (simulated)" if usage.simulated and tokens else "")
+
+
+def _verdict_text(usage: Usage | None) -> str:
+    verdict = cache_verdict(usage, simulated_status=None)
+    return verdict.text if verdict is not None else NONE
+
+
 def summary_table(results: Sequence[ColumnResult]) -> dict[str, dict[str, str]]:
     """One column per configuration, one row per figure with its unit, every cell a string ("—" if none)."""
     table: dict[str, dict[str, str]] = {}
     for result in sorted(results, key=lambda r: r.index):
         usage = usage_from_json(result.usage)
-        cached = None if usage is None else usage.cache_read_tokens
-        simulated = " (simulated)" if usage is not None and usage.simulated and cached else ""
         table[column_name(result)] = {
             "status": status_text(result),
-            "input tokens (all, cached included)": tokens_text(usage.prompt_total if usage else None),
-            "cached input tokens (read)": tokens_text(cached) + simulated,
-            "cache writes (tokens)": tokens_text(None if usage is None else usage.cache_write_tokens),
+            # The four numbers every provider's usage is read as (lib.core.usage_view): "input" is their sum.
+            "input tokens (uncached + cache reads + cache writes)": tokens_text(usage.total_input if usage else None),
+            "uncached input tokens": tokens_text(usage.uncached_input if usage else None),
+            "cache reads (tokens)": _cache_figure(usage, None if usage is None else usage.cache_read_tokens),
+            "cache writes (tokens, by TTL)": _cache_figure(usage, None if usage is None else usage.cache_write_tokens),
             "explicit cache created (tokens × TTL)": explicit_cache_text(usage),
             "output tokens": tokens_text(usage.output_tokens if usage else None),
+            "cache": _verdict_text(usage),
             "time to first token (s)": seconds_text(result.ttft),
             "total time (s)": seconds_text(result.total),
             "cost (µ$, millionths of a US$)": micro_dollars(result.cost),

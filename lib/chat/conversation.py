@@ -18,6 +18,7 @@ The turn itself lives in lib.chat.turn (streaming, the record) and lib.chat.savi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -174,10 +175,35 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
     prepared.previous_response_id = chain.previous_response_id if chain.live else None
     prepared.trim = trim
     prepared.payload, prepared.payload_ids = wire_payload(kept)
-    prepared.options = _options(prepared, turn_numbers(candidates, prepared.turn), conversation=conversation)
+    prepared.options = _options(prepared, turn_numbers(candidates, prepared.turn), conversation=conversation,
+                                comparison=previous_reply_id(history, provider=prepared.provider.name,
+                                                             model=prepared.model))
 
 
-def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conversation: str | None) -> ProviderOptions:
+def previous_reply_id(history: Sequence[Message], *, provider: str, model: str) -> str | None:
+    """The id of the newest stored reply from this provider and model: the request the provider compares this
+    one with to say why its cache missed. Only the newest reply counts: one from another provider in between
+    changed the history, which the comparison would only report again."""
+    for message in reversed(history):
+        if message.get("role") != "assistant":
+            continue
+        meta = message.get("meta")
+        if not isinstance(meta, Mapping):
+            return None
+        same = meta.get("provider") == provider and meta.get("model") == model
+        response = meta.get("response_id")
+        return response if same and isinstance(response, str) else None
+    return None
+
+
+def prompt_cache_key(session_id: str) -> str:
+    """A stable key per session (hashed, so the provider never sees our session ids): OpenAI routes requests
+    with one key to the same cache."""
+    return "history-lab-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conversation: str | None,
+             comparison: str | None = None) -> ProviderOptions:
     request, capabilities = prepared.request, prepared.provider.capabilities
     return ProviderOptions(
         previous_response_id=prepared.previous_response_id,
@@ -189,6 +215,8 @@ def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conve
         context_window=request.budget,
         turn_numbers=tuple(numbers.get(i, 0) for i in prepared.payload_ids),
         current_turn=prepared.turn,
+        prompt_cache_key=prompt_cache_key(prepared.session_id),
+        cache_comparison_id=comparison,
     )
 
 

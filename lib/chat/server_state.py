@@ -22,7 +22,8 @@ from lib.core import TurnRecord, mask_secrets, mask_then_cut
 from lib.providers import BadRequest, Provider, ProviderError, Reply, ServerStateLost
 from lib.sessions import SessionStore
 
-ServerState = Literal["previous_response", "conversation"]
+ServerState = Literal["previous_response", "conversation", "thread"]
+SERVER_STATES: tuple[ServerState, ...] = ("previous_response", "conversation", "thread")
 # Session meta: the chain and the assistant message that ends it (the chain is valid while it is the newest).
 META_PREVIOUS_RESPONSE = "previous_response_id"
 META_PREVIOUS_RESPONSE_MESSAGE = "previous_response_message_id"
@@ -53,12 +54,30 @@ class ServerChain:
     note: str | None = None
 
 
+def server_mode(provider: Provider, asked: ServerState | None) -> ServerState | None:
+    """The server-side mode a turn uses: the one asked for when the provider offers it, else the provider's
+    own (Anthropic threads), else none (the history is re-sent)."""
+    modes = provider.capabilities.server_state_modes
+    if asked is None or not provider.capabilities.server_side_history:
+        return None
+    if not modes or asked in modes:
+        return asked
+    return next((m for m in SERVER_STATES if m == modes[0]), None)
+
+
 def chain_for(provider: Provider, mode: ServerState | None, meta: Mapping[str, str],
               history: Sequence[Message]) -> ServerChain:
-    """The chain this turn may use, from the session meta and the newest stored message."""
-    if mode is None or not provider.capabilities.server_side_history:
+    """The chain this turn may use, from the session meta and the newest stored message.
+
+    A chain is live only while the newest stored reply is the one it ended with and came from this provider:
+    a response id of one API means nothing to another.
+    """
+    mode = server_mode(provider, mode)
+    if mode is None:
         return ServerChain()
     newest = history[-1].get("id") if history else None
+    if history and _answered_by(history[-1]) not in (None, provider.name):
+        newest = None
     if mode == "conversation":
         conversation = meta.get(META_CONVERSATION)
         if conversation and newest and newest == meta.get(META_CONVERSATION_MESSAGE):
@@ -77,6 +96,12 @@ def chain_for(provider: Provider, mode: ServerState | None, meta: Mapping[str, s
                                   f"{response}): the whole history was re-sent.")
 
 
+def _answered_by(message: Message) -> str | None:
+    meta = message.get("meta")
+    provider = meta.get("provider") if isinstance(meta, Mapping) else None
+    return provider if isinstance(provider, str) else None
+
+
 def open_conversation(provider: Provider, history: Sequence[Message]) -> tuple[str | None, str | None]:
     """A new conversation holding ``history`` (the system prompt stays out: it goes as instructions).
 
@@ -93,7 +118,8 @@ def open_conversation(provider: Provider, history: Sequence[Message]) -> tuple[s
 
 
 def state_lost(exc: BaseException, *, conversation: bool) -> bool:
-    """The server forgot what the request chained on (an unknown response, an expired conversation)."""
+    """The server forgot what the request chained on (an unknown response, an expired conversation or
+    thread). ``conversation``: the request named a conversation or a thread, which a 404 says is gone."""
     if isinstance(exc, ServerStateLost):
         return True
     # An expired or deleted conversation is a plain 404 (no error code), unlike previous_response_not_found.
@@ -102,6 +128,7 @@ def state_lost(exc: BaseException, *, conversation: bool) -> bool:
 
 def lost_note(exc: BaseException, chain: ServerChain) -> str:
     what = f"conversation {chain.conversation_id}" if chain.conversation_id else \
+        f"thread at message {chain.previous_response_id}" if chain.mode == "thread" else \
         f"response {chain.previous_response_id}"
     return (f"The server no longer holds the {what} ({mask_then_cut(str(exc), 200)}): the whole history was "
             "re-sent in this turn.")

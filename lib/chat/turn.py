@@ -36,6 +36,7 @@ from lib.core import (
     priced,
     system_hash,
 )
+from lib.core import priced_as as price_basis
 from lib.providers import Provider, ProviderError, ProviderOptions, Reply, StreamGuard, StreamStopped
 from lib.sessions import SessionStore, StoreUnavailable, stamp
 from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
@@ -245,7 +246,8 @@ class PreparedTurn:
 
     def _may_resend(self, exc: Exception) -> bool:
         chained = bool(self.options.previous_response_id or self.options.conversation_id)
-        return chained and self.resend is not None and state_lost(exc, conversation=bool(self.options.conversation_id))
+        named = bool(self.options.conversation_id) or self.chain.mode == "thread"  # a 404 means it is gone
+        return chained and self.resend is not None and state_lost(exc, conversation=named)
 
     def finish(self) -> TurnResult:
         """Store the reply (if any) and the turn record. Safe to call twice; drains the stream if needed.
@@ -399,7 +401,13 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         server_context=describe_server_context(reply) if reply is not None else (),
         options=record_options(options), not_sent=not_sent,
         server_held=id_ranges(turn.server_held_ids, turn.history_positions) if chained and not not_sent else (),
+        priced_as=_priced_as(turn.model, request.reference_model),
     )
+
+
+def _priced_as(model: str, reference_model: str | None) -> str | None:
+    basis = price_basis(model, reference_model)
+    return basis if basis != model else None
 
 
 def payload_counts(payload: Sequence[Mapping[str, Any]], model: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.core.errors import HistoryLabError
+from lib.core.pricing import DEFAULT_REFERENCE_MODEL
 from lib.core.secrets import register_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ class Settings:
     # Host headers the app answers (DNS rebinding); the API and page middleware read this.
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     # The model whose tokenizer the offline model reports counts with.
-    reference_model: str = "gpt-4o-mini"
+    reference_model: str = DEFAULT_REFERENCE_MODEL
     # Keys never appear in repr, so a logged Settings cannot leak them.
     openai_api_key: str | None = field(default=None, repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
@@ -186,7 +187,7 @@ class Settings:
             anthropic_base_url=get("ANTHROPIC_BASE_URL"),
             gemini_base_url=get("GEMINI_BASE_URL"),
             allowed_hosts=_hosts(get("ALLOWED_HOSTS")),
-            reference_model=get("OFFLINE_REFERENCE_MODEL") or "gpt-4o-mini",
+            reference_model=get("OFFLINE_REFERENCE_MODEL") or DEFAULT_REFERENCE_MODEL,
             openai_api_key=get("OPENAI_API_KEY"),
             anthropic_api_key=get("ANTHROPIC_API_KEY"),
             compatible_api_key=get("OPENAI_COMPATIBLE_API_KEY"),

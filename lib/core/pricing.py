@@ -1,21 +1,29 @@
 """Estimated cost of a request from an editable price table (US$ per million tokens).
 
-Prices change, so the pages let the user edit the table, and every figure is labelled an estimate.
+Prices change, so the pages let the user edit the table, and every figure is labelled an estimate. A request
+is priced from the four numbers of its usage (lib.core.usage.Usage): uncached input, cache reads, cache
+writes (by TTL) and output.
 
-Table dated 2026-11-25. Sources, read on that date:
+Table checked on 2026-12-06 (``PRICES_CHECKED``). Sources, as stored copies read on that date:
 - Model names and shutdown dates: the installed SDKs (openai 3.57 ``openai/types/shared/chat_model.py``
   with its "Deprecated values" list; anthropic 2.13 ``anthropic/types/model_param.py`` and
-  ``anthropic/_data/deprecated_models.py``). o4-mini was shut down on 2026-10-23 and is not listed;
-  gpt-5 / gpt-5-mini shut down on 2026-12-11 and gpt-4o / gpt-4.1 on 2027-01-14, so they stay priced for
-  existing sessions but are no longer offered as defaults.
-- OpenAI prices: https://developers.openai.com/api/docs/pricing (as quoted in June 2026 by morphllm.com and
-  in March 2026 by the adk-model crate's pricing table; the two agree). Cached input is 0.1x input on the
-  GPT-5 family, 0.25x on GPT-4.1 and 0.5x on GPT-4o. OpenAI does not charge extra for cache writes.
-- Anthropic prices: https://platform.claude.com/docs/en/about-claude/pricing. Cache writes cost 1.25x input
-  with the 5-minute TTL and 2x with the 1-hour TTL; cache reads 0.1x. Claude Sonnet 5's introductory price
-  ended on 2026-08-31; since 2026-09-01 it is $3 / $15, like Sonnet 4.6.
-- Models the SDKs list whose price we could not confirm (e.g. claude-sonnet-5-5, gpt-6-*) have no row:
-  their cost reads "no price", and the user can add a row.
+  ``anthropic/_data/deprecated_models.py``).
+- OpenAI: the model pages under https://developers.openai.com/api/docs/models/ (gpt-5.6-luna, gpt-5.4-nano,
+  and the "Quick comparison" there for gpt-5.6-terra's input) and the pricing page
+  https://developers.openai.com/api/docs/pricing (gpt-5.6-sol $5 / $0.50 / $30, as fetched on 2026-08-19 by
+  the unified-llm-pricing dataset). gpt-5.6-terra's output and cached input ($12 / $0.20) are the rates after
+  OpenAI's price cut of 2026-07-30, as two resellers' announcements quote them. From gpt-5.6 on, "cache
+  writes are billed at 1.25x the uncached input token rate" (the gpt-5.6-luna page); older models write for
+  free (the write is billed as ordinary input). No separate rate for 12-hour writes is published: they are
+  priced like 30-minute writes, and the row can be edited.
+- Anthropic: https://platform.claude.com/docs/en/about-claude/pricing (Claude Fable 5 $10 / $12.50 /
+  $20 / $1 / $50; Opus 4.5-5 $5 / $6.25 / $10 / $0.50 / $25) and the model overviews (Sonnet 5 $2 / $10,
+  writes $2.50 / $4, reads $0.20; Opus 5.5 $4 / $20, writes $5 / $8, reads $0.20). Sonnet 5's increase to
+  $3 / $15, announced for 2026-09-01, was cancelled: it stays $2 / $10. Sonnet 5.5's reads were cut to
+  $0.10 on 2026-10-07 (as two price trackers that re-audited the page report it). claude-haiku-5-5 is billed
+  in two bands by prompt length, which one row cannot express, so it has no row ("no price").
+- Models the SDKs list whose price we could not confirm (gpt-6-*, claude-mythos-*) have no row: their cost
+  reads "no price", and the user can add a row.
 
 Gemini rows dated 2026-12-06. Model ids: the Gemini API's model list as quoted by LiteLLM's cost map
 (discussion BerriAI/litellm#39357, Gemini 3.8 Flash, released 2026-09-02) and the context-caching page
@@ -34,6 +42,8 @@ storage price is the Flash family's; we found no separate figure. Implicit cachi
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,8 +53,14 @@ if TYPE_CHECKING:
 
 PER_MILLION = 1_000_000
 NO_PRICE = "no price"
+PRICES_CHECKED = "2026-12-06"
 # Models that are not billed by anyone: the offline teaching model is priced "as" a reference model.
 OFFLINE_PREFIX = "offline"
+# The model the offline model is priced and cached as unless the user picks another: one that is current and
+# not scheduled to shut down (gpt-4o-mini shuts down on 2027-01-14).
+DEFAULT_REFERENCE_MODEL = "gpt-5.4-mini"
+# A dated snapshot of a listed model ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001") costs what it does.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 
 
 @dataclass(frozen=True)
@@ -53,44 +69,104 @@ class Price:
     input: float  # per million uncached input tokens
     output: float  # per million output tokens
     cache_read: float | None = None  # per million cached input tokens; None = billed as input
-    cache_write: float | None = None  # per million tokens written to a cache (5-minute TTL); None = as input
-    cache_write_1h: float | None = None  # per million tokens written with a 1-hour TTL; None = as cache_write
+    # Per million tokens written to a cache with the short TTL (Anthropic 5 min, OpenAI 30 min); None = billed
+    # as input (OpenAI before gpt-5.6: writing is free).
+    cache_write: float | None = None
+    cache_write_1h: float | None = None  # Anthropic's 1-hour writes; None = as cache_write
+    cache_write_12h: float | None = None  # OpenAI's 12-hour writes; None = as cache_write
     cache_storage: float | None = None  # per million tokens per hour held in an explicit cache (Gemini)
 
 
-def _anthropic(model: str, input_price: float, output_price: float) -> Price:
-    """Anthropic's published multipliers: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x."""
-    return Price(model, input_price, output_price, round(input_price * 0.1, 4), round(input_price * 1.25, 4),
-                 round(input_price * 2, 4))
+def _anthropic(model: str, input_price: float, output_price: float, read: float | None = None) -> Price:
+    """Anthropic's multipliers: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x (unless published lower)."""
+    return Price(model, input_price, output_price, round(input_price * 0.1, 4) if read is None else read,
+                 round(input_price * 1.25, 4), round(input_price * 2, 4))
+
+
+def _openai_56(model: str, input_price: float, output_price: float, read: float) -> Price:
+    """gpt-5.6 and later: cache writes cost 1.25x input, whatever their TTL (no other rate is published)."""
+    return Price(model, input_price, output_price, read, round(input_price * 1.25, 4))
 
 
 def _gemini(model: str, input_price: float, output_price: float, cache_read: float, storage: float) -> Price:
     """Gemini: no cache-write surcharge (a cache is created at the input price), storage per hour."""
-    return Price(model, input_price, output_price, cache_read, None, None, storage)
+    return Price(model, input_price, output_price, cache_read, cache_storage=storage)
 
 
 DEFAULT_PRICES: tuple[Price, ...] = (
+    _openai_56("gpt-5.6-sol", 5.00, 30.00, 0.50),
+    _openai_56("gpt-5.6-terra", 2.00, 12.00, 0.20),
+    _openai_56("gpt-5.6-luna", 0.20, 1.20, 0.02),
     Price("gpt-5.5", 5.00, 30.00, 0.50),
     Price("gpt-5.4", 2.50, 15.00, 0.25),
     Price("gpt-5.4-mini", 0.75, 4.50, 0.075),
-    Price("gpt-5", 1.25, 10.00, 0.125),  # shut down 2026-12-11
-    Price("gpt-5-mini", 0.25, 2.00, 0.025),  # shut down 2026-12-11
-    Price("gpt-4.1", 2.00, 8.00, 0.50),  # shut down 2027-01-14
-    Price("gpt-4.1-mini", 0.40, 1.60, 0.10),  # shut down 2027-01-14
-    Price("gpt-4o", 2.50, 10.00, 1.25),  # shut down 2027-01-14
-    Price("gpt-4o-mini", 0.15, 0.60, 0.075),  # shut down 2027-01-14
-    _anthropic("claude-sonnet-5", 3.00, 15.00),
+    Price("gpt-5.4-nano", 0.20, 1.25, 0.02),
+    Price("gpt-5", 1.25, 10.00, 0.125),
+    Price("gpt-5-mini", 0.25, 2.00, 0.025),
+    Price("gpt-4.1", 2.00, 8.00, 0.50),
+    Price("gpt-4.1-mini", 0.40, 1.60, 0.10),
+    Price("gpt-4o", 2.50, 10.00, 1.25),
+    Price("gpt-4o-mini", 0.15, 0.60, 0.075),
+    _anthropic("claude-fable-5", 10.00, 50.00),
+    _anthropic("claude-opus-5-5", 4.00, 20.00, read=0.20),
+    _anthropic("claude-sonnet-5-5", 2.00, 10.00, read=0.10),
+    _anthropic("claude-opus-5", 5.00, 25.00),
+    _anthropic("claude-sonnet-5", 2.00, 10.00),
     _anthropic("claude-opus-4-8", 5.00, 25.00),
+    _anthropic("claude-opus-4-7", 5.00, 25.00),
     _anthropic("claude-sonnet-4-6", 3.00, 15.00),
     _anthropic("claude-opus-4-6", 5.00, 25.00),
     _anthropic("claude-haiku-4-5", 1.00, 5.00),
-    _anthropic("claude-sonnet-4-5", 3.00, 15.00),  # retires 2026-11-30
+    _anthropic("claude-opus-4-5", 5.00, 25.00),
+    _anthropic("claude-sonnet-4-5", 3.00, 15.00),  # retired: kept so old sessions keep their cost
     _gemini("gemini-3.8-flash", 0.75, 3.75, 0.075, 1.00),  # half price until 2026-12-31
     _gemini("gemini-3.1-pro-preview", 2.00, 12.00, 0.20, 4.50),
     _gemini("gemini-2.5-pro", 1.25, 10.00, 0.125, 4.50),
     _gemini("gemini-2.5-flash", 0.30, 2.50, 0.03, 1.00),
     _gemini("gemini-2.5-flash-lite", 0.10, 0.40, 0.01, 1.00),
 )
+
+# Shutdown (retirement) dates from the SDKs' deprecation lists; a model not named here has none announced.
+SHUTDOWNS: dict[str, str] = {
+    "gpt-5": "2026-12-11", "gpt-5-mini": "2026-12-11", "gpt-5-nano": "2026-12-11",
+    "gpt-4.1": "2027-01-14", "gpt-4.1-mini": "2027-01-14", "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14",
+    "gpt-5.4-nano": "2027-04-01", "gpt-5.1": "2027-04-01", "o4-mini": "2026-10-23", "o3": "2026-12-11",
+    "claude-sonnet-4-5": "2026-11-30", "claude-opus-4-5": "2027-01-22", "claude-mythos-preview": "2026-06-30",
+}
+
+
+def shutdown_date(model: str) -> dt.date | None:
+    """The announced shutdown date of ``model`` (or of the model a dated snapshot belongs to), if any."""
+    base = _SNAPSHOT.sub("", model)
+    date = SHUTDOWNS.get(model) or SHUTDOWNS.get(base)
+    return dt.date.fromisoformat(date) if date else None
+
+
+def lifecycle(model: str, *, today: dt.date | None = None) -> str | None:
+    """"retired on 2026-11-30" / "shuts down on 2027-01-14", or None when no shutdown is announced."""
+    date = shutdown_date(model)
+    if date is None:
+        return None
+    today = today or dt.date.today()
+    return f"retired on {date.isoformat()}" if date <= today else f"shuts down on {date.isoformat()}"
+
+
+def current_first(models: Iterable[str], *, today: dt.date | None = None) -> list[str]:
+    """Models in their given order, except that those with no announced shutdown come first, then those
+    shutting down, then the retired ones: a picker offers current models first."""
+    today = today or dt.date.today()
+
+    def group(model: str) -> int:
+        date = shutdown_date(model)
+        return 0 if date is None else 1 if date > today else 2
+
+    return sorted(dict.fromkeys(models), key=group)
+
+
+def model_label(model: str, *, today: dt.date | None = None) -> str:
+    """A picker's label: the name, and when it shuts down or was retired."""
+    status = lifecycle(model, today=today)
+    return f"{model} ({status})" if status else model
 
 
 def price_rows(prices: Iterable[Price] = DEFAULT_PRICES) -> list[dict[str, Any]]:
@@ -112,7 +188,8 @@ def prices_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Price]:
         try:
             table[model] = Price(model, _num(row.get("input")) or 0.0, _num(row.get("output")) or 0.0,
                                  _num(row.get("cache_read")), _num(row.get("cache_write")),
-                                 _num(row.get("cache_write_1h")), _num(row.get("cache_storage")))
+                                 _num(row.get("cache_write_1h")), _num(row.get("cache_write_12h")),
+                                 _num(row.get("cache_storage")))
         except (TypeError, ValueError):
             continue
     return table
@@ -135,12 +212,16 @@ def priced_as(model: str, reference_model: str | None) -> str:
 
 
 def find_price(model: str, table: Mapping[str, Price], *, reference_model: str | None = None) -> Price | None:
-    """Exact match first, then the longest model name that prefixes this one (dated snapshots)."""
+    """Exact match first, then the model a dated snapshot belongs to ("gpt-4o-2024-08-06" -> "gpt-4o").
+
+    Only a date may follow the listed name: "claude-sonnet-5-5" is not "claude-sonnet-5", and pricing it so
+    would show a confident figure for a model whose price is not in the table.
+    """
     model = priced_as(model, reference_model)
     if model in table:
         return table[model]
-    matches = [name for name in table if model.startswith(name)]
-    return table[max(matches, key=len)] if matches else None
+    base = _SNAPSHOT.sub("", model)
+    return table.get(base) if base != model else None
 
 
 def estimate_cost(
@@ -151,6 +232,7 @@ def estimate_cost(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     cache_write_1h_tokens: int = 0,
+    cache_write_12h_tokens: int = 0,
     explicit_cache_tokens: int = 0,
     explicit_cache_hours: float = 0.0,
     table: Mapping[str, Price] | None = None,
@@ -158,8 +240,8 @@ def estimate_cost(
 ) -> float | None:
     """US$ for one request; None when the model has no price (show ``cost_text`` for words).
 
-    ``input_tokens`` excludes cached tokens. ``cache_write_tokens`` are 5-minute writes and
-    ``cache_write_1h_tokens`` 1-hour writes (Anthropic bills them at different rates).
+    ``input_tokens`` excludes cached tokens. ``cache_write_tokens`` are short-TTL writes (Anthropic 5 min,
+    OpenAI 30 min); ``cache_write_1h_tokens`` and ``cache_write_12h_tokens`` the long-TTL ones.
     ``explicit_cache_tokens``: tokens this request put into an explicit context cache (Gemini's
     ``caches.create``), billed once at the write rate (the input price when the row has none) plus
     ``cache_storage`` per hour of ``explicit_cache_hours``, the cache's TTL (billed for the TTL set, even when
@@ -172,8 +254,10 @@ def estimate_cost(
     read_rate = price.input if price.cache_read is None else price.cache_read
     write_rate = price.input if price.cache_write is None else price.cache_write
     write_1h_rate = write_rate if price.cache_write_1h is None else price.cache_write_1h
+    write_12h_rate = write_rate if price.cache_write_12h is None else price.cache_write_12h
     total = (input_tokens * price.input + (output_tokens or 0) * price.output + cache_read_tokens * read_rate
              + cache_write_tokens * write_rate + cache_write_1h_tokens * write_1h_rate
+             + cache_write_12h_tokens * write_12h_rate
              + explicit_cache_tokens * write_rate
              + explicit_cache_tokens * explicit_cache_hours * (price.cache_storage or 0.0))
     return total / PER_MILLION
@@ -181,15 +265,20 @@ def estimate_cost(
 
 def usage_cost(usage: Usage, model: str, *, table: Mapping[str, Price] | None = None,
                reference_model: str | None = None) -> float | None:
-    """US$ for one reply's usage: uncached input, cache reads, 5-minute and 1-hour writes, output, and an
-    explicit cache the request created (its tokens once, and their storage for its TTL)."""
-    writes_1h = usage.cache_write_1h or 0
+    """US$ for one reply's usage: uncached input, cache reads, cache writes by TTL, output, and an explicit
+    cache the request created (its tokens once, and their storage for its TTL).
+
+    The one place usage becomes money: the chat, the timeline, the inspector, Compare and the API all price
+    through it, so one request never has two costs.
+    """
+    long_1h, long_12h = usage.cache_write_1h or 0, usage.cache_write_12h or 0
     return estimate_cost(model, input_tokens=usage.uncached_input, output_tokens=usage.output_tokens,
                          cache_read_tokens=usage.cache_read_tokens,
-                         cache_write_tokens=max(0, usage.cache_write_tokens - writes_1h),
-                         cache_write_1h_tokens=writes_1h, explicit_cache_tokens=usage.explicit_cache_tokens,
-                         explicit_cache_hours=usage.explicit_cache_hours,
-                         table=table, reference_model=reference_model)
+                         cache_write_tokens=max(0, usage.cache_write_tokens - long_1h - long_12h),
+                         cache_write_1h_tokens=long_1h, cache_write_12h_tokens=long_12h,
+                         explicit_cache_tokens=usage.explicit_cache_tokens,
+                         explicit_cache_hours=usage.explicit_cache_hours, table=table,
+                         reference_model=reference_model)
 
 
 def ttl_text(hours: float) -> str:

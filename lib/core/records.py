@@ -31,7 +31,9 @@ from lib.core.fields import (  # re-exported: pages read stored figures with the
     short_texts,
 )
 from lib.core.messages import Message
-from lib.core.pricing import Price, estimate_cost
+from lib.core.pricing import Price
+from lib.core.pricing import priced_as as price_basis
+from lib.core.pricing import usage_cost as pricing_usage_cost
 from lib.core.ranges import IdRange, id_positions, id_ranges, legacy_ids, ranges_from_json, resolve_ranges
 from lib.core.usage import Usage
 
@@ -51,6 +53,7 @@ def usage_from_json(obj: object) -> Usage | None:
     if not isinstance(obj, Mapping):
         return None
     cache_in_input = as_bool(obj.get("cache_in_input"))
+    cache_reported = as_bool(obj.get("cache_reported"))
     return Usage(
         input_tokens=as_int(obj.get("input_tokens")),
         output_tokens=as_int(obj.get("output_tokens")),
@@ -64,36 +67,53 @@ def usage_from_json(obj: object) -> Usage | None:
         explicit_cache_tokens=as_int(obj.get("explicit_cache_tokens")) or 0,
         explicit_cache_hours=max(0.0, as_float(obj.get("explicit_cache_hours")) or 0.0),
         reasoning_tokens=as_int(obj.get("reasoning_tokens")),
+        cache_write_30m=as_int(obj.get("cache_write_30m")),
+        cache_write_12h=as_int(obj.get("cache_write_12h")),
+        cache_reported=True if cache_reported is None else cache_reported,
+        cache_miss=short_text(as_str(obj.get("cache_miss"))),
     )
 
 
 def usage_to_json(usage: Usage) -> dict[str, Any]:
-    always = ("input_tokens", "output_tokens", "cache_in_input")
-    data = {k: v for k, v in asdict(usage).items() if k in always or v not in (None, 0, False)}
+    """The stored form: the provider's own figures, then the four numbers derived from them.
+
+    The derived fields (``uncached_input_tokens``, ``total_input_tokens``, ``cache_write_ttl``, ``source``)
+    are for readers of the raw JSON (the HTTP API, exports); ``usage_from_json`` recomputes them.
+    """
+    always = ("input_tokens", "output_tokens", "cache_in_input", "cache_read_tokens", "cache_write_tokens")
+    defaults = {f.name: f.default for f in fields(Usage)}
+    # Defaults are left out (``usage_from_json`` restores them), so a record stays small.
+    data = {k: v for k, v in asdict(usage).items() if k in always or (v is not None and v != defaults.get(k))}
     data["prompt_total"] = usage.prompt_total  # for readers of the raw JSON (exports, older pages)
+    data["total_input_tokens"] = usage.total_input
+    data["uncached_input_tokens"] = usage.uncached_input
+    if usage.write_split:
+        data["cache_write_ttl"] = dict(usage.write_split)
+    data["source"] = usage.source
     return data
 
 
 def usage_cost(model: str, usage: Usage, prices: Mapping[str, Price] | None = None) -> float | None:
-    """US$ for one request from its reported usage; None when the model has no price."""
-    return estimate_cost(model, input_tokens=usage.uncached_input, output_tokens=usage.output_tokens,
-                         cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
-                         explicit_cache_tokens=usage.explicit_cache_tokens,
-                         explicit_cache_hours=usage.explicit_cache_hours, table=prices)
+    """US$ for one request from its reported usage (lib.core.pricing.usage_cost); None when the model has no price."""
+    return pricing_usage_cost(usage, model, table=prices)
 
 
 def priced(
     model: str, usage: Usage | None, *, reference_model: str | None = None,
     prices: Mapping[str, Price] | None = None,
 ) -> tuple[float | None, str]:
-    """The cost of a reply and where it comes from ("price of gpt-4o", "priced as gpt-4o", "no price")."""
-    priced_as = reference_model or model
+    """The cost of a reply and where it comes from ("price of gpt-4o", "priced as gpt-4o", "no price").
+
+    ``reference_model`` applies only to a model nobody bills (the offline model): a real provider's turn is
+    always priced as its own model, whatever the offline setting says.
+    """
+    priced_as = price_basis(model, reference_model)
     if usage is None:
         return None, "no usage reported"
     cost = usage_cost(priced_as, usage, prices)
     if cost is None:
         return None, f"no price for {priced_as}"
-    return cost, (f"priced as {priced_as}" if reference_model and reference_model != model else f"price of {model}")
+    return cost, (f"priced as {priced_as}" if priced_as != model else f"price of {model}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +247,8 @@ class TurnRecord:
     server_held: tuple[IdRange, ...] = ()
     # False for a record written before records kept ``options``: its body is rebuilt without them.
     options_kept: bool = True
+    # The model whose price ``cost`` used when it is not ``model`` (the offline model's reference model).
+    priced_as: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -315,6 +337,7 @@ class TurnRecord:
             options=_options_from_json(data.get("options")), not_sent=not_sent,
             options_kept=isinstance(data.get("options"), Mapping),
             server_held=ranges_from_json(data.get("server_held")) or (),
+            priced_as=as_str(data.get("priced_as")),
         )
 
     def to_json(self) -> dict[str, Any]:

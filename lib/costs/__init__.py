@@ -4,7 +4,17 @@ strategy, and the running cost of a conversation.
 
 from __future__ import annotations
 
-from lib.costs.cache_model import PROFILES, PromptCache, TurnCache, get_profile, simulate_session, wire_key
+from lib.costs.cache_model import (
+    ANTHROPIC_MIN_PREFIX,
+    OPENAI_CACHE_OPTIONS_MODELS,
+    PROFILES,
+    PromptCache,
+    TurnCache,
+    get_profile,
+    profile_for_model,
+    simulate_session,
+    wire_key,
+)
 from lib.costs.context_cache import (
     IMPLICIT_PROFILE,
     REUSE_MARGIN_S,
@@ -17,10 +27,7 @@ from lib.costs.strategy_costs import REPLAY_STRATEGIES, SessionTotals, replay_pa
 
 __all__ = [
     "PROFILES", "REPLAY_STRATEGIES", "PromptCache", "SessionTotals", "TurnCache", "get_profile",
-    "replay_payloads", "running_costs", "session_costs", "simulate_session", "wire_key",
-    "CacheComparison",
-    "IMPLICIT_PROFILE",
-    "REUSE_MARGIN_S",
-    "compare_explicit_implicit",
-    "plan_explicit",
+    "replay_payloads", "running_costs", "session_costs", "simulate_session", "wire_key", "CacheComparison",
+    "IMPLICIT_PROFILE", "REUSE_MARGIN_S", "compare_explicit_implicit", "plan_explicit", "ANTHROPIC_MIN_PREFIX",
+    "OPENAI_CACHE_OPTIONS_MODELS", "profile_for_model",
 ]

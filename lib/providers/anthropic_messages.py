@@ -27,11 +27,15 @@ LEADING_USER = "(earlier messages were trimmed)"
 # results ("context-management-2025-06-27") and compacting old turns into a summary ("compact-2026-01-12").
 CONTEXT_BETAS = ["context-management-2025-06-27", "compact-2026-01-12"]
 TOOL_USES_KEPT = 3
-# Current models from the installed SDK (anthropic/types/model_param.py, 2026-11-25), none of them in
-# anthropic/_data/deprecated_models.py. The first four have a confirmed price in lib/core/pricing.py; the 5-5
-# models do not yet, and say "no price" until one is added to the table.
-ANTHROPIC_MODELS = ("claude-sonnet-5", "claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5",
-                    "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5")
+THREADS_BETA = "message-threads-2026-08-12"  # anthropic 2.13, types/anthropic_beta_param.py
+THINKING_TURNS_KEPT = 1  # clear_thinking_20251015 keeps the thinking of the newest assistant turn only
+THINKING_MODELS = ("claude-sonnet-5", "claude-opus-5", "claude-haiku-5", "claude-fable-5", "claude-mythos-5")
+# Models from the installed SDK (anthropic/types/model_param.py, checked 2026-12-06), current ones first. All
+# but claude-haiku-5-5 (two price bands by prompt length) have a row in lib/core/pricing.py; claude-sonnet-4-5 was
+# retired on 2026-11-30 and is not offered (old sessions keep its price).
+ANTHROPIC_MODELS = ("claude-sonnet-5", "claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5", "claude-opus-5",
+                    "claude-opus-4-8", "claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5",
+                    "claude-haiku-5-5")
 
 
 class AnthropicProvider(RemoteProvider):
@@ -71,17 +75,24 @@ class AnthropicProvider(RemoteProvider):
                       options: ProviderOptions) -> dict[str, Any]:
         request = self._payload(messages, model=model, options=options)
         request = {"model": model, "max_tokens": max_tokens, **request, "stream": True}
-        if self._caching(options) and options.previous_response_id:
-            # Ask why the cache missed, compared with the previous turn's message.
-            request["diagnostics"] = {"previous_message_id": options.previous_response_id}
+        comparison = options.cache_comparison_id or options.previous_response_id
+        if self._caching(options) and comparison:
+            # Ask why the cache missed, compared with the previous reply (shown as "why the cache missed").
+            request["diagnostics"] = {"previous_message_id": comparison}
         if options.compaction_threshold:
-            request["context_management"] = context_edits(options.compaction_threshold)
+            request["context_management"] = context_edits(options.compaction_threshold,
+                                                          clear_thinking=thinks_by_default(model))
         return request
 
+    def betas(self, request: dict[str, Any]) -> list[str]:
+        """The beta features a request uses (sent as the anthropic-beta header)."""
+        return list(CONTEXT_BETAS) if "context_management" in request else []
+
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        betas = self.betas(request)
         stream: Iterable[Any]
-        if "context_management" in request:  # a beta: the SDK sends ``betas`` as the anthropic-beta header
-            stream = self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
+        if betas:  # the SDK sends ``betas`` as the anthropic-beta header
+            stream = self.client.beta.messages.create(**request, betas=betas)
         else:
             stream = self.client.messages.create(**request)
         return stream
@@ -121,15 +132,30 @@ class AnthropicProvider(RemoteProvider):
         return int(self.call(lambda: self.client.messages.count_tokens(**request)).input_tokens)
 
 
-def context_edits(threshold: int) -> dict[str, Any]:
+def context_edits(threshold: int, *, clear_thinking: bool = False) -> dict[str, Any]:
     """Beta context management once the input passes ``threshold`` tokens: first clear old tool results
-    (keeping the newest few), then compact what is still too long into a summary block."""
+    (keeping the newest few), then compact what is still too long into a summary block.
+
+    ``clear_thinking``: also drop the thinking blocks of older assistant turns (``clear_thinking_20251015``),
+    for models that think by default. It goes first: Anthropic's context-editing guide requires the thinking
+    edit to precede the others when they are combined.
+    """
     trigger = {"type": "input_tokens", "value": threshold}
-    return {"edits": [
+    edits: list[dict[str, Any]] = [
         {"type": "clear_tool_uses_20250919", "trigger": trigger,
          "keep": {"type": "tool_uses", "value": TOOL_USES_KEPT}},
         {"type": "compact_20260112", "trigger": trigger},
-    ]}
+    ]
+    if clear_thinking:
+        edits.insert(0, {"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns",
+                                                                      "value": THINKING_TURNS_KEPT}})
+    return {"edits": edits}
+
+
+def thinks_by_default(model: str) -> bool:
+    """Claude 5 models think adaptively by default (the model overviews, checked 2026-12-06), so their old
+    thinking blocks are worth clearing; earlier models think only when asked, which this adapter never does."""
+    return model.startswith(THINKING_MODELS)
 
 
 def _read_compaction(event: Any, reply: Reply) -> None:
@@ -172,3 +198,32 @@ def message_text(message: Message) -> str:
     if message.get("tool_calls"):
         return f"{text}\n[tool calls] {content_text(message['tool_calls'])}".strip()
     return text
+
+
+class AnthropicThreadsProvider(AnthropicProvider):
+    """Messages with the history kept on the server in a Thread (beta ``message-threads-2026-08-12``).
+
+    The first request asks the server to hold the conversation (``thread={"type": "create"}``); each later one
+    continues from the previous reply's id and sends only the new user message. As with OpenAI's
+    ``previous_response_id``, the request is small but the server re-reads, and bills, the whole thread.
+    The system prompt is a top-level field, so it goes with every request.
+    """
+
+    name = "anthropic-threads"
+    label = "Anthropic (Messages, server-side thread)"
+    capabilities = Capabilities(server_side_history=True, prompt_caching=True, server_compaction=True,
+                                needs_key=True, server_state_modes=("thread",))
+
+    def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
+                      options: ProviderOptions) -> dict[str, Any]:
+        previous = options.previous_response_id
+        if previous:  # the thread holds everything before the newest user message
+            newest = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+            system = [m for m in messages if m.get("role") in ("system", "developer")]
+            messages = [*system, *([newest] if newest else [])]
+        request = super().build_request(messages, model=model, max_tokens=max_tokens, options=options)
+        request["thread"] = {"type": "continue", "previous_message_id": previous} if previous else {"type": "create"}
+        return request
+
+    def betas(self, request: dict[str, Any]) -> list[str]:
+        return [*super().betas(request), THREADS_BETA]

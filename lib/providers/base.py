@@ -38,6 +38,11 @@ class ProviderOptions:
     # The turn number of each payload message (0 for system/summary), so the offline model can name turns.
     turn_numbers: tuple[int, ...] | None = None
     current_turn: int | None = None
+    # OpenAI gpt-5.6+: requests sharing this key are routed to the same cache (prompt_cache_key).
+    prompt_cache_key: str | None = None
+    # The previous reply of the same provider and model, so the provider says why the cache missed against
+    # it (OpenAI prompt_cache_options.comparison_response_id, Anthropic diagnostics.previous_message_id).
+    cache_comparison_id: str | None = None
 
     def body_fields(self) -> dict[str, Any]:
         """The options that shape a request body, where they differ from the defaults (small scalars).
@@ -83,6 +88,9 @@ class Capabilities:
     needs_key: bool = False
     # Runs locally with no network: its own summaries are extractive, not a paid request to itself.
     local: bool = False
+    # How it keeps the history, first the default: "previous_response", "conversation" (OpenAI Responses),
+    # "thread" (Anthropic's server-side threads). Empty: it keeps nothing, the history is re-sent.
+    server_state_modes: tuple[str, ...] = ()
 
 
 @dataclass

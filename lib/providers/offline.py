@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# The model the offline model is priced and cached "as" when none is chosen (Settings.reference_model).
+from lib.core import DEFAULT_REFERENCE_MODEL as DEFAULT_REFERENCE_MODEL
 from lib.core import Message, Usage
 from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.offline_answer import FORGOTTEN_ANSWER, GREETING_REPLY, Answer, answer, arithmetic, key_words
@@ -47,8 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "offline-teacher"
-# The model the offline model is priced and cached "as" when none is chosen (Settings.reference_model).
-DEFAULT_REFERENCE_MODEL = "gpt-4o-mini"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from lib.core import Message, Usage
-from lib.costs import PROFILES, PromptCache, TurnCache
+from lib.costs import PROFILES, PromptCache, TurnCache, profile_for_model
 from lib.providers.base import ProviderOptions
 
 # One simulated cache per process and profile, shared by every session, as a provider's cache is shared
@@ -21,13 +21,11 @@ _CACHES_LOCK = threading.Lock()
 
 
 def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | None:
-    """The cache the reference model's provider would use: OpenAI and Gemini cache automatically (Gemini's
-    implicit cache), Anthropic only with prompt caching on (cache_control), so "None" means no cache at all."""
-    if reference_model.startswith("claude"):
-        if not options.prompt_caching:
-            return None
-        return "anthropic-1h" if options.cache_ttl == "1h" else "anthropic-5m"
-    return "gemini" if reference_model.startswith("gemini") else "openai"
+    """The cache the reference model's provider would use: OpenAI and Gemini cache automatically, Anthropic
+    only with prompt caching on (cache_control), so "None" means no cache at all."""
+    if reference_model.startswith("claude") and not options.prompt_caching:
+        return None
+    return profile_for_model(reference_model, ttl=options.cache_ttl)
 
 
 def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,

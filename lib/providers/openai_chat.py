@@ -12,15 +12,22 @@ from typing import Any
 import openai
 
 from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
 from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
 
 OPENAI_URL = "https://api.openai.com/v1"
-# Current models with a known price (lib/core/pricing.py), from the installed SDK's list (openai/types/shared/
-# chat_model.py, 2026-11-25). o4-mini was shut down on 2026-10-23; gpt-5/gpt-5-mini shut down on 2026-12-11.
-OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.4", "gpt-5.5", "gpt-4.1", "gpt-4o-mini")
+# Models with a known price (lib/core/pricing.py), from the installed SDK's list (openai/types/shared/chat_model.py,
+# checked 2026-12-06), current ones first; the pickers say when one shuts down (lib.core.pricing.lifecycle).
+OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol", "gpt-5.5", "gpt-5.4",
+                 "gpt-5.4-nano", "gpt-4.1", "gpt-4o-mini")
+
+
+def has_cache_options(model: str) -> bool:
+    """gpt-5.6 and later take ``prompt_cache_options`` (and bill cache writes); older models reject them."""
+    return model.startswith(OPENAI_CACHE_OPTIONS_MODELS)
 
 
 class OpenAIChatProvider(RemoteProvider):
@@ -33,6 +40,7 @@ class OpenAIChatProvider(RemoteProvider):
     default_base_url = OPENAI_URL
     # o-series and gpt-5 models refuse max_tokens; local servers often know only max_tokens.
     max_tokens_field = "max_completion_tokens"
+    cache_options = True  # sends prompt_cache_options to the models that take them (gpt-5.6 and later)
 
     def _new_client(self) -> openai.OpenAI:
         # Servers that need no key still make the SDK want one; the placeholder is never shown.
@@ -41,13 +49,20 @@ class OpenAIChatProvider(RemoteProvider):
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
-        return {
+        request = {
             "model": model,
             "messages": [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages],
             self.max_tokens_field: max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self.cache_options and has_cache_options(model):
+            # Chat Completions accepts only the 30-minute TTL and no comparison for diagnostics (openai 3.57,
+            # chat/completion_create_params.py); the Responses API offers both.
+            request["prompt_cache_options"] = {"mode": "implicit", "ttl": "30m"}
+            if options.prompt_cache_key:
+                request["prompt_cache_key"] = options.prompt_cache_key
+        return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
         stream: Iterable[Any] = self.client.chat.completions.create(**request)
@@ -82,6 +97,7 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
     env_var = None  # the key is optional
     capabilities = Capabilities()
     max_tokens_field = "max_tokens"
+    cache_options = False  # local servers have no prompt_cache_options
 
     @property
     def hint(self) -> str:

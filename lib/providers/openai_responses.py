@@ -14,7 +14,7 @@ from typing import Any
 from lib.core import Message, mask_then_cut
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
-from lib.providers.openai_chat import OpenAIChatProvider
+from lib.providers.openai_chat import OpenAIChatProvider, has_cache_options
 from lib.providers.usage import openai_usage
 from lib.tokens import content_text
 
@@ -23,12 +23,21 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
     name = "openai-responses"
     label = "OpenAI (Responses, server-side history)"
     capabilities = Capabilities(server_side_history=True, server_compaction=True, count_endpoint=True,
-                                needs_key=True)
+                                needs_key=True, server_state_modes=("previous_response", "conversation"))
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
         request = self._input_fields(messages, model=model, options=options)
         request.update({"max_output_tokens": max_tokens, "stream": True})
+        if has_cache_options(model):
+            cache: dict[str, Any] = {"mode": "implicit", "ttl": "12h" if options.cache_ttl == "12h" else "30m"}
+            # Ask why the cache missed against the previous response (the chain's, or the one named).
+            comparison = options.cache_comparison_id or options.previous_response_id
+            if comparison:
+                cache["comparison_response_id"] = comparison
+            request["prompt_cache_options"] = cache
+            if options.prompt_cache_key:
+                request["prompt_cache_key"] = options.prompt_cache_key
         if options.compaction_threshold:
             request["context_management"] = [{"type": "compaction",
                                                "compact_threshold": options.compaction_threshold}]

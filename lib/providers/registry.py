@@ -7,17 +7,19 @@ from functools import cache
 from typing import Any
 
 from lib.core import Message, Settings
-from lib.providers.anthropic_messages import AnthropicProvider
+from lib.providers.anthropic_messages import AnthropicProvider, AnthropicThreadsProvider
 from lib.providers.base import Provider, ProviderInfo, ProviderOptions
 from lib.providers.gemini import GeminiProvider
 from lib.providers.offline import OfflineProvider
 from lib.providers.openai_chat import OpenAIChatProvider, OpenAICompatibleProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
 
-PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "gemini", "openai-compatible")
+PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "anthropic-threads", "gemini",
+                  "openai-compatible")
 _ADAPTERS: dict[str, type[Provider]] = {
     "offline": OfflineProvider, "openai": OpenAIChatProvider, "openai-responses": OpenAIResponsesProvider,
-    "anthropic": AnthropicProvider, "gemini": GeminiProvider, "openai-compatible": OpenAICompatibleProvider,
+    "anthropic": AnthropicProvider, "anthropic-threads": AnthropicThreadsProvider, "gemini": GeminiProvider,
+    "openai-compatible": OpenAICompatibleProvider,
 }
 
 
@@ -36,9 +38,9 @@ def get_provider(name: str, settings: Settings | None = None, **options: Any) ->
     if name == "openai-compatible":
         return OpenAICompatibleProvider(**{"api_key": cfg.compatible_api_key, "base_url": cfg.compatible_base_url,
                                            **sdk, **options})
-    if name == "anthropic":
-        return AnthropicProvider(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url,
-                                    **sdk, **options})
+    if name in ("anthropic", "anthropic-threads"):
+        anthropic = AnthropicProvider if name == "anthropic" else AnthropicThreadsProvider
+        return anthropic(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url, **sdk, **options})
     if name == "gemini":
         return GeminiProvider(**{"api_key": cfg.gemini_api_key, "base_url": cfg.gemini_base_url,
                                  "env_var": cfg.gemini_key_variable, **sdk, **options})

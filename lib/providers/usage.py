@@ -31,26 +31,72 @@ def _int(value: Any) -> int:
 
 def diagnostics_text(value: Any) -> str | None:
     """A provider's cache diagnostics as compact JSON (shown as it came), or None when absent."""
-    if value is None:
-        return None
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(exclude_none=True)
-    if isinstance(value, Mapping) and not value:
+    value = _plain(value)
+    if value is None or (isinstance(value, Mapping) and not value):
         return None
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _plain(value: Any, *, exclude_none: bool = True) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(exclude_none=exclude_none)
+    return value
+
+
+# Why a cache missed, in words. OpenAI: ``prompt_cache_diagnostics`` (openai 3.57, responses/response.py);
+# Anthropic: ``diagnostics.cache_miss_reason`` (anthropic 2.13, types/cache_miss_*.py).
+MISS_REASONS = {
+    "model_changed": "the model changed", "prompt_cache_key_changed": "the prompt_cache_key changed",
+    "tools_changed": "the tools changed", "text_format_changed": "the text format changed",
+    "reasoning_effort_changed": "the reasoning effort changed", "verbosity_changed": "the verbosity changed",
+    "context_compacted": "the context was compacted", "input_changed": "the input changed",
+    "service_tier_changed": "the service tier changed", "system_changed": "the system prompt changed",
+    "messages_changed": "an earlier message changed (not only new ones appended)",
+    "previous_message_not_found": "the provider no longer has the previous request to compare with",
+    "comparison_response_not_found": "the provider no longer has the previous response to compare with",
+    "unavailable": "the provider could not diagnose it",
+}
+
+
+def cache_miss_text(value: Any) -> str | None:
+    """Why the cache missed, from either provider's diagnostics; None for a hit or no diagnostics."""
+    data = _plain(value, exclude_none=False)  # Anthropic's null reason means "pending": keep it
+    if not isinstance(data, Mapping):
+        return None
+    if "cache_miss_reason" in data:  # Anthropic: {"cache_miss_reason": {...} or null}
+        reason = _plain(data["cache_miss_reason"])
+        if reason is None:
+            return "diagnosis still pending (the reply was sent before the comparison finished)"
+        data = reason if isinstance(reason, Mapping) else {}
+    kind = data.get("reason") if data.get("type") == "cache_miss" else data.get("type")
+    if not isinstance(kind, str) or kind == "cache_hit":
+        return None
+    words = MISS_REASONS.get(kind, kind.replace("_", " "))
+    missed = token_count(data.get("cache_missed_tokens", data.get("cache_missed_input_tokens")))
+    return f"{words} (about {missed:,} tokens not read from the cache)" if missed else words
+
+
 def openai_usage(usage: Any, diagnostics: Any = None, *, responses: bool = False) -> Usage:
     """Chat Completions (``prompt_tokens``, ``prompt_tokens_details``) or Responses (``input_tokens``,
-    ``input_tokens_details``). Both count cached tokens inside the input tokens."""
+    ``input_tokens_details``). Both count cached tokens inside the input tokens.
+
+    A server that sends no ``cached_tokens`` (vLLM without --enable-prompt-tokens-details, an old Ollama)
+    reads as "not reported": 0 would claim that nothing was cached. gpt-5.6 and later split the writes by
+    TTL in ``cache_write_tokens_details`` (``ttl_30m_tokens``, ``ttl_12h_tokens``).
+    """
     prefix, output = ("input", "output_tokens") if responses else ("prompt", "completion_tokens")
     details = getattr(usage, f"{prefix}_tokens_details", None)
+    cached = token_count(getattr(details, "cached_tokens", None))
+    split = getattr(details, "cache_write_tokens_details", None)
     return Usage(
         input_tokens=token_count(getattr(usage, f"{prefix}_tokens", None)),
         output_tokens=token_count(getattr(usage, output, None)),
-        cache_read_tokens=_int(getattr(details, "cached_tokens", None)),
+        cache_read_tokens=cached or 0,
         cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
         cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
+        cache_write_30m=token_count(getattr(split, "ttl_30m_tokens", None)),
+        cache_write_12h=token_count(getattr(split, "ttl_12h_tokens", None)),
+        cache_reported=cached is not None, cache_miss=cache_miss_text(diagnostics),
     )
 
 
@@ -82,7 +128,7 @@ def anthropic_usage(fields: Mapping[str, Any], diagnostics: Any = None) -> Usage
         cache_in_input=False,
         cache_write_5m=token_count(getattr(creation, "ephemeral_5m_input_tokens", None)),
         cache_write_1h=token_count(getattr(creation, "ephemeral_1h_input_tokens", None)),
-        diagnostics=diagnostics_text(diagnostics),
+        diagnostics=diagnostics_text(diagnostics), cache_miss=cache_miss_text(diagnostics),
     )
 
 

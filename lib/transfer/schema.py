@@ -120,7 +120,9 @@ def schema_of(cls: type, *, skip: tuple[str, ...] = (), **overrides: Checker) ->
     return {**schema, **overrides}
 
 
-USAGE = obj(schema_of(Usage, prompt_total=INT))
+# The derived four numbers written beside the provider's own figures (lib.core.records.usage_to_json).
+USAGE = obj(schema_of(Usage, prompt_total=INT, total_input_tokens=INT, uncached_input_tokens=INT,
+                      cache_write_ttl=ANY_OBJECT, source=TEXT))
 _NESTED[Usage] = USAGE
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lib.context import belief_text
-from lib.core import ReplyMeta, TurnRecord, safe_title, ttl_text
+from lib.core import ReplyMeta, TurnRecord, cache_verdict, safe_title, ttl_text, usage_caption
 from lib.tokens import ESTIMATE_LABEL, count_label
 from lib.views.rows import Badge, Level, TurnRow
 
@@ -19,6 +19,7 @@ COST_UNIT_NOTE = "µ$ = micro-dollars (millionths of a US dollar)"
 ERROR_CHARS = 160
 PROBLEM_CHARS = 320  # a payload problem names the rule it breaks: long enough to keep it
 OVER_BUDGET_PREFIX = "Over budget"  # lib.chat.conversation.problems_of writes the over-budget problem this way
+_VERDICT_LEVELS: dict[str, Level] = {"ok": "ok", "info": "info", "neutral": "neutral", "warning": "warning"}
 
 
 def format_cost(usd: float | None) -> str:
@@ -133,15 +134,16 @@ def _exact_label(row: TurnRow) -> str:
 
 
 def _cache(row: TurnRow) -> Badge | None:
+    """The one cache badge (lib.core.usage_view.cache_verdict): reported figures win over the simulation."""
     cache = row.cache
-    if cache.status is None:
+    verdict = cache_verdict(row.record.usage, simulated_status=cache.status, simulated_label=cache.label,
+                            simulated_tokens=cache.cached_tokens, simulated_source=cache.status_source)
+    if verdict is None:
         return None
-    levels: dict[str, Level] = {"kept": "ok", "broken": "warning", "expired": "warning", "first": "info"}
-    level = levels.get(cache.status, "neutral")
-    icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(level, ":material/cached:")
-    cached = f" · {cache.cached_tokens:,} cached tokens" if cache.cached_tokens else ""
-    return Badge(f"{cache.label}{cached}", level, icon,
-                 f"status: {cache.status_source}; cached tokens: {cache.source}")
+    icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(verdict.level,
+                                                                                   ":material/cached:")
+    source = f"{verdict.source}; {verdict.hint}" if verdict.hint else verdict.source
+    return Badge(verdict.text, _VERDICT_LEVELS[verdict.level], icon, source)
 
 
 def _cost(row: TurnRow) -> Badge:
@@ -152,16 +154,15 @@ def _cost(row: TurnRow) -> Badge:
 
 
 def reply_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str:
-    """'in 120 · out 48 tokens · first token 0.21 s · total 1.30 s · cost 12.3 µ$ (priced as gpt-4o-mini)'.
+    """'in 80 = 70 uncached + 3 cache read + 7 cache write (5m 5, 1h 2) · out 5 tokens (provider-reported) ·
+    first token 0.21 s · total 1.30 s · cost 12.3 µ$ (price of claude-sonnet-4-6)'.
 
-    Reads a stored assistant message's ``meta`` tolerantly: a missing or odd figure reads "?".
+    The tokens part is lib.core.usage_view.usage_caption, the one rendering of usage. Reads a stored assistant
+    message's ``meta`` tolerantly: a missing or odd figure reads "?".
     """
     reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
     usage = reply.usage
-    parts = [f"in {_n(usage.input_tokens if usage else None)} · out {_n(usage.output_tokens if usage else None)}"
-             " tokens"]
-    if usage and usage.cache_read_tokens:
-        parts.append(f"{usage.cache_read_tokens:,} cached ({'simulated' if usage.simulated else 'provider-reported'})")
+    parts = [usage_caption(usage)]
     if usage and usage.reasoning_tokens:
         parts.append(f"{usage.reasoning_tokens:,} of the output thinking")
     if usage and usage.explicit_cache_tokens:
@@ -184,10 +185,6 @@ def running_total_text(total: float, *, turns: int, unpriced: int = 0) -> str:
     """'Running total: 45.6 µ$ over 12 turns (estimate from the price table)'."""
     gap = f"; {unpriced} turn{'s' * (unpriced != 1)} without a price" if unpriced else ""
     return f"Running total: {format_cost(total)} over {turns} turn{'s' * (turns != 1)} (estimate{gap})"
-
-
-def _n(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
 
 
 def _s(value: float | None) -> str:

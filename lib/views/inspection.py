@@ -19,9 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from lib.core import IdRange, Price, TurnRecord, estimate_cost, find_price, id_positions
+from lib.core import IdRange, Price, TurnRecord, estimate_cost, find_price, id_positions, priced_as
 from lib.tokens import (
-    REPLY_PRIMING,
     TEXT_KINDS,
     EncodingUnavailable,
     choose_encoding,
@@ -32,6 +31,7 @@ from lib.tokens import (
     message_kind,
     message_tokens,
 )
+from lib.views.inspection_turns import ExactCounts, turn_count_label
 
 Message = Mapping[str, Any]
 PREVIEW_CHARS = 70
@@ -106,17 +106,20 @@ def inspect(
     model: str,
     system_prompt: str = "",
     prices: Mapping[str, Price] | None = None,
+    reference_model: str | None = None,
 ) -> Inspection:
+    """The session's frames. Each turn is counted, labelled and priced by its own model (``model`` only stands
+    in for records that name none); an offline turn is priced as the model its record names, else as
+    ``reference_model`` (the one "priced as" setting every page reads)."""
     records = typed_turns(turns)
     history = [m for m in history if isinstance(m, Mapping)]
     estimates, exact = message_counts(history, model)
     exact_ok = all(e is not None for e in exact)
     system = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    sys_est, sys_exact = message_counts(system, model)
+    sys_est = message_counts(system, model)[0]
     position = id_positions(history)
     est_prefix = list(itertools.accumulate(estimates, initial=0))
-    exact_prefix = list(itertools.accumulate((e or 0 for e in exact), initial=0))
-    sys_exact_total = sum(e or 0 for e in sys_exact) + REPLY_PRIMING
+    counts = ExactCounts(history, system, lambda messages, name: message_counts(messages, name)[1])
 
     rows: list[dict[str, Any]] = []
     for record in records:
@@ -125,9 +128,11 @@ def inspect(
         estimate = record.estimate
         if estimate is None:
             estimate = sum(sys_est) + _span_sum(est_prefix, sent)
+        turn_model = record.model or model
+        own = counts.of(turn_model)
         exact_sent = record.exact
-        if exact_sent is None and exact_ok:
-            exact_sent = sys_exact_total + _span_sum(exact_prefix, sent)
+        if exact_sent is None and own is not None:
+            exact_sent = own[1] + _span_sum(own[0], sent)
         usage = record.usage
         row = {
             "turn": record.turn if record.turn is not None else len(rows) + 1,
@@ -136,27 +141,31 @@ def inspect(
             "provider": usage.prompt_total if usage else None,
             "provider_simulated": bool(usage and usage.simulated),
             "untrimmed_estimate": sum(sys_est) + est_prefix[end],
-            "untrimmed_exact": sys_exact_total + exact_prefix[end] if exact_ok else None,
+            "untrimmed_exact": own[1] + own[0][end] if own is not None else None,
             "sent": record.sent_count,
             "dropped": record.dropped_count,
             "strategy": record.strategy,
             "budget": record.budget,
-            "model": record.model or model,
+            "model": turn_model,
             "failed": record.failed,
             "server_kept": record.server_kept,
             "reread_estimate": 0,
-            "reread_exact": 0 if exact_ok else None,
+            "reread_exact": 0 if own is not None else None,
+            "provider_name": record.provider,
+            "count_label": turn_count_label(record, turn_model),
+            "priced_as": record.priced_as or priced_as(turn_model, reference_model),
+            "cost": record.cost,
         }
         if record.not_sent:  # no request: nothing was sent, read, saved or billed
             row.update(estimate=0, exact=0, provider=None, untrimmed_estimate=0, untrimmed_exact=0, sent=0, dropped=0)
         elif record.server_kept:
-            row.update(_reread(record, position, est_prefix, exact_prefix if exact_ok else None, row))
+            row.update(_reread(record, position, est_prefix, own[0] if own is not None else None, row))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["turn", "estimate", "exact", "provider", "provider_simulated",
                                         "untrimmed_estimate", "untrimmed_exact", "sent", "dropped", "strategy",
                                         "budget", "model", "failed", "server_kept", "reread_estimate",
-                                        "reread_exact"])
-    for column in ("exact", "provider", "untrimmed_exact", "reread_exact"):
+                                        "reread_exact", "provider_name", "count_label", "priced_as", "cost"])
+    for column in ("exact", "provider", "untrimmed_exact", "reread_exact", "cost"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
     frame["error_pct"] = ((frame["estimate"] - frame["exact"]) / frame["exact"] * 100).round(1)
     encoding = _encoding_name(records, model)
@@ -193,9 +202,12 @@ def cumulative_frame(turns: pd.DataFrame, *, prices: Mapping[str, Price] | None 
     frame["counted_with"] = "exact" if exact else "chars/4"
     billed = turns["provider"].astype("Float64")
     charged = frame["read"].where(~(turns["server_kept"].astype(bool) & billed.notna()), billed.astype("float"))
-    costs = [_input_cost(model, n, prices) for model, n in zip(turns["model"], charged, strict=True)]
+    # Each turn at the input price of the model it is priced as (its own, or for the offline model the
+    # reference model), so a session that switched from Claude to OpenAI is priced turn by turn.
+    basis = turns["priced_as"] if "priced_as" in turns else turns["model"]
+    costs = [_input_cost(model, n, prices) for model, n in zip(basis, charged, strict=True)]
     frame["cost"] = pd.Series(costs, dtype="Float64").cumsum() if costs and None not in costs else pd.NA
-    untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(turns["model"], frame["untrimmed"], strict=True)]
+    untrimmed_costs = [_input_cost(m, n, prices) for m, n in zip(basis, frame["untrimmed"], strict=True)]
     frame["cost_untrimmed"] = (pd.Series(untrimmed_costs, dtype="Float64").cumsum()
                                if untrimmed_costs and None not in untrimmed_costs else pd.NA)
     return frame

@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.core import OFFLINE_PREFIX, Price, TurnRecord
-from lib.costs import PROFILES, PromptCache, wire_key
+from lib.core import DEFAULT_REFERENCE_MODEL, OFFLINE_PREFIX, Price, TurnRecord
+from lib.costs import PROFILES, PromptCache, profile_for_model, wire_key
 from lib.tokens import REPLY_PRIMING
 
 Message = Mapping[str, Any]
-OFFLINE_REFERENCE = "gpt-4o-mini"  # lib.providers.offline.DEFAULT_REFERENCE_MODEL, without importing providers
+OFFLINE_REFERENCE = DEFAULT_REFERENCE_MODEL
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,16 @@ class CacheView:
 
 def cache_profile_for(record: TurnRecord, reference_model: str | None = None) -> tuple[str, str]:
     """(profile id, model) of the prompt cache the turn's provider would use; the offline model is cached
-    as its reference model. Claude models use Anthropic's 5-minute cache_control profile, Gemini models Gemini's
-    implicit cache, others OpenAI's."""
+    as its reference model. The profile follows the model (lib.costs.cache_model.profile_for_model), with the long TTL
+    when the turn's usage shows long-TTL writes (Anthropic 1 h, OpenAI 12 h);
+    Gemini models use Gemini's implicit cache."""
     model = record.model or OFFLINE_REFERENCE
     if record.provider == "offline" or model.startswith(OFFLINE_PREFIX):
-        model = reference_model or OFFLINE_REFERENCE
-    if model.startswith("claude"):
-        return "anthropic-5m", model
-    return ("gemini" if model.startswith("gemini") else "openai"), model
+        # The model the turn was priced and cached as when it was sent, else today's choice.
+        model = record.priced_as or reference_model or OFFLINE_REFERENCE
+    usage = record.usage
+    ttl = "1h" if usage and usage.cache_write_1h else "12h" if usage and usage.cache_write_12h else None
+    return profile_for_model(model, ttl=ttl), model
 
 
 class SessionCache:

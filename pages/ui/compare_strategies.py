@@ -29,7 +29,7 @@ from lib.chat import (
     with_counted_billing,
 )
 from lib.context import pretty
-from lib.core import Price, default_table, markdown_literal, prices_from_rows
+from lib.core import Price, current_first, default_table, markdown_literal, model_label, prices_from_rows
 from lib.costs import CacheComparison, compare_explicit_implicit
 from pages.ui import compare_results, errors, services, sidebar
 
@@ -45,9 +45,9 @@ def strategies_tab(choices: sidebar.SidebarChoices) -> None:
         history, system_prompt, default_budget = _conversation(choices)
         left, right = st.columns(2)
         message = left.text_input("Next message", value=DEFAULT_QUESTION, key="cmp_st_message")
-        models = [m for m in default_table() if m.startswith("gpt")]
-        reference = services.settings().reference_model
-        model = right.selectbox("Counted, priced and cached as", models, key="cmp_st_model",
+        models = current_first(m for m in default_table() if m.startswith("gpt"))
+        reference = sidebar.reference_model()
+        model = right.selectbox("Counted, priced and cached as", models, key="cmp_st_model", format_func=model_label,
                                 index=models.index(reference) if reference in models else 0)
         budget = int(st.number_input("Budget and compaction threshold (tokens)", min_value=100, step=500,
                                      value=default_budget, key=f"cmp_st_budget_{st.session_state['cmp_st_source']}"))

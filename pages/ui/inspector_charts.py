@@ -54,8 +54,11 @@ def _chart(datasets: dict[str, pd.DataFrame], *, title: str, height: int = HEIGH
 
 def series_labels(data: Inspection, model: str) -> dict[str, str]:
     """Legend names for the per-turn series: each count's label, provider-reported only where it exists."""
-    labels = {"estimate": count_label("estimate"),
-              "exact": count_label("tiktoken", encoding=data.encoding, model=model)}
+    own = list(dict.fromkeys(data.turns["count_label"].dropna())) if "count_label" in data.turns else []
+    exact = own[0] if len(own) == 1 else ("tiktoken, each turn in its own model's encoding (exact for OpenAI models, "
+                                         "approximate for others)" if own else
+                                         count_label("tiktoken", encoding=data.encoding, model=model))
+    labels = {"estimate": count_label("estimate"), "exact": exact}
     provider = data.turns["provider"].notna()
     if provider.any():
         simulated = bool(data.turns.loc[provider, "provider_simulated"].all())

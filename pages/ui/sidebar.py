@@ -17,7 +17,7 @@ import streamlit as st
 
 from lib.chat import CHAT_STRATEGIES
 from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
-from lib.core import DEFAULT_PRICES, Price, Settings, markdown_literal
+from lib.core import DEFAULT_PRICES, Price, Settings, current_first, markdown_literal, model_label
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from pages.ui.errors import describe_error, error_boundary
@@ -79,8 +79,17 @@ def starting_budget(cfg: Settings) -> int:
 
 
 def reference_models(cfg: Settings) -> list[str]:
-    """Models with a price, the configured reference model first."""
-    return list(dict.fromkeys([cfg.reference_model, *(price.model for price in DEFAULT_PRICES)]))
+    """Models with a price, current ones first (the configured reference model first among them), the ones
+    shutting down or retired last."""
+    return current_first([cfg.reference_model, *(price.model for price in DEFAULT_PRICES)])
+
+
+def reference_model() -> str:
+    """The one "price the offline model as" setting, read by every page: the sidebar's choice (kept in session
+    state across pages), else the configured default. Offline turns are priced and cached as this model."""
+    cfg = settings()
+    _init_state(cfg, default_provider_name(cfg))
+    return str(st.session_state["sb_reference_model"])
 
 
 def _init_state(cfg: Settings, default_provider: str) -> None:
@@ -208,11 +217,12 @@ def _provider_section(infos: list[ProviderInfo], cfg: Settings) -> None:
     info = by_name[name]
     if not info.configured:
         st.warning(f"{markdown_literal(info.label)} is not configured. {markdown_literal(info.hint)}")
-    models = list(dict.fromkeys([info.default_model, *(info.models or [])]))
+    models = current_first([info.default_model, *(info.models or [])])
     key = f"sb_model__{name}"
     st.session_state.setdefault(key, info.default_model)
-    st.selectbox("Model", models, key=key, accept_new_options=True,
-                 help="Pick a listed model or type another name.")
+    st.selectbox("Model", models, key=key, accept_new_options=True, format_func=model_label,
+                 help="Pick a listed model or type another name. Current models come first; a model that is "
+                      "being shut down says when.")
     _capability_switches(info, cfg)
 
 
@@ -223,7 +233,7 @@ def _capability_switches(info: ProviderInfo, cfg: Settings) -> None:
         models = reference_models(cfg)
         if st.session_state["sb_reference_model"] not in models:
             st.session_state["sb_reference_model"] = cfg.reference_model
-        st.selectbox("Price the offline model as", models, key="sb_reference_model",
+        st.selectbox("Price the offline model as", models, key="sb_reference_model", format_func=model_label,
                      help="Nobody bills the offline model: its costs and its simulated prompt cache are those "
                           "of this model, from the price table.")
     if capabilities.strict_validation:

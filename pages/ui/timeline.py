@@ -2,11 +2,11 @@
 
 API for the chat page (all data comes from ``lib.views.timeline.build_timeline``)::
 
-    from lib.views.timeline import build_timeline
+    from lib.views import build_timeline
     from pages.ui.timeline import render_badges, render_cost_caption, render_timeline
 
     data = build_timeline(history, store.get_turns(sid), meta=store.get_meta(sid),
-                          reference_model=settings.reference_model, prices=prices)
+                          reference_model=sidebar.reference_model(), prices=prices)
     turn = render_timeline(data, key=f"chat_timeline__{sid}", selected_turn=None)  # -> the turn shown
     render_badges(data.row(n).badges)            # under a reply: the badges of its turn
     render_cost_caption(reply_meta, total=data.total_cost, turns=len(data.rows), unpriced=data.unpriced_turns)

@@ -113,4 +113,4 @@ def test_turns_breaks_the_cache_and_cache_aware_keeps_it(page, app):
     records = read_turns(app_store(app).get_turns(sid))
     assert [r.strategy for r in records] == ["turns"] * 5 + ["cache-aware"] * 2
     last = page.locator("[data-testid='stChatMessage']").last.inner_text()
-    assert "cache kept" in last and "cached (simulated)" in last
+    assert "cache kept" in last and "cache read" in last and "(simulated)" in last

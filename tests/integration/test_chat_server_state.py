@@ -181,6 +181,7 @@ def test_anthropic_context_management_edits_are_recorded(memory_store, fake_llm)
         sid = result.session_id
     trigger = {"type": "input_tokens", "value": 30}
     assert fake_llm.bodies("/messages")[-1]["context_management"] == {"edits": [
+        {"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 1}},
         {"type": "clear_tool_uses_20250919", "trigger": trigger, "keep": {"type": "tool_uses", "value": 3}},
         {"type": "compact_20260112", "trigger": trigger}]}
     record = stored(memory_store, result)

@@ -182,7 +182,8 @@ def test_the_key_never_appears_in_the_request_or_repr(fake_llm, name):
 
 def test_provider_list_and_default():
     infos = {info.name: info for info in list_providers(Settings(anthropic_api_key=KEY))}
-    assert list(infos) == ["offline", "openai", "openai-responses", "anthropic", "gemini", "openai-compatible"]
+    assert list(infos) == ["offline", "openai", "openai-responses", "anthropic", "anthropic-threads", "gemini",
+                           "openai-compatible"]
     assert infos["offline"].configured and infos["anthropic"].configured and not infos["openai"].configured
     assert infos["openai"].default_model == "gpt-5.4-mini"
     assert default_provider_name(Settings(openai_api_key=KEY)) == "offline"

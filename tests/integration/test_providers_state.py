@@ -98,6 +98,7 @@ def test_anthropic_context_management_beta_request_and_applied_edits(fake_llm):
     assert request["body"] == {
         "model": "claude-sonnet-5", "max_tokens": 1024, "messages": messages[1:], "system": "Be brief.",
         "stream": True, "context_management": {"edits": [
+            {"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 1}},
             {"type": "clear_tool_uses_20250919", "trigger": trigger, "keep": {"type": "tool_uses", "value": 3}},
             {"type": "compact_20260112", "trigger": trigger}]}}
     assert reply.server_context == [

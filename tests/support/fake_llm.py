@@ -17,6 +17,7 @@
     server.fail_next("slow", delay=0.5)              # the normal reply, each event after the first this late
     server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
     server.gemini_caches                             # Gemini: explicit cache name -> the tokens it holds
+    server.fail_next("usage", usage={"prompt_tokens_details": OMIT})   # a local server that sends no cache figure
     server.stop()
 
 Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers derived
@@ -38,6 +39,7 @@ from lib.core import Settings
 from lib.providers import Provider, get_provider
 from tests.support.fake_llm_events import (
     CACHED,
+    OMIT,
     anthropic_count,
     anthropic_events,
     chat_events,
@@ -48,7 +50,7 @@ from tests.support.fake_llm_events import (
     responses_events,
 )
 
-__all__ = ["CACHED", "FakeLLM"]
+__all__ = ["CACHED", "OMIT", "FakeLLM"]
 
 
 class FakeLLM:
@@ -143,8 +145,8 @@ class FakeLLM:
             events = self._events(path, body, scripted, failure or {})
         if events is None:
             return _error(handler, 404, api=api)
-        if isinstance(events, tuple):  # a state error (unknown previous response or conversation)
-            return _error(handler, events[0], api="openai", message=events[1], code=events[2])
+        if isinstance(events, tuple):  # a state error (unknown previous response, conversation or thread)
+            return _error(handler, events[0], api=api, message=events[1], code=events[2])
         delay = float(failure.get("delay", 1.0)) if scripted == "slow" and failure else 0.0
         _sse(handler, events, malformed=scripted == "malformed", delay=delay, stopping=self._stopping)
 
@@ -176,7 +178,7 @@ class FakeLLM:
         if path.endswith("/responses"):
             return responses_events(body, self, scripted=scripted, failure=failure)
         if path.endswith("/messages"):
-            return anthropic_events(body, refusal=failure.get("message") if scripted == "refusal" else None)
+            return anthropic_events(body, self, refusal=failure.get("message") if scripted == "refusal" else None)
         if path.endswith(":streamGenerateContent"):
             model = path.rsplit("/", 1)[-1].split(":")[0]
             return gemini_events(body, self.gemini_caches, model=model, refusal=scripted == "refusal",
@@ -238,8 +240,8 @@ def _error(handler: BaseHTTPRequestHandler, status: int, *, api: str, retry_afte
     message = message or {401: "Incorrect API key provided", 429: "Rate limit reached for requests",
                           400: "Invalid model name", 404: "Not found"}.get(status, "The server had an error")
     if api == "anthropic":
-        kind = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error"}.get(
-            status, "api_error")
+        kind = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error",
+                404: "not_found_error"}.get(status, "api_error")
         body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
     elif api == "gemini":
         details: list[dict[str, Any]] = []

@@ -18,6 +18,11 @@ ANTHROPIC_WRITES = {"ephemeral_5m_input_tokens": 5, "ephemeral_1h_input_tokens":
 PER_ITEM, PER_SYSTEM, OUTPUT = 10, 5, 5
 COMPACTED_CONTEXT = 20  # what a compacted server-side context holds afterwards
 CACHE_MISS = {"cache_miss_reason": {"type": "messages_changed", "cache_missed_input_tokens": 42}}
+# gpt-5.6+: tokens written with prompt_cache_options, reported by TTL; the diagnostics a comparison asks for.
+OPENAI_WRITES = 4
+OPENAI_MISS = {"type": "cache_miss", "reason": "input_changed", "cache_missed_tokens": 42,
+               "comparison_reusable_tokens": 60}
+OMIT = "<omit>"  # a usage override with this value leaves the field out (a local server that never sends it)
 
 
 def _words(count: int) -> list[str]:
@@ -43,6 +48,7 @@ def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[
     reported = {"prompt_tokens": prompt, "completion_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
                 "prompt_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": CHAT_CACHE_WRITE},
                 **(usage or {})}
+    reported = {k: v for k, v in reported.items() if v != OMIT}
     last: dict[str, Any] = {**base, "choices": [], "usage": reported}
     if diagnostics:
         last["prompt_cache_diagnostics"] = diagnostics
@@ -118,12 +124,22 @@ def responses_events(body: dict[str, Any], fake: FakeLLM, *, scripted: str | Non
     fake.contexts[response_id] = context
     if conversation:
         fake.contexts[conversation] = context
+    options = body.get("prompt_cache_options") or {}
+    details: dict[str, Any] = {"cached_tokens": CACHED, "cache_write_tokens": 0}
+    if options:  # gpt-5.6+: writes are billed, and reported by the TTL the request asked for
+        twelve = options.get("ttl") == "12h"
+        details.update(cache_write_tokens=OPENAI_WRITES, cache_write_tokens_details={
+            "ttl_30m_tokens": 0 if twelve else OPENAI_WRITES, "ttl_12h_tokens": OPENAI_WRITES if twelve else 0})
     usage = {"input_tokens": prompt, "output_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
-             "input_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": 0},
-             "output_tokens_details": {"reasoning_tokens": 0}}
+             "input_tokens_details": details, "output_tokens_details": {"reasoning_tokens": 0}}
     done = {**response, "status": "completed", "usage": usage, "output": output}
+    if options:
+        done["prompt_cache_options"] = {"mode": options.get("mode", "implicit"), "ttl": options.get("ttl", "30m"),
+                                        "comparison_response_id": options.get("comparison_response_id")}
     if fake.cache_diagnostics:
         done["prompt_cache_diagnostics"] = fake.cache_diagnostics
+    elif options.get("comparison_response_id"):
+        done["prompt_cache_diagnostics"] = OPENAI_MISS
     events.append(("response.completed", {"type": "response.completed", "sequence_number": 99, "response": done}))
     return events
 
@@ -140,16 +156,29 @@ def _compaction(body: dict[str, Any], input_tokens: int) -> bool:
     return any(e.get("type") == "compact_20260112" and input_tokens >= e["trigger"]["value"] for e in edits)
 
 
-def anthropic_events(body: dict[str, Any], *, refusal: str | None) -> Events:
+def anthropic_events(body: dict[str, Any], fake: FakeLLM, *, refusal: str | None) -> Events | tuple[int, str, str]:
+    """Messages. A ``thread`` (beta message-threads-2026-08-12) holds the context under each response id:
+    continuing one bills the held context as input, though only the new messages were sent."""
     count = len(body.get("messages") or [])
-    usage = {"input_tokens": PER_ITEM * count, "output_tokens": 1, "cache_creation_input_tokens": 7,
+    thread = body.get("thread") or {}
+    held = 0
+    if thread.get("type") == "continue":
+        previous = thread.get("previous_message_id")
+        if previous not in fake.contexts:
+            return 404, f"Thread message '{previous}' not found.", "not_found_error"
+        held = fake.contexts[previous]
+    input_tokens = held + PER_ITEM * count
+    usage = {"input_tokens": input_tokens, "output_tokens": 1, "cache_creation_input_tokens": 7,
              "cache_read_input_tokens": CACHED, "cache_creation": ANTHROPIC_WRITES}
-    message = {"id": "msg_fake", "type": "message", "role": "assistant", "content": [], "model": body.get("model"),
+    message_id = fake.new_id("msg")
+    if thread:
+        fake.contexts[message_id] = input_tokens + OUTPUT
+    message = {"id": message_id, "type": "message", "role": "assistant", "content": [], "model": body.get("model"),
                "stop_reason": None, "stop_sequence": None, "usage": usage}
     if body.get("diagnostics"):
         message["diagnostics"] = CACHE_MISS
     events: Events = [("message_start", {"type": "message_start", "message": message})]
-    compacted = _compaction(body, usage["input_tokens"])
+    compacted = _compaction(body, input_tokens)
     if compacted:
         events += _block(0, {"type": "compaction", "content": None},
                          [{"type": "compaction_delta", "content": f"Summary of {count - 1} earlier messages."}])

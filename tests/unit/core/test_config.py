@@ -13,7 +13,7 @@ def test_defaults_are_the_embedded_store_and_the_offline_model():
     assert cfg.data_dir == PROJECT_ROOT / ".data" and cfg.default_budget == 80_000
     assert cfg.default_provider is None and cfg.provider_max_retries == 2
     assert cfg.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
-    assert cfg.api_token is None and cfg.reference_model == "gpt-4o-mini"
+    assert cfg.api_token is None and cfg.reference_model == "gpt-5.4-mini"  # not scheduled to shut down
 
 
 def test_environment_wins_over_secrets_and_relative_data_dirs_are_project_relative():

@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 from bench.caching import synthetic
 from lib.context import ContextOverflowError, trim_history
 from lib.core import DEFAULT_PRICES, Price
-from lib.costs import PROFILES, PromptCache, get_profile, replay_payloads, session_costs, simulate_session, wire_key
+from lib.costs import (
+    PROFILES,
+    PromptCache,
+    get_profile,
+    profile_for_model,
+    replay_payloads,
+    session_costs,
+    simulate_session,
+    wire_key,
+)
 from lib.tokens import count_chat_tokens, message_tokens
 from lib.tokens import counting as tokens
 from tests.support.ci import require
@@ -50,7 +59,7 @@ def test_profiles_are_data_with_the_documented_rules():
         1024, 128, 1.0, None)
     assert (a5.write_multiplier, a5.read_multiplier, a5.ttl_seconds) == (1.25, 0.1, 300)
     assert (a1.write_multiplier, a1.read_multiplier, a1.ttl_seconds) == (2.0, 0.1, 3600)
-    assert all(("2026-12-06" if p.id.startswith("gemini") else "2026-11-25") in p.source for p in PROFILES.values())
+    assert all("checked 2026-" in p.source for p in PROFILES.values())
     gemini = PROFILES["gemini"]
     # Implicit: no write fee, reads at the model's cached price, 4,096 tokens (2,048 for the 2.5 models).
     assert (gemini.write_multiplier, gemini.read_multiplier, gemini.min_prefix) == (1.0, None, 4096)
@@ -164,7 +173,7 @@ def test_every_request_adds_up_and_openai_caching_never_costs_more(raw, profile)
         assert turn.input_tokens == count_chat_tokens(payload, MODEL)
         assert turn.cached_tokens + turn.write_tokens + turn.uncached_tokens == turn.input_tokens
         assert min(turn.cached_tokens, turn.write_tokens, turn.uncached_tokens) >= 0
-    if profile.startswith("openai"):  # no write surcharge, reads discounted: caching can only help
+    if PROFILES[profile].write_multiplier == 1.0:  # no write surcharge, reads discounted: caching only helps
         on = sum(t.cost for t in simulate_session(payloads, profile, model=MODEL))
         off = sum(t.cost for t in simulate_session(payloads, None, model=MODEL))
         assert on <= off + 1e-12
@@ -245,7 +254,8 @@ class NaiveCache:
         step = self.profile.granularity
         cached = 0 if matched < self.min_prefix else self.min_prefix + (matched - self.min_prefix) // step * step
         written = ends[-1] - matched if ends[-1] >= self.min_prefix else 0
-        depths = range(1, n + 1) if self.profile.store == "every" else (hit, system_end, n)
+        breakpoint = system_end if self.profile.system_breakpoint else 0
+        depths = range(1, n + 1) if self.profile.store == "every" else (hit, breakpoint, n)
         for d in depths:
             if d and ends[d - 1] >= self.min_prefix:
                 self.entries[tuple(keys[:d])] = self.now + self.profile.ttl_seconds
@@ -358,3 +368,36 @@ def test_session_costs_equal_trim_history_then_the_naive_cache(history, budget, 
             assert figures(on.turns[n]) == expected, (strategy, n)
             assert on.turns[n].cost == pytest.approx(naive.cost(*expected[:3]))
             assert off.turns[n].input_tokens == count_chat_tokens(payload, model)
+
+
+def test_gpt_56_profile_reads_any_earlier_breakpoint_and_bills_writes():
+    """gpt-5.6+: one implicit breakpoint at the end of each prompt, no lookback limit, writes at 1.25x,
+    30 minutes by default or 12 hours."""
+    thirty, twelve = PROFILES["openai-30m"], PROFILES["openai-12h"]
+    assert (thirty.ttl_seconds, twelve.ttl_seconds, thirty.write_multiplier) == (1800, 43200, 1.25)
+    assert thirty.lookback is None and not thirty.system_breakpoint
+    assert profile_for_model("gpt-5.6-luna") == "openai-30m"
+    assert profile_for_model("gpt-5.6-sol", ttl="12h") == "openai-12h"
+    assert profile_for_model("gpt-5.4-mini") == "openai"
+    assert profile_for_model("claude-opus-4-7", ttl="1h") == "anthropic-1h"
+    payloads = growing_session(3)
+    first, second, third = simulate_session(payloads, "openai-30m", model="gpt-5.6-luna",
+                                            timestamps=[0.0, 1500.0, 3400.0])
+    sizes = [count_chat_tokens(p, "gpt-5.6-luna") for p in payloads]
+    assert (first.status, first.write_tokens) == ("first", sizes[0] - 3)
+    assert (second.status, second.cached_tokens) == ("kept", sizes[0] - 3)
+    assert third.status == "expired"  # 31.7 minutes after the entry second wrote: the 30-minute TTL passed
+    twelve_hours = simulate_session(payloads[:2], "openai-12h", model="gpt-5.6-luna", timestamps=[0.0, 40_000.0])
+    assert twelve_hours[1].status == "kept"
+
+
+def test_every_priced_anthropic_model_has_its_minimum_cacheable_prefix():
+    anthropic = PROFILES["anthropic-5m"]
+    named = {name for name, _ in anthropic.min_prefix_by_model}
+    for price in DEFAULT_PRICES:
+        if price.model.startswith("claude"):
+            assert price.model in named, price.model
+    assert anthropic.min_prefix_for("claude-opus-4-7") == 2048
+    assert anthropic.min_prefix_for("claude-opus-5") == 512
+    assert anthropic.min_prefix_for("claude-opus-5-5") == 1024  # not Opus 5's 512: the longest name wins
+    assert anthropic.min_prefix_for("claude-opus-4-6") == 4096

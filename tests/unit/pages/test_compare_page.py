@@ -56,7 +56,7 @@ def test_two_offline_columns_are_compared_and_saved_apart_from_the_history():
     for table in tables(at):
         assert not {"None", "nan", "True", "False"} & set(table_cells(table)), table
     assert summary.loc["count"].iloc[0].startswith("approximate (o200k_base stands in for offline-teacher")
-    assert summary.loc["cost basis"].iloc[0] == "priced as gpt-4o-mini"
+    assert summary.loc["cost basis"].iloc[0] == "priced as gpt-5.4-mini"
     assert float(summary.loc["cost (µ$, millionths of a US$)"].iloc[0]) > 0
     assert summary.loc["sent"].iloc[0] == "2 messages"  # system prompt + the new message, as the note says
     assert any("Chat Completions" in m.value and "2 messages" in m.value for m in at.markdown)

@@ -129,7 +129,34 @@ def test_provider_reported_cache_reads_shade_the_prefix_and_say_so() -> None:
     row = data.row(3)
     assert row.cache.source == "provider-reported" and row.cache.cached_tokens == 1_250
     assert 1 <= row.cache.cached_messages < 5
-    assert any("1,250 cached tokens" in b.text for b in row.badges)
+    cache = next(b for b in row.badges if "cache" in b.text and "tokens" in b.text)
+    assert cache.text == "cache hit: 1,250 of 2,000 input tokens read from the cache"
+    assert cache.source == "provider-reported"
+
+
+def test_a_reported_cache_figure_is_never_mixed_with_a_simulated_verdict() -> None:
+    """A payload below the simulated minimum, for which the provider still reported a cache read: the badge
+    says what the provider reported, and nothing simulated (before, "not cached (prefix below the provider's
+    minimum) · 3 cached tokens")."""
+    history = [{"id": "u1", "role": "user", "content": "hello"}]
+    usage = Usage(input_tokens=10, output_tokens=5, cache_read_tokens=3, cache_write_tokens=7, cache_in_input=False,
+                  cache_write_5m=5, cache_write_1h=2)
+    record = TurnRecord(turn=1, sent=(("u1", "u1"),), sent_count=1, model="claude-sonnet-4-6",
+                        provider="anthropic", usage=usage, user_id="u1")
+    row = build_timeline(history, [record]).row(1)
+    assert row.cache.status == "short"  # the simulation alone would call it too short to cache
+    texts = [b.text for b in row.badges]
+    assert "cache hit: 3 of 20 input tokens read from the cache · 7 cache write (5m 5, 1h 2)" in texts
+    assert not any("minimum" in t for t in texts)
+
+
+def test_a_simulated_verdict_says_so_in_its_text() -> None:
+    history = [{"id": "u1", "role": "user", "content": "hello"}]
+    record = TurnRecord(turn=1, sent=(("u1", "u1"),), sent_count=1, model="gpt-5.4-mini", provider="openai",
+                        user_id="u1")
+    badge = next(b for b in build_timeline(history, [record]).row(1).badges if "cached" in b.text)
+    assert badge.text == "not cached (prefix below the provider's minimum) (simulated)"
+    assert badge.source.startswith("simulated")
 
 
 def test_summary_turns_show_the_compaction_and_rebuild_it_into_the_body() -> None:
