@@ -100,7 +100,7 @@ def test_trimmed_chat_session_shows_dropped_messages_with_plain_columns():
     sid = None
     for n in range(5):
         sid = run_turn(handle.store, offline, TurnRequest(user_text=f"Message {n} about trimming history",
-                                                          session_id=sid, budget=200)).session_id
+                                                          session_id=sid, budget=60)).session_id
     at = open_app(PAGE, session=sid)
     assert not at.exception
     assert len(charts(at)) >= 5  # the cost chart needs a price for the session's model

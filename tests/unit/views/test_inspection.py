@@ -27,7 +27,7 @@ def chatted() -> tuple[MemoryStore, str]:
     sid = None
     for n in range(6):
         result = run_turn(store, offline, TurnRequest(user_text=f"Question number {n} about history trimming",
-                                                      session_id=sid, system_prompt="Be brief.", budget=260,
+                                                      session_id=sid, system_prompt="Be brief.", budget=100,
                                                       model=MODEL))
         sid = result.session_id
     return store, sid
