@@ -89,27 +89,24 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
         raise MessageTooLarge(len(request.user_text))
     session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
     model = request.model or provider.default_model
-    history = store.get_history(session_id)
-    meta = store.get_meta(session_id)
-    cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
-    # One transaction stores the message and takes the next turn number: two tabs never share one.
-    # Stamped here, so a retry after an attempt whose answer was lost (the server died between storing
-    # and replying) resends the same id and gets the first attempt's number back: nothing is stored twice.
-    # The runner (this process) lets a reader tell a turn still running from one whose server was killed.
-    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
-    try:
-        user, turn = retry_store_write(lambda: store.begin_turn(session_id, message), seconds=SAVE_RETRY_SECONDS)
-    except StoreUnavailable as exc:
-        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
-    # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same
-    # fields again is harmless, so a store restart between the two writes is ridden out by retrying.
+    # The prompt is stored once per distinct text; each turn record keeps only its hash.
     prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
+    # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
+    # retry after an attempt whose answer was lost (the server died between storing and replying) resends
+    # the same id and gets the first attempt's number back: nothing is stored twice. The runner (this
+    # process) lets a reader tell a turn still running from one whose server was killed.
+    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
     try:
-        retry_store_write(lambda: store.set_meta(session_id, **prompt), seconds=SAVE_RETRY_SECONDS)
+        opened = retry_store_write(lambda: store.open_turn(session_id, message, meta=prompt,
+                                                           newest_record=request.strategy == "cache-aware"),
+                                   seconds=SAVE_RETRY_SECONDS)
     except StoreUnavailable as exc:
-        raise MessageNotSent(exc, session_id=session_id, turn=turn) from exc
+        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
+    history, meta, user, turn = opened.history, opened.meta, opened.message, opened.turn
+    cut = _previous_cut(opened.newest_record) if request.strategy == "cache-aware" else None
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
                             trim=None, history_positions=id_positions(history))
@@ -213,12 +210,11 @@ def _is_summary(message: Message) -> bool:
     return isinstance(meta, Mapping) and "summary" in meta
 
 
-def _previous_cut(store: SessionStore, session_id: str) -> str | None:
+def _previous_cut(newest: Mapping[str, Any] | None) -> str | None:
     """The cache-aware cut of the previous turn, so the payload's prefix (and the provider's cache) survives."""
-    turns = store.get_turns(session_id, -1)  # only the newest record is read
-    if not turns:
+    if newest is None:
         return None
-    previous = TurnRecord.from_json(turns[-1])
+    previous = TurnRecord.from_json(newest)
     return previous.cut if previous.strategy == "cache-aware" else None
 
 

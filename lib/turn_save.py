@@ -78,15 +78,16 @@ def save_reply_again(store: SessionStore, result: TurnResult) -> TurnResult:
     if not result.unsaved:
         return result
     record = result.unsaved_record or result.record
+    assistant = result.assistant_message
+    if result.unsaved_reply is not None:
+        record = replace(record, assistant_id=result.unsaved_reply["id"], error=None, error_type=None,
+                         reply_saved_late=True)
     try:
-        assistant = result.assistant_message
-        if result.unsaved_reply is not None:
-            assistant = store.append_messages(result.session_id, result.unsaved_reply)[0]
-            record = replace(record, assistant_id=assistant["id"], error=None, error_type=None,
-                             reply_saved_late=True)
-        store.append_turn(result.session_id, record.to_json())
+        stored = store.close_turn(result.session_id, turn=result.turn, reply=result.unsaved_reply,
+                                  record=record.to_json())
     except StoreUnavailable as exc:
         raise ReplyNotSaved(exc) from exc
+    assistant = stored if stored is not None else assistant
     error = None if isinstance(result.error, ReplyNotSaved) else result.error
     return replace(result, assistant_message=assistant, record=record, error=error, unsaved_reply=None,
                    unsaved_record=None)
