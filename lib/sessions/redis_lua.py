@@ -40,8 +40,22 @@ local LIST = {messages = M, turns = T, comparisons = C}
 local LEGACY = {epoch = 'store:epoch', turn_seq = 'store:turn_seq', ['messages:first'] = 'store:first:messages',
                 ['turns:first'] = 'store:first:turns', ['comparisons:first'] = 'store:first:comparisons'}
 
--- A session of the previous layout (a separate state hash and three id indexes): its counters move into
--- meta, its indexes go. Only called when meta exists, so the HSET never creates a key without a TTL.
+-- Copy one id index of the previous layout into ``ids``; ``score(member, old score)`` gives the new score.
+local function copy_ids(from, prefix, score)
+  local old = redis.call('ZRANGE', from, 0, -1, 'WITHSCORES')
+  for i = 1, #old, 2000 do
+    local args = {}
+    for j = i, math.min(i + 1998, #old - 1), 2 do
+      args[#args + 1] = score(old[j], old[j + 1]); args[#args + 1] = prefix .. old[j]
+    end
+    if #args > 0 then redis.call('ZADD', IDS, unpack(args)) end
+  end
+end
+
+-- A session of the previous layout (a separate state hash and three id indexes, done once per session):
+-- its counters move into meta and its ids into ``ids`` (messages older than anything new, a begun user
+-- message scored by its turn number, a record by its own), so nothing stored before is stored twice.
+-- Only called when meta exists; ``ids`` takes meta's TTL, so no key is left without one.
 local function migrate()
   local old = redis.call('HGETALL', KEYS[6])
   local moved = {}
@@ -54,6 +68,11 @@ local function migrate()
   local flat = {}
   for name, value in pairs(moved) do flat[#flat + 1] = name; flat[#flat + 1] = value end
   if #flat > 0 then redis.call('HSET', META, unpack(flat)) end
+  copy_ids(KEYS[7], 'm:', function() return 0 end)
+  copy_ids(KEYS[9], 'm:', function(_, turn) return turn end)
+  copy_ids(KEYS[8], 't:', function(number) return number end)
+  local left = redis.call('PTTL', META)
+  if left > 0 then redis.call('PEXPIRE', IDS, left) end
   redis.call('DEL', KEYS[6], KEYS[7], KEYS[8], KEYS[9])
   return moved
 end
