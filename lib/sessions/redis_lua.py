@@ -30,6 +30,9 @@ When the cap trims a list, only the ``keep`` highest-scored ids stay: newer than
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 SESSION_PARTS = ("messages", "turns", "comparisons", "meta", "ids")
 LEGACY_PARTS = ("state", "message_ids", "turn_ids", "begun")
 LIST_PARTS = ("messages", "turns", "comparisons")
@@ -265,3 +268,28 @@ for _, i in ipairs({4, 1, 2, 5, 3}) do
 end
 return best
 """
+
+
+def write_args(common: Sequence[Any], *, full: bool, turn: int, keep: int, title: str,
+               meta: Mapping[str, str | None], messages: Sequence[tuple[str | None, str]],
+               turns: Sequence[tuple[str | None, str]], comparisons: Sequence[str]) -> list[Any]:
+    """WRITE's ARGV (``common`` is its first six); in ``meta`` a None value deletes the field."""
+    set_fields = [(name, value) for name, value in meta.items() if value is not None]
+    deleted = [name for name, value in meta.items() if value is None]
+    args = [*common, int(full), turn, keep, title, len(set_fields), len(deleted), len(messages), len(turns),
+            len(comparisons)]
+    for name, value in set_fields:
+        args += [name, value]
+    args += deleted
+    for key, entry in [*messages, *turns]:
+        args += [key or "", entry]
+    return [*args, *comparisons]
+
+
+def open_args(common: Sequence[Any], *, known: tuple[str, int, int], newest_record: bool, keep: int, title: str,
+              message: tuple[str, str], meta: Mapping[str, str]) -> list[Any]:
+    """OPEN's ARGV: ``known`` is the caller's cached (epoch, first, end); ``message`` its (id, JSON)."""
+    args = [*common, *known, 1, int(newest_record), keep, title, *message]
+    for name, value in meta.items():
+        args += [name, value]
+    return args

@@ -53,7 +53,8 @@ from lib.sessions.cache import Entry, ListCache, visible
 from lib.sessions.imports import Entries, plan_import
 from lib.sessions.redis_client import connect, translate
 from lib.sessions.redis_import import write_import
-from lib.sessions.redis_lua import LEGACY_PARTS, OPEN, READ, SESSION_PARTS, TTL, WRITE
+from lib.sessions.redis_listing import list_sessions
+from lib.sessions.redis_lua import LEGACY_PARTS, OPEN, READ, SESSION_PARTS, TTL, WRITE, open_args, write_args
 from lib.sessions.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -169,16 +170,9 @@ class RedisStore:
         """
         fields = dict(meta or {})
         check_meta_names(fields)
-        set_fields = {name: meta_value(value) for name, value in fields.items() if value is not None}
-        deleted = [name for name, value in fields.items() if value is None]
-        args = [*self._common_args(session_id, time.time()), int(full), turn, self.ids_kept, title or "",
-                len(set_fields), len(deleted), len(messages), len(turns), len(comparisons)]
-        for name, value in set_fields.items():
-            args += [name, value]
-        args += deleted
-        for key, entry in [*messages, *turns]:
-            args += [key or "", entry]
-        args += list(comparisons)
+        args = write_args(self._common_args(session_id, time.time()), full=full, turn=turn, keep=self.ids_kept,
+                          title=title or "", messages=messages, turns=turns, comparisons=comparisons,
+                          meta={name: None if value is None else meta_value(value) for name, value in fields.items()})
         *lengths, touched = self._write_script(keys=self._script_keys(session_id), args=args)
         if touched:
             self._touched_now(session_id)
@@ -246,11 +240,10 @@ class RedisStore:
         fields = dict(meta or {})
         check_meta_names(fields)
         cached = self._cache.get(session_id, "messages")
-        args = [*self._common_args(session_id, time.time()), cached.epoch, cached.first, cached.end, 1,
-                int(newest_record), self.ids_kept, title or "", message_id, entry]
-        for name, value in fields.items():
-            if value is not None:  # open_turn sets fields; deleting one is set_meta's job
-                args += [name, meta_value(value)]
+        args = open_args(self._common_args(session_id, time.time()), known=(cached.epoch, cached.first, cached.end),
+                         newest_record=newest_record, keep=self.ids_kept, title=title or "",
+                         message=(message_id, entry),  # deleting a field is set_meta's job:
+                         meta={k: meta_value(v) for k, v in fields.items() if v is not None})
         epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
             keys=self._script_keys(session_id), args=args)
         self._touched_now(session_id)
@@ -332,25 +325,7 @@ class RedisStore:
 
     @translate
     def list_sessions(self) -> list[SessionSummary]:
-        now = time.time()
-        self.client.zremrangebyscore(self.index_key, "-inf", now)
-        ids = [i for i in map(str, self.client.zrange(self.index_key, 0, -1)) if _valid(i)]
-        pipe = self.client.pipeline(transaction=False)
-        for session_id in ids:
-            pipe.llen(self.key(session_id, "messages"))
-            pipe.llen(self.key(session_id, "turns"))
-            pipe.hmget(self.key(session_id, "meta"), ["title", "updated_at"])
-            pipe.ttl(self.key(session_id, "meta"))
-        results = pipe.execute()
-        rows = []
-        for n, session_id in enumerate(ids):
-            messages, turns, (title, updated), ttl = results[4 * n: 4 * n + 4]
-            if ttl is None or ttl < 0:  # expired between the prune and now
-                continue
-            rows.append(SessionSummary(id=session_id, title=title or "", message_count=int(messages),
-                                       turn_count=int(turns), ttl=int(ttl),
-                                       last_activity=_float_or_none(updated)))
-        return sorted(rows, key=lambda r: r.last_activity or 0.0, reverse=True)
+        return list_sessions(self)
 
     # -- turns, comparisons, meta ------------------------------------------------------------------------
 
@@ -446,19 +421,3 @@ def _decode_entries(raw: list[str], key: str, *, offset: int | None) -> list[Ent
             log.warning("Skipping corrupt entry%s in %s: %.80r", where, key, item)
         entries.append(value)
     return entries
-
-
-def _valid(session_id: str) -> bool:
-    try:
-        validate_session_id(session_id)
-    except ValueError:
-        log.warning("Ignoring invalid session id %.80r in the session index", session_id)
-        return False
-    return True
-
-
-def _float_or_none(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
