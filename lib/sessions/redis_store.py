@@ -242,7 +242,7 @@ class RedisStore:
         cached = self._cache.get(session_id, "messages")
         args = open_args(self._common_args(session_id, time.time()), known=(cached.epoch, cached.first, cached.end),
                          newest_record=newest_record, keep=self.ids_kept, title=title or "",
-                         message=(message_id, entry),  # deleting a field is set_meta's job:
+                         message=(str(message_id), entry),  # deleting a field is set_meta's job:
                          meta={k: meta_value(v) for k, v in fields.items() if v is not None})
         epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
             keys=self._script_keys(session_id), args=args)
