@@ -320,7 +320,11 @@ class RedisStore:
     @translate
     def ttl(self, session_id: str) -> int | None:
         """Seconds left before the session expires, or None when it does not exist."""
-        left = int(self._ttl_script(keys=self.keys(session_id)[: len(SESSION_PARTS)]))
+        # Every key of a session shares one expiry, and every store write keeps meta: one TTL answers. The
+        # script looks at the other keys for a session written some other way (raw RPUSH, say).
+        left = int(self.client.ttl(self.key(session_id, "meta")))
+        if left <= 0:
+            left = int(self._ttl_script(keys=self.keys(session_id)[: len(SESSION_PARTS)]))
         return left if left >= 0 else None
 
     @translate
