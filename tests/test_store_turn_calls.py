@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -113,3 +114,24 @@ def test_a_session_of_the_previous_layout_keeps_its_counter_and_loses_its_old_ke
     assert redis_store.append("s1", message) == 2  # ids stored before are still known: nothing stored twice
     assert redis_store.append_turn("s1", {"turn": 41}) == 1
     assert redis_store.open_turn("s1", message).turn == 41  # a resent begin of the old layout keeps its number
+
+
+def test_threads_sharing_one_store_keep_its_cache_exact(redis_store):
+    """Turns from several threads of one process (an API server's worker threads) on one session: what the
+    process's cache returns is exactly what a fresh read of the server returns, nothing lost or repeated."""
+    def taker(name: str) -> None:
+        for n in range(40):
+            opened = redis_store.open_turn("shared", {"role": "user", "content": f"{name}{n}"})
+            redis_store.close_turn("shared", turn=opened.turn, reply={"role": "assistant", "content": f"r{name}{n}"},
+                                   record={"turn": opened.turn})
+            redis_store.get_history("shared")
+
+    threads = [threading.Thread(target=taker, args=(name,)) for name in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    fresh = RedisStore(redis_store.client, prefix=redis_store.prefix).get_history("shared")
+    assert len(fresh) == 320 and len({m["id"] for m in fresh}) == 320
+    assert redis_store.get_history("shared") == fresh
+    assert redis_store.open_turn("shared", {"role": "user", "content": "last"}).history == fresh

@@ -49,7 +49,7 @@ from lib.sessions.base import (
     turn_key,
     validate_session_id,
 )
-from lib.sessions.cache import Entry, ListCache, visible
+from lib.sessions.cache import CachedList, Entry, ListCache, visible
 from lib.sessions.imports import Entries, plan_import
 from lib.sessions.redis_client import connect, translate
 from lib.sessions.redis_import import write_import
@@ -196,12 +196,12 @@ class RedisStore:
         ])
         if touch:
             self._index_in_cluster(session_id, only_existing=True)
-        return self._cached(session_id, part, epoch, int(first), int(start), raw)
+        return self._cached(session_id, part, cached, epoch, int(first), int(start), raw)
 
-    def _cached(self, session_id: str, part: str, epoch: str, first: int, start: int,
+    def _cached(self, session_id: str, part: str, cached: CachedList, epoch: str, first: int, start: int,
                 raw: list[str]) -> list[dict[str, Any]]:
-        """Merge what a script read into this process's copy of the list; return the visible entries."""
-        cached = self._cache.get(session_id, part)
+        """Merge what a script read into ``cached``, the copy whose end the script was given (another thread may
+        have stored a newer one since: ``start`` is relative to this one); return the visible entries."""
         new = _decode_entries(raw, self.key(session_id, part), offset=first + start)
         fresh = cached.extended(epoch=epoch or "", first=first, start=start, new=new)
         if epoch:  # sessions written by this store; anything else is read in full every time
@@ -248,7 +248,7 @@ class RedisStore:
             keys=self._script_keys(session_id), args=args)
         self._touched_now(session_id)
         self._index_in_cluster(session_id, only_existing=False)
-        history = self._cached(session_id, "messages", epoch, int(first), int(start), raw)
+        history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw)
         if not pushed:
             history = history_before(history, message_id)
         record = decode_entry(newest) if newest else None
