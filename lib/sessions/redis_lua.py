@@ -286,10 +286,10 @@ def write_args(common: Sequence[Any], *, full: bool, turn: int, keep: int, title
     return [*args, *comparisons]
 
 
-def open_args(common: Sequence[Any], *, known: tuple[str, int, int], newest_record: bool, keep: int, title: str,
-              message: tuple[str, str], meta: Mapping[str, str]) -> list[Any]:
+def open_args(common: Sequence[Any], *, known: tuple[str, int, int], read: bool, newest_record: bool, keep: int,
+              title: str, message: tuple[str, str], meta: Mapping[str, str]) -> list[Any]:
     """OPEN's ARGV: ``known`` is the caller's cached (epoch, first, end); ``message`` its (id, JSON)."""
-    args = [*common, *known, 1, int(newest_record), keep, title, *message]
+    args = [*common, *known, int(read), int(newest_record), keep, title, *message]
     for name, value in meta.items():
         args += [name, value]
     return args

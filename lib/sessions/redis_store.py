@@ -236,19 +236,24 @@ class RedisStore:
         A resent call (same message id) stores nothing twice and gets the first attempt's number back.
         ``newest_record`` also returns the newest turn record (the cache-aware strategy's previous cut).
         """
+        return self._open(session_id, message, meta=meta, newest_record=newest_record, read=True)
+
+    def _open(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None,
+              newest_record: bool, read: bool) -> OpenedTurn:
+        """open_turn; without ``read`` the history is not fetched (``history`` is empty) and the cache not touched."""
         (stored,), ((message_id, entry),), title = self._messages(session_id, [message])
         fields = dict(meta or {})
         check_meta_names(fields)
         cached = self._cache.get(session_id, "messages")
         args = open_args(self._common_args(session_id, time.time()), known=(cached.epoch, cached.first, cached.end),
-                         newest_record=newest_record, keep=self.ids_kept, title=title or "",
+                         read=read, newest_record=newest_record, keep=self.ids_kept, title=title or "",
                          message=(str(message_id), entry),  # deleting a field is set_meta's job:
                          meta={k: meta_value(v) for k, v in fields.items() if v is not None})
         epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
             keys=self._script_keys(session_id), args=args)
         self._touched_now(session_id)
         self._index_in_cluster(session_id, only_existing=False)
-        history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw)
+        history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw) if read else []
         if not pushed:
             history = history_before(history, message_id)
         record = decode_entry(newest) if newest else None
@@ -298,7 +303,7 @@ class RedisStore:
         Numbers come from a counter on the server, so two tabs or two replicas never share one; a
         resent call (same message id) returns the number the first attempt took.
         """
-        opened = self.open_turn(session_id, message)
+        opened = self._open(session_id, message, meta=None, newest_record=False, read=False)
         return opened.message, opened.turn
 
     @translate
