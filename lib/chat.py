@@ -78,9 +78,10 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
 
     Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
-    stored in the first three cases. From the write of the message on, a store outage is retried for
-    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session, and the turn if known). A message too
-    large for the budget is stored and returned with ``error`` set.
+    stored in the first three cases. The store call (one: it reads the history and stores the message) is
+    retried through a store outage for SAVE_RETRY_SECONDS, then raised as MessageNotSent, which names the
+    session and says the message may be stored. A message too large for the budget is stored and returned
+    with ``error`` set.
     A "summary" request may call the provider once to write the summary (a separate request, on the record).
     """
     if not request.user_text or not request.user_text.strip():
