@@ -132,8 +132,12 @@ def _summary(per_turn: list[Counter[str]]) -> dict[str, Any]:
 
 
 def measure(sizes: list[int], turns: int, *, page: bool) -> dict[str, Any]:
-    from tests.fake_llm import FakeLLM
-    from tests.redis_fixtures import start_valkey
+    try:
+        from tests.support.fake_llm import FakeLLM
+        from tests.support.redis_fixtures import start_valkey
+    except ImportError:  # a checkout from before tests/support/
+        from tests.fake_llm import FakeLLM  # type: ignore[no-redef]
+        from tests.redis_fixtures import start_valkey  # type: ignore[no-redef]
 
     directory = Path(tempfile.mkdtemp(prefix="hl-commands-"))
     server = start_valkey(directory)

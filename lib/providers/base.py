@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lib.core import CacheTTL, Message, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
-
-Message = Mapping[str, Any]
-CacheTTL = Literal["5m", "1h"]
 
 
 @dataclass(frozen=True)
@@ -51,43 +49,8 @@ class Capabilities:
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage as the provider reported it.
-
-    OpenAI's input tokens already include cached tokens; Anthropic's exclude cache reads and writes.
-    ``cache_in_input`` records which, so ``prompt_total`` is the full prompt size for both.
-    ``cache_write_5m``/``cache_write_1h`` split the writes by TTL where the provider says so.
-    """
-
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_in_input: bool = True
-    cache_write_5m: int | None = None
-    cache_write_1h: int | None = None
-    simulated: bool = False  # the cache figures come from lib.caching, not from a provider
-    diagnostics: str | None = None  # why a cache missed, as the provider explained it
-
-    @property
-    def prompt_total(self) -> int | None:
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return self.input_tokens
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    @property
-    def uncached_input(self) -> int | None:
-        """Input tokens billed at the full input price (neither read from nor written to a cache)."""
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
-        return self.input_tokens
+    # Runs locally with no network: its own summaries are extractive, not a paid request to itself.
+    local: bool = False
 
 
 @dataclass

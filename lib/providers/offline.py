@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.caching import PROFILES, PromptCache, TurnCache
-from lib.providers.base import Capabilities, Message, Provider, ProviderOptions, Reply, Usage
+from lib.context import SYSTEM_ROLES
+from lib.core import Message, Usage
+from lib.costs import PROFILES, PromptCache, TurnCache
+from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.errors import BadRequest
 from lib.tokens import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
-from lib.trimming import SYSTEM_ROLES
 
 FORGOT_PHRASE = "I can no longer see your first message"
 WHOLE_PHRASE = "Nothing was trimmed; I can see the whole conversation."
@@ -391,7 +392,7 @@ class OfflineProvider(Provider):
     label = "Offline teaching model (no key)"
     default_model = DEFAULT_MODEL
     models = (DEFAULT_MODEL,)
-    capabilities = Capabilities(strict_validation=True, simulated_cache=True)
+    capabilities = Capabilities(strict_validation=True, simulated_cache=True, local=True)
 
     def __init__(self, *, delay: float = 0.01, reference_model: str = DEFAULT_REFERENCE_MODEL) -> None:
         super().__init__()

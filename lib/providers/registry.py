@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.config import Settings
+from lib.core import Settings
 from lib.providers.anthropic_messages import AnthropicProvider
 from lib.providers.base import Provider, ProviderInfo
 from lib.providers.offline import OfflineProvider

@@ -12,6 +12,7 @@ import anthropic
 import httpx2
 import openai
 
+from lib.core import mask_then_cut
 from lib.providers.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -23,7 +24,6 @@ from lib.providers.errors import (
     RateLimited,
     ServerStateLost,
 )
-from lib.secrets import mask_then_cut
 
 TRANSLATABLE: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError,
                                               httpx2.StreamError, json.JSONDecodeError)

@@ -13,8 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lib.providers.base import Usage
-from lib.record_fields import as_int
+from lib.core import Usage, as_int
 
 # Far above every context window (a few million tokens at most): a larger figure is a broken server.
 MAX_REPORTED_TOKENS = 100_000_000
