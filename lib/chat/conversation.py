@@ -77,9 +77,10 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
 
     Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
-    stored in the first three cases. From the write of the message on, a store outage is retried for
-    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session, and the turn if known). A message too
-    large for the budget is stored and returned with ``error`` set.
+    stored in the first three cases. The store call (one: it reads the history and stores the message) is
+    retried through a store outage for SAVE_RETRY_SECONDS, then raised as MessageNotSent, which names the
+    session and says the message may be stored. A message too large for the budget is stored and returned
+    with ``error`` set.
     A "summary" request may call the provider once to write the summary (a separate request, on the record).
     """
     if not request.user_text or not request.user_text.strip():
@@ -88,27 +89,24 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
         raise MessageTooLarge(len(request.user_text))
     session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
     model = request.model or provider.default_model
-    history = store.get_history(session_id)
-    meta = store.get_meta(session_id)
-    cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
-    # One transaction stores the message and takes the next turn number: two tabs never share one.
-    # Stamped here, so a retry after an attempt whose answer was lost (the server died between storing
-    # and replying) resends the same id and gets the first attempt's number back: nothing is stored twice.
-    # The runner (this process) lets a reader tell a turn still running from one whose server was killed.
-    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
-    try:
-        user, turn = retry_store_write(lambda: store.begin_turn(session_id, message), seconds=SAVE_RETRY_SECONDS)
-    except StoreUnavailable as exc:
-        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
-    # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same
-    # fields again is harmless, so a store restart between the two writes is ridden out by retrying.
+    # The prompt is stored once per distinct text; each turn record keeps only its hash.
     prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
+    # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
+    # retry after an attempt whose answer was lost (the server died between storing and replying) resends
+    # the same id and gets the first attempt's number back: nothing is stored twice. The runner (this
+    # process) lets a reader tell a turn still running from one whose server was killed.
+    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
     try:
-        retry_store_write(lambda: store.set_meta(session_id, **prompt), seconds=SAVE_RETRY_SECONDS)
+        opened = retry_store_write(lambda: store.open_turn(session_id, message, meta=prompt,
+                                                           newest_record=request.strategy == "cache-aware"),
+                                   seconds=SAVE_RETRY_SECONDS)
     except StoreUnavailable as exc:
-        raise MessageNotSent(exc, session_id=session_id, turn=turn) from exc
+        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
+    history, meta, user, turn = opened.history, opened.meta, opened.message, opened.turn
+    cut = _previous_cut(opened.newest_record) if request.strategy == "cache-aware" else None
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
                             trim=None, history_positions=id_positions(history))
@@ -247,12 +245,11 @@ def _is_summary(message: Message) -> bool:
     return isinstance(meta, Mapping) and "summary" in meta
 
 
-def _previous_cut(store: SessionStore, session_id: str) -> str | None:
+def _previous_cut(newest: Mapping[str, Any] | None) -> str | None:
     """The cache-aware cut of the previous turn, so the payload's prefix (and the provider's cache) survives."""
-    turns = store.get_turns(session_id, -1)  # only the newest record is read
-    if not turns:
+    if newest is None:
         return None
-    previous = TurnRecord.from_json(turns[-1])
+    previous = TurnRecord.from_json(newest)
     return previous.cut if previous.strategy == "cache-aware" else None
 
 
@@ -270,15 +267,16 @@ def save_reply_again(store: SessionStore, result: TurnResult) -> TurnResult:
     if not result.unsaved:
         return result
     record = result.unsaved_record or result.record
+    assistant = result.assistant_message
+    if result.unsaved_reply is not None:
+        record = replace(record, assistant_id=result.unsaved_reply["id"], error=None, error_type=None,
+                         reply_saved_late=True)
     try:
-        assistant = result.assistant_message
-        if result.unsaved_reply is not None:
-            assistant = store.append_messages(result.session_id, result.unsaved_reply)[0]
-            record = replace(record, assistant_id=assistant["id"], error=None, error_type=None,
-                             reply_saved_late=True)
-        store.append_turn(result.session_id, record.to_json())
+        stored = store.close_turn(result.session_id, turn=result.turn, reply=result.unsaved_reply,
+                                  record=record.to_json())
     except StoreUnavailable as exc:
         raise ReplyNotSaved(exc) from exc
+    assistant = stored if stored is not None else assistant
     error = None if isinstance(result.error, ReplyNotSaved) else result.error
     return replace(result, assistant_message=assistant, record=record, error=error, unsaved_reply=None,
                    unsaved_record=None)

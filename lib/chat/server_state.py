@@ -134,15 +134,14 @@ def lost_note(exc: BaseException, chain: ServerChain) -> str:
             "re-sent in this turn.")
 
 
-def remember_chain(store: SessionStore, session_id: str, *, mode: ServerState | None, reply: Reply,
-                   assistant_id: str) -> None:
-    """Keep what the next turn chains on: the response id (or conversation) and the reply it ends with."""
+def chain_fields(*, mode: ServerState | None, reply: Reply, assistant_id: str) -> dict[str, str]:
+    """The meta fields that keep what the next turn chains on: the response id (or conversation) and the
+    reply it ends with. Written with the reply, in the turn's closing write."""
     if mode == "conversation" and reply.conversation_id:
-        store.set_meta(session_id, **{META_CONVERSATION: reply.conversation_id,
-                                      META_CONVERSATION_MESSAGE: assistant_id})
-    elif reply.response_id:
-        store.set_meta(session_id, **{META_PREVIOUS_RESPONSE: reply.response_id,
-                                      META_PREVIOUS_RESPONSE_MESSAGE: assistant_id})
+        return {META_CONVERSATION: reply.conversation_id, META_CONVERSATION_MESSAGE: assistant_id}
+    if reply.response_id:
+        return {META_PREVIOUS_RESPONSE: reply.response_id, META_PREVIOUS_RESPONSE_MESSAGE: assistant_id}
+    return {}
 
 
 def describe_server_context(reply: Reply) -> tuple[str, ...]:

@@ -19,9 +19,9 @@ from lib.chat.saving import SAVE_RETRY_SECONDS, ReplyNotSaved, retry_store_write
 from lib.chat.server_state import (
     ServerChain,
     ServerState,
+    chain_fields,
     describe_server_context,
     lost_note,
-    remember_chain,
     state_lost,
 )
 from lib.context import CompactionResult, ContextOverflowError, Summarizer, Summary, TrimResult, payload_problems
@@ -264,27 +264,27 @@ class PreparedTurn:
             self.error = TurnInterrupted()
         assistant = unsaved_reply = unsaved_record = None
         reply = self._reply if self.error is None else None
+        message = None
+        meta: dict[str, str] = {}
         if reply is not None:
             message = stamp({"role": "assistant", "content": reply.text,
                              "meta": self._meta_or_bare(reply)})
-            try:
-                assistant = self._saved(lambda: self.store.append_messages(self.session_id, message)[0])
-                if self.provider.capabilities.server_side_history:
-                    remember_chain(self.store, self.session_id, mode=self.chain.mode, reply=reply,
-                                   assistant_id=assistant["id"])
-            except StoreUnavailable as exc:
-                unsaved_reply, self.error = message, ReplyNotSaved(exc)
-        record = self._record(reply, assistant)
-        if unsaved_reply is not None:
-            unsaved_record = record  # written with the reply by save_reply_again: the store is down now
-        else:
-            try:
-                self._saved(lambda: self.store.append_turn(self.session_id, record.to_json()))
-            except StoreUnavailable as exc:
-                log.warning("Turn %d of %s: the turn record could not be saved: %s", self.turn, self.session_id, exc)
-                unsaved_record = record
-                if self.error is None:
-                    self.error = ReplyNotSaved(exc)
+            if self.provider.capabilities.server_side_history:
+                meta = chain_fields(mode=self.chain.mode, reply=reply, assistant_id=message["id"])
+        record = self._record(reply, message)
+        # The reply, its record and what the next turn chains on go in one atomic write (resent safely:
+        # the reply is deduplicated by id, the record by its turn number).
+        try:
+            assistant = self._saved(lambda: self.store.close_turn(self.session_id, turn=self.turn, reply=message,
+                                                                  record=record.to_json(), meta=meta))
+        except StoreUnavailable as exc:
+            log.warning("Turn %d of %s: the reply and turn record could not be saved: %s", self.turn,
+                        self.session_id, exc)
+            if self.error is None:
+                self.error = ReplyNotSaved(exc)
+            if message is not None:  # the record written later by save_reply_again says the reply came late
+                unsaved_reply, record = message, self._record(reply, None)
+            unsaved_record = record
         self._result = TurnResult(
             session_id=self.session_id, turn=self.turn, user_message=self.user_message,
             assistant_message=assistant, record=record, payload=self.payload, trim=self.trim,

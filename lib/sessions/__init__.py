@@ -5,6 +5,8 @@ store = RedisStore("redis://localhost:6379/0", ttl=3600)
 store.append(session_id, {"role": "user", "content": "Hi"})
 store.get_history(session_id)
 message, turn = store.begin_turn(session_id, {"role": "user", "content": "Next"})  # atomic turn number
+opened = store.open_turn(session_id, user_message)   # a chat turn: read + store + number, one call
+store.close_turn(session_id, turn=opened.turn, reply=reply, record=record)   # reply + record, one call
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from lib.sessions.base import (
     SESSION_ID_PATTERN,
     InvalidMessage,
     InvalidSessionId,
+    OpenedTurn,
     SessionStore,
     SessionSummary,
     StoredDict,
@@ -48,7 +51,7 @@ from lib.sessions.redis.store import RedisStore
 
 __all__ = [
     "MAX_SOCKET_PATH", "SESSION_ID_PATTERN", "EmbeddedExiting", "EmbeddedNotPrivate", "EmbeddedUnavailable",
-    "EmbeddedValkey", "InvalidMessage", "InvalidSessionId", "MemoryStore", "RedisStore", "SessionStore",
+    "EmbeddedValkey", "InvalidMessage", "InvalidSessionId", "MemoryStore", "OpenedTurn", "RedisStore", "SessionStore",
     "SessionSummary", "StoreError", "StoreHandle", "StoreUnavailable", "StoredDict", "embedded_server",
     "new_session_id", "open_store", "release_embedded", "socket_path_for", "stamp", "translate",
     "validate_session_id", "valkey_binary",

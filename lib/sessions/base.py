@@ -7,6 +7,10 @@ full history; trimming only ever shapes the payload, so the inspector can show w
 Writes are idempotent: a message whose id is already stored, or a turn record whose ``turn`` number is,
 is not stored again, so a write resent after a timeout never duplicates anything. ``begin_turn`` stores
 the user message and takes the session's next turn number in one atomic step.
+
+A chat turn uses two calls: ``open_turn`` (read the history and meta, store the user message with its
+number, set the turn's meta fields, refresh the session's TTL) and ``close_turn`` (store the reply, the
+turn record and any meta the reply sets). Each is one round trip on Redis.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +32,8 @@ MAX_TTL = 31_536_000
 # begin_turn remembers this many recent user-message ids with their turn numbers, so a retried call
 # (redis-py resending after a timeout) gets its original number back instead of a new one.
 BEGUN_WINDOW = 1_000
+# Meta fields a store keeps for itself (RedisStore's counters): never returned by get_meta, never set by callers.
+STORE_FIELD_PREFIX = "store:"
 
 
 class InvalidSessionId(HistoryLabError, ValueError):
@@ -152,6 +158,16 @@ def decode_entry(text: Any) -> StoredDict | None:
     return value if isinstance(value, StoredDict) else None
 
 
+def check_meta_names(names: Iterable[object]) -> None:
+    """Refuse meta field names a caller may not set (empty, not strings, or the store's own ``store:`` ones)."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise InvalidMessage(f"Meta field names must be non-empty strings, got {name!r}; nothing was written.")
+        if name.startswith(STORE_FIELD_PREFIX):
+            raise InvalidMessage(f"Meta field {name!r} is reserved for the store ({STORE_FIELD_PREFIX!r} fields); "
+                                 "rename it. Nothing was written.")
+
+
 def meta_value(value: Any) -> str:
     """Meta lives in a Redis HASH of strings: strings stay as they are, anything else becomes JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -178,6 +194,28 @@ class SessionSummary:
     turn_count: int
     ttl: int | None
     last_activity: float | None
+
+
+@dataclass(frozen=True)
+class OpenedTurn:
+    """What ``open_turn`` read and wrote in one step.
+
+    ``history``: every message stored before ``message`` (read-only entries); ``meta``: the session meta as
+    it was before this call set its fields; ``newest_record``: the newest turn record, when asked for.
+    ``resent``: the message was already stored (a retried call), and ``turn`` is the number it took then.
+    """
+
+    message: dict[str, Any]
+    turn: int
+    history: list[dict[str, Any]]
+    meta: dict[str, str]
+    newest_record: dict[str, Any] | None = None
+    resent: bool = False
+
+
+def history_before(history: list[dict[str, Any]], message_id: object) -> list[dict[str, Any]]:
+    """``history`` without the message a retried ``open_turn`` already stored (it is the turn's, not history)."""
+    return [m for m in history if m.get("id") != message_id]
 
 
 @runtime_checkable
@@ -208,6 +246,12 @@ class SessionStore(Protocol):
     def append_turn(self, session_id: str, record: Mapping[str, Any]) -> int: ...
 
     def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]: ...
+
+    def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
+                  newest_record: bool = False) -> OpenedTurn: ...
+
+    def close_turn(self, session_id: str, *, turn: int, reply: Mapping[str, Any] | None,
+                   record: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> dict[str, Any] | None: ...
 
     def get_turns(self, session_id: str, start: int = 0, end: int | None = None) -> list[dict[str, Any]]: ...
 

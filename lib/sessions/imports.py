@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.sessions.base import InvalidMessage, encode, meta_value, stamp, title_from, turn_key
+from lib.sessions.base import InvalidMessage, check_meta_names, encode, meta_value, stamp, title_from, turn_key
 
 Entries = list[tuple[str | None, str]]  # (deduplication key, JSON text)
 
@@ -40,9 +40,8 @@ def _meta(meta: Mapping[str, Any] | None, messages: list[dict[str, Any]], now: f
     if meta is not None and not isinstance(meta, Mapping):
         raise InvalidMessage(f"Session meta must be a mapping, got {type(meta).__name__}; nothing was written.")
     fields: dict[str, str] = {}
+    check_meta_names(meta or {})
     for name, value in (meta or {}).items():
-        if not isinstance(name, str) or not name:
-            raise InvalidMessage(f"Meta field names must be non-empty strings, got {name!r}; nothing was written.")
         if value is not None:
             fields[name] = meta_value(value)
     fields.setdefault("created_at", str(now))

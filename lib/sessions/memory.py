@@ -11,8 +11,10 @@ from typing import Any
 
 from lib.sessions.base import (
     BEGUN_WINDOW,
+    OpenedTurn,
     SessionSummary,
     check_limits,
+    check_meta_names,
     decode_entry,
     encode,
     meta_value,
@@ -153,6 +155,35 @@ class MemoryStore:
                 session.begun.popitem(last=False)
             return stored, session.turn_seq
 
+    # The two calls of a chat turn, built from the calls above (so a test double that overrides one of those
+    # fails the turn's call the way a store outage would): under the lock, so each is atomic here too.
+
+    def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
+                  newest_record: bool = False) -> OpenedTurn:
+        """Read the history and meta, store the user message with the next turn number and set ``meta``."""
+        check_meta_names(meta or {})
+        with self._lock:
+            history, before = self.get_history(session_id), self.get_meta(session_id)
+            newest = self.get_turns(session_id, -1) if newest_record else []
+            stored, turn = self.begin_turn(session_id, message)
+            self.set_meta(session_id, **{k: v for k, v in (meta or {}).items() if v is not None})
+        resent = any(m.get("id") == stored["id"] for m in history)
+        return OpenedTurn(message=stored, turn=turn, meta=before, newest_record=newest[-1] if newest else None,
+                          history=[m for m in history if m.get("id") != stored["id"]] if resent else history,
+                          resent=resent)
+
+    def close_turn(self, session_id: str, *, turn: int, reply: Mapping[str, Any] | None,
+                   record: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """Store the reply (if any), the turn record and ``meta`` together."""
+        encode(record, "turn record")  # refused before anything is written
+        check_meta_names(meta or {})
+        with self._lock:
+            stored = self.append_messages(session_id, reply)[0] if reply is not None else None
+            if meta:
+                self.set_meta(session_id, **meta)
+            self.append_turn(session_id, record)
+        return stored
+
     def get_history(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:
             session = self._touch(session_id)
@@ -224,6 +255,7 @@ class MemoryStore:
             return dict(session.meta) if session else {}
 
     def set_meta(self, session_id: str, **fields: Any) -> None:
+        check_meta_names(fields)
         with self._lock:
             session = self._write(session_id)
             for name, value in fields.items():

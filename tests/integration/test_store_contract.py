@@ -287,3 +287,54 @@ def _with_cap(store, cap: int):
     if isinstance(store, RedisStore):
         return RedisStore(store.client, prefix=store.prefix, max_messages=cap)
     return MemoryStore(max_messages=cap)
+
+
+# -- a chat turn in two calls: open_turn and close_turn (issue 28) -----------------------------------------
+
+
+def test_open_turn_reads_stores_numbers_and_sets_meta_in_one_call(store):
+    store.append("s1", {"role": "user", "content": "earlier", "id": "e1"})
+    store.set_meta("s1", system_prompt="old")
+    store.append_turn("s1", {"turn": 7, "cut": "x"})
+    opened = store.open_turn("s1", {"role": "user", "content": "now"}, meta={"system_prompt": "new"},
+                             newest_record=True)
+    assert [m["id"] for m in opened.history] == ["e1"]  # what was stored before the message
+    assert opened.meta["system_prompt"] == "old" and "created_at" in opened.meta  # meta before this call
+    assert opened.newest_record == {"turn": 7, "cut": "x"} and not opened.resent
+    assert opened.turn == 1 and opened.message["content"] == "now"
+    assert store.get_meta("s1")["system_prompt"] == "new"
+    assert [m["content"] for m in store.get_history("s1")] == ["earlier", "now"]
+    assert not any(name.startswith("store:") for name in store.get_meta("s1"))
+    assert store.open_turn("s2", {"role": "user", "content": "x"}).newest_record is None
+
+
+def test_a_resent_open_turn_keeps_its_number_and_history_and_stores_once(store):
+    store.append("s1", {"role": "user", "content": "earlier", "id": "e1"})
+    first = store.open_turn("s1", {"role": "user", "content": "q", "id": "q1"})
+    again = store.open_turn("s1", first.message)
+    assert (again.turn, again.resent, [m["id"] for m in again.history]) == (first.turn, True, ["e1"])
+    assert [m["id"] for m in store.get_history("s1")] == ["e1", "q1"]
+    assert store.open_turn("s1", {"role": "user", "content": "next"}).turn == first.turn + 1
+
+
+def test_close_turn_stores_reply_record_and_meta_idempotently(store):
+    opened = store.open_turn("s1", {"role": "user", "content": "q"})
+    reply = {"role": "assistant", "content": "a", "id": "r1"}
+    record = {"turn": opened.turn, "assistant_id": "r1"}
+    for _ in range(2):  # a resent close stores nothing twice
+        stored = store.close_turn("s1", turn=opened.turn, reply=reply, record=record,
+                                  meta={"previous_response_id": "resp_1"})
+        assert stored is not None and stored["id"] == "r1" and stored["ts"] > 0
+    assert [m["id"] for m in store.get_history("s1")] == [opened.message["id"], "r1"]
+    assert store.get_turns("s1") == [record] and store.get_meta("s1")["previous_response_id"] == "resp_1"
+    failed = store.open_turn("s1", {"role": "user", "content": "q2"})
+    assert store.close_turn("s1", turn=failed.turn, reply=None, record={"turn": failed.turn, "error": "x"}) is None
+    assert [t["turn"] for t in store.get_turns("s1")] == [1, 2] and len(store.get_history("s1")) == 3
+
+
+def test_the_stores_own_meta_fields_are_refused(store):
+    with pytest.raises(HistoryLabError, match="reserved for the store"):
+        store.set_meta("s1", **{"store:turn_seq": "99"})
+    with pytest.raises(HistoryLabError, match="reserved for the store"):
+        store.import_session("s1", messages=[{"role": "user", "content": "x"}], meta={"store:epoch": "e"})
+    assert not store.exists("s1")

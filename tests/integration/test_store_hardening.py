@@ -124,7 +124,8 @@ def test_every_key_has_a_ttl_after_begin_turn_and_import(redis_store):
     redis_store.import_session("s2", messages=[{"role": "user", "content": "y"}], turns=[{"turn": 1}],
                                meta={"k": "v"}, comparisons=[{"c": 1}])
     keys = list(redis_store.client.scan_iter(match=f"{redis_store.prefix}:*"))
-    assert {f"{redis_store.prefix}:{{s1}}:begun", f"{redis_store.prefix}:{{s2}}:turn_ids"} <= set(keys)
+    assert {f"{redis_store.prefix}:{{s1}}:ids", f"{redis_store.prefix}:{{s2}}:ids",
+            f"{redis_store.prefix}:{{s2}}:comparisons"} <= set(keys)
     assert all(redis_store.client.ttl(key) > 0 for key in keys)
 
 

@@ -17,11 +17,14 @@ from typing import Any, Protocol
 import redis
 
 from lib.sessions.imports import Entries, ImportPlan
+from lib.sessions.redis.scripts import SESSION_PARTS
 
 log = logging.getLogger(__name__)
 CHUNK = 1_000  # entries per request while staging
 STAGING_TTL = 3_600  # a crashed import's leftovers disappear by themselves
-STAGED_LISTS = {"messages": "message_ids", "turns": "turn_ids", "comparisons": None}
+# The ids index member of an entry (see scripts.py): imported messages score 0, older than anything stored
+# later; a turn record scores its number, as the store's own writes do.
+ID_MEMBERS = {"messages": "m:", "turns": "t:", "comparisons": None}
 
 
 class RedisStore(Protocol):
@@ -37,47 +40,52 @@ class RedisStore(Protocol):
     def keys(self, session_id: str) -> list[str]: ...
 
 
-def _stage_list(pipe: Any, key: str, ids_key: str | None, entries: Entries, ttl: int) -> None:
+def _stage_list(pipe: Any, key: str, ids_key: str, part: str, entries: Entries, ttl: int) -> bool:
+    """Push one list in chunks; returns whether any of its entries went into the ids index."""
+    member = ID_MEMBERS[part]
+    indexed = False
     for offset in range(0, len(entries), CHUNK):
         chunk = entries[offset: offset + CHUNK]
         pipe.rpush(key, *[entry for _, entry in chunk])
-        scores = {k: offset + n for n, (k, _) in enumerate(chunk) if k is not None}
-        if ids_key and scores:
+        scores = {f"{member}{k}": (int(k) if part == "turns" else 0) for k, _ in chunk if k is not None} \
+            if member else {}
+        if scores:
             pipe.zadd(ids_key, scores)
-        pipe.expire(key, ttl)
-        if ids_key:
             pipe.expire(ids_key, ttl)
+            indexed = True
+        pipe.expire(key, ttl)
         pipe.execute()
+    return indexed
 
 
 def stage(store: RedisStore, session_id: str, plan: ImportPlan, staging: dict[str, str]) -> list[str]:
     """Push the plan's lists to the staging keys; returns the parts that now exist there."""
     ttl = min(store.ttl_seconds, STAGING_TTL)
     staged = []
-    for part, ids_part in STAGED_LISTS.items():
+    for part in ID_MEMBERS:
         entries: Entries = getattr(plan, part)
         if not entries:
             continue
-        ids_key = staging[ids_part] if ids_part else None
-        _stage_list(store.client.pipeline(transaction=False), staging[part], ids_key, entries, ttl)
+        if _stage_list(store.client.pipeline(transaction=False), staging[part], staging["ids"], part, entries, ttl):
+            staged.append("ids")
         staged.append(part)
-        if ids_part and any(key is not None for key, _ in entries):
-            staged.append(ids_part)
-    return staged
+    return list(dict.fromkeys(staged))
 
 
 def commit(store: RedisStore, session_id: str, plan: ImportPlan, staging: dict[str, str], staged: list[str]) -> None:
-    """Replace the session with the staged lists plus meta and state, in one MULTI/EXEC."""
+    """Replace the session (any keys of the previous layout too) with the staged lists plus meta, in one
+    MULTI/EXEC."""
     now = time.time()
     keys = store.keys(session_id)
+    own: dict[str, str | int] = {"store:epoch": uuid.uuid4().hex, "store:turn_seq": plan.turn_seq,
+                                 **({"store:comparisons": "1"} if plan.comparisons else {})}
     pipe = store.client.pipeline(transaction=True)
     pipe.delete(*keys)
     for part in staged:
         pipe.rename(staging[part], store.key(session_id, part))
-    pipe.hset(store.key(session_id, "meta"), mapping=dict[Any, Any](plan.meta))
-    pipe.hset(store.key(session_id, "state"), mapping={"epoch": uuid.uuid4().hex, "turn_seq": plan.turn_seq})
-    for key in keys:
-        pipe.expire(key, store.ttl_seconds)
+    pipe.hset(store.key(session_id, "meta"), mapping=dict[Any, Any]({**plan.meta, **own}))
+    for part in SESSION_PARTS:
+        pipe.expire(store.key(session_id, part), store.ttl_seconds)
     if not store.cluster:
         pipe.zadd(store.index_key, {session_id: now + store.ttl_seconds})
         pipe.expire(store.index_key, store.ttl_seconds)
@@ -88,7 +96,7 @@ def write_import(store: RedisStore, session_id: str, plan: ImportPlan) -> None:
     """Stage, then commit; on any failure remove the staging keys and re-raise (nothing was imported)."""
     token = uuid.uuid4().hex[:12]
     staging = {part: store.key(session_id, f"import:{token}:{part}")
-               for part in ("messages", "turns", "comparisons", "message_ids", "turn_ids")}
+               for part in (*ID_MEMBERS, "ids")}
     try:
         commit(store, session_id, plan, staging, stage(store, session_id, plan, staging))
     except BaseException:

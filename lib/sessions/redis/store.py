@@ -5,19 +5,18 @@ Keys (the ``{S}`` hash tag keeps one session in one cluster slot, so scripts and
     {prefix}:{S}:messages     LIST of JSON messages
     {prefix}:{S}:turns        LIST of JSON turn records
     {prefix}:{S}:comparisons  LIST of JSON comparison records
-    {prefix}:{S}:meta         HASH (created_at, updated_at, title, system_prompt, ...)
-    {prefix}:{S}:state        HASH the store keeps for itself (epoch, turn counter, trimmed counts)
-    {prefix}:{S}:message_ids  ZSET message id -> position (so a resent append stores nothing twice)
-    {prefix}:{S}:turn_ids     ZSET turn number -> position (the same for turn records)
-    {prefix}:{S}:begun        ZSET user message id -> turn number (a resent begin_turn keeps its number)
+    {prefix}:{S}:meta         HASH (created_at, updated_at, title, system_prompt, ..., and the store's own
+                              ``store:`` fields: epoch, turn counter, trimmed counts)
+    {prefix}:{S}:ids          ZSET of stored message ids and turn numbers (a resent write stores nothing
+                              twice; a resent begin_turn gets its number back)
     {prefix}:sessions         ZSET of session ids, score = expiry time (the listing index)
 
-Every write is one atomic call (a script, see redis_lua.py, or MULTI/EXEC for meta) that also refreshes
-the TTL of every session key, so no key lives without one and two writers never overwrite each other.
-Reads are incremental: a process keeps what it has read (cache.py) and fetches only the new tail. Reads
-refresh the TTL too, but at most once per ``touch_interval`` per session, and keep index upkeep off the
-read path except for that refresh. The listing index joins the same call, except in a cluster, where it
-lives in another slot and follows in a second request.
+Every write is one atomic script (scripts.py), so two writers never overwrite each other and no key lives
+without a TTL. A chat turn is two calls: ``open_turn`` reads, stores the user message and refreshes the TTL
+of every session key; ``close_turn`` stores the reply and the turn record. Other writes refresh every key
+too. Reads are incremental: a process keeps what it has read (cache.py) and fetches only the new tail.
+Reads refresh the TTL at most once per ``touch_interval`` per session. The listing index joins the same
+call, except in a cluster, where it lives in another slot and follows in a second request.
 """
 
 from __future__ import annotations
@@ -35,11 +34,15 @@ from redis.cluster import RedisCluster
 from lib.core import redact_url
 from lib.sessions.base import (
     BEGUN_WINDOW,
+    STORE_FIELD_PREFIX,
+    OpenedTurn,
     SessionSummary,
     StoreError,
     check_limits,
+    check_meta_names,
     decode_entry,
     encode,
+    history_before,
     meta_value,
     slice_bounds,
     stamp,
@@ -47,14 +50,16 @@ from lib.sessions.base import (
     turn_key,
     validate_session_id,
 )
-from lib.sessions.cache import Entry, ListCache, visible
+from lib.sessions.cache import CachedList, Entry, ListCache, visible
 from lib.sessions.imports import Entries, plan_import
 from lib.sessions.redis.client import connect, translate
 from lib.sessions.redis.importer import write_import
-from lib.sessions.redis.scripts import APPEND, LIST_PARTS, READ, SESSION_PARTS, key_position
+from lib.sessions.redis.listing import list_sessions
+from lib.sessions.redis.scripts import LEGACY_PARTS, OPEN, READ, SESSION_PARTS, TTL, WRITE, open_args, write_args
 
 log = logging.getLogger(__name__)
 PARTS = SESSION_PARTS
+ALL_PARTS = (*SESSION_PARTS, *LEGACY_PARTS)  # what a script is given, and what a clear deletes
 
 
 class RedisStore:
@@ -90,13 +95,18 @@ class RedisStore:
         self.unreachable_advice = unreachable_advice
         self.index_key = f"{prefix}:sessions"
         # A read refreshes the TTL at most this often per session: the sliding expiry is off by at most
-        # this much, and a turn's reads cost no EXPIREs (its writes already refreshed every key).
+        # this much, and a turn's reads cost no EXPIREs (its open_turn already refreshed every key).
         self.touch_interval = min(60.0, ttl / 10) if touch_interval is None else touch_interval
+        # Ids kept in a session's index once the cap trims: every stored message and turn record, plus the
+        # begin_turn window, all of them newer than anything trimmed.
+        self.ids_kept = 2 * max_messages + BEGUN_WINDOW
         self._touched: dict[str, float] = {}
         self._touch_lock = threading.Lock()
         self._cache = ListCache()
-        self._append_script = client.register_script(APPEND)
+        self._open_script = client.register_script(OPEN)
+        self._write_script = client.register_script(WRITE)
         self._read_script = client.register_script(READ)
+        self._ttl_script = client.register_script(TTL)
 
     def __repr__(self) -> str:
         return (f"RedisStore({self.location}, prefix={self.prefix!r}, ttl={self.ttl_seconds}, "
@@ -111,13 +121,17 @@ class RedisStore:
         return f"{self.prefix}:{{{validate_session_id(session_id)}}}:{part}"
 
     def keys(self, session_id: str) -> list[str]:
-        return [self.key(session_id, part) for part in PARTS]
+        """Every key a session may have, including those of the previous layout (migrated when seen)."""
+        return [self.key(session_id, part) for part in ALL_PARTS]
 
     # -- internals -----------------------------------------------------------------------------------
 
     def _script_keys(self, session_id: str) -> list[str]:
         keys = self.keys(session_id)
         return keys if self.cluster else [*keys, self.index_key]
+
+    def _common_args(self, session_id: str, now: float) -> list[Any]:
+        return [self.ttl_seconds, self.max_messages, repr(now), session_id, int(not self.cluster), uuid.uuid4().hex]
 
     def _touch_due(self, session_id: str) -> bool:
         """True (and the interval restarts) when this read should refresh the session's TTL."""
@@ -128,9 +142,9 @@ class RedisStore:
         return due
 
     def _touched_now(self, session_id: str) -> None:
-        """Every write refreshes every key's TTL, so the next read need not."""
+        """A write just refreshed every key's TTL, so the next read need not."""
         with self._touch_lock:
-            if len(self._touched) > 10_000:  # a bound, not an LRU: forgetting only costs one extra EXPIRE
+            if len(self._touched) > 10_000:  # a bound, not an LRU: forgetting only costs one extra refresh
                 self._touched.clear()
             self._touched[session_id] = time.monotonic()
 
@@ -146,20 +160,24 @@ class RedisStore:
         pipe.expire(self.index_key, self.ttl_seconds)
         pipe.execute()
 
-    def _run_append(self, session_id: str, part: str, entries: Entries, *, title: str | None = None,
-                    begin: bool = False) -> tuple[int, int]:
-        """One atomic append (see redis_lua.APPEND); returns (turn number or 0, list length)."""
-        args: list[Any] = [
-            key_position(part), key_position(LIST_PARTS[part]), self.ttl_seconds, self.max_messages,
-            repr(time.time()), uuid.uuid4().hex, title or "", int(begin), session_id, int(not self.cluster),
-            BEGUN_WINDOW, part,
-        ]
-        for key, entry in entries:
-            args += [key or "", entry]
-        turn, length = self._append_script(keys=self._script_keys(session_id), args=args)
-        self._touched_now(session_id)
-        self._index_in_cluster(session_id, only_existing=False)
-        return int(turn), int(length)
+    def _write(self, session_id: str, *, messages: Sequence[tuple[str | None, str]] = (),
+               turns: Sequence[tuple[str | None, str]] = (), comparisons: Sequence[str] = (),
+               meta: Mapping[str, Any] | None = None, title: str | None = None, full: bool = True,
+               turn: int = 0) -> tuple[int, int, int]:
+        """One atomic write (scripts.WRITE); returns the lengths of the lists written (-1 for the others).
+
+        ``full`` refreshes every key's TTL; a turn's closing write passes False (open_turn just did).
+        """
+        fields = dict(meta or {})
+        check_meta_names(fields)
+        args = write_args(self._common_args(session_id, time.time()), full=full, turn=turn, keep=self.ids_kept,
+                          title=title or "", messages=messages, turns=turns, comparisons=comparisons,
+                          meta={name: None if value is None else meta_value(value) for name, value in fields.items()})
+        *lengths, touched = self._write_script(keys=self._script_keys(session_id), args=args)
+        if touched:
+            self._touched_now(session_id)
+            self._index_in_cluster(session_id, only_existing=False)
+        return int(lengths[0]), int(lengths[1]), int(lengths[2])
 
     def _messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]],
                                                                                          Entries, str | None]:
@@ -170,27 +188,92 @@ class RedisStore:
 
     def _read(self, session_id: str, part: str) -> list[dict[str, Any]]:
         """The whole list, fetching only what was appended since this process last read it."""
-        key = self.key(session_id, part)
         cached = self._cache.get(session_id, part)
         touch = self._touch_due(session_id)
         epoch, first, start, raw = self._read_script(keys=self._script_keys(session_id), args=[
-            key_position(part), cached.epoch, cached.first, cached.end, self.ttl_seconds if touch else 0,
-            repr(time.time()), session_id, int(not self.cluster), part,
+            part, cached.epoch, cached.first, cached.end, self.ttl_seconds if touch else 0, repr(time.time()),
+            session_id, int(not self.cluster),
         ])
-        first, start = int(first), int(start)
-        new = _decode_entries(raw, key, offset=first + start)
+        if touch:
+            self._index_in_cluster(session_id, only_existing=True)
+        return self._cached(session_id, part, cached, epoch, int(first), int(start), raw)
+
+    def _cached(self, session_id: str, part: str, cached: CachedList, epoch: str, first: int, start: int,
+                raw: list[str]) -> list[dict[str, Any]]:
+        """Merge what a script read into ``cached``, the copy whose end the script was given (another thread may
+        have stored a newer one since: ``start`` is relative to this one); return the visible entries."""
+        new = _decode_entries(raw, self.key(session_id, part), offset=first + start)
         fresh = cached.extended(epoch=epoch or "", first=first, start=start, new=new)
         if epoch:  # sessions written by this store; anything else is read in full every time
             self._cache.put(session_id, part, fresh)
-        if touch:
-            self._index_in_cluster(session_id, only_existing=True)
         return visible(fresh)
 
     def _touch_commands(self, pipe: Any, session_id: str) -> None:
-        for key in self.keys(session_id):
-            pipe.expire(key, self.ttl_seconds)
+        for part in SESSION_PARTS:
+            pipe.expire(self.key(session_id, part), self.ttl_seconds)
         if not self.cluster:
             pipe.zadd(self.index_key, {session_id: time.time() + self.ttl_seconds}, xx=True)
+
+    def _read_command(self, session_id: str, command: str, key: str, *args: Any) -> Any:
+        """One read command (a redis-py method name), joined by the TTL refresh in one transaction when one is due."""
+        if not self._touch_due(session_id):
+            return getattr(self.client, command)(key, *args)
+        pipe = self.client.pipeline(transaction=True)
+        getattr(pipe, command)(key, *args)
+        self._touch_commands(pipe, session_id)
+        result = pipe.execute()[0]
+        self._index_in_cluster(session_id, only_existing=True)
+        return result
+
+    # -- a chat turn: two calls ----------------------------------------------------------------------
+
+    @translate
+    def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
+                  newest_record: bool = False) -> OpenedTurn:
+        """Read the history (its new tail) and meta, store ``message`` with the next turn number, set ``meta``,
+        and refresh the TTL of every session key: one atomic call.
+
+        A resent call (same message id) stores nothing twice and gets the first attempt's number back.
+        ``newest_record`` also returns the newest turn record (the cache-aware strategy's previous cut).
+        """
+        return self._open(session_id, message, meta=meta, newest_record=newest_record, read=True)
+
+    def _open(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None,
+              newest_record: bool, read: bool) -> OpenedTurn:
+        """open_turn; without ``read`` the history is not fetched (``history`` is empty) and the cache not touched."""
+        (stored,), ((message_id, entry),), title = self._messages(session_id, [message])
+        fields = dict(meta or {})
+        check_meta_names(fields)
+        cached = self._cache.get(session_id, "messages")
+        args = open_args(self._common_args(session_id, time.time()), known=(cached.epoch, cached.first, cached.end),
+                         read=read, newest_record=newest_record, keep=self.ids_kept, title=title or "",
+                         message=(str(message_id), entry),  # deleting a field is set_meta's job:
+                         meta={k: meta_value(v) for k, v in fields.items() if v is not None})
+        epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
+            keys=self._script_keys(session_id), args=args)
+        self._touched_now(session_id)
+        self._index_in_cluster(session_id, only_existing=False)
+        history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw) if read else []
+        if not pushed:
+            history = history_before(history, message_id)
+        record = decode_entry(newest) if newest else None
+        if newest and record is None:
+            log.warning("Skipping corrupt entry in %s: %.80r", self.key(session_id, "turns"), newest)
+        return OpenedTurn(message=stored, turn=int(turn), history=history, meta=_user_meta(flat),
+                          newest_record=record, resent=not pushed)
+
+    @translate
+    def close_turn(self, session_id: str, *, turn: int, reply: Mapping[str, Any] | None,
+                   record: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """Store the reply (if any), the turn record and ``meta`` (None deletes a field): one atomic call.
+
+        Safe to resend: the reply is deduplicated by id and the record by its turn number. The TTL is not
+        refreshed again (open_turn did), except for a key this call creates.
+        """
+        stored, entries, _ = self._messages(session_id, [reply] if reply is not None else [])
+        self._write(session_id, messages=entries, turns=[(turn_key(record), encode(record, "turn record"))],
+                    meta=meta, full=False, turn=turn)
+        return stored[0] if stored else None
 
     # -- messages ------------------------------------------------------------------------------------
 
@@ -202,7 +285,7 @@ class RedisStore:
         """
         stored, entries, title = self._messages(session_id, messages)
         if entries:
-            self._run_append(session_id, "messages", entries, title=title)
+            self._write(session_id, messages=entries, title=title)
         return stored
 
     @translate
@@ -211,7 +294,7 @@ class RedisStore:
         stored, entries, title = self._messages(session_id, messages)
         if not entries:
             return int(self.client.llen(self.key(session_id, "messages")))
-        return self._run_append(session_id, "messages", entries, title=title)[1]
+        return self._write(session_id, messages=entries, title=title)[0]
 
     @translate
     def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
@@ -220,9 +303,8 @@ class RedisStore:
         Numbers come from a counter on the server, so two tabs or two replicas never share one; a
         resent call (same message id) returns the number the first attempt took.
         """
-        (stored,), entries, title = self._messages(session_id, [message])
-        turn, _ = self._run_append(session_id, "messages", entries, title=title, begin=True)
-        return stored, turn
+        opened = self._open(session_id, message, meta=None, newest_record=False, read=False)
+        return opened.message, opened.turn
 
     @translate
     def get_history(self, session_id: str) -> list[dict[str, Any]]:
@@ -243,33 +325,16 @@ class RedisStore:
     @translate
     def ttl(self, session_id: str) -> int | None:
         """Seconds left before the session expires, or None when it does not exist."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in self.keys(session_id):
-            pipe.ttl(key)
-        left = [t for t in pipe.execute() if t is not None and t >= 0]
-        return max(left) if left else None
+        # Every key of a session shares one expiry, and every store write keeps meta: one TTL answers. The
+        # script looks at the other keys for a session written some other way (raw RPUSH, say).
+        left = int(self.client.ttl(self.key(session_id, "meta")))
+        if left <= 0:
+            left = int(self._ttl_script(keys=self.keys(session_id)[: len(SESSION_PARTS)]))
+        return left if left >= 0 else None
 
     @translate
     def list_sessions(self) -> list[SessionSummary]:
-        now = time.time()
-        self.client.zremrangebyscore(self.index_key, "-inf", now)
-        ids = [i for i in map(str, self.client.zrange(self.index_key, 0, -1)) if _valid(i)]
-        pipe = self.client.pipeline(transaction=False)
-        for session_id in ids:
-            pipe.llen(self.key(session_id, "messages"))
-            pipe.llen(self.key(session_id, "turns"))
-            pipe.hmget(self.key(session_id, "meta"), ["title", "updated_at"])
-            pipe.ttl(self.key(session_id, "meta"))
-        results = pipe.execute()
-        rows = []
-        for n, session_id in enumerate(ids):
-            messages, turns, (title, updated), ttl = results[4 * n: 4 * n + 4]
-            if ttl is None or ttl < 0:  # expired between the prune and now
-                continue
-            rows.append(SessionSummary(id=session_id, title=title or "", message_count=int(messages),
-                                       turn_count=int(turns), ttl=int(ttl),
-                                       last_activity=_float_or_none(updated)))
-        return sorted(rows, key=lambda r: r.last_activity or 0.0, reverse=True)
+        return list_sessions(self)
 
     # -- turns, comparisons, meta ------------------------------------------------------------------------
 
@@ -277,8 +342,7 @@ class RedisStore:
     def append_turn(self, session_id: str, record: Mapping[str, Any]) -> int:
         """Store a turn record; one whose ``turn`` number is already stored is skipped (a retried write)."""
         validate_session_id(session_id)
-        entry = encode(record, "turn record")
-        return self._run_append(session_id, "turns", [(turn_key(record), entry)])[1]
+        return self._write(session_id, turns=[(turn_key(record), encode(record, "turn record"))])[1]
 
     @translate
     def get_turns(self, session_id: str, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
@@ -292,11 +356,8 @@ class RedisStore:
         bounds = slice_bounds(start, end)
         if bounds is None:
             return []
-        pipe = self.client.pipeline(transaction=True)
-        pipe.lrange(key, *bounds)
-        if self._touch_due(session_id):
-            self._touch_commands(pipe, session_id)
-        return [e for e in _decode_entries(pipe.execute()[0], key, offset=None) if e is not None]
+        raw = self._read_command(session_id, "lrange", key, *bounds)
+        return [e for e in _decode_entries(raw, key, offset=None) if e is not None]
 
     @translate
     def turn_count(self, session_id: str) -> int:
@@ -305,7 +366,7 @@ class RedisStore:
     @translate
     def append_comparison(self, session_id: str, record: Mapping[str, Any]) -> int:
         validate_session_id(session_id)
-        return self._run_append(session_id, "comparisons", [(None, encode(record, "comparison record"))])[1]
+        return self._write(session_id, comparisons=[encode(record, "comparison record")])[2]
 
     @translate
     def get_comparisons(self, session_id: str) -> list[dict[str, Any]]:
@@ -313,33 +374,15 @@ class RedisStore:
 
     @translate
     def get_meta(self, session_id: str) -> dict[str, str]:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hgetall(self.key(session_id, "meta"))
-        if self._touch_due(session_id):
-            self._touch_commands(pipe, session_id)
-        return dict(pipe.execute()[0])
+        """The session's meta fields (the store's own ``store:`` fields left out)."""
+        flat = self._read_command(session_id, "hgetall", self.key(session_id, "meta"))
+        return _user_meta(flat)
 
     @translate
     def set_meta(self, session_id: str, **fields: Any) -> None:
         """Set meta fields (None deletes one); created_at and updated_at are kept by the store."""
-        meta = self.key(session_id, "meta")
-        now = time.time()
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(meta, "created_at", repr(now))
-        pipe.hset(meta, "updated_at", repr(now))
-        for name, value in fields.items():
-            if value is None:
-                pipe.hdel(meta, name)
-            else:
-                pipe.hset(meta, name, meta_value(value))
-        for key in self.keys(session_id):
-            pipe.expire(key, self.ttl_seconds)
-        if not self.cluster:
-            pipe.zadd(self.index_key, {session_id: now + self.ttl_seconds})
-            pipe.expire(self.index_key, self.ttl_seconds)
-        pipe.execute()
-        self._touched_now(session_id)
-        self._index_in_cluster(session_id, only_existing=False)
+        validate_session_id(session_id)
+        self._write(session_id, meta=fields)
 
     @translate
     def import_session(
@@ -354,7 +397,7 @@ class RedisStore:
         """Write a whole session, replacing any with that id: all or nothing.
 
         Everything is validated first; then the lists are staged under temporary keys in the session's
-        slot and renamed into place in one MULTI/EXEC (see redis_import.py), so a failure part-way
+        slot and renamed into place in one MULTI/EXEC (see importer.py), so a failure part-way
         leaves nothing listed and nothing half-written.
         """
         validate_session_id(session_id)
@@ -370,6 +413,13 @@ class RedisStore:
         return bool(self.client.ping())
 
 
+def _user_meta(flat: Any) -> dict[str, str]:
+    """A meta hash as the caller sees it: HGETALL's answer (a dict, or a flat list from a script), minus the
+    store's own fields."""
+    pairs = flat.items() if isinstance(flat, dict) else zip(flat[::2], flat[1::2], strict=True)
+    return {str(name): str(value) for name, value in pairs if not str(name).startswith(STORE_FIELD_PREFIX)}
+
+
 def _decode_entries(raw: list[str], key: str, *, offset: int | None) -> list[Entry]:
     """Decode stored JSON; a corrupt entry becomes None (logged once, left in place for a person to see)."""
     entries: list[Entry] = []
@@ -380,20 +430,3 @@ def _decode_entries(raw: list[str], key: str, *, offset: int | None) -> list[Ent
             log.warning("Skipping corrupt entry%s in %s: %.80r", where, key, item)
         entries.append(value)
     return entries
-
-
-def _valid(session_id: str) -> bool:
-    try:
-        validate_session_id(session_id)
-    except ValueError:
-        log.warning("Ignoring invalid session id %.80r in the session index", session_id)
-        return False
-    return True
-
-
-def _float_or_none(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-

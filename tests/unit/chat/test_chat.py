@@ -346,20 +346,20 @@ def test_a_reply_kept_through_a_long_outage_can_be_saved_again(own_valkey):
 
 
 class FlakyStore(MemoryStore):
-    """A MemoryStore whose turn-record writes fail ``failures`` times, like a store restarting."""
+    """A MemoryStore whose closing writes (reply + record, one atomic call) fail ``failures`` times."""
 
     def __init__(self, failures: int) -> None:
         super().__init__()
         self.failures = failures
 
-    def append_turn(self, session_id: str, record: Any) -> int:
+    def close_turn(self, session_id: str, **kwargs: Any) -> dict[str, Any] | None:
         if self.failures:
             self.failures -= 1
             raise StoreUnavailable("Redis at test is not reachable. Start the server; nothing was written.")
-        return super().append_turn(session_id, record)
+        return super().close_turn(session_id, **kwargs)
 
 
-def test_a_failed_record_write_is_retried_then_kept_for_save_again():
+def test_a_failed_closing_write_is_retried_then_kept_for_save_again():
     store = FlakyStore(failures=2)
     result = turn(store, FakeProvider(), "Hi")
     assert result.ok and len(store.get_turns(result.session_id)) == 1  # two failures, then the retry landed
@@ -368,15 +368,20 @@ def test_a_failed_record_write_is_retried_then_kept_for_save_again():
     prepared = start_turn(store, FakeProvider(), TurnRequest(user_text="Again", session_id=result.session_id))
     prepared.save_retry_s = 0.3
     failed = prepared.finish()
-    assert isinstance(failed.error, ReplyNotSaved) and failed.unsaved_reply is None and failed.unsaved_record
-    assert failed.assistant_message is not None  # the reply itself was stored
+    assert isinstance(failed.error, ReplyNotSaved) and failed.unsaved_reply and failed.unsaved_record
+    assert failed.assistant_message is None and failed.text == "Hello there"  # the page still shows the reply
+    assert [m["content"] for m in store.get_history(result.session_id)][-1] == "Again"
     store.failures = 0
     saved = save_reply_again(store, failed)
-    assert saved.ok and [TurnRecord.from_json(r).turn for r in store.get_turns(result.session_id)] == [1, 2]
+    records = [TurnRecord.from_json(r) for r in store.get_turns(result.session_id)]
+    assert saved.ok and [r.turn for r in records] == [1, 2] and records[1].reply_saved_late
+    assert records[1].assistant_id == saved.assistant_message["id"]
+    assert [m["content"] for m in store.get_history(result.session_id)][-2:] == ["Again", "Hello there"]
 
 
 class MetaFlakyStore(MemoryStore):
-    """A MemoryStore whose meta writes fail ``failures`` times, as when the server dies right after begin_turn."""
+    """A MemoryStore whose meta writes fail ``failures`` times: its open_turn stores the message, then fails,
+    as when the server dies after running the call and before answering."""
 
     def __init__(self, failures: int) -> None:
         super().__init__()
@@ -405,8 +410,8 @@ def test_a_turn_whose_message_is_stored_never_fails_as_if_nothing_was_written(mo
         start_turn(store, FakeProvider(), TurnRequest(user_text="Hi", session_id="s1"))
     error = raised.value
     assert isinstance(error, StoreUnavailable)  # still a store outage for callers that only know that
-    assert error.extra == {"sessionId": "s1", "turn": 1}
-    assert "saved as turn 1" in str(error) and "Redis at test" in str(error)
+    assert error.extra == {"sessionId": "s1"}  # the number never came back: the call that takes it failed
+    assert "may be saved" in str(error) and "Redis at test" in str(error)
     assert "nothing was written" not in str(error)
     assert [m["content"] for m in store.get_history("s1")] == ["Hi"]  # what the error says is true
 
