@@ -73,6 +73,7 @@ from lib.chat.lesson import (
     seed_budget,
     trim_like_the_seed,
 )
+from lib.chat.request import TurnInterrupted, TurnRequest, TurnResult
 from lib.chat.saving import MessageNotSent, ReplyNotSaved
 from lib.chat.server_state import META_CONVERSATION, META_CONVERSATION_MESSAGE, META_PREVIOUS_RESPONSE
 from lib.chat.strategies import (
@@ -87,7 +88,7 @@ from lib.chat.strategies import (
     with_reported_usage,
 )
 from lib.chat.summary import META_SUMMARY, session_summaries, stored_summary
-from lib.chat.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts
+from lib.chat.turn import PreparedTurn, payload_counts
 
 __all__ = [
     "CHAT_STRATEGIES", "DEMO_BUDGET", "FACT", "MAX_COLUMNS", "MAX_FILLERS", "MAX_MESSAGE_CHARS", "MESSAGE",

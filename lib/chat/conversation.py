@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from lib.chat.interrupted import META_RUNNER, runner_token
+from lib.chat.request import TurnInterrupted, TurnRequest, TurnResult
 from lib.chat.saving import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write
 from lib.chat.server_state import (
     META_PREVIOUS_RESPONSE,
@@ -34,7 +35,7 @@ from lib.chat.server_state import (
     open_conversation,
 )
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
-from lib.chat.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
+from lib.chat.turn import PreparedTurn, payload_counts, problems_of
 from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
 from lib.core import HistoryLabError, TurnRecord, id_positions, read_turns, system_meta_field, wire_payload
 from lib.providers import Provider, ProviderOptions

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from lib.chat.turn import TurnResult
+from lib.chat.request import TurnResult
 from lib.core import TurnRecord
 
 StepKind = Literal["seed", "fact", "filler", "question"]

@@ -4,16 +4,13 @@ strategy, and the running cost of a conversation.
 
 from __future__ import annotations
 
-from lib.costs.cache_model import (
+from lib.costs.cache_model import PromptCache, TurnCache, simulate_session, wire_key
+from lib.costs.cache_profiles import (
     ANTHROPIC_MIN_PREFIX,
     OPENAI_CACHE_OPTIONS_MODELS,
     PROFILES,
-    PromptCache,
-    TurnCache,
     get_profile,
     profile_for_model,
-    simulate_session,
-    wire_key,
 )
 from lib.costs.context_cache import (
     IMPLICIT_PROFILE,

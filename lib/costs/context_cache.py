@@ -22,7 +22,8 @@ from typing import Any
 
 from lib.context import per_message_counts
 from lib.core import DEFAULT_PRICES, Price, find_price
-from lib.costs.cache_model import PROFILES, PromptCache
+from lib.costs.cache_model import PromptCache
+from lib.costs.cache_profiles import PROFILES
 from lib.tokens import REPLY_PRIMING
 
 Message = Mapping[str, Any]

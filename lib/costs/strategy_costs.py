@@ -19,7 +19,8 @@ from typing import Any
 
 from lib.context import DEFAULT_LOW_WATER, HistoryIndex, plan_cache_aware, plan_turns
 from lib.core import Price
-from lib.costs.cache_model import CacheProfile, PromptCache, TurnCache, get_profile, uncached_turn, wire_key
+from lib.costs.cache_model import PromptCache, TurnCache, uncached_turn, wire_key
+from lib.costs.cache_profiles import CacheProfile, get_profile
 from lib.tokens import REPLY_PRIMING, estimate_tokens
 
 Message = Mapping[str, Any]

@@ -38,7 +38,7 @@ class CacheView:
 
 def cache_profile_for(record: TurnRecord, reference_model: str | None = None) -> tuple[str, str]:
     """(profile id, model) of the prompt cache the turn's provider would use; the offline model is cached
-    as its reference model. The profile follows the model (lib.costs.cache_model.profile_for_model), with the long TTL
+    as its reference model. The profile follows the model (lib.costs.profile_for_model), with the long TTL
     when the turn's usage shows long-TTL writes (Anthropic 1 h, OpenAI 12 h);
     Gemini models use Gemini's implicit cache."""
     model = record.model or OFFLINE_REFERENCE
