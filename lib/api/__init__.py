@@ -13,6 +13,7 @@ from collections.abc import Callable
 from starlette.routing import BaseRoute, Mount
 
 from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback
+from lib.api.listener import nodelay_lifespan, nodelay_listeners
 from lib.api.routes import ROUTES, api_app
 from lib.config import Settings
 
@@ -25,4 +26,4 @@ def api_routes(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
 
 __all__ = ["API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "ROUTES", "allowed_hosts", "api_app", "api_routes",
-           "host_middleware", "is_loopback"]
+           "host_middleware", "is_loopback", "nodelay_lifespan", "nodelay_listeners"]
