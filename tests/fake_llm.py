@@ -3,7 +3,8 @@
     server = FakeLLM().start()
     server.openai_url      # "http://127.0.0.1:PORT/v1"  (Chat Completions, Responses, Conversations, counts)
     server.anthropic_url   # "http://127.0.0.1:PORT"     (the SDK adds /v1/messages, /v1/messages/count_tokens)
-    server.requests        # every request: {"path", "query", "headers", "body"} (body is the parsed JSON)
+    server.requests        # every request: {"path", "query", "headers", "body", "raw"} (body: the parsed JSON,
+                           # raw: the bytes as sent)
     server.fail_next(429, retry_after=7)             # the next request gets this error (each API's error JSON)
     server.fail_next(400, code="previous_response_not_found", message="...")
     server.fail_next("malformed")                    # ... or an SSE line that is not JSON
@@ -79,8 +80,8 @@ class FakeLLM:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                fake._handle(self, body)
+                raw = self.rfile.read(length)
+                fake._handle(self, json.loads(raw or b"{}"), raw)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -106,11 +107,11 @@ class FakeLLM:
 
     # -- dispatch --------------------------------------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+    def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], raw: bytes = b"") -> None:
         path, _, query = handler.path.partition("?")
         with self._lock:
             headers = {k.lower(): v for k, v in handler.headers.items()}
-            self.requests.append({"path": path, "query": query, "headers": headers, "body": body})
+            self.requests.append({"path": path, "query": query, "headers": headers, "body": body, "raw": raw})
             failure = self._failures.pop(0) if self._failures else None
         anthropic = "/messages" in path
         if failure and failure["kind"] == "hang":

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from openai import Stream
+from openai.types.responses import Response, ResponseStreamEvent
+
 from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
-from lib.providers.openai_chat import OpenAIChatProvider
+from lib.providers.openai_chat import OpenAIChatProvider, post_stream
 from lib.providers.usage import openai_usage
 from lib.secrets import mask_then_cut
 from lib.tokens import content_text
@@ -55,7 +58,9 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.responses.create(**request)
+        # The body we built, sent as is (see post_stream: the typed create() re-walks every input item).
+        return post_stream(self.client, "/responses", request, cast_to=Response,
+                           stream_cls=Stream[ResponseStreamEvent])
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")
