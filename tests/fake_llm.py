@@ -17,7 +17,8 @@
     server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
     server.stop()
 
-Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers derived
+Replies are deterministic: "Fake reply to N messages." streamed word by word (in one JSON object when a
+Chat Completions request does not ask for a stream), with usage numbers derived
 from the request so tests can check the parsing. Server-side state is modelled too: each response id and
 conversation remembers how many tokens of context it holds, so a chained request is billed for all of it,
 and ``context_management`` compacts the context once it passes the threshold.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +38,7 @@ from tests.fake_llm_events import (
     CACHED,
     anthropic_count,
     anthropic_events,
+    chat_completion,
     chat_events,
     responses_count,
     responses_events,
@@ -77,6 +80,12 @@ class FakeLLM:
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def setup(self) -> None:
+                # Headers and body go out in separate writes: without TCP_NODELAY, a client reusing the
+                # connection (keep-alive JSON answers) would wait ~40 ms for its own delayed ACK each time.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().setup()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
@@ -136,6 +145,8 @@ class FakeLLM:
         _sse(handler, events, malformed=scripted == "malformed", delay=delay, stopping=self._stopping)
 
     def _json_reply(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if path.endswith("/chat/completions") and body.get("stream") is not True:
+            return chat_completion(body)
         if path.endswith("/messages/count_tokens"):
             return anthropic_count(body)
         if path.endswith("/responses/input_tokens"):
