@@ -27,6 +27,9 @@ from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, 
 from lib.trimming import ContextOverflowError, TrimResult, payload_problems
 from lib.turn_save import SAVE_RETRY_SECONDS, ReplyNotSaved, retry_store_write
 
+# The strategies whose TrimResult.tokens_after is the kept payload's exact count (when counted exactly).
+WHOLE_TURN_STRATEGIES = ("turns", "cache-aware")
+
 log = logging.getLogger("lib.chat")  # one logger for the whole turn, as before the split
 T = TypeVar("T")
 
@@ -292,7 +295,7 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
     """The compact record of ``turn``: id ranges sent and dropped, counts, usage, summary and server state."""
     overflow = isinstance(turn.error, ContextOverflowError)
     request = turn.request
-    counts = payload_counts(turn.payload, turn.model)
+    counts = payload_counts(turn.payload, turn.model, exact=_exact_from_trim(turn, overflow=overflow))
     usage = reply.usage if reply is not None else None
     cost = priced(turn.model, usage, reference_model=request.reference_model, prices=request.prices)[0] \
         if usage else None
@@ -336,13 +339,30 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
     )
 
 
-def payload_counts(payload: Sequence[Mapping[str, Any]], model: str) -> dict[str, Any]:
-    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding)."""
+def _exact_from_trim(turn: PreparedTurn, *, overflow: bool) -> int | None:
+    """The payload's exact count as the trim already summed it, or None to count it again.
+
+    "turns" and "cache-aware" count every candidate message exactly (the same per-message figures as
+    ``count_chat_tokens``) to place the cut, and ``tokens_after`` is the sum over what they kept: the
+    payload. Taking it saves a pass over the whole payload per turn.
+    """
+    trim = turn.trim
+    if trim is None or overflow or trim.strategy not in WHOLE_TURN_STRATEGIES:
+        return None
+    return trim.tokens_after if trim.counter == choose_encoding(turn.model).name else None
+
+
+def payload_counts(payload: Sequence[Mapping[str, Any]], model: str, *, exact: int | None = None) -> dict[str, Any]:
+    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding).
+
+    ``exact``: the payload's exact count when the caller already has it (see ``_exact_from_trim``).
+    """
     choice = choose_encoding(model)
-    try:
-        exact: int | None = count_chat_tokens(payload, model)
-    except EncodingUnavailable:
-        exact = None
+    if exact is None:
+        try:
+            exact = count_chat_tokens(payload, model)
+        except EncodingUnavailable:
+            exact = None
     return {"estimate": estimate_chat_tokens(payload), "exact": exact, "encoding": choice.name,
             "approximate": choice.approximate}
 

@@ -51,6 +51,9 @@ class Capabilities:
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False
+    # Reads ``ProviderOptions.turn_numbers`` (the offline model names the turns it can see); for the others
+    # the numbers are not worked out at all: a pass over the whole history per turn, for nothing.
+    names_turns: bool = False
 
 
 @dataclass(frozen=True)
