@@ -189,10 +189,22 @@ def start_app(stack: ExitStack, app_dir: Path, *, redis_url: str, model_url: str
 
 
 @dataclass
+class Result:
+    p50: float | None = None
+    p95: float | None = None
+    rate: float | None = None
+    commands: float | None = None
+    bytes: float | None = None
+    turns: int = 0  # measured in the 1-client run
+
+
+@dataclass
 class System:
-    name: str
+    name: str  # "seed", or the app checkout's label
     port: int
     body: Callable[[str, str], dict[str, Any]]
+    new_session: Callable[[list[tuple[str, str]]], str]  # writes a history into its store, returns the id
+    results: dict[tuple[int, str], Result] = field(default_factory=dict)
 
 
 def seed_body(session_id: str, text: str) -> dict[str, Any]:
@@ -381,15 +393,6 @@ def check_model_view(seen: list[dict[str, Any]], sessions: list[Session], *, dig
 # == the run ==================================================================================================
 
 
-@dataclass
-class Result:
-    p50: float | None = None
-    p95: float | None = None
-    rate: float | None = None
-    commands: float | None = None
-    bytes: float | None = None
-
-
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -397,39 +400,52 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(system: System, sizes: list[int], args: argparse.Namespace, valkey: Valkey, fake_port: int,
-            new_session: Callable[[list[tuple[str, str]]], str], log: Callable[[str], None],
-            problems: list[str]) -> dict[tuple[int, str], Result]:
-    results: dict[tuple[int, str], Result] = {}
-    for reuse in (False, True):  # imports, pools, the JIT, the first store reads
-        warm = [Session(new_session(history(10)), history(10)) for _ in range(8)]
+def warm_up(system: System) -> None:
+    """Imports, connection pools, the JIT and the first store reads, before anything is measured."""
+    for reuse in (False, True):
+        warm = [Session(system.new_session(history(10)), history(10)) for _ in range(8)]
         run_phase(system, warm, reuse=reuse, max_turns=80, seconds=30)
-    drain_model(fake_port, digests_next=True)  # the first run has 1 client
+
+
+def measure(systems: list[System], sizes: list[int], args: argparse.Namespace, valkey: Valkey, fake_port: int,
+            log: Callable[[str], None], problems: list[str]) -> None:
+    """Every run of every system, the systems taking turns run by run (the order alternating), so that a
+    busy machine weighs on all of them alike. Only one system is driven at a time."""
+    for system in systems:
+        warm_up(system)
+    plan = []
     for size in sizes:
         for reuse in (False, True):
-            mode = "reused" if reuse else "new"
-            result = results[(size, mode)] = Result()
-            for clients, max_turns, seconds in ((1, args.turns, args.seconds), (8, args.max_turns, args.seconds)):
-                sessions = [Session(new_session(history(size)), history(size)) for _ in range(clients)]
-                before = valkey.counters()
-                phase = run_phase(system, sessions, reuse=reuse, max_turns=max_turns, seconds=seconds)
-                after = valkey.counters()
-                # Digests in the 1-client runs only: in the 8-client runs they would load the model's process.
-                seen = drain_model(fake_port, digests_next=clients > 1)  # the next run: 1 client after 8
-                checked = check_model_view(seen, sessions, digests=clients == 1)
-                for problem in {*phase.problems[:3], *checked}:
-                    problems.append(f"{size:,} messages, {clients} client(s), {mode} connections: {problem}")
-                if clients == 1:
-                    result.p50, result.p95 = percentile(phase.latencies, 0.5), percentile(phase.latencies, 0.95)
-                    if phase.turns:
-                        result.commands = (after[0] - before[0]) / phase.turns
-                        result.bytes = (after[1] - before[1] - before[2]) / phase.turns
-                else:
-                    result.rate = phase.turns / phase.seconds if phase.seconds else None
-            log(f"  {system.name:>4} {size:>6,} msgs {mode:>6}: p50 {ms(result.p50)}  p95 {ms(result.p95)}  "
-                f"{rate(result.rate)} turns/s (8 clients)  {num(result.commands)} commands, "
-                f"{num(result.bytes)} bytes per turn")
-    return results
+            for clients in (1, 8):
+                order = systems if len(plan) // len(systems) % 2 == 0 else systems[::-1]
+                plan += [(size, reuse, clients, system) for system in order]
+    drain_model(fake_port, digests_next=plan[0][2] == 1)
+    for n, (size, reuse, clients, system) in enumerate(plan):
+        mode = "reused" if reuse else "new"
+        result = system.results.setdefault((size, mode), Result())
+        sessions = [Session(system.new_session(history(size)), history(size)) for _ in range(clients)]
+        before = valkey.counters()
+        phase = run_phase(system, sessions, reuse=reuse, max_turns=args.turns if clients == 1 else args.max_turns,
+                          seconds=args.seconds)
+        after = valkey.counters()
+        # Digests in the 1-client runs only: in the 8-client runs they would load the model's process.
+        seen = drain_model(fake_port, digests_next=n + 1 < len(plan) and plan[n + 1][2] == 1)
+        for problem in {*phase.problems[:3], *check_model_view(seen, sessions, digests=clients == 1)}:
+            problems.append(f"{system.name}, {size:,} messages, {clients} client(s), {mode} connections: {problem}")
+        if clients == 1:
+            result.p50, result.p95 = percentile(phase.latencies, 0.5), percentile(phase.latencies, 0.95)
+            result.turns = phase.turns
+            if phase.turns:
+                result.commands = (after[0] - before[0]) / phase.turns
+                result.bytes = (after[1] - before[1] - before[2]) / phase.turns
+        else:
+            result.rate = phase.turns / phase.seconds if phase.seconds else None
+        if n + 1 == len(plan) or plan[n + 1][:2] != (size, reuse):  # every run of this size and mode done
+            for each in systems:
+                row = each.results[(size, mode)]
+                log(f"  {each.name:>5} {size:>6,} msgs {mode:>6}: p50 {ms(row.p50)}  p95 {ms(row.p95)} "
+                    f"({row.turns} turns)  {rate(row.rate)} turns/s (8 clients)  {num(row.commands)} "
+                    f"commands, {num(row.bytes)} bytes per turn")
 
 
 def ms(value: float | None) -> str:
@@ -450,7 +466,8 @@ def ratio(ours: float | None, seed: float | None) -> str:
 
 def report(sizes: list[int], seed: dict[tuple[int, str], Result] | None, app: dict[tuple[int, str], Result],
            label: str) -> None:
-    print(f"\nPOST /api/chat, the app ({label}) against the seed (same Valkey, same fake model, same histories)")
+    print(f"\nPOST /api/chat, the app ({label}) against the seed (same Valkey, same fake model, same histories, "
+          "runs alternating)")
     print(f"{'messages':>9} {'conn':>6} | {'seed p50':>9} {'p95':>9} | {'ours p50':>9} {'p95':>9} | "
           f"{'p50 ÷':>6} | {'seed t/s':>8} {'ours t/s':>8} {'÷':>6} | {'cmds/turn s/o':>13} | "
           f"{'bytes/turn seed/ours':>21} {'÷':>6}")
@@ -513,19 +530,17 @@ def main(argv: list[str] | None = None) -> None:
         valkey = Valkey(redis_url)
         fake = start_fake(stack)
         model_url = f"http://127.0.0.1:{fake.port}/v1"
-        seed_results = None
+        systems = []
         if not args.no_seed and seed_ready(log):
             seed = start_seed(stack, redis_url=redis_url, model_url=model_url, log_path=tmp / "seed.log")
-            log(f"Seed on :{seed.port}")
+            log(f"seed on :{seed.port}")
 
             def new_seed_session(pairs: list[tuple[str, str]]) -> str:
                 session_id = uuid.uuid4().hex
                 valkey.seed_session(session_id, pairs)
                 return session_id
 
-            seed_results = measure(System("seed", seed.port, seed_body), sizes, args, valkey, fake.port,
-                                   new_seed_session, log, problems)
-            seed.stop()  # its idle connections do nothing, but nothing else should run beside the app
+            systems.append(System("seed", seed.port, seed_body, new_seed_session))
         store = app_store(redis_url)
 
         def new_app_session(pairs: list[tuple[str, str]]) -> str:
@@ -533,15 +548,16 @@ def main(argv: list[str] | None = None) -> None:
             import_app_session(store, session_id, pairs)
             return session_id
 
-        app_results = {}
-        for n, app_dir in enumerate(d.resolve() for d in (args.app_dir or [ROOT])):
-            with ExitStack() as app_stack:
-                app = start_app(app_stack, app_dir, redis_url=redis_url, model_url=model_url, tmp=tmp / f"app{n}")
-                log(f"App on :{app.port} ({app_dir})")
-                app_results[app_dir] = measure(System("ours", app.port, app_body), sizes, args, valkey, fake.port,
-                                               new_app_session, log, problems)
-    for app_dir, results in app_results.items():
-        report(sizes, seed_results, results, str(app_dir))
+        app_dirs = [d.resolve() for d in (args.app_dir or [ROOT])]
+        for n, app_dir in enumerate(app_dirs):
+            app = start_app(stack, app_dir, redis_url=redis_url, model_url=model_url, tmp=tmp / f"app{n}")
+            label = "ours" if len(app_dirs) == 1 else f"ours{n + 1}"
+            log(f"{label} on :{app.port} ({app_dir})")
+            systems.append(System(label, app.port, app_body, new_app_session))
+        measure(systems, sizes, args, valkey, fake.port, log, problems)
+    seed_results = systems[0].results if systems[0].name == "seed" else None
+    for system, app_dir in zip([s for s in systems if s.name != "seed"], app_dirs, strict=True):
+        report(sizes, seed_results, system.results, f"{system.name}: {app_dir}")
     if problems:
         print("\nNOT THE SAME WORK (figures above are suspect):")
         for problem in problems[:20]:
