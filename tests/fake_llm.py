@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,11 +80,9 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def setup(self) -> None:
-                # Headers and body go out in separate writes: without TCP_NODELAY, a client reusing the
-                # connection (keep-alive JSON answers) would wait ~40 ms for its own delayed ACK each time.
-                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                super().setup()
+            # TCP_NODELAY on each connection. Headers and body go out in separate writes: with Nagle on, a
+            # client reusing the connection (keep-alive JSON answers) would wait ~40 ms for its delayed ACK.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import openai
 import pytest
 
 from lib.config import Settings
@@ -113,3 +114,11 @@ def test_a_long_history_is_not_walked_by_the_sdks_transform(fake_llm, name):
     assert calls < 50, f"{calls} calls into the SDK's parameter transform for one {name} turn"
     path = {"openai": "/chat/completions", "openai-responses": "/responses", "anthropic": "/messages"}[name]
     assert fake_llm.bodies(path)[-1]
+
+
+def test_the_fake_model_answers_a_non_streaming_chat_completion(fake_llm):
+    # The seed's route (bench/seed) calls the model without streaming; both answer with the same reply.
+    client = openai.OpenAI(api_key=KEY, base_url=fake_llm.openai_url, max_retries=0)
+    completion = client.chat.completions.create(model="llama3.2", messages=HISTORY[1:3])
+    assert completion.choices[0].message.content == "Fake reply to 2 messages."
+    assert completion.usage is not None and completion.usage.prompt_tokens == 20
