@@ -47,8 +47,13 @@ def _nodelay_if_tcp_listener(fd: int) -> bool:
     """Set TCP_NODELAY on ``fd`` when it is a listening TCP socket; True when it was set."""
     try:
         # A duplicate, so closing our socket object leaves the server's descriptor open.
-        sock = socket.socket(fileno=os.dup(fd))
-    except OSError:  # not a socket (or already closed): nothing to do
+        copy = os.dup(fd)
+    except OSError:  # closed since it was listed
+        return False
+    try:
+        sock = socket.socket(fileno=copy)
+    except OSError:  # not a socket: nothing to do (and the duplicate is ours to close)
+        os.close(copy)
         return False
     with sock:
         try:
