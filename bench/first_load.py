@@ -1,4 +1,5 @@
-"""First page load in Chromium, checkouts side by side: `uv run python bench/first_load.py [--app-dir A --app-dir B]`.
+"""First page load and a chat turn in Chromium, checkouts side by side:
+`uv run python bench/first_load.py [--app-dir A --app-dir B] [--chat-sizes 10,10000]`.
 
 Each checkout (default: this tree) runs its own ``streamlit run app.py`` (private data dir, offline model)
 at the same time; the loads alternate between them, round by round, so both see the same machine load.
@@ -9,12 +10,17 @@ connections Chromium opens per host) and prints, as medians:
 - **requests**: how many resources the page fetched from the server, how many of them went over a reused
   connection, and the median and slowest time from request to last byte over those (Resource Timing).
 
+With ``--chat-sizes``, each checkout also gets one seeded session per size (bench/pages.py's seed mode, in
+the checkout's own store), and each round opens it and sends a message (bench/pages.py's ``chat_once``,
+alternating between checkouts like the loads): chat usable, own message shown, reply complete, as medians.
+
 Figures only, never asserts; every wait is bounded (``--timeout``), everything on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -54,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="checkout to measure (repeatable; default: this tree)")
     parser.add_argument("--rounds", type=int, default=7, help="loads per checkout (1..30)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds any single wait may take")
+    parser.add_argument("--chat-sizes", default="", help="also open a seeded session of each size and send a "
+                        "message (e.g. 10,10000)")
     args = parser.parse_args(argv)
+    sizes = pages.sizes_from(args.chat_sizes) if args.chat_sizes else []
     if not 1 <= args.rounds <= 30:
         parser.error("--rounds must be 1..30")
     if not Path(pages.CHROMIUM).exists():
@@ -63,19 +72,29 @@ def main(argv: list[str] | None = None) -> None:
 
     dirs = [d.resolve() for d in (args.app_dir or [pages.ROOT])]
     runs: dict[Path, list[dict[str, float]]] = {d: [] for d in dirs}
+    chats: dict[tuple[Path, int], list[dict[str, float | None]]] = {(d, n): [] for d in dirs for n in sizes}
     with sync_playwright() as pw, ExitStack() as stack:
-        servers = {}
+        servers, sessions, data_dirs = {}, {}, {}
         for app_dir in dirs:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hl-first-"))) / "data"
             data_dir.mkdir(mode=0o700)
-            server = pages.make_server(pages.Target(app_dir.name, app_dir), data_dir, "0.002")
+            target = pages.Target(app_dir.name, app_dir)
+            server = pages.make_server(target, data_dir, "0.002")
+            # Registered first, so it runs last: after the app stopped (and normally stopped its Valkey too).
+            stack.callback(pages.in_checkout, target, "--shutdown", str(data_dir), timeout=60)
             server.start()
             stack.callback(server.stop)
             servers[app_dir] = server
+            data_dirs[app_dir] = data_dir
         browser = pw.chromium.launch(executable_path=pages.CHROMIUM, headless=True, args=pages.FLAGS)
         stack.callback(browser.close)
         for app_dir in dirs:  # warm-up: the store opens and the page modules import on the first load
             load_once(browser, servers[app_dir].url, timeout=args.timeout)
+            if sizes:
+                target = pages.Target(app_dir.name, app_dir)
+                seeded = pages.in_checkout(target, "--seed", str(data_dirs[app_dir]), "--sizes",
+                                           ",".join(map(str, sizes)), timeout=args.timeout * 4)
+                sessions[app_dir] = json.loads(seeded.splitlines()[-1])
         for n in range(args.rounds):
             order = dirs if n % 2 == 0 else dirs[::-1]
             for app_dir in order:
@@ -84,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  {app_dir}: not usable within {args.timeout:.0f} s", flush=True)
                 else:
                     runs[app_dir].append(figures)
+                for size in sizes:
+                    url = f"{servers[app_dir].url}/?session={sessions[app_dir][str(size)]}"
+                    chats[(app_dir, size)].append(pages.chat_once(browser, url, timeout=args.timeout))
     print(f"\nFirst page load, medians of {args.rounds} fresh-context loads (alternating between checkouts):")
     print(f"{'checkout':<40} {'usable':>8} {'load event':>11} {'requests':>9} {'reused':>7} "
           f"{'reused req':>11} {'slowest req':>12}")
@@ -98,6 +120,14 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"{pages.describe(app_dir)[-40:]:<40} {med('usable'):>7.2f}s {med('load'):>10.2f}s "
               f"{med('requests'):>9.0f} {med('reused'):>7.0f} {med('reused_ms'):>9.1f}ms {med('slowest_ms'):>10.1f}ms")
+    if sizes:
+        print(f"\nA chat turn in a seeded session, medians of {args.rounds} (alternating between checkouts):")
+        print(f"{'checkout':<40} {'messages':>9} {'chat usable':>12} {'own msg shown':>14} {'reply complete':>15}")
+        for size in sizes:
+            for app_dir in dirs:
+                rows = chats[(app_dir, size)]
+                cells = [pages.fmt(pages.median([r[k] for r in rows])) for k in ("usable", "own", "reply")]
+                print(f"{pages.describe(app_dir)[-40:]:<40} {size:>9,} {cells[0]:>12} {cells[1]:>14} {cells[2]:>15}")
 
 
 if __name__ == "__main__":
