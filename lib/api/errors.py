@@ -11,12 +11,10 @@ import logging
 from typing import Any
 
 from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
-from lib.config import ConfigError
-from lib.errors import HistoryLabError
+from lib.context import ContextOverflowError
+from lib.core import ConfigError, HistoryLabError, mask_secrets
 from lib.providers import MissingKeyError, ProviderError
-from lib.secrets import mask_secrets
 from lib.sessions import InvalidSessionId, StoreError
-from lib.trimming import ContextOverflowError
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,8 @@ _CHAT_REQUEST = {
         "sessionId": {"type": "string", "description": "Omit to start a new session."},
         "message": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
-                     "openai-compatible. Default: DEFAULT_PROVIDER, else offline."},
+                     "gemini, openai-compatible. Default: DEFAULT_PROVIDER, else offline. Without `model`, the "
+                     "provider's default model."},
         "model": _MODEL,
         "system": {"type": "string", "maxLength": MAX_CONTENT_CHARS, "description": "System prompt."},
         "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from lib.api.errors import error_body
-from lib.secrets import mask_secrets
+from lib.core import mask_secrets
 
 
 def _default(value: Any) -> Any:

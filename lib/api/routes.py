@@ -1,4 +1,4 @@
-"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.trimming and the shared store.
+"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.context and the shared store.
 
 Each handler parses its body (lib.api.bodies), runs the blocking lib call in a worker thread, and answers
 JSON; every failure becomes ``{"error": {"type", "message"}}`` through one wrapper (``_endpoint``).
@@ -23,12 +23,12 @@ from lib.api.access import ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.responses import MaskedJSON, json_error
-from lib.config import Settings
-from lib.interrupted import with_interrupted
+from lib.chat import with_interrupted
+from lib.context import payload_problems, trim_history
+from lib.core import Settings
 from lib.services import store_handle
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
-from lib.trimming import payload_problems, trim_history
 
 SettingsFactory = Callable[[], Settings]
 Handler = Callable[[Request, Settings], Awaitable[Response]]

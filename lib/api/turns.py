@@ -1,4 +1,4 @@
-"""POST /api/chat: one turn through ``lib.chat`` (the chat page's own functions), as JSON or as SSE.
+"""POST /api/chat: one turn through ``lib.chat.conversation`` (the chat page's own functions), as JSON or as SSE.
 
 The user message is stored by ``start_turn`` before the provider is called; ``finish`` stores the reply and
 the turn record, or records the turn as failed. So a 502 loses nothing, and a client that disconnects
@@ -17,11 +17,10 @@ from lib.api.bodies import ChatBody
 from lib.api.errors import ApiError, error_body
 from lib.api.responses import sse_event
 from lib.chat import PreparedTurn, TurnRequest, TurnResult, payload_counts, start_turn
-from lib.config import Settings
-from lib.pricing import estimate_cost
+from lib.context import ContextOverflowError, payload_problems
+from lib.core import Settings, estimate_cost
 from lib.providers import PROVIDER_NAMES, Provider, default_provider_name
 from lib.services import provider_for, store_handle
-from lib.trimming import ContextOverflowError, payload_problems
 
 MAX_OUTPUT_TOKENS = 1024  # the chat page's reply budget, so both paths send the same request
 
@@ -53,7 +52,7 @@ def begin(body: ChatBody, settings: Settings) -> PreparedTurn:
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
-    # Turn records are dicts today and typed records (lib.records) soon; read either.
+    # Turn records are dicts today and typed records (lib.core.records) soon; read either.
     if isinstance(obj, Mapping):
         return obj.get(name, default)
     return getattr(obj, name, default)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lib.core import CacheTTL, Message, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
-
-Message = Mapping[str, Any]
-CacheTTL = Literal["5m", "1h"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,8 @@ class ProviderOptions:
 
     previous_response_id: str | None = None  # Responses: chain on the server's copy of the history
     conversation_id: str | None = None  # Responses: a Conversations API object holds the history
-    prompt_caching: bool = False  # Anthropic: cache_control breakpoints
-    cache_ttl: CacheTTL = "5m"
+    prompt_caching: bool = False  # Anthropic: cache_control breakpoints; Gemini: an explicit context cache
+    cache_ttl: CacheTTL = "5m"  # Anthropic: the breakpoints' TTL; Gemini: the explicit cache's TTL
     truncation: Literal["auto", "disabled"] | None = None  # Responses: let the server drop old items
     compaction_threshold: int | None = None  # server-side compaction once the context passes this many tokens
     strict: bool = False  # reject what a strict API would (offline: an assistant-first payload)
@@ -51,46 +49,11 @@ class Capabilities:
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False
+    # Runs locally with no network: its own summaries are extractive, not a paid request to itself.
+    local: bool = False
     # Reads ``ProviderOptions.turn_numbers`` (the offline model names the turns it can see); for the others
     # the numbers are not worked out at all: a pass over the whole history per turn, for nothing.
     names_turns: bool = False
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage as the provider reported it.
-
-    OpenAI's input tokens already include cached tokens; Anthropic's exclude cache reads and writes.
-    ``cache_in_input`` records which, so ``prompt_total`` is the full prompt size for both.
-    ``cache_write_5m``/``cache_write_1h`` split the writes by TTL where the provider says so.
-    """
-
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_in_input: bool = True
-    cache_write_5m: int | None = None
-    cache_write_1h: int | None = None
-    simulated: bool = False  # the cache figures come from lib.caching, not from a provider
-    diagnostics: str | None = None  # why a cache missed, as the provider explained it
-
-    @property
-    def prompt_total(self) -> int | None:
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return self.input_tokens
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    @property
-    def uncached_input(self) -> int | None:
-        """Input tokens billed at the full input price (neither read from nor written to a cache)."""
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
-        return self.input_tokens
 
 
 @dataclass
@@ -113,6 +76,7 @@ class ProviderInfo:
     hint: str
     env_var: str | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    caching_note: str = ""  # what the prompt-caching switch does for this provider
 
 
 @dataclass(frozen=True)
@@ -183,6 +147,7 @@ class Provider(ABC):
     models: tuple[str, ...] = ()
     env_var: str | None = None
     capabilities: Capabilities = Capabilities()
+    caching_note: str = ""
 
     def __init__(self, *, api_key: str | None = None) -> None:
         self._api_key = api_key
@@ -208,7 +173,7 @@ class Provider(ABC):
     @property
     def info(self) -> ProviderInfo:
         return ProviderInfo(self.name, self.label, self.default_model, self.models, self.configured, self.hint,
-                            self.env_var, self.capabilities)
+                            self.env_var, self.capabilities, self.caching_note)
 
     def stream(
         self,
@@ -220,11 +185,11 @@ class Provider(ABC):
     ) -> Reply:
         """Build the request now (so it can be shown even if the call fails); send it when iterated."""
         self.ensure_ready()
-        request = self.build_request(messages, model=model, max_tokens=max_tokens,
-                                     options=options or ProviderOptions())
+        chosen = options or ProviderOptions()
+        request = self.build_request(messages, model=model, max_tokens=max_tokens, options=chosen)
 
         def events(reply: Reply) -> Iterator[str]:
-            stream = self.open_stream(request)
+            stream = self.send(request, model=model, options=chosen, reply=reply)
             spoke = False
             for event in stream:
                 delta = self.handle_event(event, reply)
@@ -247,9 +212,15 @@ class Provider(ABC):
                       options: ProviderOptions) -> dict[str, Any]:
         """The exact JSON body to send, without any key."""
 
-    @abstractmethod
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        """Send ``request`` and return its events."""
+        """Send ``request`` and return its events (the step most adapters implement)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither open_stream nor send")
+
+    def send(self, request: dict[str, Any], *, model: str, options: ProviderOptions, reply: Reply) -> Iterable[Any]:
+        """Send ``request`` and return its events. An adapter whose call needs more than the body overrides
+        this (Gemini: the model goes in the URL, and an explicit cache is created first); it may complete
+        ``request`` in place, so ``reply.request`` stays the body that was sent."""
+        return self.open_stream(request)
 
     @abstractmethod
     def handle_event(self, event: Any, reply: Reply) -> str:

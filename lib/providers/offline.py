@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.caching import PROFILES, PromptCache, TurnCache
-from lib.providers.base import Capabilities, Message, Provider, ProviderOptions, Reply, Usage
+from lib.context import SYSTEM_ROLES
+from lib.core import Message, Usage
+from lib.costs import PROFILES, PromptCache, TurnCache
+from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.errors import BadRequest
 from lib.tokens import EncodingUnavailable, content_text, count_chat_tokens, count_tokens, estimate_chat_tokens
-from lib.trimming import SYSTEM_ROLES
 
 FORGOT_PHRASE = "I can no longer see your first message"
 WHOLE_PHRASE = "Nothing was trimmed; I can see the whole conversation."
@@ -333,13 +334,13 @@ _CACHES_LOCK = threading.Lock()
 
 
 def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | None:
-    """The cache the reference model's provider would use: OpenAI caches automatically, Anthropic only
-    with prompt caching on (cache_control), so "None" means no cache at all."""
+    """The cache the reference model's provider would use: OpenAI and Gemini cache automatically (Gemini's
+    implicit cache), Anthropic only with prompt caching on (cache_control), so "None" means no cache at all."""
     if reference_model.startswith("claude"):
         if not options.prompt_caching:
             return None
         return "anthropic-1h" if options.cache_ttl == "1h" else "anthropic-5m"
-    return "openai"
+    return "gemini" if reference_model.startswith("gemini") else "openai"
 
 
 def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,
@@ -391,7 +392,7 @@ class OfflineProvider(Provider):
     label = "Offline teaching model (no key)"
     default_model = DEFAULT_MODEL
     models = (DEFAULT_MODEL,)
-    capabilities = Capabilities(strict_validation=True, simulated_cache=True, names_turns=True)
+    capabilities = Capabilities(strict_validation=True, simulated_cache=True, local=True, names_turns=True)
 
     def __init__(self, *, delay: float = 0.01, reference_model: str = DEFAULT_REFERENCE_MODEL) -> None:
         super().__init__()

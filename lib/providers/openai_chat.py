@@ -12,15 +12,14 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
+from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
-from lib.secrets import mask_then_cut
-from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
-# Current models with a known price (lib/pricing.py), from the installed SDK's list (openai/types/shared/
+# Current models with a known price (lib/core/pricing.py), from the installed SDK's list (openai/types/shared/
 # chat_model.py, 2026-11-25). o4-mini was shut down on 2026-10-23; gpt-5/gpt-5-mini shut down on 2026-12-11.
 OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.4", "gpt-5.5", "gpt-4.1", "gpt-4o-mini")
 # What the SDK's typed create() passes to post(): the bearer (API key) header on the request.
@@ -34,7 +33,7 @@ def post_stream(client: openai.OpenAI, path: str, request: dict[str, Any], *, ca
     The typed ``create()`` first walks every message through the SDK's parameter transform (at 2,000
     messages, about 190,000 recursive calls: ~450 ms per turn, holding the GIL), only to produce the same
     JSON. ``post`` keeps everything else of the SDK: auth header, retries with backoff, timeouts, error
-    types and SSE parsing into typed events. tests/test_providers_wire.py checks that the bytes and
+    types and SSE parsing into typed events. tests/integration/test_providers_wire.py checks that the bytes and
     headers sent are the same as the typed call's.
     """
     return client.post(path, body=request, cast_to=cast_to, options=BEARER_AUTH, stream=True,

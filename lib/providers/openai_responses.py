@@ -14,11 +14,11 @@ from typing import Any
 from openai import Stream
 from openai.types.responses import Response, ResponseStreamEvent
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
+from lib.core import Message, mask_then_cut
+from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider, post_stream
 from lib.providers.usage import openai_usage
-from lib.secrets import mask_then_cut
 from lib.tokens import content_text
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.config import Settings
+from lib.core import Settings
 from lib.providers.anthropic_messages import AnthropicProvider
 from lib.providers.base import Provider, ProviderInfo
+from lib.providers.gemini import GeminiProvider
 from lib.providers.offline import OfflineProvider
 from lib.providers.openai_chat import OpenAIChatProvider, OpenAICompatibleProvider
 from lib.providers.openai_responses import OpenAIResponsesProvider
 
-PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "openai-compatible")
+PROVIDER_NAMES = ("offline", "openai", "openai-responses", "anthropic", "gemini", "openai-compatible")
 
 
 def get_provider(name: str, settings: Settings | None = None, **options: Any) -> Provider:
     """A provider by name. ``options`` override settings: api_key, base_url, timeout, max_retries,
-    prompt_caching (anthropic), delay and reference_model (offline)."""
+    prompt_caching (anthropic: cache_control; gemini: an explicit context cache), delay and reference_model
+    (offline)."""
     cfg = settings or Settings.from_env()
     sdk = {"timeout": cfg.provider_timeout, "max_retries": cfg.provider_max_retries}
     if name == "offline":
@@ -31,6 +33,9 @@ def get_provider(name: str, settings: Settings | None = None, **options: Any) ->
     if name == "anthropic":
         return AnthropicProvider(**{"api_key": cfg.anthropic_api_key, "base_url": cfg.anthropic_base_url,
                                     **sdk, **options})
+    if name == "gemini":
+        return GeminiProvider(**{"api_key": cfg.gemini_api_key, "base_url": cfg.gemini_base_url,
+                                 "env_var": cfg.gemini_key_variable, **sdk, **options})
     raise ValueError(f"Unknown provider {name!r}. Choose one of: {', '.join(PROVIDER_NAMES)}.")
 
 

@@ -6,10 +6,10 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lib.core import register_secrets
 from lib.providers.base import Provider
 from lib.providers.errors import MalformedStream, MissingKeyError, ProviderError
 from lib.providers.sdk_errors import TRANSLATABLE, translate
-from lib.secrets import register_secrets
 
 T = TypeVar("T")
 
