@@ -4,7 +4,9 @@ This file plays two parts:
 - Imported by `streamlit run` (which finds ``app = st.App(...)`` and hands it to uvicorn) or run as
   `python app.py`: it builds the server, with the /api routes (lib.api) and the Host check, which
   refuses foreign Host headers on every request, the websocket at /_stcore/stream included, and the
-  lifespan whose shutdown (SIGTERM, Ctrl-C) releases the embedded Valkey.
+  lifespan: at startup it sets TCP_NODELAY on the listening socket (lib.api.listener: without it every
+  request on a reused connection waits ~40 ms), and its shutdown (SIGTERM, Ctrl-C) releases the embedded
+  Valkey.
 - Run by Streamlit as the app script for every browser session (and by AppTest): it wires the page
   list together (st.navigation). The shared sidebar and the services built once per process live in
   pages/ui/services.py and pages/ui/sidebar.py; each page starts with ``sidebar.page_setup()``, which draws the
@@ -21,7 +23,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
-from lib.api import api_routes, host_middleware
+from lib.api import api_routes, host_middleware, nodelay_lifespan
 from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
@@ -55,7 +57,7 @@ if get_script_run_ctx(suppress_warning=True) is None:
     gc.freeze()
     preload_encodings()
     app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)],
-                 lifespan=lib_services.lifespan)
+                 lifespan=nodelay_lifespan(lib_services.lifespan))
     if __name__ == "__main__":
         app.run()
 else:

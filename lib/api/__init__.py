@@ -16,6 +16,7 @@ from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware
 from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS
 from lib.api.errors import error_body
 from lib.api.inprocess import call_api
+from lib.api.listener import nodelay_lifespan, nodelay_listeners
 from lib.api.openapi import openapi_document
 from lib.api.routes import ROUTES, api_app
 from lib.core import Settings
@@ -30,6 +31,6 @@ def api_routes(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
 
 __all__ = [
     "API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "MAX_BUDGET", "MAX_CONTENT_CHARS", "MAX_MESSAGES", "MODEL_MAX_CHARS",
-    "ROUTES", "allowed_hosts", "api_app", "api_routes", "call_api", "error_body", "host_middleware", "is_loopback",
-    "openapi_document", "same_origin",
+    "ROUTES", "allowed_hosts", "api_app", "api_routes", "call_api", "error_body", "host_middleware",
+    "is_loopback", "openapi_document", "same_origin", "nodelay_lifespan", "nodelay_listeners",
 ]

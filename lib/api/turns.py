@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -81,6 +81,12 @@ def _cost(model: str, meta: Mapping[str, Any]) -> float | None:
     return None if usage is None else usage_cost(usage, model)
 
 
+def _problems(prepared: PreparedTurn, record: Any) -> Sequence[str]:
+    # The record's list, even when empty: an empty list means checked and clean, not "work it out again".
+    problems = _get(record, "problems", None)
+    return payload_problems(prepared.payload) if problems is None else problems
+
+
 def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any]:
     """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn."""
     record = result.record
@@ -104,7 +110,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "model": prepared.model,
         "strategy": prepared.request.strategy,
         "timings": meta.get("timings"),
-        "problems": list(_get(record, "problems", None) or payload_problems(prepared.payload)),
+        "problems": list(_problems(prepared, record)),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
         "request": result.request,  # the body the adapter built and sent, as every page shows it

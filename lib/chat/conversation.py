@@ -174,7 +174,8 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
     prepared.previous_response_id = chain.previous_response_id if chain.live else None
     prepared.trim = trim
     prepared.payload, prepared.payload_ids = wire_payload(kept)
-    prepared.options = _options(prepared, turn_numbers(candidates, prepared.turn), conversation=conversation,
+    numbers = turn_numbers(candidates, prepared.turn) if prepared.provider.capabilities.names_turns else None
+    prepared.options = _options(prepared, numbers, conversation=conversation,
                                 comparison=previous_reply_id(history, provider=prepared.provider.name,
                                                              model=prepared.model))
 
@@ -201,7 +202,7 @@ def prompt_cache_key(session_id: str) -> str:
     return "history-lab-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
-def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conversation: str | None,
+def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int] | None, *, conversation: str | None,
              comparison: str | None = None) -> ProviderOptions:
     request, capabilities = prepared.request, prepared.provider.capabilities
     return ProviderOptions(
@@ -212,7 +213,7 @@ def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conve
         compaction_threshold=request.compaction_threshold if capabilities.server_compaction else None,
         strict=request.strict,
         context_window=request.budget,
-        turn_numbers=tuple(numbers.get(i, 0) for i in prepared.payload_ids),
+        turn_numbers=None if numbers is None else tuple(numbers.get(i, 0) for i in prepared.payload_ids),
         current_turn=prepared.turn,
         prompt_cache_key=prompt_cache_key(prepared.session_id),
         cache_comparison_id=comparison,

@@ -38,6 +38,9 @@ from lib.providers import Provider, ProviderError, ProviderOptions, Reply, Strea
 from lib.sessions import SessionStore, StoreUnavailable, stamp
 from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
 
+# The strategies whose TrimResult.tokens_after is the kept payload's exact count (when counted exactly).
+WHOLE_TURN_STRATEGIES = ("turns", "cache-aware")
+
 log = logging.getLogger("lib.chat.conversation")  # one logger for the whole turn, as before the split
 T = TypeVar("T")
 
@@ -265,8 +268,9 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
     records its error and nothing sent or dropped, so no page can show a body, a trim or a cost for it.
     """
     request = turn.request
-    not_sent = isinstance(turn.error, ContextOverflowError) or turn.sent_reply is None
-    counts = payload_counts(turn.payload, turn.model)
+    overflow = isinstance(turn.error, ContextOverflowError)
+    not_sent = overflow or turn.sent_reply is None
+    counts = payload_counts(turn.payload, turn.model, exact=_exact_from_trim(turn, overflow=overflow))
     usage = reply.usage if reply is not None else None
     cost = priced(turn.model, usage, reference_model=request.reference_model, prices=request.prices)[0] \
         if usage else None
@@ -320,13 +324,30 @@ def _priced_as(model: str, reference_model: str | None) -> str | None:
     return basis if basis != model else None
 
 
-def payload_counts(payload: Sequence[Mapping[str, Any]], model: str) -> dict[str, Any]:
-    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding)."""
+def _exact_from_trim(turn: PreparedTurn, *, overflow: bool) -> int | None:
+    """The payload's exact count as the trim already summed it, or None to count it again.
+
+    "turns" and "cache-aware" count every candidate message exactly (the same per-message figures as
+    ``count_chat_tokens``) to place the cut, and ``tokens_after`` is the sum over what they kept: the
+    payload. Taking it saves a pass over the whole payload per turn.
+    """
+    trim = turn.trim
+    if trim is None or overflow or trim.strategy not in WHOLE_TURN_STRATEGIES:
+        return None
+    return trim.tokens_after if trim.counter == choose_encoding(turn.model).name else None
+
+
+def payload_counts(payload: Sequence[Mapping[str, Any]], model: str, *, exact: int | None = None) -> dict[str, Any]:
+    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding).
+
+    ``exact``: the payload's exact count when the caller already has it (see ``_exact_from_trim``).
+    """
     choice = choose_encoding(model)
-    try:
-        exact: int | None = count_chat_tokens(payload, model)
-    except EncodingUnavailable:
-        exact = None
+    if exact is None:
+        try:
+            exact = count_chat_tokens(payload, model)
+        except EncodingUnavailable:
+            exact = None
     return {"estimate": estimate_chat_tokens(payload), "exact": exact, "encoding": choice.name,
             "approximate": choice.approximate}
 

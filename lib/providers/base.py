@@ -91,6 +91,9 @@ class Capabilities:
     # How it keeps the history, first the default: "previous_response", "conversation" (OpenAI Responses),
     # "thread" (Anthropic's server-side threads). Empty: it keeps nothing, the history is re-sent.
     server_state_modes: tuple[str, ...] = ()
+    # Reads ``ProviderOptions.turn_numbers`` (the offline model names the turns it can see); for the others
+    # the numbers are not worked out at all: a pass over the whole history per turn, for nothing.
+    names_turns: bool = False
 
 
 @dataclass

@@ -89,7 +89,7 @@ class OfflineProvider(Provider):
     label = "Offline teaching model (no key)"
     default_model = DEFAULT_MODEL
     models = (DEFAULT_MODEL,)
-    capabilities = Capabilities(strict_validation=True, simulated_cache=True)
+    capabilities = Capabilities(strict_validation=True, simulated_cache=True, local=True, names_turns=True)
 
     def __init__(self, *, delay: float = 0.01, reference_model: str = DEFAULT_REFERENCE_MODEL) -> None:
         super().__init__()

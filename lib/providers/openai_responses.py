@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from openai import Stream
+from openai.types.responses import Response, ResponseStreamEvent
+
 from lib.core import Message, mask_then_cut
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
-from lib.providers.openai_chat import OpenAIChatProvider, has_cache_options
+from lib.providers.openai_chat import OpenAIChatProvider, has_cache_options, post_stream
 from lib.providers.usage import openai_usage
 from lib.tokens import content_text
 
@@ -64,8 +67,9 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        stream: Iterable[Any] = self.client.responses.create(**request)
-        return stream
+        # The body we built, sent as is (see post_stream: the typed create() re-walks every input item).
+        return post_stream(self.client, "/responses", request, cast_to=Response,
+                           stream_cls=Stream[ResponseStreamEvent])
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")

@@ -5,7 +5,8 @@
     server.anthropic_url   # "http://127.0.0.1:PORT"     (the SDK adds /v1/messages, /v1/messages/count_tokens)
     server.gemini_url      # "http://127.0.0.1:PORT/"    (google-genai adds v1/models/M:streamGenerateContent,
                            #                              :countTokens, and v1/cachedContents)
-    server.requests        # every request: {"path", "query", "headers", "body"} (body is the parsed JSON)
+    server.requests        # every request: {"path", "query", "headers", "body", "raw"} (body: the parsed JSON,
+                           # raw: the bytes as sent)
     server.fail_next(429, retry_after=7)             # the next request gets this error (each API's error JSON)
     server.fail_next(400, code="previous_response_not_found", message="...")
     server.fail_next("malformed")                    # ... or an SSE line that is not JSON
@@ -20,7 +21,8 @@
     server.fail_next("usage", usage={"prompt_tokens_details": OMIT})   # a local server that sends no cache figure
     server.stop()
 
-Replies are deterministic: "Fake reply to N messages." streamed word by word, with usage numbers derived
+Replies are deterministic: "Fake reply to N messages." streamed word by word (in one JSON object when a
+Chat Completions request does not ask for a stream), with usage numbers derived
 from the request so tests can check the parsing. Server-side state is modelled too: each response id and
 conversation remembers how many tokens of context it holds, so a chained request is billed for all of it,
 and ``context_management`` compacts the context once it passes the threshold.
@@ -42,6 +44,7 @@ from tests.support.fake_llm_events import (
     OMIT,
     anthropic_count,
     anthropic_events,
+    chat_completion,
     chat_events,
     gemini_cache,
     gemini_count,
@@ -92,10 +95,14 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
+            # TCP_NODELAY on each connection. Headers and body go out in separate writes: with Nagle on, a
+            # client reusing the connection (keep-alive JSON answers) would wait ~40 ms for its delayed ACK.
+            disable_nagle_algorithm = True
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                fake._handle(self, body)
+                raw = self.rfile.read(length)
+                fake._handle(self, json.loads(raw or b"{}"), raw)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -121,11 +128,11 @@ class FakeLLM:
 
     # -- dispatch --------------------------------------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+    def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], raw: bytes = b"") -> None:
         path, _, query = handler.path.partition("?")
         with self._lock:
             headers = {k.lower(): v for k, v in handler.headers.items()}
-            self.requests.append({"path": path, "query": query, "headers": headers, "body": body})
+            self.requests.append({"path": path, "query": query, "headers": headers, "body": body, "raw": raw})
             failure = self._failures.pop(0) if self._failures else None
         gemini = ":" in path.rsplit("/", 1)[-1] or path.endswith("/cachedContents")
         api = "anthropic" if "/messages" in path else "gemini" if gemini else "openai"
@@ -151,6 +158,8 @@ class FakeLLM:
         _sse(handler, events, malformed=scripted == "malformed", delay=delay, stopping=self._stopping)
 
     def _json_reply(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if path.endswith("/chat/completions") and body.get("stream") is not True:
+            return chat_completion(body)
         if path.endswith(":countTokens"):
             return gemini_count(body)
         if path.endswith("/cachedContents"):

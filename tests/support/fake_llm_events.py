@@ -56,6 +56,18 @@ def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[
     return events
 
 
+def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming Chat Completions answer (``stream`` absent or false): the same reply and usage as the
+    stream, in one JSON object. The seed's route (bench/seed) calls the model this way."""
+    count = len(body.get("messages") or [])
+    prompt = PER_ITEM * count
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": "".join(_words(count)), "refusal": None}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
+                      "prompt_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": CHAT_CACHE_WRITE}}}
+
+
 # -- Responses ------------------------------------------------------------------------------------------
 
 

@@ -49,11 +49,13 @@ class FakeProvider(Provider):
     default_model = "gpt-4o-mini"
 
     def __init__(self, *, fail_after: int | None = None, server_side_history: bool = False,
-                 chunks: tuple[str, ...] = ("Hello", " there"), error: Exception | None = None) -> None:
+                 chunks: tuple[str, ...] = ("Hello", " there"), error: Exception | None = None,
+                 names_turns: bool = True) -> None:
         super().__init__()
         self.calls: list[dict[str, Any]] = []
         self.fail_after, self.chunks, self.error = fail_after, chunks, error
-        self.capabilities = Capabilities(server_side_history=server_side_history, prompt_caching=True)
+        self.capabilities = Capabilities(server_side_history=server_side_history, prompt_caching=True,
+                                         names_turns=names_turns)
 
     def build_request(self, messages, *, model, max_tokens, options: ProviderOptions) -> dict[str, Any]:
         self.calls.append({"messages": [dict(m) for m in messages], "model": model, "options": options,
@@ -111,6 +113,33 @@ def test_turns_store_messages_and_records_and_resend_the_history(memory_store):
     assert meta["system_prompt"] == "Be brief." and record.system_text(meta) == "Be brief."
     assert "Be brief." not in json.dumps(memory_store.get_turns(sid))  # kept once, in the meta
     assert turn_payload(record, history, meta) == (second.request["messages"], ())
+
+
+def test_turn_numbers_are_worked_out_only_for_a_provider_that_names_turns(memory_store):
+    # Working them out is a pass over the whole history per turn; only the offline model reads them.
+    plain, naming = FakeProvider(names_turns=False), FakeProvider(names_turns=True)
+    sid = turn(memory_store, plain, "one").session_id
+    turn(memory_store, plain, "two", sid)
+    turn(memory_store, naming, "three", sid, system_prompt="Be brief.")
+    assert plain.calls[-1]["options"].turn_numbers is None
+    assert naming.calls[-1]["options"].turn_numbers == (0, 1, 1, 2, 2, 3)
+    assert get_provider("offline").capabilities.names_turns
+    assert not get_provider("openai-compatible").capabilities.names_turns
+
+
+@pytest.mark.parametrize("strategy", ["turns", "cache-aware", "seed", "summary"])
+@pytest.mark.parametrize("budget", [100_000, 150])
+def test_the_records_exact_count_is_the_payloads_whatever_the_strategy(memory_store, strategy, budget):
+    # "turns" and "cache-aware" hand over the sum they trimmed by, instead of counting the payload again.
+    provider = FakeProvider(chunks=("A reply of a few words, 中文 and code `x = 1`. " * 2,))
+    sid = None
+    for n in range(6):
+        result = turn(memory_store, provider, f"Question {n}: what is in the payload now? ✓", sid,
+                      budget=budget, strategy=strategy, system_prompt="Be brief." if n % 2 else "")
+        sid = result.session_id
+        assert result.record.exact == count_chat_tokens(result.payload, "gpt-4o-mini"), (strategy, n)
+        assert result.record.estimate == estimate_chat_tokens(result.payload)
+    assert budget > 1_000 or result.record.dropped_count > 0  # the small budget did trim
 
 
 def test_small_budget_drops_whole_old_turns_and_tells_the_provider_which_turns_it_sees(memory_store):
