@@ -34,7 +34,7 @@ PAGES = [
 
 
 def run_pages() -> None:
-    st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
+    st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide", initial_sidebar_state="auto")
     pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
     st.navigation(pages).run()
 

@@ -23,6 +23,7 @@ from lib.pricing import DEFAULT_PRICES
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from lib.trimming import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
+from pages import style
 from pages.errors import describe_error, show_error
 from pages.services import (
     current_session_id,
@@ -125,6 +126,7 @@ def sidebar_choices() -> SidebarChoices:
 def page_setup() -> SidebarChoices:
     """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
     sidebar itself fails (e.g. a bad setting), after showing why."""
+    style.apply()
     try:
         choices = render_sidebar()
     except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.providers.offline import reset_simulated_caches
 from lib.timeline import build_timeline
-from pages.timeline import MAX_BLOCKS, timeline_chart, timeline_frames
+from pages.timeline_chart import MAX_BLOCKS, timeline_chart, timeline_frames
 from tests.apptest_helpers import shown
 from tests.test_timeline import LONG_SYSTEM, play, timeline_of
 from tests.vega import assert_valid_vega_lite
@@ -54,6 +54,11 @@ def badge_directives(at: AppTest) -> list[str]:
             for part in re.split(r" (?=:[a-z]+-badge\[)", m.value)]
 
 
+def bodies(at: AppTest) -> list[str]:
+    """The request bodies drawn (pages.timeline.body_html: a focusable, labelled scroll box)."""
+    return [h.proto.body for h in at.get("html") if 'class="hl-body"' in h.proto.body]
+
+
 def test_a_200_turn_timeline_renders_and_a_turn_can_be_chosen() -> None:
     reset_simulated_caches()
     at = AppTest.from_function(timeline_script, args=(200, 600, "turns"), default_timeout=180).run()
@@ -95,10 +100,10 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     frame, dropped, note = timeline_frames(data, selected=2)
     spec = timeline_chart(frame, dropped, rows=len(data.rows))
     assert_valid_vega_lite(spec)
-    assert spec["hconcat"] and note is None
-    assert spec["datasets"]["blocks"] is frame and spec["datasets"]["rows"] is dropped
+    assert spec["layer"] and note is None
+    assert set(spec["datasets"]) == {"blocks", "rows"}
     # Rows are ordered by turn number (a field), so the spec does not depend on the order of the rows.
-    assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["hconcat"] == spec["hconcat"]
+    assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["layer"] == spec["layer"]
     assert list(dropped["row"])[1] == "▶ Turn 2"
     history = [{"id": f"m{n}", "role": "user" if n % 2 == 0 else "assistant", "content": f"m {n}"}
                for n in range(2 * 120)]
@@ -114,13 +119,12 @@ def test_a_long_request_body_is_drawn_on_request_and_a_short_one_at_once() -> No
     reset_simulated_caches()
     at = AppTest.from_function(timeline_script, args=(40, 200_000, "turns"), default_timeout=180).run()
     assert not at.exception, at.exception
-    json_code = [c for c in at.code if c.language == "json"]
-    assert not json_code  # turn 40 re-sends 79 messages: too long to highlight on every load
+    assert not bodies(at)  # turn 40 re-sends 79 messages: too long to draw on every load
     label = next(e.label for e in at.expander if e.label.startswith("Show it:"))
     assert re.search(r"Show it: 80 messages, \d+ KB of JSON", label), label  # the system prompt + 79
     at.session_state["tl__body_40"] = True
     at.run()
-    body = next(c.value for c in at.code if c.language == "json")
-    assert body.count('"role"') == 80 and "Turn 39" in body
+    body = bodies(at)[0]
+    assert body.count("&quot;role&quot;") == 80 and "Turn 39" in body
     at.selectbox(key="tl__turn").set_value(1).run()
-    assert any(c.language == "json" and "Turn 0" in c.value for c in at.code)  # short: shown at once
+    assert any("Turn 0" in b for b in bodies(at))  # short: shown at once

@@ -1,0 +1,60 @@
+"""What every page adds to Streamlit's own look: readable in both themes, and usable on a narrow screen.
+
+``apply()`` runs once per page run (pages.sidebar.page_setup calls it). It draws nothing visible:
+- one style sheet, theme-neutral (every colour here holds 3:1 or better on both themes' backgrounds, or
+  takes the theme's own text colour);
+- a small script that collapses the sidebar on a first load narrower than ``SIDEBAR_COLLAPSE_PX``.
+
+Why the script: ``st.set_page_config(initial_sidebar_state="auto")`` collapses the sidebar only up to
+Streamlit's "md" breakpoint, 768 px. Between that and about 1,000 px the 300 px sidebar left the chat and
+its timeline a third of the screen each. Once collapsed, the sidebar's own button opens it again, and
+Streamlit's remembered choice is cleared, so a wider window later starts with the sidebar open.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+SIDEBAR_COLLAPSE_PX = 1_000
+# A red that holds 3:1 (graphics) against white and against the dark theme's #171614.
+TRIM_RED = "#e0403a"
+
+STYLE = f"""<style>
+/* The primary colour fills buttons with white text; as text on the page (the slider's value, the open
+   tab) the theme's text colour reads better in the dark theme, where no blue suits both uses. */
+[data-testid="stSliderThumbValue"] {{ color: inherit !important; }}
+[data-baseweb="tab-list"] [aria-selected="true"] p {{ color: inherit; }}
+/* Messages the newest payload did not send: border, tint and the ✂ label; the text keeps full contrast. */
+[class*="st-key-chat_dropped_"] {{ border: 2px dashed {TRIM_RED}; border-left: 6px solid {TRIM_RED};
+  border-radius: 0.5rem; background: rgba(224, 64, 58, 0.07); padding: 0.25rem 0.5rem; }}
+.hl-window-start {{ margin: 0.6rem 0; padding: 0.55rem 0.8rem; border-top: 4px dashed {TRIM_RED};
+  background: rgba(224, 64, 58, 0.1); color: inherit; font-size: 1.15rem; font-weight: 700;
+  border-radius: 4px; }}
+.hl-skip {{ position: absolute; left: -10000px; }}
+.hl-skip:focus {{ position: static; }}
+</style>"""
+
+SIDEBAR_SCRIPT = f"""<script>
+(() => {{
+  if (window.__hlSidebarChecked) return;  // once per page load: a reader may open the sidebar again
+  window.__hlSidebarChecked = true;
+  if (window.innerWidth >= {SIDEBAR_COLLAPSE_PX}) return;
+  let tries = 0;
+  const collapse = () => {{  // the sidebar may be drawn a moment after this script runs
+    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (!button) {{ if (++tries < 50) setTimeout(collapse, 100); return; }}
+    if (button.getAttribute('aria-expanded') === 'false') return;
+    button.click();
+    // Streamlit remembers a click as the reader's choice; this one was not, so forget it.
+    Object.keys(window.localStorage).filter((k) => k.startsWith('stSidebarCollapsed-'))
+      .forEach((k) => window.localStorage.removeItem(k));
+  }};
+  collapse();
+}})();
+</script>"""
+
+
+def apply() -> None:
+    """The style sheet and the narrow-screen sidebar script (neither takes room on the page)."""
+    st.html(STYLE)
+    st.html(SIDEBAR_SCRIPT, unsafe_allow_javascript=True)
