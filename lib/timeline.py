@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lib.compaction import Summary
-from lib.content import safe_title
+from lib.content import safe_title, signed
 from lib.pricing import Price
 from lib.records import ReplyMeta, TurnRecord, id_positions, rebuild_request
 from lib.timeline_cache import CacheView, SessionCache, cache_profile_for
@@ -74,7 +74,8 @@ class TurnDiff:
 
     @property
     def text(self) -> str:
-        return f"+{self.added} messages · −{self.removed} dropped · {self.tokens:+,} tokens"
+        messages = f"{self.added:,} message{'s' * (self.added != 1)} added"
+        return f"{messages} · {self.removed:,} dropped · {signed(self.tokens)} tokens"
 
 
 @dataclass(frozen=True)

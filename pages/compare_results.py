@@ -27,15 +27,19 @@ RESULTS_KEY = "cmp_last"
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
 
 
-def plain_table(frame: pd.DataFrame) -> None:
+def plain_table(frame: pd.DataFrame, *, index_name: str | None = None) -> None:
     """st.table with every header, index label and cell shown as plain text.
 
     st.table renders Markdown in every cell and header: "$" starts LaTeX, "1." a list, and a model name is
-    whatever the user typed."""
+    whatever the user typed. A named index (or ``index_name``) becomes the first column, under that header;
+    an unnamed one (row numbers) is not shown. Either way no header cell is blank, which a screen reader
+    announces as an unnamed column."""
+    name = index_name or frame.index.name
+    if name:
+        frame = frame.rename_axis(index=str(name)).reset_index()
     shown = frame.map(_plain)
     shown.columns = [_plain(c) for c in frame.columns]
-    shown.index = [_plain(i) for i in frame.index]
-    st.table(shown)
+    st.table(shown, hide_index=True)
 
 
 def show_saved(store: Any, session_id: str) -> None:
@@ -44,8 +48,8 @@ def show_saved(store: Any, session_id: str) -> None:
         return
     results: list[ColumnResult] = saved["results"]
     record: Mapping[str, Any] = saved["record"]
-    st.subheader("Summary")
-    plain_table(pd.DataFrame(summary_table(results)))
+    st.header("Summary")
+    plain_table(pd.DataFrame(summary_table(results)), index_name="figure")
     st.caption("Token figures are provider-reported unless marked simulated (the offline model simulates its "
                "prompt cache). Costs are estimates from the price table, in µ$ (millionths of a US$).")
     show_replies(store, session_id, record, results)
@@ -55,7 +59,7 @@ def show_saved(store: Any, session_id: str) -> None:
 
 
 def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results: Sequence[ColumnResult]) -> None:
-    st.subheader("Replies")
+    st.header("Replies")
     for result, tab in zip(results, st.tabs([f"Column {r.index + 1}" for r in results]), strict=True):
         with tab:
             st.markdown(f"**{markdown_literal(column_name(result))}**")
@@ -77,7 +81,7 @@ def show_replies(store: Any, session_id: str, record: Mapping[str, Any], results
 def show_bodies(results: Sequence[ColumnResult]) -> None:
     """One body at a time, full width, and what it changes against a chosen baseline column."""
     sent = [r for r in results if r.request]
-    st.subheader("How the requests differ")
+    st.header("How the requests differ")
     if not sent:
         st.info("No request was sent.")
         return

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.caching import PROFILES, get_profile
-from lib.content import markdown_literal
+from lib.content import markdown_literal, signed
 from lib.inspection import Inspection, Page, WhatIf, page_count, page_of, seed_breaking_budgets
 from lib.inspection_costs import cache_stack_frame, comparison_frame, cumulative_cost_frame, strategy_label
 from lib.inspection_costs import strategy_totals as _strategy_totals
@@ -77,7 +77,7 @@ def message_columns(encoding: str) -> dict[str, Any]:
 
 
 def messages_table(data: Inspection, *, key: str = "ins_messages") -> None:
-    st.subheader("Messages")
+    st.header("Messages")
     page = paged(data.messages, key=f"{key}_page")
     sort = "Click a column to sort this page. " if page.count > 1 else "Click a column to sort. "
     st.caption(f"{page.caption()} Each stored message: the chars/4 estimate against its exact tokens. {sort}"
@@ -166,7 +166,7 @@ def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]]
     left, right = st.columns(2)
     left.metric(markdown_literal(f"{name}: {count_label('endpoint')}"), f"{figure:,}")
     right.metric(markdown_literal(count_label("tiktoken", model=model)), f"{local:,}",
-                 delta=None if diff is None else f"{diff:+.1f}% against {name}", delta_color="off",
+                 delta=None if diff is None else f"{signed(diff, '.1f')}% against {name}", delta_color="off",
                  delta_arrow="off")
 
 
@@ -191,7 +191,7 @@ def strategy_totals(session_id: str, size: int, model: str, budget: int, system_
 
 def caching_section(session_id: str, history: list, *, model: str, budget: int, system_prompt: str,
                     prices: Mapping[str, Any]) -> None:
-    st.subheader("Prompt caching: what re-sent history really costs")
+    st.header("Prompt caching: what re-sent history really costs")
     st.markdown(TEACHING)
     auto = len(history) <= CACHING_AUTO_MESSAGES
     # on_change="rerun": the replay runs only while the expander is open (a closed expander's content is

@@ -30,6 +30,7 @@ from pages.services import (
     notice,
     provider_info,
     provider_infos,
+    remember_deleted,
     set_session,
     settings,
     show_notices,
@@ -200,6 +201,7 @@ def _delete_session(session_id: str) -> None:
         notice("error", f"Could not delete the session: {describe_error(exc)}")
         return
     st.session_state.pop(f"hl_last_turn__{session_id}", None)
+    remember_deleted(session_id)
     set_session(new_session_id())
     notice("success", f"Deleted session {session_id}. This is a new chat.")
 

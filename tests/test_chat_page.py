@@ -238,6 +238,18 @@ def test_unknown_session_in_the_link_says_so_and_offers_a_new_chat(store_env):
     assert "was not found" not in " ".join(w.value for w in at.warning)
 
 
+def test_a_session_deleted_in_this_tab_and_reopened_says_deleted_not_not_found(store_env):
+    sid = seed_turns(store_env, 1)
+    at = new_app(sid)
+    at.button(key="sb_delete").click().run()
+    at.button(key="sb_delete_yes").click().run()
+    assert at.session_state["hl_session_id"] != sid and not store_env.exists(sid)
+    at.query_params["session"] = sid  # the browser's Back button: the old link, in the same tab
+    at.run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert f"`{sid}` was deleted at" in warnings and "was not found" not in warnings, warnings
+
+
 def test_known_session_in_the_link_has_no_notice(store_env):
     sid = seed_turns(store_env, 1)
     at = new_app(sid)

@@ -34,6 +34,10 @@ def tables(at) -> list[pd.DataFrame]:
         frame = table.value.map(unescape)
         frame.columns = [unescape(c) for c in frame.columns]
         frame.index = [unescape(i) for i in frame.index]
+        # No blank header: the figure (or strategy) names are a first column, not an unnamed index.
+        assert all(str(c).strip() for c in frame.columns), frame.columns
+        if len(frame.columns) and frame.columns[0] in ("figure", "strategy"):
+            frame = frame.set_index(frame.columns[0])
         out.append(frame)
     return out
 
@@ -80,10 +84,10 @@ def test_one_body_at_a_time_with_a_diff_against_a_baseline(fake_llm, monkeypatch
     send(at, "Compare the bodies")
     assert at.selectbox(key="cmp_body_shown").value == 1 and at.selectbox(key="cmp_body_baseline").value == 0
     notes = " ".join(m.value for m in at.markdown)
-    assert "System prompt: top-level `instructions` instead of messages[0] (role system)." in notes
+    assert "System prompt: top-level instructions field instead of messages[0] (role system)." in notes
     assert "Re-sent: 1 input items instead of 2 messages." in notes
     summary = summary_of(at)
-    assert summary.loc["sent"].iloc[1] == "1 input items + top-level `instructions`"
+    assert summary.loc["sent"].iloc[1] == "1 input items + top-level instructions field"
     codes = [c.value for c in at.code]
     assert any(c.startswith("--- 1. openai") and '+  "instructions"' in c for c in codes)
     at.selectbox(key="cmp_body_shown").set_value(0).run()

@@ -76,7 +76,7 @@ def test_new_marks_and_diffs_follow_the_payload() -> None:
     assert not any(b.new for b in third if b.message_turn < 2)
     assert data.row(3).diff.added == 2 and data.row(3).diff.removed == 0
     assert data.row(3).diff.tokens == data.row(3).tokens - data.row(2).tokens > 0
-    assert data.row(3).diff.text.startswith("+2 messages · −0 dropped · +")
+    assert data.row(3).diff.text.startswith("2 messages added · 0 dropped · +")
 
 
 def test_trimmed_turns_show_dropped_messages_and_the_trim_badge() -> None:
