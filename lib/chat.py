@@ -35,6 +35,7 @@ from lib.server_state import (
     chain_for,
     open_conversation,
 )
+from lib.session_settings import SessionSettings
 from lib.sessions import SessionStore, StoreUnavailable, new_session_id, validate_session_id
 from lib.sessions.base import stamp
 from lib.trimming import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, trim_history
@@ -106,6 +107,9 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same
     # fields again is harmless, so a store restart between the two writes is ridden out by retrying.
     prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    # How this turn was made, so a reload, a shared link and the API show the session under its own settings.
+    prompt |= SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
+                              provider=provider.name, model=model, system_prompt=system_text).meta_fields()
     try:
         retry_store_write(lambda: store.set_meta(session_id, **prompt), seconds=SAVE_RETRY_SECONDS)
     except StoreUnavailable as exc:

@@ -26,6 +26,7 @@ from lib.api.responses import MaskedJSON, json_error
 from lib.config import Settings
 from lib.interrupted import with_interrupted
 from lib.services import store_handle
+from lib.session_settings import SessionSettings
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
 from lib.trimming import payload_problems, trim_history
@@ -76,8 +77,9 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
         raise ApiError(404, "not_found", f"No session {session_id!r}: it never existed, was deleted, or expired "
                        "(sessions expire after SESSION_TTL seconds without use). Start one with POST /api/chat.")
     history, turns = store.get_history(session_id), store.get_turns(session_id)
+    stored = SessionSettings.from_meta(store.get_meta(session_id))
     return {"sessionId": session_id, "messages": history, "turns": with_interrupted(history, turns),
-            "ttl": store.ttl(session_id)}
+            "ttl": store.ttl(session_id), "settings": stored.to_api() if stored else None}
 
 
 async def get_session(request: Request, settings: Settings) -> Response:
