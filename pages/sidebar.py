@@ -21,6 +21,7 @@ from lib.config import Settings
 from lib.content import markdown_literal
 from lib.pricing import DEFAULT_PRICES
 from lib.providers import ProviderInfo, default_provider_name
+from lib.session_settings import SessionSettings
 from lib.sessions import new_session_id
 from lib.trimming import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
 from pages import style
@@ -151,9 +152,11 @@ def render_sidebar() -> SidebarChoices:
     infos = provider_infos()
     names = [info.name for info in infos]
     _init_state(cfg, default_provider_name(cfg))
+    stored = _restore_session_settings(names)
     if st.session_state["sb_provider"] not in names:
         st.session_state["sb_provider"] = default_provider_name(cfg)
     with st.sidebar:
+        _settings_changed_notice(stored)
         _trimming_section(cfg)
         _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
@@ -161,6 +164,56 @@ def render_sidebar() -> SidebarChoices:
         _session_section()
         _store_section()
     return sidebar_choices()
+
+
+# -- the session's own settings ------------------------------------------------------------------------------
+
+RESTORED_KEY = "sb_settings_of"  # the session whose stored settings the sidebar last adopted
+
+
+def _stored_settings(session_id: str) -> SessionSettings | None:
+    try:
+        return SessionSettings.from_meta(store_handle().store.get_meta(session_id))
+    except Exception:  # noqa: BLE001 - the store section below shows what is wrong with the store
+        return None
+
+
+def _restore_session_settings(provider_names: list[str]) -> SessionSettings | None:
+    """Adopt the settings the current session's last turn ran with, once per session opened (a reload, a
+    shared ?session= link, a pick on the Sessions page), so a conversation is never shown under settings
+    that did not produce it. Returns them (None: no turn stored yet)."""
+    sid = current_session_id()
+    stored = _stored_settings(sid)
+    if st.session_state.get(RESTORED_KEY) == sid:
+        return stored
+    st.session_state[RESTORED_KEY] = sid
+    if stored is None:
+        return None
+    st.session_state["sb_strategy"] = stored.strategy if stored.strategy in CHAT_STRATEGIES else STRATEGIES[0]
+    st.session_state["sb_budget"] = stored.budget
+    st.session_state["sb_reserve"] = stored.reserve
+    st.session_state["sb_system_prompt"] = stored.system_prompt
+    if stored.provider in provider_names:
+        st.session_state["sb_provider"] = stored.provider
+        st.session_state[f"sb_model__{stored.provider}"] = stored.model
+    else:
+        notice("warning", f"This session's last turn used the provider {stored.provider!r}, which this server does "
+                          "not offer; the sidebar keeps its own.")
+    return stored
+
+
+def _settings_changed_notice(stored: SessionSettings | None) -> None:
+    """Say so when the sidebar no longer matches the settings the session's last turn ran with."""
+    if stored is None:
+        return
+    now = sidebar_choices()
+    current = SessionSettings(strategy=now.strategy, budget=now.budget, reserve=now.reserve, provider=now.provider,
+                              model=now.model, system_prompt=now.system_prompt)
+    changed = current.changes_from(stored)
+    if changed:
+        st.info(f"Changed since this session's last turn: {markdown_literal(', '.join(changed))}. The next turn "
+                "uses the new settings; the turns so far keep the ones they ran with (each turn's record says "
+                "which).", icon=":material/tune:")
 
 
 def _session_section() -> None:
@@ -218,9 +271,10 @@ def _provider_section(infos: list[ProviderInfo], cfg: Settings) -> None:
     info = by_name[name]
     if not info.configured:
         st.warning(f"{markdown_literal(info.label)} is not configured. {markdown_literal(info.hint)}")
-    models = list(dict.fromkeys([info.default_model, *(info.models or [])]))
     key = f"sb_model__{name}"
     st.session_state.setdefault(key, info.default_model)
+    # The current model is always an option: a restored session may name one the list does not.
+    models = list(dict.fromkeys([info.default_model, *(info.models or []), str(st.session_state[key])]))
     st.selectbox("Model", models, key=key, accept_new_options=True,
                  help="Pick a listed model or type another name.")
     _capability_switches(info, cfg)
@@ -252,7 +306,8 @@ def _trimming_section(cfg: Settings) -> None:
         st.session_state["sb_strategy"] = STRATEGIES[0]
     st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
                  help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
-    st.select_slider("Token budget (context window)", options=_budget_options(starting_budget(cfg)),
+    options = sorted({*_budget_options(starting_budget(cfg)), int(st.session_state["sb_budget"])})
+    st.select_slider("Token budget (context window)", options=options,
                      key="sb_budget", format_func=lambda n: f"{n:,}",
                      help="Pick 200 or 500 to see old turns dropped within a few messages.")
     st.number_input("Reserve for the reply (tokens)", min_value=0, step=50, key="sb_reserve",
