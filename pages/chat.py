@@ -28,11 +28,12 @@ UNKNOWN_KEY = "chat_unknown_session"
 def main() -> None:
     st.title("💬 Chat")
     st.caption("The model is stateless: every turn re-sends the conversation. The timeline on the right shows "
-               "each request; the badges under each reply say what was sent, dropped and paid.")
+               "each request; the badges under each reply say what was sent, dropped and paid (pick the turn in "
+               "the timeline to see where each number comes from).")
     url_session = st.query_params.get("session")
     known_session = st.session_state.get(services.SESSION_KEY)
     example.prepare_sidebar(known_session)
-    choices = sidebar.page_setup()
+    choices = sidebar.page_setup(skip_to_chat_input=True)
     session_id = services.current_session_id()
     if not choices.configured:
         st.error(f"The provider {markdown_literal(repr(choices.provider))} is not configured. "

@@ -125,10 +125,14 @@ def sidebar_choices() -> SidebarChoices:
     )
 
 
-def page_setup() -> SidebarChoices:
+def page_setup(*, skip_to_chat_input: bool = False) -> SidebarChoices:
     """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
-    sidebar itself fails (e.g. a bad setting), after showing why."""
+    sidebar itself fails (e.g. a bad setting), after showing why. ``skip_to_chat_input``: a page with a
+    chat input gets a skip link to it, first in the sidebar."""
     style.apply()
+    if skip_to_chat_input:
+        with st.sidebar:
+            style.skip_link()
     try:
         choices = render_sidebar()
     except Exception as exc:  # noqa: BLE001 - the one error boundary turns it into a message

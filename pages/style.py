@@ -3,7 +3,8 @@
 ``apply()`` runs once per page run (pages.sidebar.page_setup calls it). It draws nothing visible:
 - one style sheet, theme-neutral (every colour here holds 3:1 or better on both themes' backgrounds, or
   takes the theme's own text colour);
-- a small script that collapses the sidebar on a first load narrower than ``SIDEBAR_COLLAPSE_PX``.
+- a small script that collapses the sidebar when a page is shown in a window narrower than
+  ``SIDEBAR_COLLAPSE_PX``.
 
 Why the script: ``st.set_page_config(initial_sidebar_state="auto")`` collapses the sidebar only up to
 Streamlit's "md" breakpoint, 768 px. Between that and about 1,000 px the 300 px sidebar left the chat and
@@ -30,14 +31,18 @@ STYLE = f"""<style>
 .hl-window-start {{ margin: 0.6rem 0; padding: 0.55rem 0.8rem; border-top: 4px dashed {TRIM_RED};
   background: rgba(224, 64, 58, 0.1); color: inherit; font-size: 1.15rem; font-weight: 700;
   border-radius: 4px; }}
-.hl-skip {{ position: absolute; left: -10000px; }}
-.hl-skip:focus {{ position: static; }}
+/* Off screen until the keyboard reaches it (pages.style.skip_link). */
+.hl-skip-link {{ position: absolute; left: -10000px; }}
+.hl-skip-link:focus {{ position: static; display: inline-block; padding: 0.25rem 0.5rem; font-weight: 600;
+  outline: 2px solid currentColor; }}
 </style>"""
 
 SIDEBAR_SCRIPT = f"""<script>
 (() => {{
-  if (window.__hlSidebarChecked) return;  // once per page load: a reader may open the sidebar again
-  window.__hlSidebarChecked = true;
+  // Once per page shown (a load, or a pick in the page list, as Streamlit does on a phone); not on the
+  // reruns of a page, so a reader who opens the sidebar to change a setting keeps it open.
+  if (window.__hlSidebarChecked === window.location.pathname) return;
+  window.__hlSidebarChecked = window.location.pathname;
   if (window.innerWidth >= {SIDEBAR_COLLAPSE_PX}) return;
   let tries = 0;
   const collapse = () => {{  // the sidebar may be drawn a moment after this script runs
@@ -58,3 +63,25 @@ def apply() -> None:
     """The style sheet and the narrow-screen sidebar script (neither takes room on the page)."""
     st.html(STYLE)
     st.html(SIDEBAR_SCRIPT, unsafe_allow_javascript=True)
+
+
+SKIP_LINK = """<a href="#" class="hl-skip-link">Skip to the message box</a>
+<script>
+(() => {
+  if (window.__hlSkipLink) return;  // one listener per page load, however often the link is drawn
+  window.__hlSkipLink = true;
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('a.hl-skip-link');
+    if (!link) return;
+    event.preventDefault();
+    document.querySelector('[data-testid="stChatInputTextArea"]')?.focus();
+  });
+})();
+</script>"""
+
+
+def skip_link() -> None:
+    """A "Skip to the message box" link, first in the sidebar: a keyboard user reaches the chat input in a
+    few Tab presses instead of tabbing through the sidebar and every turn drawn (78 stops in a filled chat).
+    Hidden until focused."""
+    st.html(SKIP_LINK, unsafe_allow_javascript=True)

@@ -81,7 +81,7 @@ def render_turn(data: Timeline, turn: int, *, key: str) -> None:
     record = row.record
     st.markdown(f"**Turn {turn}** · {markdown_literal(record.strategy or '?')} strategy · "
                 f"{markdown_literal(record.provider or '?')} / {markdown_literal(record.model or '?')}")
-    render_badges(row.badges)
+    render_badges(row.badges, sources=True)
     added, removed = data.changes(turn)
     st.markdown(f"**Difference from the previous turn:** {markdown_literal(row.diff.text)} "
                 f"({markdown_literal(row.count_source)})")
@@ -133,15 +133,17 @@ def body_html(text: str, *, turn: int) -> str:
             f"<code>{html.escape(text)}</code></pre>")
 
 
-def render_badges(turn_badges: Sequence[Badge]) -> None:
+def render_badges(turn_badges: Sequence[Badge], *, sources: bool = False) -> None:
     """Coloured badges with icons, large enough for a projector; errors red, warnings orange.
 
     One Markdown element for all of a turn's badges, not one ``st.badge`` each in a row container: the chat
     draws 50 turns, and every element is redrawn by the browser when a run starts and again when it is
-    replaced, so seven elements per turn slowed "your message shown" at 10,000 messages. The sources of
-    the numbers, one line per badge, are in the element's tooltip."""
+    replaced, so seven elements per turn slowed "your message shown" at 10,000 messages. ``sources``: the
+    sources of the numbers, one line per badge, in the element's tooltip. Only the timeline's chosen turn
+    asks for them: a tooltip under every reply was one more Tab stop per turn between a keyboard user and
+    the chat input."""
     if turn_badges:
-        st.markdown(badges_markdown(turn_badges), help=badge_sources(turn_badges))
+        st.markdown(badges_markdown(turn_badges), help=badge_sources(turn_badges) if sources else None)
 
 
 def badges_markdown(turn_badges: Sequence[Badge]) -> str:
@@ -157,8 +159,9 @@ def badge_sources(turn_badges: Sequence[Badge]) -> str | None:
 def render_cost_caption(
     meta: Mapping[str, Any] | ReplyMeta | None, *, total: float | None = None, turns: int = 0, unpriced: int = 0
 ) -> None:
-    """A reply's caption (tokens, timings, cost and its source), then the session's running total."""
-    st.caption(markdown_literal(reply_caption(meta)), help=COST_UNIT_NOTE)
+    """A reply's caption (tokens, timings, cost and its source), then the session's running total. What the
+    units mean is said once, by the running total above the chat (COST_UNIT_NOTE), not under every reply."""
+    st.caption(markdown_literal(reply_caption(meta)))
     if total is not None:
         st.markdown(f"**{markdown_literal(running_total_text(total, turns=turns, unpriced=unpriced))}**",
                     help=COST_UNIT_NOTE)

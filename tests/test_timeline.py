@@ -222,3 +222,25 @@ def test_turns_are_ordered_and_rows_keep_their_record() -> None:
     data = build_timeline(store.get_history(sid), turns, meta=store.get_meta(sid))
     assert data.turns == [1, 2]
     assert replace(data.row(2).record) == results[1].record.__class__.from_json(results[1].record.to_json())
+
+
+def test_the_summary_in_words_adds_up_to_the_rows_it_describes() -> None:
+    from lib.timeline_summary import summarize_timeline
+    from lib.tokens import REPLY_PRIMING
+
+    store, sid, _ = play([f"Question {n}" for n in range(6)], budget=120)
+    data = timeline_of(store, sid)
+    summary = summarize_timeline(data)
+    assert summary is not None
+    newest = data.rows[-1]
+    assert summary.turn == newest.turn and summary.rows == len(data.rows)
+    assert sum(summary.by_role.values()) + REPLY_PRIMING == newest.tokens == summary.tokens
+    assert summary.dropped_messages == newest.record.dropped_count > 0
+    assert summary.dropped_tokens == data.dropped_tokens(newest.turn)
+    assert summary.total_tokens == sum(r.tokens for r in data.rows)
+    text = summary.text
+    assert f"Turn {newest.turn} sent {newest.tokens:,} tokens" in text and newest.count_source in text
+    assert "not sent" in text and "prompt cache" in text
+    first = summarize_timeline(data, turn=1)
+    assert first is not None and first.turn == 1 and "Nothing was dropped in turn 1." in first.text
+    assert summarize_timeline(build_timeline([], [])) is None
