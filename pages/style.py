@@ -25,6 +25,11 @@ STYLE = f"""<style>
    tab) the theme's text colour reads better in the dark theme, where no blue suits both uses. */
 [data-testid="stSliderThumbValue"] {{ color: inherit !important; }}
 [data-baseweb="tab-list"] [aria-selected="true"] p {{ color: inherit; }}
+/* Likewise a hovered, focused or pressed secondary or tertiary button keeps the text colour (its border
+   or an underline still shows the state). */
+:is([data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-tertiary"]):is(:hover, :focus, :active) {{
+  color: inherit !important; }}
+[data-testid="stBaseButton-tertiary"]:is(:hover, :focus-visible) {{ text-decoration: underline; }}
 /* Messages the newest payload did not send: border, tint and the ✂ label; the text keeps full contrast. */
 [class*="st-key-chat_dropped_"] {{ border: 2px dashed {TRIM_RED}; border-left: 6px solid {TRIM_RED};
   border-radius: 0.5rem; background: rgba(224, 64, 58, 0.07); padding: 0.25rem 0.5rem; }}

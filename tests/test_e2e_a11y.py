@@ -174,7 +174,7 @@ def test_the_timeline_has_a_title_a_description_and_a_summary_in_words(browser, 
     assert chart.get_attribute("role") == "graphics-document"
     label = chart.get_attribute("aria-label") or ""
     assert "requests drawn" in label and "tokens" in label, label  # the description: what a screen reader hears
-    words = page.get_by_text("In words:").first.inner_text()
+    words = page.get_by_test_id("stMarkdownContainer").filter(has_text="In words:").first.inner_text()
     assert "tokens" in words and "not sent" in words, words
     page.context.close()
 
