@@ -7,7 +7,7 @@ This file plays two parts:
   lifespan whose shutdown (SIGTERM, Ctrl-C) releases the embedded Valkey.
 - Run by Streamlit as the app script for every browser session (and by AppTest): it wires the page
   list together (st.navigation). The shared sidebar and the services built once per process live in
-  pages/services.py and pages/sidebar.py; each page starts with ``sidebar.page_setup()``, which draws the
+  pages/ui/services.py and pages/ui/sidebar.py; each page starts with ``sidebar.page_setup()``, which draws the
   sidebar. (Drawn here, around ``page.run()``, AppTest would drop it on every rerun that names a page.)
 
 Both parts read settings the same way (environment, then .streamlit/secrets.toml) and share one store.
@@ -22,20 +22,23 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
 from lib.api import api_routes, host_middleware
-from lib.encodings import preload as preload_encodings
-from pages import services
+from lib.tokens import preload as preload_encodings
+from pages.ui import services
 
 PAGES = [
+    ("pages/lesson.py", "Lesson", "🎓"),
     ("pages/chat.py", "Chat", "💬"),
     ("pages/inspector.py", "Token inspector", "🔍"),
     ("pages/compare.py", "Compare providers", "⚖️"),
     ("pages/sessions.py", "Sessions", "🗂️"),
 ]
+DEFAULT_PAGE = "pages/chat.py"
 
 
 def run_pages() -> None:
     st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide", initial_sidebar_state="auto")
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+    # The Lesson comes first in the navigation; the Chat stays the page at "/" (links and bookmarks open it).
+    pages = [st.Page(path, title=title, icon=icon, default=path == DEFAULT_PAGE) for path, title, icon in PAGES]
     st.navigation(pages).run()
 
 
@@ -45,8 +48,8 @@ if get_script_run_ctx(suppress_warning=True) is None:
     # imported by now lives as long as the server: freezing it keeps it out of every later full
     # collection, which then walks only the sessions and pages (over one bench/pages.py run, full
     # collections took 0.32 s in all instead of 0.83 s).
-    import lib.inspection  # noqa: F401
-    import lib.timeline  # noqa: F401
+    import lib.views.inspection  # noqa: F401
+    import lib.views.timeline  # noqa: F401
 
     gc.collect()
     gc.freeze()

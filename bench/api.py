@@ -29,7 +29,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.sessions import valkey_binary  # noqa: E402
-from tests.app_server import AppServer, free_port  # noqa: E402
+from tests.support.app_server import AppServer, free_port  # noqa: E402
 
 PREFIX = "benchapi"
 

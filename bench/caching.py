@@ -2,9 +2,10 @@
 
 Run: uv run python bench/caching.py [turns] [budget]   (default 200 turns, 20,000-token budget)
 
-Workload (issue 15): a synthetic conversation of about 400 tokens per turn (user ~150, assistant ~250) after
+Workload: a synthetic conversation of about 400 tokens per turn (user ~150, assistant ~250) after
 a 2,000-token system prompt, replayed turn by turn as the chat sends it, plus the bundled demo conversation
-at the demo's own budget. Costs are input-side US$ from lib.pricing's list prices, SIMULATED by lib.caching
+at the demo's own budget. Costs are input-side US$ from lib.core.pricing's list prices,
+SIMULATED by lib.costs.cache_model
 (caching on); output cost is left out because it does not depend on the strategy.
 """
 
@@ -17,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.demo import DEMO_BUDGET, demo_data  # noqa: E402
-from lib.strategy_costs import SessionTotals, session_costs  # noqa: E402
+from lib.chat import DEMO_BUDGET, demo_data  # noqa: E402
+from lib.costs import SessionTotals, session_costs  # noqa: E402
 from lib.tokens import count_tokens  # noqa: E402
 
 WORDS = ("history tokens budget payload store turn model context window trim cache prefix provider "

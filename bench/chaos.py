@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import percentile  # noqa: E402
 from lib.sessions import new_session_id, valkey_binary  # noqa: E402
-from tests.app_server import AppServer  # noqa: E402
+from tests.support.app_server import AppServer  # noqa: E402
 
 MODES = ("embedded", "external")
 # What a failure must say to count as "clear": the store is named, and what to do is said.

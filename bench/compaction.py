@@ -2,10 +2,10 @@
 
 Run: uv run python bench/compaction.py [turns] [budget]   (default 200 turns, 20,000-token budget)
 
-Workload (issue 19): the synthetic conversation of bench/caching.py with a fact planted in each of the
+Workload: the synthetic conversation of bench/caching.py with a fact planted in each of the
 first 10 turns ("CODE-3 is the code word for item 3."), and the bundled demo at its own budget. Every turn
 is replayed as the chat sends it; "summary" uses the offline extractive summariser and stores its summary
-between turns. Costs are input-side US$ SIMULATED by lib.caching (caching on); the summarisation requests
+between turns. Costs are input-side US$ SIMULATED by lib.costs.cache_model (caching on); the summarisation requests
 are counted and priced as if the same model had written them (input + output tokens, no cache).
 """
 
@@ -18,11 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.caching import synthetic  # noqa: E402
-from lib.caching import PromptCache  # noqa: E402
-from lib.compaction import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary, compact_history, render_turns  # noqa: E402
-from lib.demo import DEMO_BUDGET, demo_data  # noqa: E402
-from lib.pricing import estimate_cost  # noqa: E402
-from lib.strategy_costs import replay_payloads  # noqa: E402
+from lib.chat import DEMO_BUDGET, demo_data  # noqa: E402
+from lib.context import SUMMARY_INSTRUCTION, ExtractiveSummarizer, Summary, compact_history, render_turns  # noqa: E402
+from lib.core import estimate_cost  # noqa: E402
+from lib.costs import (
+    PromptCache,  # noqa: E402
+    replay_payloads,  # noqa: E402
+)
 from lib.tokens import count_tokens  # noqa: E402
 
 PROFILES = (("anthropic-5m", "claude-sonnet-4-5"), ("openai", "gpt-5"))

@@ -3,13 +3,14 @@
     uv run python bench/inspector.py
 
 The session (5,000 turns) is built directly, not chatted: every turn record says what "turns" sent at a
-4,000-token budget, as id ranges, as lib.chat stores them (replayed with lib.strategy_costs, which makes the
+4,000-token budget, as id ranges, as lib.chat.conversation stores them
+(replayed with lib.costs.strategy_costs, which makes the
 same decisions as the trimmer). Its records carry no estimate or exact count, so the inspector sums them
 itself: the slower path.
 
-Cold: the first build in this process, with lib.tokens' per-text count cache cleared (every message is
+Cold: the first build in this process, with lib.tokens.counting' per-text count cache cleared (every message is
 tokenized). Warm: a rerun with the same history (the page also caches whole frames with st.cache_data, so a
-real rerun skips even this). Goal (issue 17): frames for 10,000 messages in under 2 s cold.
+real rerun skips even this). Goal: frames for 10,000 messages in under 2 s cold.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.inspection import (  # noqa: E402
+from lib.context import seed_breaking_budgets
+from lib.core import (  # noqa: E402
+    DEFAULT_PRICES,  # noqa: E402
+    TurnRecord,
+    id_positions,
+    id_ranges,
+)
+from lib.costs import replay_payloads  # noqa: E402
+from lib.sessions import new_session_id  # noqa: E402
+from lib.tokens import clear_count_cache, load_encoding  # noqa: E402
+from lib.views import (
     inspect,
     literal_seed_breaking_budgets,
-    seed_breaking_budgets,
+    strategy_totals,  # noqa: E402
     what_if,
 )
-from lib.inspection_costs import strategy_totals  # noqa: E402
-from lib.pricing import DEFAULT_PRICES  # noqa: E402
-from lib.records import TurnRecord, id_positions, id_ranges  # noqa: E402
-from lib.sessions import new_session_id  # noqa: E402
-from lib.strategy_costs import replay_payloads  # noqa: E402
-from lib.tokens import clear_count_cache, load_encoding  # noqa: E402
 
 TURNS = 5_000
 BUDGET = 4_000
@@ -90,8 +95,8 @@ def main() -> None:
     caching = ms(lambda: strategy_totals(history, model=MODEL, budget=BUDGET, system_prompt=SYSTEM, prices=PRICES))
     print(f"frames (per turn, cumulative, messages)   cold {cold:8.1f} ms   warm {warm:8.1f} ms   (goal: cold < 2,000)")
     print(f"what-if, turns, one budget                            warm {whatif:8.1f} ms")
-    print(f"what-if, seed (lib.seed_fast), one budget                  {seed_whatif:8.1f} ms")
-    print(f"seed breaking points (lib.seed_fast, exact)                {seed:8.1f} ms")
+    print(f"what-if, seed (lib.context.seed), one budget                  {seed_whatif:8.1f} ms")
+    print(f"seed breaking points (lib.context.seed, exact)                {seed:8.1f} ms")
     print(f"caching: 4 strategies x caching on/off                     {caching:8.1f} ms")
     print(f"page data in all (warm): {warm + whatif + seed + caching:.1f} ms")
     small = history[:2_000]

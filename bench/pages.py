@@ -116,7 +116,7 @@ def _embedded_client(data_dir: Path, *, socket_timeout: float) -> Any:
     """A client on the app's embedded Valkey, with the socket path rule of the checkout being measured."""
     import redis
 
-    from lib.sessions.embedded import socket_path_for
+    from lib.sessions import socket_path_for
 
     return redis.Redis(unix_socket_path=str(socket_path_for(data_dir.resolve())), decode_responses=True,
                        socket_timeout=socket_timeout)
@@ -156,7 +156,7 @@ def _write_raw(client: Any, prefix: str, sid: str, messages: list[dict[str, Any]
 
 def seed(data_dir: Path, sizes: list[int], *, prefix: str, timeout: float) -> dict[int, str]:
     """Write one session per size; returns size -> session id."""
-    from lib.sessions.redis_store import RedisStore
+    from lib.sessions import RedisStore
 
     client = _checkout_client(data_dir, timeout=timeout)
     has_import = hasattr(RedisStore, "import_session")
@@ -217,11 +217,11 @@ def in_checkout(target: Target, *args: str, timeout: float) -> str:
 
 
 def make_server(target: Target, data_dir: Path, offline_delay: str) -> Any:
-    sys.path.append(str(ROOT))  # after PYTHONPATH: the driver only needs tests.app_server from this tree
-    from tests import app_server
+    sys.path.append(str(ROOT))  # after PYTHONPATH: the driver only needs tests.support.app_server from this tree
+    from tests.support import app_server
 
     class CheckoutServer(app_server.AppServer):
-        """AppServer runs `streamlit run app.py` in tests.app_server.ROOT; point it at the checkout measured."""
+        """AppServer runs `streamlit run app.py` in tests.support.app_server.ROOT; point it at the checkout measured."""
 
         def start(self, timeout: float = 120.0) -> None:
             saved, app_server.ROOT = app_server.ROOT, target.app_dir  # single-threaded: restored right after

@@ -5,7 +5,7 @@
 Prints figures, asserts nothing. Four parts:
 1. One turn at 10 / 100 / 1,000 / 5,000 stored messages (~300 characters each):
    - ours: get_history (warm cache: only the new tail) + begin_turn + append_messages(reply) + append_turn;
-   - ours with a cold cache (a full read every turn, as before issue 17);
+   - ours with a cold cache (a full read every turn, as with no read cache);
    - the seed: GET the whole JSON, append the user message and the reply, SETEX it back.
    Median of ROUNDS turns, growth ratio 10 -> 5,000, round trips and commands per turn (client side,
    and on the server including those run inside scripts and transactions), bytes sent per turn.
@@ -35,7 +35,7 @@ from redis.client import Pipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib.sessions import RedisStore  # noqa: E402
-from tests.redis_fixtures import ValkeyProcess, start_valkey  # noqa: E402
+from tests.support.redis_fixtures import ValkeyProcess, start_valkey  # noqa: E402
 
 SIZES = (10, 100, 1_000, 5_000)
 ROUNDS = 40

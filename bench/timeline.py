@@ -1,4 +1,4 @@
-"""Payload timeline build time for long sessions (lib.timeline.build_timeline), and the chart frames.
+"""Payload timeline build time for long sessions (lib.views.timeline.build_timeline), and the chart frames.
 
 Run: uv run python bench/timeline.py [turns ...]   (default 200 1000 2000)
 
@@ -17,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.timeline import build_timeline  # noqa: E402
 from lib.tokens import clear_count_cache  # noqa: E402
+from lib.views import build_timeline  # noqa: E402
 
 USER = "Tell me about the year {n} and what happened in the history of tokens, budgets and payloads then."
 REPLY = ("In {n} the payload grew again: the model is stateless, so every earlier message was re-sent, and the "

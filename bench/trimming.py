@@ -21,15 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.seed_fast import estimates_of, seed_cut  # noqa: E402
-from lib.tokens import (  # noqa: E402
-    choose_encoding,
-    clear_count_cache,
-    count_chat_tokens,
-    estimate_chat_tokens,
-    load_encoding,
-)
-from lib.trimming import trim_history, trim_seed_literal  # noqa: E402
+from lib.context import estimates_of, seed_cut, trim_history, trim_seed_literal  # noqa: E402
+from lib.tokens import choose_encoding, clear_count_cache, count_chat_tokens, estimate_chat_tokens, load_encoding
 
 MODEL = "gpt-4o-mini"
 WORDS = "history tokens budget payload store turn model context window trim seed redis".split()
@@ -105,7 +98,7 @@ def main(sizes: list[int]) -> None:
               f"{exponent(sizes_, warms)[i]:>9} {exponent(sizes_, seeds)[i]:>9}")
     print("tiktoken = encode every distinct text once (the floor); cold = first trim with per-text counts")
     print("forgotten (goal: at most 1.5x tiktoken); warm = counts cached, as on every later rerun;")
-    print("seed = the literal quadratic port (trim_seed_literal); seed fast = lib.seed_fast.seed_cut on the same")
+    print("seed = the literal quadratic port (trim_seed_literal); seed fast = lib.context.seed.seed_cut on the same")
     print("history and budget (what trim_history(strategy='seed') runs);")
     print("exp = growth exponent between this size and the previous one (1 = linear, 2 = quadratic)")
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
-from lib.config import Settings
+from lib.core import Settings
 from lib.providers import Provider, get_provider
 from lib.sessions import StoreHandle, open_store, release_embedded
 

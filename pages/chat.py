@@ -4,7 +4,7 @@ Layout: the chat on the left, the payload timeline on the right (always open, no
 running cost above both. A long session stays quick: the chat input and the turn you type are a fragment
 (``_typed_turn``), so Enter reruns only that and your message shows at once; the reply streams below the
 history, then the whole page reruns to draw the new turn. Only a window of turns is drawn and only its
-turn records are read (pages.chat_window). Widget and session-state keys owned here start with ``chat_``.
+turn records are read (lib.views.chat_window). Widget and session-state keys owned here start with ``chat_``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import time
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from lib.chat import TurnResult
-from lib.content import markdown_literal
-from lib.example import ExampleStep
+from lib.chat import ExampleStep, TurnResult
+from lib.core import markdown_literal
 from lib.sessions import SessionStore, new_session_id
-from lib.turn_badges import COST_UNIT_NOTE, running_total_text
-from pages import chat_history, chat_live, chat_window, errors, example, services, sidebar
-from pages.timeline import render_badges, render_timeline
+from lib.views import COST_UNIT_NOTE, chat_window, running_total_text
+from pages.ui import chat_history, chat_live, errors, example, services, sidebar
+from pages.ui.timeline import render_badges, render_timeline
 
 UNKNOWN_KEY = "chat_unknown_session"
 
@@ -39,11 +38,10 @@ def main() -> None:
         st.error(f"The provider {markdown_literal(repr(choices.provider))} is not configured. "
                  f"{markdown_literal(choices.hint)} Or pick the offline model in the sidebar.")
     step = example.current_step(session_id)
-    try:
+    with errors.error_boundary() as caught:
         store = services.store_handle().store
         _check_linked_session(store, session_id, linked=bool(url_session) and url_session != known_session)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return
     chat_column, timeline_column = st.columns([3, 2], gap="medium")
     with chat_column:
@@ -52,12 +50,10 @@ def main() -> None:
         example.render_status(session_id, step=step)
     _typed_turn(store, session_id, choices, live_box, disabled=not choices.configured or step is not None)
     result, badge_slot = _send(store, session_id, choices, step, live_box) if step else (None, None)
-    try:
+    with header, errors.error_boundary() as caught:
         view = chat_history.load_view(store, session_id, reference_model=choices.reference_model,
                                       prices=sidebar.current_prices())
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        with header:
-            errors.show_error(exc)
+    if caught.error:
         return
     if step is not None:
         example.after_step(session_id, step, result, view.history)

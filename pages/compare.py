@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from lib.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnResult, CompareConfig, comparison_record, run_comparison
-from lib.content import markdown_literal
-from pages import compare_results, compare_strategies, errors, services, sidebar
+from lib.chat import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
+from lib.core import ColumnResult, Price, markdown_literal
+from lib.providers import ProviderInfo
+from lib.sessions import SessionStore
+from pages.ui import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
 KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_", "cmp_compact_", "cmp_truncate_")
@@ -33,7 +36,7 @@ def keep_configs() -> None:
                                   if str(key).startswith(KEPT_PREFIXES)}
 
 
-def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
+def config_inputs(count: int, infos: list[ProviderInfo]) -> list[CompareConfig]:
     """One row per configuration (provider, model, options): readable at 800 px, unlike 4 narrow columns."""
     by_name = {info.name: info for info in infos}
     names = list(by_name)
@@ -53,7 +56,8 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
         options: dict[str, Any] = {}
         if info.capabilities.prompt_caching:
             options["prompt_caching"] = st.toggle(f"Column {index + 1}: prompt caching", key=f"cmp_cache_{index}",
-                                                  help="cache_control on the system prompt and re-sent history")
+                                                  help=info.caching_note or "cache_control on the system prompt "
+                                                  "and re-sent history")
         call = server_options(index, info)
         if not info.configured:
             st.warning(f"Column {index + 1} is not configured. {markdown_literal(info.hint)}")
@@ -61,7 +65,7 @@ def config_inputs(count: int, infos: list[Any]) -> list[CompareConfig]:
     return configs
 
 
-def server_options(index: int, info: Any) -> dict[str, Any]:
+def server_options(index: int, info: ProviderInfo) -> dict[str, Any]:
     """Per-call options for providers that keep or compact the context on the server (from capabilities)."""
     call: dict[str, Any] = {}
     caps = info.capabilities
@@ -79,7 +83,7 @@ def server_options(index: int, info: Any) -> dict[str, Any]:
     return call
 
 
-def show_live(slot: Any, results: dict[int, ColumnResult]) -> None:
+def show_live(slot: DeltaGenerator, results: dict[int, ColumnResult]) -> None:
     """While the columns stream: one line per column, stacked (plain text: the reply is untrusted)."""
     with slot.container():
         for index in sorted(results):
@@ -89,8 +93,8 @@ def show_live(slot: Any, results: dict[int, ColumnResult]) -> None:
             st.text((result.error or result.text)[-400:] or " ")
 
 
-def run(store: Any, session_id: str, message: str, configs: list[CompareConfig], choices: Any,
-        prices: dict[str, Any]) -> None:
+def run(store: SessionStore, session_id: str, message: str, configs: list[CompareConfig],
+        choices: sidebar.SidebarChoices, prices: dict[str, Price]) -> None:
     history = store.get_history(session_id)
     live = st.empty()
     latest: dict[int, ColumnResult] = {}
@@ -111,7 +115,7 @@ def run(store: Any, session_id: str, message: str, configs: list[CompareConfig],
     st.session_state[compare_results.RESULTS_KEY] = {"session": session_id, "record": record, "results": results}
 
 
-def providers_tab(choices: Any) -> None:
+def providers_tab(choices: sidebar.SidebarChoices) -> None:
     st.caption("The current session's history plus one new message, sent to every configuration at once. "
                "Trimming uses the sidebar's strategy and budget for each model.")
     if choices.trim_strategy != choices.strategy:
@@ -127,7 +131,7 @@ def providers_tab(choices: Any) -> None:
         message = st.text_area("New message", key="cmp_message", height=80,
                                placeholder="Ask every provider the same thing…")
         sent = st.form_submit_button("Send to all", type="primary")
-    try:
+    with errors.error_boundary():
         store = services.store_handle().store
         session_id = services.current_session_id()
         if sent:
@@ -137,8 +141,6 @@ def providers_tab(choices: Any) -> None:
                 run(store, session_id, message, configs, choices, prices)
         compare_results.show_saved(store, session_id)
         compare_results.show_earlier(store.get_comparisons(session_id))
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
 
 
 def main() -> None:

@@ -1,32 +1,32 @@
 """Token inspector: how many tokens are really re-sent, how wrong chars/4 is, what the trimmer dropped, and
-what prompt caching makes of it. Charts live in pages/inspector_charts.py, the lower sections in
-pages/inspector_sections.py, the token view in pages/token_view.py. Widget keys start with ``ins_``.
+what prompt caching makes of it. Charts live in pages/ui/inspector_charts.py, the lower sections in
+pages/ui/inspector_sections.py, the token view in pages/ui/token_view.py. Widget keys start with ``ins_``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
-from lib.content import markdown_literal
-from lib.demo import load_demo
-from lib.inspection import Inspection, WhatIf, inspect, latest_settings, what_if
+from lib.chat import load_demo
+from lib.context import STRATEGIES, STRATEGY_LABELS
+from lib.core import Price, markdown_literal
+from lib.sessions import SessionStore
 from lib.tokens import count_label
-from lib.trimming import STRATEGIES, STRATEGY_LABELS
-from pages import errors, services, sidebar
-from pages.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
-from pages.inspector_sections import (
+from lib.views import Inspection, WhatIf, inspect, latest_settings, what_if
+from pages.ui import errors, services, sidebar
+from pages.ui.inspector_charts import cumulative_chart, error_chart, kind_chart, per_turn_chart
+from pages.ui.inspector_sections import (
     caching_section,
     messages_table,
     payload_messages,
     provider_counts,
+    request_body_section,
     seed_verdict,
     show_chart,
     what_if_table,
 )
-from pages.token_view import token_view_section
+from pages.ui.token_view import token_view_section
 
 DEFAULT_MODEL = "gpt-4o-mini"
 PICKER_KEY = "ins_session"
@@ -52,10 +52,10 @@ def cached_what_if(session_id: str, size: int, budget: int, strategy: str, model
 
 def _load_demo() -> None:
     # A callback: it runs before the page is drawn, so the picker is created already showing the demo.
-    try:
+    with errors.error_boundary(show=False) as caught:  # a callback: main() shows it on this run
         demo_id = load_demo(services.store_handle().store)
-    except Exception as exc:  # noqa: BLE001 - shown by main() through the one error boundary
-        st.session_state[ERROR_KEY] = exc
+    if caught.error:
+        st.session_state[ERROR_KEY] = caught.error
         return
     services.set_session(demo_id)
 
@@ -64,7 +64,7 @@ def _follow_picker() -> None:
     services.set_session(st.session_state[PICKER_KEY])
 
 
-def session_picker(store: Any) -> str:
+def session_picker(store: SessionStore) -> str:
     current = services.current_session_id()
     ids = [current, *[row.id for row in store.list_sessions() if row.id != current]]
     # The picker always shows the open session: picking one opens it (_follow_picker), and "Load demo",
@@ -86,6 +86,12 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
     cols[2].metric("Tokens re-sent in all", f"{total:,.0f}")
     saved = data.cumulative["saved"].iloc[-1] if len(data.cumulative) else 0
     cols[3].metric("Saved by trimming", f"{saved:,.0f}")
+    kept = data.turns[data.turns["server_kept"].astype(bool)] if len(data.turns) else data.turns
+    if len(kept):
+        reread = data.cumulative["read"].sum() - data.cumulative["sent"].sum()
+        st.caption(f"{len(kept):,} turn{'s' * (len(kept) != 1)} used server-side history: the server re-read "
+                   f"{reread:,.0f} tokens it held. They were not re-sent, but they are billed as input, so they "
+                   "are not counted as saved; the input cost follows the provider's billed figure.")
     exact = count_label("tiktoken", encoding=data.encoding, model=model)
     st.caption(markdown_literal(f"{len(turns)} turns · model {model} · counts: {exact}; {count_label('estimate')}"))
 
@@ -110,7 +116,7 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool) -> None:
 
 
 def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, system_prompt: str,
-                    default_budget: int, prices: dict[str, Any]) -> None:
+                    default_budget: int, prices: dict[str, Price]) -> None:
     st.header("What if?")
     st.caption("Re-runs the trimmer on the stored history right now. The stored history never changes.")
     untrimmed = int(data.turns["untrimmed_exact"].iloc[-1] if data.exact_available and len(data.turns)
@@ -150,12 +156,11 @@ def main() -> None:
                "trimmer dropped, and what prompt caching makes of it.")
     if ERROR_KEY in st.session_state:
         errors.show_error(st.session_state.pop(ERROR_KEY))
-    try:
+    with errors.error_boundary() as caught:
         store = services.store_handle().store
         session_id = session_picker(store)
         history, turns, meta = store.get_history(session_id), store.get_turns(session_id), store.get_meta(session_id)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
+    if caught.error:
         return
     # on_change="rerun": only the open tab runs and is sent. Streamlit otherwise sends a hidden tab's whole
     # content, and the session tab of a 10,000-message session is what made the page slow to load.
@@ -187,6 +192,7 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
     summary_metrics(data, turns, history, model)
     if len(turns):
         per_turn_section(data, model, demo=meta.get("demo") == "1")
+        request_body_section(history, turns, meta)
     else:
         st.info("No turn records yet: this session was imported or never sent.")
     st.header("chars/4 by kind of text")

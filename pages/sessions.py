@@ -1,6 +1,6 @@
 """Sessions: every conversation in the store, to open, export, import or delete.
 
-Titles come from message text, so they are untrusted: shown through ``lib.content.safe_title`` (bidi
+Titles come from message text, so they are untrusted: shown through ``lib.core.content.safe_title`` (bidi
 controls visible, one line). An upload is imported once per browser session, however often the page
 reruns while the file stays in the uploader (it used to create a session on every click).
 Session-state keys owned here start with ``ses_``.
@@ -13,22 +13,20 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from lib.content import markdown_literal, safe_title
-from lib.errors import HistoryLabError
-from lib.sessions import SessionStore, new_session_id
+from lib.core import HistoryLabError, markdown_literal, safe_title
+from lib.sessions import SessionStore, StoreHandle, new_session_id
 from lib.transfer import MAX_IMPORT_BYTES, export_json, import_session
-from pages import errors, services, sidebar
+from pages.ui import errors, services, sidebar
 
 log = logging.getLogger(__name__)
 IMPORTED_KEY = "ses_imported"  # sha256 of an uploaded file -> the session it became
 
 
-def store_notice(handle: Any) -> None:
+def store_notice(handle: StoreHandle) -> None:
     if handle.kind == "memory":
         st.warning(f"**Memory store**: sessions are lost on restart and not shared between processes. "
                    f"{markdown_literal(handle.notice or '')}")
@@ -60,10 +58,10 @@ def import_upload(store: SessionStore) -> None:
     imported: dict[str, str] = st.session_state.setdefault(IMPORTED_KEY, {})
     if digest in imported and store.exists(imported[digest]):
         return
-    try:
+    with errors.error_boundary(show=False) as caught:  # shown beside the uploader (InvalidExport says what)
         imported[digest] = import_session(store, data)
-    except Exception as exc:  # noqa: BLE001 - the one error boundary (InvalidExport says what is wrong)
-        st.session_state["ses_import_error"] = (digest, exc)
+    if caught.error:
+        st.session_state["ses_import_error"] = (digest, caught.error)
     else:
         st.session_state.pop("ses_import_error", None)
 
@@ -92,11 +90,11 @@ def import_section() -> None:
 def deferred_export(store: SessionStore, session_id: str) -> Callable[[], str]:
     """The export, built only when "Export JSON" is clicked (a 10,000-message session is megabytes)."""
     def build() -> str:
-        try:
+        # Runs outside the script (when the download is fetched): the file itself says what went wrong.
+        with errors.error_boundary(show=False) as caught:
             return export_json(store, session_id)
-        except Exception as exc:  # noqa: BLE001 - runs outside the script: the file says what went wrong
-            log.error("Export of %s failed", session_id, exc_info=exc)
-            return json.dumps({"error": errors.describe_error(exc)})
+        assert caught.error is not None
+        return json.dumps({"error": errors.describe_error(caught.error)})
     return build
 
 
@@ -152,7 +150,7 @@ def session_table(store: SessionStore) -> None:
 def main() -> None:
     sidebar.page_setup()
     st.title("🗂️ Sessions")
-    try:
+    with errors.error_boundary():
         handle = services.store_handle()
         store = handle.store
         store_notice(handle)
@@ -161,8 +159,6 @@ def main() -> None:
             st.success(f"Deleted session `{deleted}`.")
         session_table(store)
         import_section()
-    except Exception as exc:  # noqa: BLE001 - the one error boundary
-        errors.show_error(exc)
 
 
 main()

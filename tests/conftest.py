@@ -1,4 +1,10 @@
-"""Shared test set-up: real-server fixtures, and CI's no-silent-skip rule."""
+"""Shared test set-up: real-server fixtures, the markers of the fast unit run, and CI's no-silent-skip rule.
+
+Markers say what a test needs, so ``uv run pytest -m "not redis and not server and not e2e"`` is the fast
+unit run: ``e2e`` for everything under tests/e2e (Chromium), ``redis`` for a test that gets a real Valkey
+through a fixture (or the Redis side of the parametrised store contract), ``server`` for a test module that
+starts ``streamlit run app.py`` (its own ``pytestmark``).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,20 @@ import multiprocessing
 import multiprocessing.context
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.ci import IN_CI, require  # noqa: F401 - re-exported for test modules
-from tests.fake_llm import FakeLLM
+from tests.support.ci import IN_CI, require  # noqa: F401 - re-exported for test modules
+from tests.support.fake_llm import FakeLLM
 
 # Fixtures for real Redis/Valkey servers live in their own module, shared by store, chat and page tests.
-pytest_plugins = ["tests.redis_fixtures", "tests.browser"]
+pytest_plugins = ["tests.support.redis_fixtures", "tests.support.browser"]
 
 
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
-    """The OpenAI/Anthropic wire-protocol server on 127.0.0.1 (see tests/fake_llm.py)."""
+    """The OpenAI/Anthropic wire-protocol server on 127.0.0.1 (see tests/support/fake_llm.py)."""
     server = FakeLLM().start()
     yield server
     server.stop()
@@ -33,3 +40,17 @@ def spawn_context(monkeypatch) -> multiprocessing.context.SpawnContext:
     """
     monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
     return multiprocessing.get_context("spawn")
+
+
+TESTS = Path(__file__).resolve().parent
+REDIS_FIXTURES = {"valkey_server", "redis_store"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TESTS / "e2e" in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+        callspec = getattr(item, "callspec", None)
+        on_redis = callspec is not None and callspec.params.get("store") == "redis"
+        if on_redis or REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)

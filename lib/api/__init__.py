@@ -12,9 +12,13 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute, Mount
 
-from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback
+from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback, same_origin
+from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS
+from lib.api.errors import error_body
+from lib.api.inprocess import call_api
+from lib.api.openapi import openapi_document
 from lib.api.routes import ROUTES, api_app
-from lib.config import Settings
+from lib.core import Settings
 
 API_PREFIX = "/api"
 
@@ -24,5 +28,8 @@ def api_routes(settings_factory: Callable[[], Settings] = Settings.from_env) -> 
     return [Mount(API_PREFIX, app=api_app(settings_factory), name="api")]
 
 
-__all__ = ["API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "ROUTES", "allowed_hosts", "api_app", "api_routes",
-           "host_middleware", "is_loopback"]
+__all__ = [
+    "API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "MAX_BUDGET", "MAX_CONTENT_CHARS", "MAX_MESSAGES", "MODEL_MAX_CHARS",
+    "ROUTES", "allowed_hosts", "api_app", "api_routes", "call_api", "error_body", "host_middleware", "is_loopback",
+    "openapi_document", "same_origin",
+]

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lib.api.errors import ApiError
 from lib.api.responses import json_error
-from lib.config import ConfigError, Settings
+from lib.core import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def api_token(settings: Settings) -> str | None:
-    """The configured bearer token. Settings.api_token when present (lib.config), else the variable."""
+    """The configured bearer token. Settings.api_token when present (lib.core.config), else the variable."""
     if hasattr(settings, "api_token"):
         return settings.api_token or None
     return os.environ.get(TOKEN_ENV) or None
@@ -87,7 +87,7 @@ def is_loopback(host: str | None) -> bool:
 def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
         if name == wanted:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 

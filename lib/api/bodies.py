@@ -14,9 +14,9 @@ from starlette.requests import Request
 
 from lib.api.errors import MAX_BODY_BYTES, ApiError
 from lib.chat import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
-from lib.config import BOUNDS
+from lib.context import STRATEGIES
+from lib.core import BOUNDS
 from lib.tokens import content_text
-from lib.trimming import STRATEGIES
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
 JSON_MEDIA_TYPE = "application/json"
@@ -119,11 +119,12 @@ def model(body: Mapping[str, Any], default: _Default) -> str | _Default:
     if len(value) > MODEL_MAX_CHARS:
         raise ApiError(400, "invalid_field", f"'model' must be at most {MODEL_MAX_CHARS} characters "
                        f"(got {len(value):,}).")
-    if not MODEL_PATTERN.fullmatch(value):
+    text: str = value
+    if not MODEL_PATTERN.fullmatch(text):
         bad = next(char for char in value if not MODEL_PATTERN.fullmatch(char))
         raise ApiError(400, "invalid_field", f"'model' may contain only {MODEL_CHARACTERS} (got {bad!r} at "
                        f"position {value.index(bad)}), e.g. 'gpt-4o-mini'.")
-    return value
+    return text
 
 
 def positive(name: str, value: int, *, minimum: int = 1) -> int:
@@ -159,7 +160,7 @@ def strategy(value: str, *, allowed: tuple[str, ...] = STRATEGIES) -> str:
 def messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A list of at most MAX_MESSAGES message objects, each with a string role and string-or-list content of at
     most MAX_CONTENT_CHARS characters."""
-    items = field(body, "messages", list, required=True)
+    items: list[dict[str, Any]] = field(body, "messages", list, required=True)
     if len(items) > MAX_MESSAGES:
         raise ApiError(413, "too_many_messages", f"'messages' holds {len(items):,} messages; the limit is "
                        f"{MAX_MESSAGES:,}. Send the newest {MAX_MESSAGES:,} or fewer, or split the request.")

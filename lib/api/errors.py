@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved
-from lib.config import ConfigError
-from lib.errors import HistoryLabError
-from lib.providers import MissingKeyError, ProviderError
-from lib.secrets import mask_secrets
+from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved, TurnInterrupted
+from lib.context import ContextOverflowError
+from lib.core import ConfigError, HistoryLabError, mask_secrets
+from lib.providers import MissingKeyError, ProviderError, StreamTimeLimit
 from lib.sessions import InvalidSessionId, StoreError
-from lib.trimming import ContextOverflowError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,11 @@ _MAPPED: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidSessionId, 400, "invalid_session_id"),
     (ContextOverflowError, 400, "context_overflow"),
     (MissingKeyError, 400, "provider_not_configured"),
+    (StreamTimeLimit, 502, "stream_time_limit"),
     (ProviderError, 502, "provider_error"),
     (ReplyNotSaved, 503, "reply_not_saved"),
+    # The client left mid-turn (nginx's "client closed request"): the answer is written for the log alone.
+    (TurnInterrupted, 499, "interrupted"),
     (MessageNotSent, 503, "message_not_sent"),
     (StoreError, 503, "store_unavailable"),
     (ConfigError, 500, "config_error"),
@@ -61,7 +62,7 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
 
 def _describe(exc: BaseException, kind: str) -> str:
     text = str(exc)
-    if kind == "provider_error":
+    if kind in ("provider_error", "stream_time_limit"):
         return f"The provider failed: {text} Your message is saved; send it again to retry."
     if kind == "store_unavailable":  # the store's own message says what to do, and it differs per store
         return f"The session store is not available: {text}"

@@ -33,8 +33,10 @@ _STATUS_TEXT = {
     404: "Unknown or expired session.",
     413: f"The request body is over 1 MB, or 'messages' holds more than {MAX_MESSAGES:,} messages.",
     415: "The body was not sent with Content-Type: application/json.",
-    502: "The provider failed; the user message is stored and the turn is recorded as failed.",
-    503: "The session store is down.",
+    502: "The provider failed, or its stream ran past STREAM_TIME_LIMIT (type stream_time_limit); the user message "
+         "is stored and the turn is recorded as failed. error.request is the body that was sent.",
+    503: "The session store is down; or (POST /api/chat, type server_busy, with Retry-After) MAX_CONCURRENT_TURNS "
+         "turns are already running, and nothing was stored or sent.",
 }
 
 
@@ -59,7 +61,8 @@ _CHAT_REQUEST = {
                       "reserve) for every one of them this body leaves out."},
         "message": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
-                     "openai-compatible. Default: DEFAULT_PROVIDER, else offline."},
+                     "gemini, openai-compatible. Default: DEFAULT_PROVIDER, else offline. Without `model`, the "
+                     "provider's default model."},
         "model": _MODEL,
         "system": {"type": "string", "maxLength": MAX_CONTENT_CHARS, "description": "System prompt."},
         "strategy": {"type": "string", "description": "A trimming strategy, e.g. turns, seed."},
@@ -72,12 +75,19 @@ _CHAT_RESPONSE = {
     "type": "object",
     "properties": {
         "sessionId": {"type": "string"}, "turn": {"type": "integer"}, "reply": {"type": "string"},
+        "report": {**_STRING_LIST, "description": "The model's report of what it could see (the offline model); "
+                   "kept in the reply's meta, never re-sent."},
         "usage": {"type": ["object", "null"]}, "sent": _STRING_LIST, "dropped": _STRING_LIST,
         "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
                                                     "exact": {"type": ["integer", "null"]},
                                                     "encoding": {"type": "string"}}},
         "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
         "problems": _STRING_LIST,
+        "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "
+                      "the reply is cut there and stored so, and the rest was never received.",
+                      "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
+        "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
+                    "key); null when no request was made."},
     },
 }
 
@@ -130,6 +140,17 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {"summary": "Delete the session (messages, turn records, meta).",
                            "responses": {"200": _json({"type": "object", "properties": {
                                "message": {"const": "Session cleared"}}}), **_errors(400, 503)}},
+            },
+            "/api/chat/{session_id}/turns/{turn}/request": {
+                "parameters": [_SESSION_PARAM, {"name": "turn", "in": "path", "required": True,
+                                                "schema": {"type": "integer", "minimum": 1}}],
+                "get": {"summary": "The exact request body a turn sent, rebuilt through the adapter that sent it "
+                                   "(the body every page shows; null when no request was made).",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "sessionId": {"type": "string"}, "turn": {"type": "integer"},
+                            "request": {"type": ["object", "null"]}, "complete": {"type": "boolean"},
+                            "missing": _STRING_LIST, "note": {"type": ["string", "null"]}}}),
+                            **_errors(400, 404, 503)}},
             },
             "/api/tokens": {"post": {
                 "summary": "Estimate and exact count per message and in total.",

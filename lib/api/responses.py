@@ -13,7 +13,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from lib.api.errors import error_body
-from lib.secrets import mask_secrets
+from lib.core import mask_secrets
 
 
 def _default(value: Any) -> Any:
@@ -53,8 +53,11 @@ class MaskedJSON(JSONResponse):
 
 def json_error(exc: BaseException, **extra: Any) -> MaskedJSON:
     status, body = error_body(exc, **extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return MaskedJSON(body, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    retry_after = body["error"].get("retryAfter")
+    if isinstance(retry_after, int):  # 503 server_busy: when a client may try again
+        headers["Retry-After"] = str(retry_after)
+    return MaskedJSON(body, status_code=status, headers=headers or None)
 
 
 def sse_event(event: str, data: Any) -> str:

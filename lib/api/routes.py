@@ -1,4 +1,4 @@
-"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.trimming and the shared store.
+"""The /api routes: thin handlers over lib.chat, lib.tokens, lib.context and the shared store.
 
 Each handler parses its body (lib.api.bodies), runs the blocking lib call in a worker thread, and answers
 JSON; every failure becomes ``{"error": {"type", "message"}}`` through one wrapper (``_endpoint``).
@@ -15,21 +15,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from lib.api import bodies, turns
 from lib.api.access import ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
+from lib.api.pool import turn_pool
 from lib.api.responses import MaskedJSON, json_error
-from lib.config import Settings
-from lib.interrupted import with_interrupted
+from lib.chat import read_turn_body, with_interrupted
+from lib.context import payload_problems, trim_history
+from lib.core import SessionSettings, Settings
+from lib.providers import StreamGuard
 from lib.services import store_handle
-from lib.session_settings import SessionSettings
 from lib.sessions import validate_session_id
 from lib.tokens import choose_encoding, count_chat_tokens, estimate_chat_tokens, message_breakdown
-from lib.trimming import payload_problems, trim_history
 
 SettingsFactory = Callable[[], Settings]
 Handler = Callable[[Request, Settings], Awaitable[Response]]
@@ -51,20 +52,23 @@ def _endpoint(settings_factory: SettingsFactory, handler: Handler) -> Callable[[
 
 async def chat(request: Request, settings: Settings) -> Response:
     body = bodies.chat_body(await bodies.read_json(request))
-    prepared = await run_in_threadpool(turns.begin, body, settings)
+    # A slot of the API's own turn pool, or a 503 at once: nothing stored, no provider request.
+    slot = turn_pool(settings.max_concurrent_turns).acquire()
+    streaming = False
     try:
-        await run_in_threadpool(turns.check_sendable, prepared)
-    except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
-        return json_error(exc, **turns.failed_turn_extra(prepared))
-    if body.stream:
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies must not buffer events
-        return StreamingResponse(turns.sse_stream(prepared), media_type="text/event-stream", headers=headers)
-    try:
-        return MaskedJSON(await run_in_threadpool(turns.finish_or_raise, prepared))
-    except turns.TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
-        return json_error(failed.error, **failed.extra)
-    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving
-        return json_error(exc, **turns.failed_turn_extra(prepared))
+        guard = StreamGuard(time_limit=settings.stream_time_limit)
+        prepared = await slot.run(turns.begin, body, settings, guard)
+        try:
+            await slot.run(turns.check_sendable, prepared)
+        except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
+            return json_error(exc, **turns.failed_turn_extra(prepared))
+        if body.stream:
+            streaming = True  # from here the response releases the slot, however the stream ends
+            return turns.TurnStream(prepared, slot, guard)
+        return await turns.json_turn(request, prepared, slot, guard)
+    finally:
+        if not streaming:
+            slot.close()
 
 
 def _session_id(request: Request) -> str:
@@ -84,6 +88,23 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
 
 async def get_session(request: Request, settings: Settings) -> Response:
     return MaskedJSON(await run_in_threadpool(_read_session, settings, _session_id(request)))
+
+
+def _turn_request(settings: Settings, session_id: str, turn: int) -> dict[str, Any]:
+    """The body turn ``turn`` sent, rebuilt through the adapter that sent it (as every page shows it)."""
+    shown = read_turn_body(store_handle(settings).store, session_id, turn)
+    if shown is None:
+        raise ApiError(404, "not_found", f"Session {session_id!r} has no turn {turn}. GET /api/chat/{session_id} "
+                       "lists its turns.")
+    return {"sessionId": session_id, "turn": turn, "request": shown.body, "complete": shown.complete,
+            "missing": list(shown.missing), "note": shown.note or None}
+
+
+async def get_turn_request(request: Request, settings: Settings) -> Response:
+    raw = request.path_params["turn"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise ApiError(400, "invalid_turn", f"The turn must be a positive whole number, not {raw[:20]!r}.")
+    return MaskedJSON(await run_in_threadpool(_turn_request, settings, _session_id(request), int(raw)))
 
 
 async def delete_session(request: Request, settings: Settings) -> Response:
@@ -186,6 +207,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("/chat", "POST", chat),
     ("/chat/{session_id}", "GET", get_session),
     ("/chat/{session_id}", "DELETE", delete_session),
+    ("/chat/{session_id}/turns/{turn}/request", "GET", get_turn_request),
     ("/tokens", "POST", tokens),
     ("/trim", "POST", trim),
     ("/health", "GET", health),

@@ -1,31 +1,42 @@
-"""POST /api/chat: one turn through ``lib.chat`` (the chat page's own functions), as JSON or as SSE.
+"""POST /api/chat: one turn through ``lib.chat.conversation`` (the chat page's own functions), as JSON or as SSE.
 
 The user message is stored by ``start_turn`` before the provider is called; ``finish`` stores the reply and
 the turn record, or records the turn as failed. So a 502 loses nothing, and a client that disconnects
 mid-stream leaves a turn recorded as interrupted, exactly as a reload does in the page.
+
+Every turn runs on a slot of the API's own pool (lib.api.pool) under a ``StreamGuard``: when the client
+leaves (SSE or JSON) the guard stops the stream and cuts the provider connection at once, and the stream's
+total time is bounded by STREAM_TIME_LIMIT. The slot is freed only when the turn's worker has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from lib.api.bodies import ChatBody, check_reserve
 from lib.api.errors import ApiError, error_body
-from lib.api.responses import sse_event
-from lib.chat import PreparedTurn, TurnRequest, TurnResult, payload_counts, start_turn
-from lib.config import Settings
-from lib.pricing import estimate_cost
-from lib.providers import PROVIDER_NAMES, Provider, default_provider_name
+from lib.api.pool import TurnSlot
+from lib.api.responses import MaskedJSON, json_error, sse_event
+from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
+from lib.context import STRATEGIES, ContextOverflowError, payload_problems
+from lib.core import SessionSettings, Settings, estimate_cost
+from lib.providers import PROVIDER_NAMES, Provider, StreamGuard, StreamTimeLimit, default_provider_name
 from lib.services import provider_for, store_handle
-from lib.session_settings import SessionSettings
 from lib.sessions import validate_session_id
-from lib.trimming import STRATEGIES, ContextOverflowError, payload_problems
 
 MAX_OUTPUT_TOKENS = 1024  # the chat page's reply budget, so both paths send the same request
+# Past the time limit the guard cuts the provider connection and the worker records the failure; if it has
+# not ended this much later (a provider that cannot be cut), the client is told without waiting for it.
+GRACE_S = 10.0
+log = logging.getLogger(__name__)
 
 
 def provider_named(name: str | None, settings: Settings) -> Provider:
@@ -42,8 +53,8 @@ def provider_named(name: str | None, settings: Settings) -> Provider:
     return provider
 
 
-def begin(body: ChatBody, settings: Settings) -> PreparedTurn:
-    """Validate, store the user message and build the payload (blocking: run it in a worker thread)."""
+def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTurn:
+    """Validate, store the user message and build the payload (blocking: run it on the turn's slot)."""
     store = store_handle(settings).store
     # A session goes on with the settings its last turn ran with (lib.session_settings); what the body
     # names wins, and a new session takes the server's defaults.
@@ -60,13 +71,16 @@ def begin(body: ChatBody, settings: Settings) -> PreparedTurn:
         strategy=body.strategy or (stored.strategy if stored else STRATEGIES[0]),
         budget=budget, reserve_tokens=reserve,
         model=body.model or (stored.model if stored and same_provider else None),
-        max_output_tokens=MAX_OUTPUT_TOKENS,
+        max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
+        max_reply_chars=settings.max_reply_chars,
     )
-    return start_turn(store, provider, request)
+    prepared = start_turn(store, provider, request)
+    prepared.guard = guard
+    return prepared
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
-    # Turn records are dicts today and typed records (lib.records) soon; read either.
+    # Turn records are dicts today and typed records (lib.core.records) soon; read either.
     if isinstance(obj, Mapping):
         return obj.get(name, default)
     return getattr(obj, name, default)
@@ -97,6 +111,8 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "sessionId": result.session_id,
         "turn": result.turn,
         "reply": result.text,
+        # The model's report of what it could see (the offline model), kept in the reply's meta, never re-sent.
+        "report": list(meta.get("report") or []),
         "usage": meta.get("usage"),
         "sent": prepared.sent_ids,
         "dropped": prepared.dropped_ids,
@@ -109,6 +125,10 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "problems": list(_get(record, "problems", None) or payload_problems(prepared.payload)),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
+        "request": result.request,  # the body the adapter built and sent, as every page shows it
+        # Set when the reply reached MAX_REPLY_CHARS: the stored reply is cut there (see its meta).
+        "truncated": {"atChars": meta["truncated_at"], "note": meta.get("truncated")}
+        if meta.get("truncated_at") else None,
     }
 
 
@@ -131,6 +151,8 @@ def finish_or_raise(prepared: PreparedTurn) -> dict[str, Any]:
 
 def failed_turn_extra(prepared: PreparedTurn, result: TurnResult | None = None) -> dict[str, Any]:
     extra: dict[str, Any] = {"sessionId": prepared.session_id, "turn": prepared.turn}
+    if result is not None and result.request is not None:
+        extra["request"] = result.request  # what was sent before the provider failed (none: never sent)
     if result is not None and result.unsaved:
         extra["reply"] = result.text  # the store is down: the client holds the only copy of the reply
     return extra
@@ -143,16 +165,74 @@ def check_sendable(prepared: PreparedTurn) -> None:
         raise prepared.error
 
 
-async def sse_stream(prepared: PreparedTurn) -> AsyncIterator[str]:
+async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> Response:
+    """Send and store on the turn's slot; stop the provider when the client leaves or time runs out."""
+    work = slot.submit(finish_or_raise, prepared)
+    gone = asyncio.ensure_future(_client_gone(request.receive))
+    limit = guard.time_limit
+    either: set[asyncio.Future[Any]] = {work, gone}
+    try:
+        await asyncio.wait(either, timeout=None if limit is None else limit + GRACE_S,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not work.done():
+        # The worker records the turn (interrupted, or failed on the time limit) when it ends.
+        work.add_done_callback(_log_failure)
+        if gone.done() and not gone.cancelled():
+            guard.stop()
+            return json_error(TurnInterrupted(), **failed_turn_extra(prepared))  # nobody is left to read it
+        guard.expire()
+        return json_error(StreamTimeLimit(limit or 0.0), **failed_turn_extra(prepared))
+    try:
+        return MaskedJSON(work.result())
+    except TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
+        return json_error(failed.error, **failed.extra)
+    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving
+        return json_error(exc, **failed_turn_extra(prepared))
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Return when the client disconnects (the body is already read, so nothing else arrives)."""
+    while (await receive())["type"] != "http.disconnect":
+        await asyncio.sleep(0.05)  # a stray message: don't spin
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None and not isinstance(future.exception(), TurnFailed):
+        log.error("A chat turn failed after its client had gone", exc_info=future.exception())
+
+
+class TurnStream(StreamingResponse):
+    """The SSE response of one turn. However it ends (finished, client gone, cancelled), the guard stops
+    the provider, and the slot is released once the worker is done. If the client left before the stream
+    began, the turn is still finished on its slot: the guard stops it before any provider request, and it is
+    recorded as interrupted."""
+
+    def __init__(self, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies must not buffer events
+        super().__init__(sse_stream(prepared, slot, guard), media_type="text/event-stream", headers=headers)
+        self._prepared, self._slot, self._guard = prepared, slot, guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._guard.stop()  # harmless once the turn has finished
+            if not self._slot.started:
+                self._slot.submit(self._prepared.finish).add_done_callback(_log_failure)
+            self._slot.close()
+
+
+async def sse_stream(prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> AsyncIterator[str]:
     """``delta`` events as text arrives, then ``done`` (the JSON response object) or ``error``.
 
-    The turn runs in one worker thread (the provider SDKs are blocking); events cross to the event loop
-    through a queue. If the client goes away, the worker stops after the next delta and ``finish``
-    records the turn as interrupted.
+    The turn runs on its slot's thread (the provider SDKs are blocking); events cross to the event loop
+    through a queue. If the client goes away, the generator is closed and ``TurnStream`` stops the guard,
+    which cuts the provider connection; ``finish`` records the turn as interrupted.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    stop = threading.Event()
 
     def put(kind: str, value: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is shutting down
@@ -160,14 +240,8 @@ async def sse_stream(prepared: PreparedTurn) -> AsyncIterator[str]:
 
     def work() -> None:
         try:
-            deltas = prepared.deltas()
-            for delta in deltas:
+            for delta in prepared.deltas():
                 put("delta", delta)
-                if stop.is_set():
-                    close = getattr(deltas, "close", None)  # a generator: ends the provider stream
-                    if close is not None:
-                        close()  # finish() then records the turn as interrupted
-                    break
             result = prepared.finish()
             if result.error is not None:
                 put("error", error_body(result.error, **failed_turn_extra(prepared, result)))
@@ -176,20 +250,23 @@ async def sse_stream(prepared: PreparedTurn) -> AsyncIterator[str]:
         except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving the reply
             put("error", error_body(exc, **failed_turn_extra(prepared)))
 
-    worker = loop.run_in_executor(None, work)
-    try:
-        while True:
-            kind, value = await queue.get()
-            if kind == "delta":
-                yield sse_event("delta", {"text": value})
-                continue
-            if kind == "error":
-                status, body = value
-                yield sse_event("error", {**body, "status": status})
-            else:
-                yield sse_event("done", value)
-            break
-    finally:
-        stop.set()
-        if worker.done():
-            worker.result()
+    slot.submit(work).add_done_callback(_log_failure)
+    # A backstop only: the guard's own timer cuts the stream at the limit and the worker reports it.
+    backstop = None if guard.time_limit is None else loop.time() + guard.time_limit + GRACE_S
+    while True:
+        try:
+            kind, value = await asyncio.wait_for(queue.get(), None if backstop is None else backstop - loop.time())
+        except TimeoutError:
+            guard.expire()
+            status, body = error_body(StreamTimeLimit(guard.time_limit or 0.0), **failed_turn_extra(prepared))
+            yield sse_event("error", {**body, "status": status})
+            return
+        if kind == "delta":
+            yield sse_event("delta", {"text": value})
+            continue
+        if kind == "error":
+            status, body = value
+            yield sse_event("error", {**body, "status": status})
+        else:
+            yield sse_event("done", value)
+        return

@@ -8,11 +8,13 @@ of paying for it in full.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anthropic
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
+from lib.core import Message
+from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import anthropic_usage, merge_anthropic_usage
@@ -26,7 +28,7 @@ LEADING_USER = "(earlier messages were trimmed)"
 CONTEXT_BETAS = ["context-management-2025-06-27", "compact-2026-01-12"]
 TOOL_USES_KEPT = 3
 # Current models from the installed SDK (anthropic/types/model_param.py, 2026-11-25), none of them in
-# anthropic/_data/deprecated_models.py. The first four have a confirmed price in lib/pricing.py; the 5-5
+# anthropic/_data/deprecated_models.py. The first four have a confirmed price in lib/core/pricing.py; the 5-5
 # models do not yet, and say "no price" until one is added to the table.
 ANTHROPIC_MODELS = ("claude-sonnet-5", "claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5",
                     "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5")
@@ -62,6 +64,9 @@ class AnthropicProvider(RemoteProvider):
     def _caching(self, options: ProviderOptions) -> bool:
         return options.prompt_caching or self.prompt_caching
 
+    def effective_options(self, options: ProviderOptions) -> ProviderOptions:
+        return replace(options, prompt_caching=True) if self._caching(options) else options
+
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
         request = self._payload(messages, model=model, options=options)
@@ -74,9 +79,12 @@ class AnthropicProvider(RemoteProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        stream: Iterable[Any]
         if "context_management" in request:  # a beta: the SDK sends ``betas`` as the anthropic-beta header
-            return self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
-        return self.client.messages.create(**request)
+            stream = self.client.beta.messages.create(**request, betas=CONTEXT_BETAS)
+        else:
+            stream = self.client.messages.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")
@@ -140,7 +148,7 @@ def anthropic_messages(conversation: Sequence[Message], *,
     merged: list[dict[str, Any]] = []
     for message in conversation:
         role = "assistant" if message.get("role") == "assistant" else "user"
-        text = _text(message)
+        text = message_text(message)
         if merged and merged[-1]["role"] == role:
             merged[-1]["content"] += "\n\n" + text
         else:
@@ -155,7 +163,8 @@ def anthropic_messages(conversation: Sequence[Message], *,
     return merged
 
 
-def _text(message: Message) -> str:
+def message_text(message: Message) -> str:
+    """One message as text; tool calls and results become readable lines."""
     # Tool traffic becomes text: Anthropic's tool_use ids and OpenAI's differ, and the lesson is the history.
     text = content_text(message.get("content") or "")
     if message.get("role") == "tool":

@@ -11,16 +11,16 @@ validation) are typed ``ProviderOptions`` in and ``Capabilities`` out, so caller
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from lib.core import MAX_REPLY_CHARS, CacheTTL, Message, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
-
-Message = Mapping[str, Any]
-CacheTTL = Literal["5m", "1h"]
+from lib.providers.guard import StreamGuard
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class ProviderOptions:
 
     previous_response_id: str | None = None  # Responses: chain on the server's copy of the history
     conversation_id: str | None = None  # Responses: a Conversations API object holds the history
-    prompt_caching: bool = False  # Anthropic: cache_control breakpoints
-    cache_ttl: CacheTTL = "5m"
+    prompt_caching: bool = False  # Anthropic: cache_control breakpoints; Gemini: an explicit context cache
+    cache_ttl: CacheTTL = "5m"  # Anthropic: the breakpoints' TTL; Gemini: the explicit cache's TTL
     truncation: Literal["auto", "disabled"] | None = None  # Responses: let the server drop old items
     compaction_threshold: int | None = None  # server-side compaction once the context passes this many tokens
     strict: bool = False  # reject what a strict API would (offline: an assistant-first payload)
@@ -38,6 +38,36 @@ class ProviderOptions:
     # The turn number of each payload message (0 for system/summary), so the offline model can name turns.
     turn_numbers: tuple[int, ...] | None = None
     current_turn: int | None = None
+
+    def body_fields(self) -> dict[str, Any]:
+        """The options that shape a request body, where they differ from the defaults (small scalars).
+
+        A turn record keeps these so its body can be rebuilt by the same adapter code that sent it; the
+        options that only steer this process (validation, the offline model's turn labels) are left out.
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in RUNTIME_ONLY_OPTIONS and getattr(self, f.name) != f.default
+                and isinstance(getattr(self, f.name), str | int | bool)}
+
+    @classmethod
+    def from_body_fields(cls, stored: Mapping[str, Any]) -> ProviderOptions:
+        """Options from ``body_fields`` as stored; unknown names and values of the wrong type are ignored."""
+        kept = {f.name: stored[f.name] for f in fields(cls)
+                if f.name in stored and f.name not in RUNTIME_ONLY_OPTIONS and _fits(stored[f.name], f.default)}
+        return replace(cls(), **kept)
+
+
+def _fits(value: object, default: object) -> bool:
+    """A stored scalar of the same kind as the field's default (a field defaulting to None takes str or int)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if default is None:
+        return isinstance(value, str | int)
+    return type(value) is type(default)
+
+
+# Options that never reach a request body: the offline model validates and labels turns with them.
+RUNTIME_ONLY_OPTIONS = frozenset({"strict", "context_window", "turn_numbers", "current_turn"})
 
 
 @dataclass(frozen=True)
@@ -51,43 +81,8 @@ class Capabilities:
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token usage as the provider reported it.
-
-    OpenAI's input tokens already include cached tokens; Anthropic's exclude cache reads and writes.
-    ``cache_in_input`` records which, so ``prompt_total`` is the full prompt size for both.
-    ``cache_write_5m``/``cache_write_1h`` split the writes by TTL where the provider says so.
-    """
-
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_in_input: bool = True
-    cache_write_5m: int | None = None
-    cache_write_1h: int | None = None
-    simulated: bool = False  # the cache figures come from lib.caching, not from a provider
-    diagnostics: str | None = None  # why a cache missed, as the provider explained it
-
-    @property
-    def prompt_total(self) -> int | None:
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return self.input_tokens
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    @property
-    def uncached_input(self) -> int | None:
-        """Input tokens billed at the full input price (neither read from nor written to a cache)."""
-        if self.input_tokens is None:
-            return None
-        if self.cache_in_input:
-            return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
-        return self.input_tokens
+    # Runs locally with no network: its own summaries are extractive, not a paid request to itself.
+    local: bool = False
 
 
 @dataclass
@@ -110,6 +105,7 @@ class ProviderInfo:
     hint: str
     env_var: str | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    caching_note: str = ""  # what the prompt-caching switch does for this provider
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,11 @@ class ServerContext:
 
 
 class Reply:
-    """One streamed answer. The provider's event handler fills the fields below as events arrive."""
+    """One streamed answer. The provider's event handler fills the fields below as events arrive.
+
+    ``text`` is joined from the chunks when read (once per change), never on every delta: a 5 MB reply in
+    1 KB deltas would otherwise copy gigabytes. At ``max_chars`` the stream is closed and ``truncated`` set.
+    """
 
     def __init__(
         self,
@@ -129,9 +129,11 @@ class Reply:
         events: Callable[[Reply], Iterable[str]],
         translate: Callable[[Exception], ProviderError],
         translatable: tuple[type[Exception], ...],
+        *,
+        max_chars: int | None = MAX_REPLY_CHARS,
     ) -> None:
         self.request = request
-        self.text = ""
+        self.options = ProviderOptions()  # the options the body was built with (set by Provider.stream)
         self.usage: Usage | None = None
         self.timings = Timings()
         self.response_id: str | None = None
@@ -140,27 +142,54 @@ class Reply:
         self.stop_reason: str | None = None
         self.refusal: str | None = None  # the model's refusal text or reason, when it declined
         self.server_context: list[ServerContext] = []  # compaction items and applied context edits
+        # What the model said about its own payload, beside the reply and never part of it (the offline model's
+        # "what I can see"): stored in the reply's metadata, so it is not re-sent on later turns.
+        self.report: tuple[str, ...] = ()
         self.state: dict[str, Any] = {}  # the adapter's working state while the stream runs
+        self.max_chars = max_chars
+        self.truncated = False  # the reply reached max_chars and the rest was never read
+        self._chunks: list[str] = []
+        self._length = 0
+        self._joined = ""
+        self._joined_count = 0
         self._events = events
         self._translate = translate
         self._translatable = translatable
         self._consumed = False
+
+    @property
+    def text(self) -> str:
+        """The reply so far (joined only when the chunks changed since the last read)."""
+        if self._joined_count != len(self._chunks):
+            self._joined = "".join(self._chunks)
+            self._joined_count = len(self._chunks)
+        return self._joined
+
+    @property
+    def chars(self) -> int:
+        return self._length
 
     def __iter__(self) -> Iterator[str]:
         if self._consumed:
             raise RuntimeError("A Reply can be iterated only once")
         self._consumed = True
         start = time.perf_counter()
-        chunks: list[str] = []
+        events = iter(self._events(self))
         try:
-            for delta in self._events(self):
+            for delta in events:
                 if not delta:
                     continue
-                if self.timings.first_token_s is None:
+                if self.max_chars is not None and self._length + len(delta) > self.max_chars:
+                    delta = delta[:self.max_chars - self._length]
+                    self.truncated = True
+                if self.timings.first_token_s is None and delta:
                     self.timings.first_token_s = time.perf_counter() - start
-                chunks.append(delta)
-                self.text = "".join(chunks)
-                yield delta
+                if delta:
+                    self._chunks.append(delta)
+                    self._length += len(delta)
+                    yield delta
+                if self.truncated:
+                    break  # the finally below closes the provider stream: the rest is never read
         except ProviderError:
             raise
         except self._translatable as exc:
@@ -168,6 +197,9 @@ class Reply:
             # so the UI boundary logs it with its traceback.
             raise self._translate(exc) from exc
         finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
             self.timings.total_s = time.perf_counter() - start
 
 
@@ -180,6 +212,7 @@ class Provider(ABC):
     models: tuple[str, ...] = ()
     env_var: str | None = None
     capabilities: Capabilities = Capabilities()
+    caching_note: str = ""
 
     def __init__(self, *, api_key: str | None = None) -> None:
         self._api_key = api_key
@@ -205,7 +238,7 @@ class Provider(ABC):
     @property
     def info(self) -> ProviderInfo:
         return ProviderInfo(self.name, self.label, self.default_model, self.models, self.configured, self.hint,
-                            self.env_var, self.capabilities)
+                            self.env_var, self.capabilities, self.caching_note)
 
     def stream(
         self,
@@ -214,26 +247,70 @@ class Provider(ABC):
         model: str,
         max_tokens: int = 1024,
         options: ProviderOptions | None = None,
+        guard: StreamGuard | None = None,
+        max_reply_chars: int | None = MAX_REPLY_CHARS,
     ) -> Reply:
-        """Build the request now (so it can be shown even if the call fails); send it when iterated."""
+        """Build the request now (so it can be shown even if the call fails); send it when iterated.
+
+        ``guard`` is checked before the request is opened and on every event (empty ones included); when it
+        trips, the connection is cut and StreamStopped or StreamTimeLimit is raised. The provider stream is
+        closed however the iteration ends: finished, failed, cut at ``max_reply_chars`` or abandoned.
+        """
         self.ensure_ready()
-        request = self.build_request(messages, model=model, max_tokens=max_tokens,
-                                     options=options or ProviderOptions())
+        chosen = self.effective_options(options or ProviderOptions())
+        request = self.build_request(messages, model=model, max_tokens=max_tokens, options=chosen)
 
         def events(reply: Reply) -> Iterator[str]:
-            stream = self.open_stream(request)
+            if guard is not None:
+                guard.check()  # a client that left while the turn waited costs no provider request
+            stream = self.send(request, model=model, options=chosen, reply=reply)
+            unregister = guard.on_abort(lambda: self.abort_stream(stream)) if guard is not None else None
             spoke = False
-            for event in stream:
-                delta = self.handle_event(event, reply)
-                spoke = spoke or bool(delta)
-                yield delta
-            self.finish(reply)
+            try:
+                for event in stream:
+                    if guard is not None:
+                        guard.check()
+                    delta = self.handle_event(event, reply)
+                    spoke = spoke or bool(delta)
+                    yield delta
+                if guard is not None:
+                    guard.check()  # an aborted connection reads as the end of the stream
+                self.finish(reply)
+            except Exception:
+                if guard is not None and guard.tripped:
+                    guard.check()  # the cut connection's own error is not the reason: say why it was cut
+                raise
+            finally:
+                if unregister is not None:
+                    unregister()
+                self.close_stream(stream)
             if not spoke and reply.stop_reason is None and reply.usage is None:
                 # A real answer, even an empty one, ends with a finish reason or usage. Nothing at all is
                 # what a web page or a proxy's login page parses to: not "the model said nothing".
                 raise self.empty_stream_error(stream)
 
-        return Reply(request, events, self.translate_error, self.translatable_errors)
+        reply = Reply(request, events, self.translate_error, self.translatable_errors, max_chars=max_reply_chars)
+        reply.options = chosen
+        return reply
+
+    def close_stream(self, stream: Iterable[Any]) -> None:
+        """Release the provider connection (the SDK streams and generators have ``close``)."""
+        close = getattr(stream, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):  # closing a connection that is already gone
+                close()
+
+    def abort_stream(self, stream: Iterable[Any]) -> None:
+        """Cut the connection from another thread, so a worker blocked reading it wakes up now.
+
+        Nothing to cut here: an in-process stream yields events, and the guard is checked on each.
+        """
+        return
+
+    def effective_options(self, options: ProviderOptions) -> ProviderOptions:
+        """``options`` with this instance's defaults folded in, so ``build_request`` depends on its arguments
+        alone: a turn record that keeps them rebuilds the same body."""
+        return options
 
     def ensure_ready(self) -> None:
         """Raise a ProviderError (e.g. MissingKeyError) before anything is built or sent."""
@@ -244,9 +321,15 @@ class Provider(ABC):
                       options: ProviderOptions) -> dict[str, Any]:
         """The exact JSON body to send, without any key."""
 
-    @abstractmethod
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        """Send ``request`` and return its events."""
+        """Send ``request`` and return its events (the step most adapters implement)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither open_stream nor send")
+
+    def send(self, request: dict[str, Any], *, model: str, options: ProviderOptions, reply: Reply) -> Iterable[Any]:
+        """Send ``request`` and return its events. An adapter whose call needs more than the body overrides
+        this (Gemini: the model goes in the URL, and an explicit cache is created first); it may complete
+        ``request`` in place, so ``reply.request`` stays the body that was sent."""
+        return self.open_stream(request)
 
     @abstractmethod
     def handle_event(self, event: Any, reply: Reply) -> str:

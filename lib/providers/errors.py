@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from lib.errors import HistoryLabError
-from lib.secrets import mask_secrets
+from lib.core import HistoryLabError, mask_secrets
 
 
 class ProviderError(HistoryLabError, RuntimeError):

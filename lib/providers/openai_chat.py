@@ -11,15 +11,14 @@ from typing import Any
 
 import openai
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply
+from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
-from lib.secrets import mask_then_cut
-from lib.tokens import WIRE_KEYS
 
 OPENAI_URL = "https://api.openai.com/v1"
-# Current models with a known price (lib/pricing.py), from the installed SDK's list (openai/types/shared/
+# Current models with a known price (lib/core/pricing.py), from the installed SDK's list (openai/types/shared/
 # chat_model.py, 2026-11-25). o4-mini was shut down on 2026-10-23; gpt-5/gpt-5-mini shut down on 2026-12-11.
 OPENAI_MODELS = ("gpt-5.4-mini", "gpt-5.4", "gpt-5.5", "gpt-4.1", "gpt-4o-mini")
 
@@ -51,7 +50,8 @@ class OpenAIChatProvider(RemoteProvider):
         }
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.chat.completions.create(**request)
+        stream: Iterable[Any] = self.client.chat.completions.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         if event.usage is not None:  # the last chunk, with no choices, carries the usage

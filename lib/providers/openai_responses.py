@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lib.providers.base import Capabilities, Message, ProviderOptions, Reply, ServerContext, split_system
+from lib.core import Message, mask_then_cut
+from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider
 from lib.providers.usage import openai_usage
-from lib.secrets import mask_then_cut
 from lib.tokens import content_text
 
 
@@ -55,7 +55,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
-        return self.client.responses.create(**request)
+        stream: Iterable[Any] = self.client.responses.create(**request)
+        return stream
 
     def handle_event(self, event: Any, reply: Reply) -> str:
         kind = getattr(event, "type", "")

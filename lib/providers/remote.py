@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lib.core import register_secrets
 from lib.providers.base import Provider
 from lib.providers.errors import MalformedStream, MissingKeyError, ProviderError
 from lib.providers.sdk_errors import TRANSLATABLE, translate
-from lib.secrets import register_secrets
 
 T = TypeVar("T")
 
@@ -56,6 +57,14 @@ class RemoteProvider(Provider):
             f"{self.label} at {self.base_url} answered without a reply ({got}: no text, no finish reason, no "
             f"usage). Is the base URL right? It must point at the API itself (often ending in /v1), not at a web "
             "page or a proxy's login page.", provider=self.label)
+
+    def abort_stream(self, stream: Any) -> None:
+        """Shut the stream's socket down, which wakes a worker blocked reading it (closing it would not)."""
+        response = getattr(stream, "response", None)  # the SDKs' streams keep the HTTP response
+        network = getattr(response, "extensions", {}).get("network_stream") if response is not None else None
+        sock = network.get_extra_info("socket") if network is not None else None
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)  # the worker then reads the end of the stream and checks the guard
 
     def call(self, request: Callable[[], T]) -> T:
         """Run one non-streaming SDK call (a count, creating a conversation) with the same error mapping."""

@@ -12,6 +12,7 @@ import anthropic
 import httpx2
 import openai
 
+from lib.core import mask_then_cut
 from lib.providers.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -23,7 +24,6 @@ from lib.providers.errors import (
     RateLimited,
     ServerStateLost,
 )
-from lib.secrets import mask_then_cut
 
 TRANSLATABLE: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError, httpx2.HTTPError,
                                               httpx2.StreamError, json.JSONDecodeError)
@@ -59,22 +59,29 @@ def translate(exc: Exception, *, provider: str, base_url: str, env_var: str | No
 
 def _from_status(exc: openai.APIStatusError | anthropic.APIStatusError, *, provider: str,
                  env_var: str | None) -> ProviderError:
-    status = exc.status_code
-    detail = _detail(exc)
+    retry = exc.response.headers.get("retry-after") if exc.response is not None else None
+    return status_error(exc.status_code, _detail(exc), provider=provider, env_var=env_var, retry_after=retry,
+                        code=_code(exc))
+
+
+def status_error(status: int, detail: str, *, provider: str, env_var: str | None, retry_after: str | None = None,
+                 code: str | None = None) -> ProviderError:
+    """The ProviderError for an HTTP error status; ``detail`` is the provider's message, already masked and cut.
+
+    Shared by every SDK's mapping (the Gemini adapter calls it with google-genai's ``APIError`` fields)."""
     if status in (401, 403):
         where = f"Check {env_var}" if env_var else "Check the API key"
         return AuthenticationFailed(f"{provider} rejected the API key (HTTP {status}: {detail}). {where}.",
                                     provider=provider, status=status)
     if status == 429:
-        retry = exc.response.headers.get("retry-after") if exc.response is not None else None
-        wait = f" Retry after {retry} s." if retry else " Wait a moment and try again."
+        wait = f" Retry after {retry_after} s." if retry_after else " Wait a moment and try again."
         return RateLimited(f"{provider} is rate limiting requests (HTTP 429: {detail}).{wait}",
                            provider=provider, status=status)
     if status >= 500:
         return ProviderServerError(
             f"{provider} had a server error (HTTP {status}: {detail}). It is usually temporary: try again.",
             provider=provider, status=status)
-    if _code(exc) in STATE_LOST_CODES:
+    if code in STATE_LOST_CODES:
         return ServerStateLost(f"{provider} no longer holds the earlier conversation (HTTP {status}: {detail}). "
                                "Send the whole history again.", provider=provider, status=status)
     return BadRequest(f"{provider} rejected the request (HTTP {status}: {detail}). Check the model name "

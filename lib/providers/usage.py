@@ -13,8 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lib.providers.base import Usage
-from lib.record_fields import as_int
+from lib.core import Usage, as_int
 
 # Far above every context window (a few million tokens at most): a larger figure is a broken server.
 MAX_REPORTED_TOKENS = 100_000_000
@@ -84,4 +83,21 @@ def anthropic_usage(fields: Mapping[str, Any], diagnostics: Any = None) -> Usage
         cache_write_5m=token_count(getattr(creation, "ephemeral_5m_input_tokens", None)),
         cache_write_1h=token_count(getattr(creation, "ephemeral_1h_input_tokens", None)),
         diagnostics=diagnostics_text(diagnostics),
+    )
+
+
+def gemini_usage(metadata: Any, *, explicit_cache_tokens: int = 0, explicit_cache_hours: float = 0.0) -> Usage | None:
+    """generateContent's ``usage_metadata``: ``prompt_token_count`` includes ``cached_content_token_count``
+    (implicit or explicit cache reads); thinking (``thoughts_token_count``) is billed as output, so it is added
+    to ``candidates_token_count``. ``explicit_cache_*``: the explicit cache this request created, if any."""
+    if metadata is None:
+        return None
+    candidates = token_count(getattr(metadata, "candidates_token_count", None))
+    thoughts = token_count(getattr(metadata, "thoughts_token_count", None))
+    output = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    return Usage(
+        input_tokens=token_count(getattr(metadata, "prompt_token_count", None)), output_tokens=output,
+        cache_read_tokens=_int(getattr(metadata, "cached_content_token_count", None)), cache_in_input=True,
+        explicit_cache_tokens=explicit_cache_tokens, explicit_cache_hours=explicit_cache_hours,
+        reasoning_tokens=thoughts,
     )

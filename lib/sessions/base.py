@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from lib.errors import HistoryLabError
+from lib.core import HistoryLabError
 
 SESSION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 TITLE_CHARS = 60

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lib.config import Settings
+from lib.core import Settings, redact_url
 from lib.sessions.base import SessionStore
-from lib.sessions.embedded import EmbeddedUnavailable, embedded_server
+from lib.sessions.embedded.server import EmbeddedUnavailable, embedded_server
 from lib.sessions.memory import MemoryStore
-from lib.sessions.redis_store import RedisStore
-from lib.sessions.urls import redact_url
+from lib.sessions.redis.store import RedisStore
 
 log = logging.getLogger(__name__)
 

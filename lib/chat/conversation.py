@@ -1,0 +1,267 @@
+"""One chat turn, end to end: the seed's POST route as a function, with every step visible.
+
+    prepared = start_turn(store, provider, TurnRequest(user_text="Hi", session_id=sid))
+    for delta in prepared.deltas():     # stream these (e.g. into st.write_stream)
+        ...
+    result = prepared.finish()          # stores the reply and the turn record
+    if result.error: ...                # a typed exception, never raised out of the stream
+    if result.unsaved: save_reply_again(store, result)   # after a store outage ("Save again")
+
+``run_turn`` does all three steps at once. The user message is stored *before* the provider is called,
+so a failing provider loses nothing. The stored history is never trimmed: trimming (or the "summary"
+strategy's compaction, lib.chat.summary) only shapes the payload, and the turn record
+(``lib.core.records.TurnRecord``) says which id ranges were sent and dropped, and which summary was sent.
+With server-side history (lib.chat.server_state) only the new input goes out while the chain is intact.
+
+The turn itself lives in lib.chat.turn (streaming, the record) and lib.chat.saving (saving through an outage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from lib.chat.interrupted import META_RUNNER, runner_token
+from lib.chat.saving import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write
+from lib.chat.server_state import (
+    META_PREVIOUS_RESPONSE,
+    META_PREVIOUS_RESPONSE_MESSAGE,
+    ServerChain,
+    chain_for,
+    held_by_chain,
+    open_conversation,
+)
+from lib.chat.summary import store_summary, summarizer_for, usable_summary
+from lib.chat.turn import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, problems_of
+from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
+from lib.core import (
+    HistoryLabError,
+    SessionSettings,
+    TurnRecord,
+    id_positions,
+    read_turns,
+    system_meta_field,
+    wire_payload,
+)
+from lib.providers import Provider, ProviderOptions
+from lib.sessions import SessionStore, StoreUnavailable, new_session_id, stamp, validate_session_id
+
+__all__ = [  # the turn's parts moved to lib.chat.turn / lib.chat.saving; re-exported for existing callers
+    "META_PREVIOUS_RESPONSE", "META_PREVIOUS_RESPONSE_MESSAGE", "META_SYSTEM_PROMPT", "SAVE_RETRY_SECONDS",
+    "EmptyMessage", "MessageNotSent", "MessageTooLarge", "PreparedTurn", "ReplyNotSaved", "TurnInterrupted",
+    "TurnRequest", "TurnResult", "payload_counts", "problems_of", "retry_store_write", "run_turn", "save_reply_again",
+    "start_turn", "turn_numbers", "turn_records", "wire_payload",
+]
+
+# Session meta key written here; the inspector reads it to rebuild payloads.
+# What a chat turn accepts: every trimming strategy, plus "summary" (compaction through lib.chat.summary).
+CHAT_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "summary")
+META_SYSTEM_PROMPT = "system_prompt"
+# About 125k tokens of English: beyond every model's window, and a sign of a pasted file gone wrong.
+MAX_MESSAGE_CHARS = 500_000
+Message = Mapping[str, Any]
+
+
+class EmptyMessage(HistoryLabError, ValueError):
+    """The user message is empty or only whitespace; there is nothing to send."""
+
+    def __init__(self) -> None:
+        super().__init__("The message is empty. Type something to send.")
+
+
+class MessageTooLarge(HistoryLabError, ValueError):
+    """Larger than any context window we could send; refused before anything is stored."""
+
+    def __init__(self, chars: int) -> None:
+        super().__init__(
+            f"The message has {chars:,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
+            "Shorten it or split it over several messages."
+        )
+
+
+def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) -> PreparedTurn:
+    """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
+
+    Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
+    stored in the first three cases. From the write of the message on, a store outage is retried for
+    SAVE_RETRY_SECONDS, then raised as MessageNotSent (it names the session, and the turn if known). A message too
+    large for the budget is stored and returned with ``error`` set.
+    A "summary" request may call the provider once to write the summary (a separate request, on the record).
+    """
+    if not request.user_text or not request.user_text.strip():
+        raise EmptyMessage()
+    if len(request.user_text) > MAX_MESSAGE_CHARS:
+        raise MessageTooLarge(len(request.user_text))
+    session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
+    model = request.model or provider.default_model
+    history = store.get_history(session_id)
+    meta = store.get_meta(session_id)
+    cut = _previous_cut(store, session_id) if request.strategy == "cache-aware" else None
+    # One transaction stores the message and takes the next turn number: two tabs never share one.
+    # Stamped here, so a retry after an attempt whose answer was lost (the server died between storing
+    # and replying) resends the same id and gets the first attempt's number back: nothing is stored twice.
+    # The runner (this process) lets a reader tell a turn still running from one whose server was killed.
+    message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
+    try:
+        user, turn = retry_store_write(lambda: store.begin_turn(session_id, message), seconds=SAVE_RETRY_SECONDS)
+    except StoreUnavailable as exc:
+        raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
+    system_text = request.system_prompt
+    system = [{"role": "system", "content": system_text}] if system_text.strip() else []
+    # The prompt is stored once per distinct text; each turn record keeps only its hash. Setting the same
+    # fields again is harmless, so a store restart between the two writes is ridden out by retrying.
+    prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    # How this turn was made, so a reload, a shared link and the API show the session under its own settings.
+    prompt |= SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
+                              provider=provider.name, model=model, system_prompt=system_text).meta_fields()
+    try:
+        retry_store_write(lambda: store.set_meta(session_id, **prompt), seconds=SAVE_RETRY_SECONDS)
+    except StoreUnavailable as exc:
+        raise MessageNotSent(exc, session_id=session_id, turn=turn) from exc
+    prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
+                            turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
+                            trim=None, history_positions=id_positions(history))
+    chain = chain_for(provider, request.server_state, meta, history)
+    if chain.note:
+        prepared.notes.append(chain.note)
+    try:
+        _build(prepared, system, history, chain, meta=meta, cut=cut)
+    except ContextOverflowError as exc:
+        prepared.error = exc
+        prepared.payload, prepared.payload_ids = wire_payload([*system, user])
+        return prepared
+    if chain.live:  # if the server forgot the chain, deltas() re-sends everything within this turn
+        # A lost conversation is replaced by a new one holding the history; a lost response id is dropped.
+        full = ServerChain(chain.mode, seed=chain.mode == "conversation")
+        prepared.resend = lambda again: _build(again, system, history, full, meta=meta, cut=cut)
+    return prepared
+
+
+def run_turn(store: SessionStore, provider: Provider, request: TurnRequest) -> TurnResult:
+    """start_turn + drain the stream + finish, for callers that don't show deltas as they arrive."""
+    return start_turn(store, provider, request).finish()
+
+
+def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequence[Message], chain: ServerChain,
+           *, meta: Mapping[str, str], cut: str | None) -> None:
+    """Fill ``prepared`` with the payload, its trim (or compaction) and the provider options for ``chain``."""
+    request, user = prepared.request, prepared.user_message
+    # With a live server-side chain only the new message goes over the wire; the server holds the rest.
+    candidates = [*system, user] if chain.live else [*system, *history, user]
+    prepared.compaction = None
+    if request.strategy == "summary" and not chain.live:
+        summarizer = request.summarizer or summarizer_for(prepared.provider, model=prepared.model,
+                                                          prices=request.prices)
+        summary, note = usable_summary(meta, history)
+        if note:
+            prepared.notes.append(note)
+        compaction = compact_history(candidates, request.budget, model=prepared.model, summarizer=summarizer,
+                                     summary=summary, reserve_tokens=request.reserve_tokens,
+                                     low_water=request.low_water)
+        if compaction.compacted and compaction.summary is not None:
+            after = compaction.trim.kept[compaction.trim.kept.index(compaction.summary.message()) + 1:]
+            store_summary(prepared.store, prepared.session_id, compaction.summary,
+                          next_id=next((m.get("id") for m in after if m.get("role") == "user"), None))
+        prepared.compaction, trim = compaction, compaction.trim
+    else:
+        trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,
+                            reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut)
+    conversation = chain.conversation_id
+    kept = trim.kept
+    prepared.server_held_ids = held_by_chain(prepared.store, prepared.session_id, history,
+                                             prepared.history_positions) if chain.live else []
+    if chain.seed:  # a new conversation holding the history this turn would have re-sent
+        held = [m for m in kept if m.get("id") != user["id"] and m.get("role") not in SYSTEM_ROLES]
+        conversation, note = open_conversation(prepared.provider, held)
+        if note:
+            prepared.notes.append(note)
+        if conversation:  # the conversation holds that history now: only the new message goes with the request
+            seeded = {id(m) for m in held}
+            kept = [m for m in kept if id(m) not in seeded]
+            prepared.server_held_ids = [i for m in held if isinstance(i := m.get("id"), str)]
+    prepared.chain = replace(chain, conversation_id=conversation) if conversation or chain.live \
+        else ServerChain(chain.mode)
+    prepared.previous_response_id = chain.previous_response_id if chain.live else None
+    prepared.trim = trim
+    prepared.payload, prepared.payload_ids = wire_payload(kept)
+    prepared.options = _options(prepared, turn_numbers(candidates, prepared.turn), conversation=conversation)
+
+
+def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int], *, conversation: str | None) -> ProviderOptions:
+    request, capabilities = prepared.request, prepared.provider.capabilities
+    return ProviderOptions(
+        previous_response_id=prepared.previous_response_id,
+        conversation_id=conversation,
+        prompt_caching=request.prompt_caching and capabilities.prompt_caching,
+        truncation=request.truncation if capabilities.server_side_history else None,
+        compaction_threshold=request.compaction_threshold if capabilities.server_compaction else None,
+        strict=request.strict,
+        context_window=request.budget,
+        turn_numbers=tuple(numbers.get(i, 0) for i in prepared.payload_ids),
+        current_turn=prepared.turn,
+    )
+
+
+def turn_numbers(messages: Sequence[Message], current_turn: int) -> dict[str | None, int]:
+    """The turn number of every message id: user messages count back from the current turn.
+
+    Counting back (not forward from 1) stays right after the store's cap removed the oldest messages.
+    A message belongs to the turn of the user message before it; system messages (no id) and summary
+    messages are turn 0, and a summary (a user-role message) is not counted as a user turn.
+    """
+    def is_turn_start(message: Message) -> bool:
+        return message.get("role") == "user" and not _is_summary(message)
+
+    number = current_turn - sum(1 for m in messages if is_turn_start(m))
+    numbers: dict[str | None, int] = {}
+    for message in messages:
+        if is_turn_start(message):
+            number += 1
+        message_id = message.get("id")
+        if isinstance(message_id, str):
+            zero = message.get("role") in SYSTEM_ROLES or _is_summary(message)
+            numbers[message_id] = 0 if zero else max(1, number)
+    return numbers
+
+
+def _is_summary(message: Message) -> bool:
+    meta = message.get("meta")
+    return isinstance(meta, Mapping) and "summary" in meta
+
+
+def _previous_cut(store: SessionStore, session_id: str) -> str | None:
+    """The cache-aware cut of the previous turn, so the payload's prefix (and the provider's cache) survives."""
+    turns = store.get_turns(session_id, -1)  # only the newest record is read
+    if not turns:
+        return None
+    previous = TurnRecord.from_json(turns[-1])
+    return previous.cut if previous.strategy == "cache-aware" else None
+
+
+def turn_records(store: SessionStore, session_id: str) -> list[TurnRecord]:
+    """The session's turn records, typed (odd fields read as missing, never raised)."""
+    return read_turns(store.get_turns(session_id))
+
+
+def save_reply_again(store: SessionStore, result: TurnResult) -> TurnResult:
+    """Write what a store outage kept from being saved ("Save again"). Raises ReplyNotSaved if still down.
+
+    The turn record is marked ``reply_saved_late`` so the timeline can show that the reply was saved
+    after the turn. Safe to call twice: writes are idempotent by message id and turn number.
+    """
+    if not result.unsaved:
+        return result
+    record = result.unsaved_record or result.record
+    try:
+        assistant = result.assistant_message
+        if result.unsaved_reply is not None:
+            assistant = store.append_messages(result.session_id, result.unsaved_reply)[0]
+            record = replace(record, assistant_id=assistant["id"], error=None, error_type=None,
+                             reply_saved_late=True)
+        store.append_turn(result.session_id, record.to_json())
+    except StoreUnavailable as exc:
+        raise ReplyNotSaved(exc) from exc
+    error = None if isinstance(result.error, ReplyNotSaved) else result.error
+    return replace(result, assistant_message=assistant, record=record, error=error, unsaved_reply=None,
+                   unsaved_record=None)

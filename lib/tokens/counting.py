@@ -1,0 +1,205 @@
+"""Token counts: the seed's chars/4 estimate beside exact tiktoken counts, each labelled with its source.
+
+Exact counts follow the OpenAI cookbook's ``num_tokens_from_messages``: 3 tokens of
+framing per message, the tokens of every wire value (role included), +1 when a
+message carries a ``name`` and +3 to prime the reply.
+
+Encodings come from lib.tokens.encodings (bundled files first, loaded once per process). Counts of each text are
+kept in a plain dict per encoding, so a rerun over the same history costs a hash lookup per message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import tiktoken
+from tiktoken.model import encoding_name_for_model
+
+# EncodingUnavailable and load_encoding are re-exported: callers import them from lib.tokens.counting.
+from lib.core import WIRE_KEYS
+from lib.tokens.encodings import EncodingUnavailable, load_encoding, reset_encodings
+
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+FALLBACK_ENCODING = "o200k_base"
+# Only these keys go over the wire; id, ts and meta are ours and never reach a model.
+# Per-text counts kept per encoding; past this many texts the older half is forgotten (amortised O(1)).
+COUNT_CACHE_LIMIT = 200_000
+
+CountSource = Literal["tiktoken", "endpoint", "provider", "estimate", "simulated"]
+ESTIMATE_LABEL = "estimate (chars/4)"
+ENDPOINT_LABEL = "exact (provider count endpoint)"
+PROVIDER_LABEL = "provider-reported (after the call)"
+SIMULATED_LABEL = "simulated"
+
+
+@dataclass(frozen=True)
+class EncodingChoice:
+    """Which encoding counts a model's tokens, and whether that count is only approximate."""
+
+    model: str
+    name: str
+    approximate: bool
+
+    @property
+    def label(self) -> str:
+        """The count label for a tiktoken count made with this choice (see count_label)."""
+        return count_label("tiktoken", encoding=self.name, model=self.model)
+
+
+@dataclass(frozen=True)
+class MessageTokens:
+    """One row of the per-message breakdown used by the token inspector."""
+
+    index: int
+    id: str | None
+    role: str
+    chars: int
+    estimate: int
+    exact: int | None
+
+
+def content_text(content: Any) -> str:
+    """The text the seed measured: strings as they are, anything else as JSON."""
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False)
+
+
+def estimate_tokens(text: Any) -> int:
+    """The seed's rule, exactly: ceil(len(text) / 4)."""
+    return math.ceil(len(content_text(text)) / 4)
+
+
+@lru_cache(maxsize=1024)
+def choose_encoding(model: str) -> EncodingChoice:
+    """The one decider: OpenAI models get their own encoding (exact); any other model (Claude, Llama, Qwen,
+    Mistral, Gemma, the offline models, unknown names) gets o200k_base, flagged approximate."""
+    try:
+        name = encoding_name_for_model(model)
+    except KeyError:
+        return EncodingChoice(model, FALLBACK_ENCODING, approximate=True)
+    return EncodingChoice(model, name, approximate=False)
+
+
+def count_label(source: CountSource, *, encoding: str | None = None, model: str | None = None) -> str:
+    """Where a count comes from, in the words every page, caption and API response uses.
+
+    ``"tiktoken"`` with a ``model`` lets choose_encoding decide exact or approximate (``encoding`` defaults
+    to the chosen one); with only an ``encoding`` it is an exact tiktoken count of that encoding.
+    """
+    if source == "tiktoken":
+        choice = choose_encoding(model) if model else None
+        name = encoding or (choice.name if choice else FALLBACK_ENCODING)
+        if choice is not None and choice.approximate:
+            return f"approximate ({name} stands in for {model})"
+        return f"exact (tiktoken, {name})"
+    labels = {"endpoint": ENDPOINT_LABEL, "provider": PROVIDER_LABEL, "estimate": ESTIMATE_LABEL,
+              "simulated": SIMULATED_LABEL}
+    if source not in labels:
+        raise ValueError(f"Unknown count source {source!r}; use one of tiktoken, {', '.join(labels)}")
+    return labels[source]
+
+
+def encoding_for(model: str) -> tiktoken.Encoding:
+    """The tiktoken encoding for a model (see choose_encoding for which one, and whether it is approximate)."""
+    return load_encoding(choose_encoding(model).name)
+
+
+def encoding_available(model: str) -> bool:
+    try:
+        encoding_for(model)
+    except EncodingUnavailable:
+        return False
+    return True
+
+
+def reset_encoding_failures() -> None:
+    """Forget earlier loads and failures, so a fixed TIKTOKEN_CACHE_DIR is picked up without a restart."""
+    reset_encodings()
+
+
+_counts: dict[str, dict[str, int]] = {}
+
+
+def _count(encoding_name: str, text: str) -> int:
+    # A plain dict: a hit is one hash lookup (str caches its hash), cheaper than lru_cache's bookkeeping;
+    # races between threads only ever store the same number twice.
+    cache = _counts.get(encoding_name)
+    if cache is None:
+        cache = _counts.setdefault(encoding_name, {})
+    count = cache.get(text)
+    if count is None:
+        count = len(load_encoding(encoding_name).encode_ordinary(text))
+        if len(cache) >= COUNT_CACHE_LIMIT:
+            cache = _counts[encoding_name] = dict(list(cache.items())[COUNT_CACHE_LIMIT // 2:])
+        cache[text] = count
+    return count
+
+
+def count_text(text: str, encoding_name: str) -> int:
+    """Exact tokens of a text in a named encoding (encode_ordinary), cached per text."""
+    return _count(encoding_name, text)
+
+
+def clear_count_cache() -> None:
+    """Forget every cached per-text count (benchmarks measure cold runs with this)."""
+    _counts.clear()
+
+
+def count_tokens(text: Any, model: str) -> int:
+    """Exact token count of one text; encode_ordinary because chat text may contain <|endoftext|>."""
+    return _count(choose_encoding(model).name, content_text(text))
+
+
+def message_tokens(message: Mapping[str, Any], model: str) -> int:
+    """One message's share of a chat payload: framing plus every wire value, +1 for a name."""
+    name = choose_encoding(model).name
+    total = TOKENS_PER_MESSAGE
+    for key in WIRE_KEYS:
+        value = message.get(key)
+        if value is None:
+            continue
+        total += _count(name, value if isinstance(value, str) else content_text(value))
+        if key == "name":
+            total += TOKENS_PER_NAME
+    return total
+
+
+def count_chat_tokens(messages: Iterable[Mapping[str, Any]], model: str) -> int:
+    """Exact prompt tokens of a Chat Completions payload (the cookbook's num_tokens_from_messages)."""
+    return sum(message_tokens(m, model) for m in messages) + REPLY_PRIMING
+
+
+def estimate_chat_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
+    """The seed's estimate of a payload: chars/4 of each content, summed."""
+    return sum(estimate_tokens(m.get("content", "")) for m in messages)
+
+
+def message_breakdown(messages: Iterable[Mapping[str, Any]], model: str) -> list[MessageTokens]:
+    """Estimate and exact count per message; exact is None when the encoding can't be loaded."""
+    try:
+        encoding_for(model)
+        exact_ok = True
+    except EncodingUnavailable:
+        exact_ok = False
+    rows = []
+    for index, message in enumerate(messages):
+        text = content_text(message.get("content", ""))
+        rows.append(
+            MessageTokens(
+                index=index,
+                id=message.get("id"),
+                role=str(message.get("role", "")),
+                chars=len(text),
+                estimate=estimate_tokens(text),
+                exact=message_tokens(message, model) if exact_ok else None,
+            )
+        )
+    return rows

@@ -1,0 +1,194 @@
+"""Badges for one turn of the payload timeline, and costs written so that different costs never look alike.
+
+Pure data (no streamlit): ``turn_badges(row)`` turns a ``lib.views.timeline.TurnRow`` into ``Badge`` values; the
+page gives each level a colour (errors red, warnings orange). Every badge says where its number comes from
+in ``source`` (exact, provider-reported, simulated, estimate, or the turn record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lib.context import belief_text
+from lib.core import ReplyMeta, TurnRecord, safe_title, ttl_text
+from lib.tokens import ESTIMATE_LABEL, count_label
+from lib.views.rows import Badge, Level, TurnRow
+
+COST_UNIT_NOTE = "µ$ = micro-dollars (millionths of a US dollar)"
+ERROR_CHARS = 160
+PROBLEM_CHARS = 320  # a payload problem names the rule it breaks: long enough to keep it
+OVER_BUDGET_PREFIX = "Over budget"  # lib.chat.conversation.problems_of writes the over-budget problem this way
+
+
+def format_cost(usd: float | None) -> str:
+    """A cost that never reads the same as a different one: below a cent in micro-dollars to 0.1 µ$
+    ("12.3 µ$"), from a cent up in dollars to 7 decimals, trailing zeros dropped ("$0.0123457", "$1.5").
+
+    Both steps resolve 0.1 µ$, so two costs at least 1 µ$ apart always differ in their text.
+    """
+    if usd is None:
+        return "no price"
+    if usd == 0:
+        return "$0"
+    if abs(usd) < 0.01:
+        return f"{usd * 1_000_000:,.1f} µ$"
+    text = f"{abs(usd):,.7f}".rstrip("0").rstrip(".")
+    return f"-${text}" if usd < 0 else f"${text}"
+
+
+def turn_badges(row: TurnRow) -> list[Badge]:
+    """What a teacher points at for one turn: counts, budget, validity, trimming, cache, compaction, cost.
+
+    A turn that made no request gets its error alone: nothing was sent, trimmed, cached or paid. A turn whose
+    history the server kept says so ("sent 1 new · the server re-read 5 · billed 75"), never "dropped".
+    """
+    record = row.record
+    if record.not_sent:
+        return _validity(row)
+    if record.server_kept:
+        badges = _server_sent(row)
+    else:
+        badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else
+                                    "neutral", ":material/content_cut:", "turn record")]
+    if row.diff.removed:
+        badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
+                            "notice", ":material/content_cut:", "difference from the previous payload"))
+    badges += _validity(row)
+    if row.summary is not None:
+        s = row.summary
+        span = f"turn {s.first_turn}" if s.first_turn == s.last_turn else f"turns {s.first_turn}–{s.last_turn}"
+        badges.append(Badge(f"{span} compacted into a summary ({s.tokens:,} tokens)" + (" · new" if row.new_summary
+                            else ""), "notice", ":material/compress:", f"summary written by {s.model}"))
+    cache = _cache(row)
+    if cache is not None:
+        badges.append(cache)
+    badges.append(_cost(row))
+    if record.reply_saved_late:
+        badges.append(Badge("reply saved late (after a store outage)", "warning", ":material/sync_problem:",
+                            "turn record"))
+    return badges
+
+
+def _sent(row: TurnRow) -> Badge:
+    record = row.record
+    with_system = "system prompt included" if record.system_sent else "no system prompt"
+    return Badge(f"sent {record.sent_count} ({with_system}) · {row.tokens:,} tokens", "info", ":material/send:",
+                 f"messages: turn record; tokens: {row.count_source}")
+
+
+def _server_sent(row: TurnRow) -> list[Badge]:
+    """Server-side history: what went over the wire; then what the server re-read, and what it billed."""
+    record = row.record
+    stored = record.sent_count - int(record.system_sent)
+    system = " + system prompt" if record.system_sent else ""
+    billed = record.usage.prompt_total if record.usage is not None else None
+    billed_text = f"billed {billed:,} input tokens" if billed is not None else "billed input not reported"
+    billed_source = "simulated" if record.usage is not None and record.usage.simulated else "provider-reported"
+    return [Badge(f"sent {stored} new message{'s' * (stored != 1)}{system} · {row.tokens:,} tokens", "info",
+                  ":material/send:", f"messages: turn record; tokens: {row.count_source}"),
+            Badge(f"the server re-read {row.server_kept or 0:,} · {billed_text}", "info", ":material/cloud_sync:",
+                  f"re-read: the stored messages the server held ({record.server_state}); billed: {billed_source} "
+                  "usage")]
+
+
+def _validity(row: TurnRow) -> list[Badge]:
+    record = row.record
+    badges: list[Badge] = []
+    limit = (record.budget or 0) - (record.reserve or 0)
+    size, source = (record.exact, _exact_label(row)) if record.exact is not None else (record.estimate, ESTIMATE_LABEL)
+    belief = seed_belief(record)
+    if belief is not None:  # the seed's own arithmetic beside the truth says "over budget" and why it happened
+        over = record.exact is not None and record.exact > limit
+        badges.append(Badge(belief, "error" if over or record.failed else "info", ":material/calculate:",
+                            f"{ESTIMATE_LABEL} against {source}"))
+    elif record.budget and size is not None and size > limit and record.sent_count:
+        badges.append(Badge(f"over budget: {size:,} tokens sent > budget {limit:,}", "error", ":material/error:",
+                            source))
+    for problem in record.problems:
+        if not problem.startswith(OVER_BUDGET_PREFIX):
+            badges.append(Badge(f"invalid payload: {safe_title(problem, limit=PROBLEM_CHARS)}", "error",
+                                ":material/block:", "payload check (lib.context.trimming.payload_problems)"))
+    if record.failed:
+        what = "not sent" if record.not_sent else "rejected"
+        badges.append(Badge(f"{what}: {safe_title(record.error or record.error_type or '', limit=ERROR_CHARS)}",
+                            "error", ":material/cancel:", f"{record.error_type or 'error'} from {record.provider}"))
+    return badges
+
+
+def seed_belief(record: TurnRecord) -> str | None:
+    """What the seed's chars/4 arithmetic believed about a "seed" turn's payload, against the exact count:
+    "chars/4 said 172 ≤ 200, so the seed sent it; exact count 236; the API refuses it". None for other turns."""
+    if record.strategy != "seed" or record.estimate is None or not record.budget or not record.sent_count:
+        return None
+    refused = record.failed and record.error_type == "ContextLengthExceeded"
+    return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
+
+
+def _exact_label(row: TurnRow) -> str:
+    record = row.record
+    if record.encoding and record.model:
+        return count_label("tiktoken", encoding=record.encoding, model=record.model)
+    return row.count_source
+
+
+def _cache(row: TurnRow) -> Badge | None:
+    cache = row.cache
+    if cache.status is None:
+        return None
+    levels: dict[str, Level] = {"kept": "ok", "broken": "warning", "expired": "warning", "first": "info"}
+    level = levels.get(cache.status, "neutral")
+    icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(level, ":material/cached:")
+    cached = f" · {cache.cached_tokens:,} cached tokens" if cache.cached_tokens else ""
+    return Badge(f"{cache.label}{cached}", level, icon,
+                 f"status: {cache.status_source}; cached tokens: {cache.source}")
+
+
+def _cost(row: TurnRow) -> Badge:
+    total = f" · running total {format_cost(row.running_total)}"
+    if row.cost is None:
+        return Badge(f"cost: {row.cost_source}{total}", "neutral", ":material/payments:", row.cost_source)
+    return Badge(f"cost {format_cost(row.cost)}{total}", "info", ":material/payments:", row.cost_source)
+
+
+def reply_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str:
+    """'in 120 · out 48 tokens · first token 0.21 s · total 1.30 s · cost 12.3 µ$ (priced as gpt-4o-mini)'.
+
+    Reads a stored assistant message's ``meta`` tolerantly: a missing or odd figure reads "?".
+    """
+    reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
+    usage = reply.usage
+    parts = [f"in {_n(usage.input_tokens if usage else None)} · out {_n(usage.output_tokens if usage else None)}"
+             " tokens"]
+    if usage and usage.cache_read_tokens:
+        parts.append(f"{usage.cache_read_tokens:,} cached ({'simulated' if usage.simulated else 'provider-reported'})")
+    if usage and usage.reasoning_tokens:
+        parts.append(f"{usage.reasoning_tokens:,} of the output thinking")
+    if usage and usage.explicit_cache_tokens:
+        parts.append(f"explicit cache created: {usage.explicit_cache_tokens:,} tokens kept "
+                     f"{ttl_text(usage.explicit_cache_hours)} (storage in the cost)")
+    parts += [f"first token {_s(reply.ttft)}", f"total {_s(reply.total)}"]
+    parts.append(f"cost {format_cost(reply.cost)}" + (f" ({reply.cost_source})" if reply.cost_source else ""))
+    return " · ".join(parts)
+
+
+def truncation_caption(meta: Mapping[str, Any] | ReplyMeta | None) -> str | None:
+    """The note of a reply cut at the reply cap (MAX_REPLY_CHARS), as stored in its meta; None for a whole one."""
+    reply = meta if isinstance(meta, ReplyMeta) else ReplyMeta.from_json(meta)
+    if reply.truncated_at is None:
+        return None
+    return reply.truncated or f"Truncated at {reply.truncated_at:,} characters (MAX_REPLY_CHARS)."
+
+
+def running_total_text(total: float, *, turns: int, unpriced: int = 0) -> str:
+    """'Running total: 45.6 µ$ over 12 turns (estimate from the price table)'."""
+    gap = f"; {unpriced} turn{'s' * (unpriced != 1)} without a price" if unpriced else ""
+    return f"Running total: {format_cost(total)} over {turns} turn{'s' * (turns != 1)} (estimate{gap})"
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _s(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f} s"
