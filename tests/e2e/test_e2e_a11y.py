@@ -1,7 +1,8 @@
 """Every page in Chromium, for a class on a projector and for anyone who cannot see colour or use a mouse.
 
-- axe-core (tests/e2e/axe, installed by ``npm ci --prefix tests/e2e/axe``; .ci/run does it) on Chat, Token inspector,
-  Compare and Sessions, empty and filled, in the light and the dark theme: no serious or critical violation.
+- axe-core (tests/e2e/axe, installed by ``npm ci --prefix tests/e2e/axe``; .ci/run does it) on Lesson, Chat,
+  Token inspector, Compare and Sessions, empty and filled, in the light and the dark theme: no serious or
+  critical violation.
 - At 800, 1280 and 1440 px nothing is clipped: the page does not scroll sideways, the payload timeline fits
   its column, metric labels and buttons are not cut; below 1,000 px the sidebar starts collapsed.
 - A reload, and the session's link in a new tab, keep the budget and strategy "Play the example" set.
@@ -24,7 +25,7 @@ from tests.support.ci import require
 pytestmark = pytest.mark.e2e
 
 AXE = ROOT / "tests" / "e2e" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ("Chat", "Token inspector", "Compare providers", "Sessions")
+PAGES = ("Lesson", "Chat", "Token inspector", "Compare providers", "Sessions")
 WIDTHS = (800, 1280, 1440)
 SERIOUS = ("serious", "critical")
 
@@ -151,9 +152,11 @@ def test_every_page_fits_at_common_widths(browser, app, played, width):
     settle(page)
     assert sidebar_open(page) == (width >= 1000), f"sidebar {'open' if sidebar_open(page) else 'collapsed'} at {width}"
     problems: list[str] = []
+    here = "Chat"  # the page the link opened
     for name in PAGES:
-        if name != "Chat":  # the chat is the page the link opened
+        if name != here:
             go(page, name)
+            here = name
         if width < 1000:
             assert not sidebar_open(page), f"{name}: the sidebar stayed open at {width} px after the page was picked"
         problems += [f"[{name}] {p}" for p in page.evaluate(CLIPPED)]
