@@ -38,7 +38,7 @@ DEFAULT_PAGE = "pages/chat.py"
 
 
 def run_pages() -> None:
-    st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide")
+    st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide", initial_sidebar_state="auto")
     # The Lesson comes first in the navigation; the Chat stays the page at "/" (links and bookmarks open it).
     pages = [st.Page(path, title=title, icon=icon, default=path == DEFAULT_PAGE) for path, title, icon in PAGES]
     st.navigation(pages).run()

@@ -9,6 +9,8 @@ turn records are read (lib.views.chat_window). Widget and session-state keys own
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -25,11 +27,12 @@ UNKNOWN_KEY = "chat_unknown_session"
 def main() -> None:
     st.title("💬 Chat")
     st.caption("The model is stateless: every turn re-sends the conversation. The timeline on the right shows "
-               "each request; the badges under each reply say what was sent, dropped and paid.")
+               "each request; the badges under each reply say what was sent, dropped and paid (pick the turn in "
+               "the timeline to see where each number comes from).")
     url_session = st.query_params.get("session")
     known_session = st.session_state.get(services.SESSION_KEY)
     example.prepare_sidebar(known_session)
-    choices = sidebar.page_setup()
+    choices = sidebar.page_setup(skip_to_chat_input=True)
     session_id = services.current_session_id()
     if not choices.configured:
         st.error(f"The provider {markdown_literal(repr(choices.provider))} is not configured. "
@@ -134,7 +137,7 @@ def _live_ids(result: TurnResult | None) -> set[str]:
 
 
 def _timeline_panel(view: chat_history.ChatView) -> None:
-    st.subheader("Payload timeline")
+    st.header("Payload timeline")
     win = view.window
     if win.total and (win.earlier or win.later):
         first, last = view.first_number + win.first, view.first_number + win.last - 1
@@ -147,10 +150,10 @@ def _timeline_panel(view: chat_history.ChatView) -> None:
 def _jump_control(view: chat_history.ChatView) -> None:
     first, last = view.first_number, view.first_number + view.window.total - 1
     key = f"chat_jump__{view.session_id}"
-    left, right = st.columns([2, 1], vertical_alignment="bottom")
-    left.number_input("Jump to turn", min_value=first, max_value=last, value=last, step=1, key=key,
-                      help="Draw the chat from this turn on (with its badges), and its row in the timeline.")
-    right.button("Show in chat", key=f"{key}_go", on_click=_jump, args=(view, key), width="stretch")
+    # One under the other: side by side in the timeline's column (312 px at 1280) the button read "Show in c…".
+    st.number_input("Jump to turn", min_value=first, max_value=last, value=last, step=1, key=key,
+                    help="Draw the chat from this turn on (with its badges), and its row in the timeline.")
+    st.button("Show in chat", key=f"{key}_go", on_click=_jump, args=(view, key))
 
 
 def _jump(view: chat_history.ChatView, key: str) -> None:
@@ -180,9 +183,15 @@ def _unknown_session_notice(session_id: str) -> None:
     if st.session_state.get(UNKNOWN_KEY) != session_id:
         return
     ttl_hours = services.settings().session_ttl / 3600
-    st.warning(f"Session `{session_id}` was not found: the link is wrong, or the session expired (sessions are "
-               f"kept for {ttl_hours:g} h after their last use). Anything you send now starts a new "
-               "conversation under this id.", icon=":material/history_toggle_off:")
+    deleted = services.deleted_at(session_id)
+    if deleted is not None:  # deleted in this tab, then reopened (Back, or its link)
+        st.warning(f"Session `{session_id}` was deleted at {time.strftime('%H:%M:%S', time.localtime(deleted))}, "
+                   "in this browser tab: its messages are gone from the store. Anything you send now starts a new "
+                   "conversation under this id.", icon=":material/delete:")
+    else:
+        st.warning(f"Session `{session_id}` was not found: the link is wrong, the session was deleted, or it "
+                   f"expired (sessions are kept for {ttl_hours:g} h after their last use). Anything you send now "
+                   "starts a new conversation under this id.", icon=":material/history_toggle_off:")
     st.button("Start a new chat", key="chat_unknown_new", on_click=_new_chat)
 
 

@@ -103,13 +103,13 @@ def summary_metrics(data: Inspection, turns: list, history: list, model: str) ->
 
 
 def per_turn_section(data: Inspection, model: str, *, demo: bool, prices: dict[str, Price]) -> None:
-    st.subheader("Per turn: estimate, exact and provider-reported")
+    st.header("Per turn: estimate, exact and provider-reported")
     if data.turns["provider"].isna().all():
         st.caption("No provider-reported counts: " + ("the demo was never sent to a provider, so that series "
                    "is left out." if demo else "no turn of this session reported usage."))
     show_chart(per_turn_chart(data, model))
     show_chart(error_chart(data))
-    st.subheader("Cumulative tokens re-sent")
+    st.header("Cumulative tokens re-sent")
     st.caption("Every turn re-sends the history, so the total grows roughly with the square of the "
                "conversation's length. Trimming bends the curve.")
     show_chart(cumulative_chart(data))
@@ -126,7 +126,7 @@ def per_turn_section(data: Inspection, model: str, *, demo: bool, prices: dict[s
 
 def what_if_section(session_id: str, history: list, data: Inspection, *, model: str, replay_model: str,
                     system_prompt: str, default_budget: int, prices: dict[str, Price]) -> None:
-    st.subheader("What if?")
+    st.header("What if?")
     st.caption("Re-runs the trimmer on the stored history right now. The stored history never changes.")
     untrimmed = int(data.turns["untrimmed_exact"].iloc[-1] if data.exact_available and len(data.turns)
                     else data.messages["estimate"].sum() + 10)
@@ -207,7 +207,7 @@ def session_tab(session_id: str, history: list, turns: list, meta: dict[str, str
         request_body_section(history, turns, meta)
     else:
         st.info("No turn records yet: this session was imported or never sent.")
-    st.subheader("chars/4 by kind of text")
+    st.header("chars/4 by kind of text")
     st.caption("Close for English prose, far off for Chinese, Japanese, code, JSON and emoji: tokenizers are "
                "trained mostly on English, so other text takes more tokens per character.")
     if data.exact_available:

@@ -67,7 +67,7 @@ def import_upload(store: SessionStore) -> None:
 
 
 def import_section() -> None:
-    st.subheader("Import")
+    st.header("Import")
     upload = st.file_uploader("A JSON file exported from History Lab", type=["json"], key="ses_import",
                               help=f"Creates a new session. Up to {MAX_IMPORT_BYTES // 1_000_000} MB.")
     if upload is None:
@@ -112,6 +112,7 @@ def session_actions(store: SessionStore, session_id: str) -> None:
         yes, no = st.columns(2)
         if yes.button("Yes, delete", key="ses_delete_yes", type="primary", width="stretch"):
             store.clear_history(session_id)
+            services.remember_deleted(session_id)
             st.session_state.pop("ses_confirm", None)
             if session_id == services.current_session_id():
                 services.set_session(new_session_id())
@@ -130,12 +131,16 @@ def session_table(store: SessionStore) -> None:
                 "import an export below.")
         return
     titles = {r.id: safe_title(r.title) for r in rows}
+    # The short columns first and the title at a fixed width, the id last (the picker below shows it too):
+    # a long title used to push "last activity" past the table's edge.
     table = pd.DataFrame([{
-        "id": r.id, "title": titles[r.id], "messages": r.message_count, "turns": r.turn_count,
+        "title": titles[r.id], "messages": r.message_count, "turns": r.turn_count,
         "TTL left": sidebar.format_ttl(r.ttl), "last activity": when(r.last_activity),
-        "open": "◀ current" if r.id == current else "",
+        "open": "◀ current" if r.id == current else "", "id": r.id,
     } for r in rows])
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"title": st.column_config.TextColumn(width="medium"),
+                                "last activity": st.column_config.TextColumn(width="medium")})
     ids = [r.id for r in rows]
     chosen = st.selectbox("Session", ids, key="ses_pick", index=ids.index(current) if current in ids else 0,
                           format_func=lambda sid: f"{titles.get(sid) or '(untitled)'} · {sid}")

@@ -179,16 +179,17 @@ def messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ChatBody:
-    """POST /api/chat, validated. ``provider``/``budget`` of None mean the server's defaults."""
+    """POST /api/chat, validated. A setting of None was not sent: the session's stored one, else the
+    server's default (lib.api.turns.begin)."""
 
     message: str
     session_id: str | None
     provider: str | None
     model: str | None
-    system: str
-    strategy: str
+    system: str | None
+    strategy: str | None
     budget: int | None
-    reserve: int
+    reserve: int | None
     stream: bool
 
 
@@ -198,22 +199,31 @@ CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy"
 def chat_body(body: Mapping[str, Any]) -> ChatBody:
     check_fields(body, CHAT_FIELDS)
     budget = field(body, "budget", int)
-    reserve = token_count("reserve", field(body, "reserve", int, 0), minimum=0)
+    reserve = field(body, "reserve", int)
+    if reserve is not None:
+        token_count("reserve", reserve, minimum=0)
     if budget is not None:
         token_count("budget", budget)
-        if reserve >= budget:
-            raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}); "
-                           "nothing could be sent.")
-    system = field(body, "system", str, "")
-    text_within_cap("'system'", system)
+    check_reserve(budget, reserve)
+    system = field(body, "system", str)
+    if system is not None:
+        text_within_cap("'system'", system)
+    chosen = field(body, "strategy", str)
     return ChatBody(
         message=field(body, "message", str, required=True),
         session_id=field(body, "sessionId", str),
         provider=field(body, "provider", str),
         model=model(body, None),
         system=system,
-        strategy=strategy(field(body, "strategy", str, STRATEGIES[0]), allowed=CHAT_STRATEGIES),
+        strategy=None if chosen is None else strategy(chosen, allowed=CHAT_STRATEGIES),
         budget=budget,
         reserve=reserve,
         stream=field(body, "stream", bool, False),
     )
+
+
+def check_reserve(budget: int | None, reserve: int | None) -> None:
+    """400 when the reserve leaves nothing of the budget to send (either may come from the session)."""
+    if budget is not None and reserve is not None and reserve >= budget:
+        raise ApiError(400, "invalid_field", f"'reserve' ({reserve}) must be smaller than 'budget' ({budget}); "
+                       "nothing could be sent.")

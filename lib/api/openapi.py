@@ -56,7 +56,9 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 _CHAT_REQUEST = {
     "type": "object", "required": ["message"], "additionalProperties": False,
     "properties": {
-        "sessionId": {"type": "string", "description": "Omit to start a new session."},
+        "sessionId": {"type": "string", "description": "Omit to start a new session. An existing session goes on "
+                      "with the settings its last turn ran with (provider, model, system, strategy, budget, "
+                      "reserve) for every one of them this body leaves out."},
         "message": {"type": "string", "minLength": 1, "maxLength": MAX_CONTENT_CHARS},
         "provider": {"type": "string", "description": "offline, openai, openai-responses, anthropic, "
                      "anthropic-threads, gemini, openai-compatible. Default: DEFAULT_PROVIDER, else offline. "
@@ -142,11 +144,14 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 415, 502, 503)}}},
             "/api/chat/{session_id}": {
                 "parameters": [_SESSION_PARAM],
-                "get": {"summary": "The session's messages and turn records.",
+                "get": {"summary": "The session's messages, turn records and settings.",
                         "responses": {"200": _json({"type": "object", "properties": {
                             "sessionId": {"type": "string"}, "messages": _MESSAGES,
                             "turns": {"type": "array", "items": {"type": "object"}},
-                            "ttl": {"type": ["integer", "null"]}}}), **_errors(400, 404, 503)}},
+                            "ttl": {"type": ["integer", "null"]},
+                            "settings": {"type": ["object", "null"], "description": "What the last turn ran "
+                                         "with, under POST /api/chat's names (null before the first turn)."}}}),
+                                      **_errors(400, 404, 503)}},
                 "delete": {"summary": "Delete the session (messages, turn records, meta).",
                            "responses": {"200": _json({"type": "object", "properties": {
                                "message": {"const": "Session cleared"}}}), **_errors(400, 503)}},

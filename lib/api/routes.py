@@ -26,7 +26,7 @@ from lib.api.pool import turn_pool
 from lib.api.responses import MaskedJSON, json_error
 from lib.chat import read_turn_body, with_interrupted
 from lib.context import payload_problems, trim_history
-from lib.core import Settings
+from lib.core import SessionSettings, Settings
 from lib.providers import StreamGuard
 from lib.services import store_handle
 from lib.sessions import validate_session_id
@@ -81,8 +81,9 @@ def _read_session(settings: Settings, session_id: str) -> dict[str, Any]:
         raise ApiError(404, "not_found", f"No session {session_id!r}: it never existed, was deleted, or expired "
                        "(sessions expire after SESSION_TTL seconds without use). Start one with POST /api/chat.")
     history, turns = store.get_history(session_id), store.get_turns(session_id)
+    stored = SessionSettings.from_meta(store.get_meta(session_id))
     return {"sessionId": session_id, "messages": history, "turns": with_interrupted(history, turns),
-            "ttl": store.ttl(session_id)}
+            "ttl": store.ttl(session_id), "settings": stored.to_api() if stored else None}
 
 
 async def get_session(request: Request, settings: Settings) -> Response:

@@ -21,15 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from lib.api.bodies import ChatBody
+from lib.api.bodies import ChatBody, check_reserve
 from lib.api.errors import ApiError, error_body
 from lib.api.pool import TurnSlot
 from lib.api.responses import MaskedJSON, json_error, sse_event
 from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
-from lib.context import ContextOverflowError, payload_problems
-from lib.core import Settings, usage_cost, usage_from_json
+from lib.context import STRATEGIES, ContextOverflowError, payload_problems
+from lib.core import SessionSettings, Settings, usage_cost, usage_from_json
 from lib.providers import PROVIDER_NAMES, Provider, StreamGuard, StreamTimeLimit, default_provider_name
 from lib.services import provider_for, store_handle
+from lib.sessions import validate_session_id
 
 MAX_OUTPUT_TOKENS = 1024  # the chat page's reply budget, so both paths send the same request
 # Past the time limit the guard cuts the provider connection and the worker records the failure; if it has
@@ -54,11 +55,22 @@ def provider_named(name: str | None, settings: Settings) -> Provider:
 
 def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTurn:
     """Validate, store the user message and build the payload (blocking: run it on the turn's slot)."""
-    provider = provider_named(body.provider, settings)
     store = store_handle(settings).store
+    # A session goes on with the settings its last turn ran with (lib.session_settings); what the body
+    # names wins, and a new session takes the server's defaults.
+    stored = SessionSettings.from_meta(store.get_meta(validate_session_id(body.session_id))) \
+        if body.session_id else None
+    provider = provider_named(body.provider or (stored.provider if stored else None), settings)
+    same_provider = stored is not None and stored.provider == provider.name
+    budget = body.budget or (stored.budget if stored else settings.default_budget)
+    reserve = body.reserve if body.reserve is not None else (stored.reserve if stored else 0)
+    check_reserve(budget, reserve)
     request = TurnRequest(
-        user_text=body.message, session_id=body.session_id, system_prompt=body.system, strategy=body.strategy,
-        budget=body.budget or settings.default_budget, reserve_tokens=body.reserve, model=body.model,
+        user_text=body.message, session_id=body.session_id,
+        system_prompt=body.system if body.system is not None else (stored.system_prompt if stored else ""),
+        strategy=body.strategy or (stored.strategy if stored else STRATEGIES[0]),
+        budget=budget, reserve_tokens=reserve,
+        model=body.model or (stored.model if stored and same_provider else None),
         max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
         max_reply_chars=settings.max_reply_chars,
     )

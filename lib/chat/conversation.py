@@ -37,7 +37,15 @@ from lib.chat.server_state import (
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
 from lib.chat.turn import PreparedTurn, payload_counts, problems_of
 from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
-from lib.core import HistoryLabError, TurnRecord, id_positions, read_turns, system_meta_field, wire_payload
+from lib.core import (
+    HistoryLabError,
+    SessionSettings,
+    TurnRecord,
+    id_positions,
+    read_turns,
+    system_meta_field,
+    wire_payload,
+)
 from lib.providers import Provider, ProviderOptions
 from lib.sessions import SessionStore, StoreUnavailable, new_session_id, stamp, validate_session_id
 
@@ -94,6 +102,9 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
     # The prompt is stored once per distinct text; each turn record keeps only its hash.
     prompt = {META_SYSTEM_PROMPT: system_text, **({system_meta_field(system_text): system_text} if system else {})}
+    # How this turn was made, so a reload, a shared link and the API show the session under its own settings.
+    prompt |= SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
+                              provider=provider.name, model=model, system_prompt=system_text).meta_fields()
     # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
     # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
     # retry after an attempt whose answer was lost (the server died between storing and replying) resends

@@ -45,19 +45,19 @@ def body_shape(body: Mapping[str, Any]) -> BodyShape:
         contents = body.get("contents") if isinstance(body.get("contents"), list) else []
         cache = body.get("cachedContent")
         # With a cache, any system prompt is inside it (a request naming a cache may not repeat it).
-        system = "top-level `systemInstruction`" if body.get("systemInstruction") else "none"
+        system = "top-level systemInstruction field" if body.get("systemInstruction") else "none"
         return BodyShape("Gemini generateContent", len(contents or []), "contents", system, None, breakpoints, extras,
                          str(cache) if cache else None)
     if "input" in body:
         items = body.get("input") if isinstance(body.get("input"), list) else []
         chained = next((f"{k}={body[k]}" for k in ("previous_response_id", "conversation") if body.get(k)), None)
-        system = "top-level `instructions`" if body.get("instructions") else "none"
+        system = "top-level instructions field" if body.get("instructions") else "none"
         return BodyShape("Responses", len(items or []), "input items", system, chained, breakpoints, extras)
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     messages = messages or []
     # Anthropic puts the system prompt at the top level and streams without OpenAI's stream_options.
     if "system" in body or (body.get("stream") and "stream_options" not in body):
-        system = "top-level `system`" if body.get("system") else "none"
+        system = "top-level system field" if body.get("system") else "none"
         return BodyShape("Messages", len(messages), "messages", system, None, breakpoints, extras)
     first = messages[0] if messages and isinstance(messages[0], Mapping) else {}
     system = f"messages[0] (role {first.get('role')})" if first.get("role") in SYSTEM_ROLES else "none"

@@ -23,6 +23,7 @@ from lib.core.content import (
     reveal_bidi,
     safe_markdown,
     safe_title,
+    signed,
 )
 from lib.core.errors import HistoryLabError
 from lib.core.fields import as_float, as_int, as_mapping, as_str, report_lines_of
@@ -64,6 +65,7 @@ from lib.core.records import (
     usage_to_json,
 )
 from lib.core.secrets import mask_secrets, mask_then_cut, register_secrets
+from lib.core.session_settings import META_SETTINGS, SessionSettings
 from lib.core.urls import redact_url, url_passwords
 from lib.core.usage import CacheTTL, Usage
 from lib.core.usage_view import (
@@ -88,5 +90,6 @@ __all__ = [
     "usage_cost", "usage_from_json", "usage_to_json", "wire_message", "wire_payload", "storage_cost",
     "ttl_text", "report_lines_of", "DEFAULT_REFERENCE_MODEL", "NOT_REPORTED", "NOT_REPORTED_HINT",
     "PRICES_CHECKED", "CacheVerdict", "cache_verdict", "current_first", "input_breakdown", "lifecycle",
-    "model_label", "priced_as", "reported_verdict", "shutdown_date", "usage_caption",
+    "model_label", "priced_as", "reported_verdict", "shutdown_date", "usage_caption", "META_SETTINGS",
+    "SessionSettings", "signed",
 ]

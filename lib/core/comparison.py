@@ -25,7 +25,7 @@ class ColumnResult:
     cost_source: str = ""  # "price of gpt-4o", "priced as gpt-4o-mini", "no price for X", "no usage reported"
     count_label: str = ""  # where ``exact`` comes from: lib.tokens.counting.count_label, "approximate" for Claude/llama
     sent_items: int | None = None  # messages or input items in the request body, as the API counts them
-    sent_note: str = ""  # e.g. "5 input items + top-level `instructions`"
+    sent_note: str = ""  # e.g. "5 input items + top-level instructions field" (plain text: a table cell)
     request: dict[str, Any] | None = None
     response_id: str | None = None
     server_context: list[dict[str, Any]] = field(default_factory=list)  # compaction items, applied context edits

@@ -110,3 +110,14 @@ def content_text(content: object) -> str:
         return json.dumps(content, ensure_ascii=False, indent=2, default=repr)
     except (TypeError, ValueError, RecursionError):  # a circular or absurdly deep structure
         return f"<unreadable {type(content).__name__}>"
+
+
+MINUS = "\u2212"  # the typographic minus: every signed figure the pages show uses it, never a hyphen
+
+
+def signed(value: float, spec: str = ",") -> str:
+    """``value`` with its sign, "+" or "−" (U+2212), formatted by ``spec``; zero has no sign ("0", not "−0")."""
+    text = format(abs(value), spec)
+    if float(text.replace(",", "").rstrip("%") or 0) == 0:
+        return text
+    return ("+" if value > 0 else MINUS) + text

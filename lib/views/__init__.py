@@ -26,6 +26,7 @@ from lib.views.inspection_turns import models_used
 from lib.views.paging import Page, page_count, page_of, thin
 from lib.views.rows import Badge, Block, Level, TurnRow
 from lib.views.timeline import Timeline, build_timeline
+from lib.views.timeline_summary import TimelineSummary, summarize_timeline
 from lib.views.what_if import WhatIf, literal_seed_breaking_budgets, what_if
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "WhatIf", "Window", "build_timeline", "cache_stack_frame", "comparison_frame", "cumulative_cost_frame",
     "error_series", "format_cost", "inspect", "kind_frame", "latest_settings", "literal_seed_breaking_budgets",
     "page_count", "page_of", "reply_caption", "running_total_text", "strategy_label", "strategy_totals", "thin",
-    "truncation_caption", "turn_badges", "what_if", "seed_belief", "models_used",
+    "truncation_caption", "turn_badges", "what_if", "seed_belief", "models_used", "TimelineSummary",
+    "summarize_timeline",
 ]

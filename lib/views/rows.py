@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lib.context import Summary
-from lib.core import TurnRecord
+from lib.core import TurnRecord, signed
 from lib.views.timeline_cache import CacheView
 
 Run = tuple[int, int]  # history positions [start, stop)
@@ -67,9 +67,10 @@ class TurnDiff:
         if not self.made:
             return "no request was made in this turn, so nothing changed on the wire"
         if self.kept_by_server is not None:
-            return (f"+{self.added} sent · {self.kept_by_server} kept by the server (re-read there, not re-sent) "
-                    f"· {self.tokens:+,} tokens sent")
-        return f"+{self.added} messages · −{self.removed} dropped · {self.tokens:+,} tokens"
+            return (f"{self.added:,} sent · {self.kept_by_server:,} kept by the server (re-read there, not "
+                    f"re-sent) · {signed(self.tokens)} tokens sent")
+        messages = f"{self.added:,} message{'s' * (self.added != 1)} added"
+        return f"{messages} · {self.removed:,} dropped · {signed(self.tokens)} tokens"
 
 
 @dataclass(frozen=True)

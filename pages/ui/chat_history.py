@@ -2,8 +2,9 @@
 
 ``load_view`` reads what one window needs (the session's history, which the store keeps incrementally,
 and one slice of turn records); ``render_window`` draws it. Messages that the newest payload did not
-send are dimmed, behind a red "context window starts here" divider that reads on a projector. Each turn
-ends with its badges (lib.views.badges via pages.ui.timeline). Session-state keys start with ``chat_``.
+send are marked (a dashed red border, a tint and a ✂ label; pages.ui.style), behind a red "context window
+starts here" divider that reads on a projector in either theme. Each turn ends with its badges
+(lib.views.badges via pages.ui.timeline). Session-state keys start with ``chat_``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,6 @@ from pages.ui.timeline import render_badges, render_cost_caption, render_model_r
 from pages.ui.token_view import render_token_view
 
 TOKEN_VIEW_KEY = "chat_token_view"
-# One style sheet for every dimmed message: keyed containers carry the class "st-key-<key>".
-STYLE = """<style>
-[class*="st-key-chat_dropped_"] { opacity: 0.42; filter: grayscale(0.7); }
-.hl-window-start { margin: 0.6rem 0; padding: 0.55rem 0.8rem; border-top: 4px dashed #c62828;
-  background: #ffebee; color: #b71c1c; font-size: 1.15rem; font-weight: 700; border-radius: 4px; }
-</style>"""
 
 
 @dataclass
@@ -147,7 +142,6 @@ def _newest_record(store: SessionStore, session_id: str, records: Sequence[TurnR
 
 def render_window(view: ChatView, *, skip: Collection[str] = ()) -> None:
     """The window of turns, oldest first; ``skip``: ids drawn elsewhere (the turn being sent now)."""
-    st.html(STYLE)
     win = view.window
     if win.earlier:
         st.button(f"Show earlier turns ({win.earlier:,} not shown)", key=f"chat_earlier__{view.session_id}",
@@ -210,7 +204,7 @@ def _message(view: ChatView, message: Message, position: int, *, dropped: bool, 
     role = str(message.get("role", "user"))
     avatar = role if role in ("user", "assistant") else "ai"
     # As few elements as possible per message (see pages.ui.render and pages.ui.timeline.render_badges): a keyed
-    # container only where the dimming style needs one.
+    # container only where the trimmed style (pages.ui.style) needs one.
     if dropped:
         with st.container(key=f"chat_dropped_{message_id}"):
             _message_body(message, message_id, role, avatar, dropped=True, row=row, interrupted=view.interrupted)

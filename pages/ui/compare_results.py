@@ -20,15 +20,18 @@ RESULTS_KEY = "cmp_last"
 BODY_KEY, BASELINE_KEY = "cmp_body_shown", "cmp_body_baseline"
 
 
-def plain_table(frame: pd.DataFrame) -> None:
+def plain_table(frame: pd.DataFrame, *, index_name: str | None = None) -> None:
     """st.table with every header, index label and cell shown as plain text.
 
     st.table renders Markdown in every cell and header: "$" starts LaTeX, "1." a list, and a model name is
-    whatever the user typed."""
+    whatever the user typed. A named index (or ``index_name``) is shown under that name, in the header's
+    first cell; an unnamed one (row numbers) is not shown. Either way no header cell is blank, which a
+    screen reader announces as an unnamed column."""
+    name = index_name or frame.index.name
     shown = frame.map(_plain)
     shown.columns = [_plain(c) for c in frame.columns]
-    shown.index = [_plain(i) for i in frame.index]
-    st.table(shown)
+    shown.index = pd.Index([_plain(i) for i in frame.index], name=_plain(name) if name else None)
+    st.table(shown, hide_index=not name)
 
 
 def show_saved(store: SessionStore, session_id: str) -> None:
@@ -37,8 +40,8 @@ def show_saved(store: SessionStore, session_id: str) -> None:
         return
     results: list[ColumnResult] = saved["results"]
     record: Mapping[str, Any] = saved["record"]
-    st.subheader("Summary")
-    plain_table(pd.DataFrame(summary_table(results)))
+    st.header("Summary")
+    plain_table(pd.DataFrame(summary_table(results)), index_name="figure")
     st.caption("Token figures are provider-reported unless marked simulated (the offline model simulates its "
                "prompt cache). Costs are estimates from the price table, in µ$ (millionths of a US$).")
     show_replies(store, session_id, record, results)
@@ -49,7 +52,7 @@ def show_saved(store: SessionStore, session_id: str) -> None:
 
 def show_replies(store: SessionStore, session_id: str, record: Mapping[str, Any],
                  results: Sequence[ColumnResult]) -> None:
-    st.subheader("Replies")
+    st.header("Replies")
     for result, tab in zip(results, st.tabs([f"Column {r.index + 1}" for r in results]), strict=True):
         with tab:
             st.markdown(f"**{markdown_literal(column_name(result))}**")
@@ -72,7 +75,7 @@ def show_replies(store: SessionStore, session_id: str, record: Mapping[str, Any]
 def show_bodies(results: Sequence[ColumnResult]) -> None:
     """One body at a time, full width, and what it changes against a chosen baseline column."""
     sent = [r for r in results if r.request]
-    st.subheader("How the requests differ")
+    st.header("How the requests differ")
     if not sent:
         st.info("No request was sent.")
         return

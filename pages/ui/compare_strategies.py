@@ -174,7 +174,7 @@ def gemini_caches(history: Sequence[Mapping[str, Any]], message: str, *, system_
                   prices: Mapping[str, Any]) -> None:
     """The same conversation sent to Gemini turn by turn: an explicit context cache (created, reused, stored
     for its TTL) against Gemini's implicit cache and no cache. SIMULATED, from the price table."""
-    st.subheader("Gemini: explicit context cache against implicit caching")
+    st.header("Gemini: explicit context cache against implicit caching")
     st.caption("Gemini caches a repeated prefix by itself (implicit: no fee, no guarantee). An explicit cache "
                "(caches.create) holds the system prompt and the stable history for a TTL: its tokens are billed "
                "once at the input price, read at the cached price, and stored at a price per hour of the TTL. "

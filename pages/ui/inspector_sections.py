@@ -18,7 +18,7 @@ import streamlit as st
 
 from lib.chat import turn_body
 from lib.context import seed_breaking_budgets
-from lib.core import Message, Price, TurnRecord, markdown_literal, wire_payload
+from lib.core import Message, Price, TurnRecord, markdown_literal, signed, wire_payload
 from lib.costs import PROFILES, get_profile
 from lib.tokens import count_chat_tokens, count_label
 from lib.views import (
@@ -88,7 +88,7 @@ def message_columns(encoding: str) -> dict[str, Any]:
 
 
 def messages_table(data: Inspection, *, key: str = "ins_messages") -> None:
-    st.subheader("Messages")
+    st.header("Messages")
     page = paged(data.messages, key=f"{key}_page")
     sort = "Click a column to sort this page. " if page.count > 1 else "Click a column to sort. "
     st.caption(f"{page.caption()} Each stored message: the chars/4 estimate against its exact tokens. {sort}"
@@ -177,7 +177,7 @@ def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]]
     left, right = st.columns(2)
     left.metric(markdown_literal(f"{name}: {count_label('endpoint')}"), f"{figure:,}")
     right.metric(markdown_literal(count_label("tiktoken", model=model)), f"{local:,}",
-                 delta=None if diff is None else f"{diff:+.1f}% against {name}", delta_color="off",
+                 delta=None if diff is None else f"{signed(diff, '.1f')}% against {name}", delta_color="off",
                  delta_arrow="off")
 
 
@@ -202,7 +202,7 @@ def strategy_totals(session_id: str, size: int, model: str, budget: int, system_
 
 def caching_section(session_id: str, history: list, *, model: str, budget: int, system_prompt: str,
                     prices: Mapping[str, Price]) -> None:
-    st.subheader("Prompt caching: what re-sent history really costs")
+    st.header("Prompt caching: what re-sent history really costs")
     st.markdown(TEACHING)
     auto = len(history) <= CACHING_AUTO_MESSAGES
     # on_change="rerun": the replay runs only while the expander is open (a closed expander's content is
@@ -266,7 +266,7 @@ def request_body_section(history: Sequence[Message], turns: Sequence[Any], meta:
     raw = {t["turn"]: t for t in turns if isinstance(t, Mapping) and isinstance(t.get("turn"), int)}
     if not raw:
         return
-    st.subheader("Request body of a turn")
+    st.header("Request body of a turn")
     numbers = sorted(raw, reverse=True)
     chosen = st.selectbox("Turn", numbers, key=BODY_TURN_KEY, format_func=lambda n: f"Turn {n}")
     record = TurnRecord.from_json(raw[chosen])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import streamlit as st
@@ -130,6 +131,23 @@ def set_session(session_id: str) -> None:
     st.session_state[URL_SESSION_KEY] = session_id
     st.query_params["session"] = session_id
     st.session_state.pop("sb_confirm_delete", None)
+
+
+DELETED_KEY = "hl_deleted_sessions"  # session id -> when this browser tab deleted it (unix seconds)
+MAX_DELETED = 50
+
+
+def remember_deleted(session_id: str) -> None:
+    """Note that this tab deleted ``session_id``: Back to its link then says "deleted", not "not found"."""
+    deleted: dict[str, float] = st.session_state.setdefault(DELETED_KEY, {})
+    deleted[session_id] = time.time()
+    while len(deleted) > MAX_DELETED:  # bounded: the oldest first
+        deleted.pop(next(iter(deleted)))
+
+
+def deleted_at(session_id: str) -> float | None:
+    """When this tab deleted ``session_id`` (None: it did not)."""
+    return st.session_state.get(DELETED_KEY, {}).get(session_id)
 
 
 def current_session_id() -> str:

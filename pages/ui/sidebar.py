@@ -17,15 +17,17 @@ import streamlit as st
 
 from lib.chat import CHAT_STRATEGIES
 from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
-from lib.core import DEFAULT_PRICES, Price, Settings, current_first, markdown_literal, model_label
+from lib.core import DEFAULT_PRICES, Price, SessionSettings, Settings, current_first, markdown_literal, model_label
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
+from pages.ui import style
 from pages.ui.errors import describe_error, error_boundary
 from pages.ui.services import (
     current_session_id,
     notice,
     provider_info,
     provider_infos,
+    remember_deleted,
     set_session,
     settings,
     show_notices,
@@ -128,9 +130,14 @@ def sidebar_choices() -> SidebarChoices:
     )
 
 
-def page_setup() -> SidebarChoices:
+def page_setup(*, skip_to_chat_input: bool = False) -> SidebarChoices:
     """Every page starts with this: the shared sidebar and any queued notices. Stops the page when the
-    sidebar itself fails (e.g. a bad setting), after showing why."""
+    sidebar itself fails (e.g. a bad setting), after showing why. ``skip_to_chat_input``: a page with a
+    chat input gets a skip link to it, first in the sidebar."""
+    style.apply()
+    if skip_to_chat_input:
+        with st.sidebar:
+            style.skip_link()
     with error_boundary(stop=True):
         choices = render_sidebar()
     show_notices()
@@ -151,9 +158,11 @@ def render_sidebar() -> SidebarChoices:
     infos = provider_infos()
     names = [info.name for info in infos]
     _init_state(cfg, default_provider_name(cfg))
+    stored = _restore_session_settings(names)
     if st.session_state["sb_provider"] not in names:
         st.session_state["sb_provider"] = default_provider_name(cfg)
     with st.sidebar:
+        _settings_changed_notice(stored)
         _trimming_section(cfg)
         _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
@@ -161,6 +170,56 @@ def render_sidebar() -> SidebarChoices:
         _session_section()
         _store_section()
     return sidebar_choices()
+
+
+# -- the session's own settings ------------------------------------------------------------------------------
+
+RESTORED_KEY = "sb_settings_of"  # the session whose stored settings the sidebar last adopted
+
+
+def _stored_settings(session_id: str) -> SessionSettings | None:
+    # Not shown here: the store section below says what is wrong with the store.
+    with error_boundary(show=False):
+        return SessionSettings.from_meta(store_handle().store.get_meta(session_id))
+    return None
+
+
+def _restore_session_settings(provider_names: list[str]) -> SessionSettings | None:
+    """Adopt the settings the current session's last turn ran with, once per session opened (a reload, a
+    shared ?session= link, a pick on the Sessions page), so a conversation is never shown under settings
+    that did not produce it. Returns them (None: no turn stored yet)."""
+    sid = current_session_id()
+    stored = _stored_settings(sid)
+    if st.session_state.get(RESTORED_KEY) == sid:
+        return stored
+    st.session_state[RESTORED_KEY] = sid
+    if stored is None:
+        return None
+    st.session_state["sb_strategy"] = stored.strategy if stored.strategy in CHAT_STRATEGIES else STRATEGIES[0]
+    st.session_state["sb_budget"] = stored.budget
+    st.session_state["sb_reserve"] = stored.reserve
+    st.session_state["sb_system_prompt"] = stored.system_prompt
+    if stored.provider in provider_names:
+        st.session_state["sb_provider"] = stored.provider
+        st.session_state[f"sb_model__{stored.provider}"] = stored.model
+    else:
+        notice("warning", f"This session's last turn used the provider {stored.provider!r}, which this server does "
+                          "not offer; the sidebar keeps its own.")
+    return stored
+
+
+def _settings_changed_notice(stored: SessionSettings | None) -> None:
+    """Say so when the sidebar no longer matches the settings the session's last turn ran with."""
+    if stored is None:
+        return
+    now = sidebar_choices()
+    current = SessionSettings(strategy=now.strategy, budget=now.budget, reserve=now.reserve, provider=now.provider,
+                              model=now.model, system_prompt=now.system_prompt)
+    changed = current.changes_from(stored)
+    if changed:
+        st.info(f"Changed since this session's last turn: {markdown_literal(', '.join(changed))}. The next turn "
+                "uses the new settings; the turns so far keep the ones they ran with (each turn's record says "
+                "which).", icon=":material/tune:")
 
 
 def _session_section() -> None:
@@ -201,6 +260,7 @@ def _delete_session(session_id: str) -> None:
         notice("error", f"Could not delete the session: {describe_error(caught.error)}")
         return
     st.session_state.pop(f"hl_last_turn__{session_id}", None)
+    remember_deleted(session_id)
     set_session(new_session_id())
     notice("success", f"Deleted session {session_id}. This is a new chat.")
 
@@ -217,9 +277,10 @@ def _provider_section(infos: list[ProviderInfo], cfg: Settings) -> None:
     info = by_name[name]
     if not info.configured:
         st.warning(f"{markdown_literal(info.label)} is not configured. {markdown_literal(info.hint)}")
-    models = current_first([info.default_model, *(info.models or [])])
     key = f"sb_model__{name}"
     st.session_state.setdefault(key, info.default_model)
+    # The current model is always an option: a restored session may name one the list does not.
+    models = current_first(list(dict.fromkeys([info.default_model, *(info.models or []), str(st.session_state[key])])))
     st.selectbox("Model", models, key=key, accept_new_options=True, format_func=model_label,
                  help="Pick a listed model or type another name. Current models come first; a model that is "
                       "being shut down says when.")
@@ -252,7 +313,8 @@ def _trimming_section(cfg: Settings) -> None:
         st.session_state["sb_strategy"] = STRATEGIES[0]
     st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
                  help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
-    st.select_slider("Token budget (context window)", options=_budget_options(starting_budget(cfg)),
+    options = sorted({*_budget_options(starting_budget(cfg)), int(st.session_state["sb_budget"])})
+    st.select_slider("Token budget (context window)", options=options,
                      key="sb_budget", format_func=lambda n: f"{n:,}",
                      help="Pick 200 or 500 to see old turns dropped within a few messages.")
     st.number_input("Reserve for the reply (tokens)", min_value=0, step=50, key="sb_reserve",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from lib.core import Message, markdown_literal
+from lib.core import Message, markdown_literal, signed
 from lib.tokens import (
     COMPARED_ENCODINGS,
     DEFAULT_SEGMENT_LIMIT,
@@ -29,7 +29,7 @@ REFERENCE = "o200k_base"
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.1f}%".replace("-", "−")
+    return "—" if value is None else f"{signed(value, '.1f')}%"
 
 
 def counts_caption(text: str) -> str:
@@ -45,18 +45,20 @@ def counts_caption(text: str) -> str:
 
 
 def _metrics(text: str) -> None:
+    """The counts as metrics, three to a row: five in one row cut every label to "Toke…" in a chat column,
+    and the encoding's name, the one part that tells the two counts apart, comes first."""
     summary = summarize(text, reference=REFERENCE)
-    cols = st.columns(5)
-    cols[0].metric("Characters", f"{summary.chars:,}")
-    for col, name in zip(cols[1:3], COMPARED_ENCODINGS, strict=True):
+    first, second = st.columns(3), st.columns(3)
+    first[0].metric("Characters", f"{summary.chars:,}")
+    for col, name in zip(first[1:], COMPARED_ENCODINGS, strict=True):
         count = summary.counts.get(name)
-        col.metric(f"Tokens, {name}", "—" if count is None else f"{count:,}",
+        col.metric(f"{name} tokens", "—" if count is None else f"{count:,}",
                    help=count_label("tiktoken", encoding=name))
-    cols[3].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct),
-                   delta_color="off", delta_arrow="off",
-                   help=f"{count_label('estimate')}; the delta is its error against {summary.reference}.")
-    cols[4].metric("Characters per token", "—" if summary.chars_per_token is None else
-                   f"{summary.chars_per_token:.2f}", help=f"Against {summary.reference}. chars/4 assumes 4.")
+    second[0].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct),
+                     delta_color="off", delta_arrow="off",
+                     help=f"{count_label('estimate')}; the delta is its error against {summary.reference}.")
+    second[1].metric("Chars per token", "—" if summary.chars_per_token is None else
+                     f"{summary.chars_per_token:.2f}", help=f"Against {summary.reference}. chars/4 assumes 4.")
     st.caption(counts_caption(text))
 
 

@@ -121,6 +121,25 @@ def test_chat_starts_a_session_and_continues_it_with_the_full_history(api, live)
     assert live.store.get_history(sid)[2]["content"] == "What's 2+2?"
 
 
+def test_a_session_keeps_its_settings_and_goes_on_with_them(api, live):
+    first = chat(api, "Hello", strategy="seed", budget=300, reserve=20, system="Be brief.")
+    sid = first["sessionId"]
+    settings = api.get(f"/api/chat/{sid}").json()["settings"]
+    assert settings == {"strategy": "seed", "budget": 300, "reserve": 20, "provider": "offline",
+                        "model": first["model"], "system": "Be brief."}
+    second = chat(api, "What's 2+2?", sessionId=sid)  # no settings named: the session's own
+    assert second["strategy"] == "seed"
+    record = api.get(f"/api/chat/{sid}").json()["turns"][-1]
+    assert record["budget"] == 300 and record["strategy"] == "seed"
+    assert live.store.get_meta(sid)["system_prompt"] == "Be brief."
+    third = chat(api, "And 4+4?", sessionId=sid, strategy="turns", budget=1_000, system="")  # named: they win
+    assert third["strategy"] == "turns"
+    assert api.get(f"/api/chat/{sid}").json()["settings"] | {"model": None} == {
+        "strategy": "turns", "budget": 1_000, "reserve": 20, "provider": "offline", "model": None, "system": ""}
+    assert chat(api, "Hi")["sessionId"] != sid  # a new session takes the server's defaults
+    assert_error(api.post("/api/chat", json={"message": "x", "sessionId": sid, "budget": 20}), 400, "invalid_field")
+
+
 def test_the_seeds_three_turns_give_the_seeds_listing(api, live):
     """The offline model answers like a model, so turn 3 re-sends exactly the seed's five messages; its report
     of what it could see is kept in the reply's meta and returned beside the reply, never re-sent."""

@@ -87,13 +87,13 @@ def test_wire_providers_side_by_side_and_how_their_requests_differ(fake_llm):
     assert len(failed) == 1 and "server error" in failed[0].error
     assert all(c.text.startswith("Fake reply") for c in columns if not c.error)
     notes = " ".join(request_differences(columns))
-    assert "messages[0]" in notes and "top-level `system`" in notes and "`instructions`" in notes
+    assert "messages[0]" in notes and "top-level system field" in notes and "instructions field" in notes
     assert "cache_control" in notes
     for column in columns:  # "messages sent" is read from the body, so it agrees with the note
         assert f"{column.sent_note.split(' + ')[0]}" in notes
     responses = columns[2]
     assert responses.sent_items == len(responses.request["input"]) == 3  # the system prompt is `instructions`
-    assert responses.sent_note == "3 input items + top-level `instructions`" and responses.sent_messages == 4
+    assert responses.sent_note == "3 input items + top-level instructions field" and responses.sent_messages == 4
     assert columns[1].count_label == "approximate (o200k_base stands in for claude-haiku-5-5)"
     assert columns[0].count_label == "exact (tiktoken, o200k_base)"
     record = comparison_record("Which is best?", configs, columns, system_prompt="Be brief.", strategy="turns",
@@ -195,7 +195,7 @@ def test_gemini_is_a_third_body_shape_beside_chat_and_messages(fake_llm):
     chat, messages, gemini = (results[i] for i in range(3))
     assert gemini.error is None and gemini.text.startswith("Fake reply")
     assert [c["role"] for c in gemini.request["contents"]] == ["user", "model", "user"]
-    assert gemini.sent_note == "3 contents + top-level `systemInstruction`"
+    assert gemini.sent_note == "3 contents + top-level systemInstruction field"
     assert gemini.count_label == "approximate (o200k_base stands in for gemini-2.5-flash)"
     notes = request_differences([chat, messages, gemini])
     assert any("Gemini generateContent" in n and "systemInstruction" in n and "roles user/model" in n for n in notes)

@@ -18,14 +18,14 @@ def test_shapes_of_the_three_apis():
     assert (chat.api, chat.items, chat.system, chat.chained) == ("Chat Completions", 4, "messages[0] (role system)",
                                                                  None)
     claude = body_shape(body(AnthropicProvider(), prompt_caching=True))
-    assert (claude.api, claude.items, claude.system) == ("Messages", 3, "top-level `system`")
+    assert (claude.api, claude.items, claude.system) == ("Messages", 3, "top-level system field")
     assert claude.cache_breakpoints >= 1
     plain = body_shape(AnthropicProvider().build_request(MESSAGES[1:], model="m", max_tokens=9,
                                                          options=ProviderOptions()))
     assert (plain.api, plain.system, plain.cache_breakpoints) == ("Messages", "none", 0)
     responses = body_shape(body(OpenAIResponsesProvider(), previous_response_id="resp_1", truncation="auto"))
     assert (responses.api, responses.sent_text, responses.system) == ("Responses", "1 input items",
-                                                                      "top-level `instructions`")
+                                                                      "top-level instructions field")
     assert responses.chained == "previous_response_id=resp_1" and responses.extras == ('truncation="auto"',)
 
 
@@ -33,7 +33,7 @@ def test_highlights_name_what_moved():
     base = body(OpenAIChatProvider())
     assert highlights(base, base) == []
     notes = highlights(base, body(AnthropicProvider(), prompt_caching=True))
-    assert "System prompt: top-level `system` instead of messages[0] (role system)." in notes
+    assert "System prompt: top-level system field instead of messages[0] (role system)." in notes
     assert "Re-sent: 3 messages instead of 4 messages." in notes
     assert any(n.startswith("`cache_control` breakpoints:") for n in notes)
     chained = highlights(base, body(OpenAIResponsesProvider(), previous_response_id="resp_1"))

@@ -163,3 +163,14 @@ def test_stream_message_body_never_draws_an_image_and_ends_as_render_message_bod
     assert at.session_state["hl_test_streamed"] == text
     assert [t.label for t in at.tabs] == ["Rendered", "Raw"]
     assert at.markdown[0].value == safe_markdown(text) and "![" not in at.markdown[0].value
+
+
+def test_signed_figures_use_one_minus_and_zero_has_no_sign() -> None:
+    from lib.core.content import MINUS, signed
+    from lib.views.rows import TurnDiff
+
+    assert signed(-3) == f"{MINUS}3" and signed(1234) == "+1,234" and signed(0) == "0"
+    assert signed(-0.04, ".1f") == "0.0" and signed(-12.34, ".1f") == f"{MINUS}12.3"
+    text = TurnDiff(added=2, removed=0, tokens=-3).text
+    assert text == f"2 messages added · 0 dropped · {MINUS}3 tokens"
+    assert "-" not in text and f"{MINUS}0" not in text

@@ -241,6 +241,37 @@ def test_unknown_session_in_the_link_says_so_and_offers_a_new_chat(store_env):
     assert "was not found" not in " ".join(w.value for w in at.warning)
 
 
+def test_a_session_deleted_in_this_tab_and_reopened_says_deleted_not_not_found(store_env):
+    sid = seed_turns(store_env, 1)
+    at = new_app(sid)
+    at.button(key="sb_delete").click().run()
+    at.button(key="sb_delete_yes").click().run()
+    assert at.session_state["hl_session_id"] != sid and not store_env.exists(sid)
+    at.query_params["session"] = sid  # the browser's Back button: the old link, in the same tab
+    at.run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert f"`{sid}` was deleted at" in warnings and "was not found" not in warnings, warnings
+
+
+def test_a_link_to_a_session_restores_the_settings_its_turns_ran_with(store_env):
+    sid = f"made-{uuid.uuid4().hex[:8]}"
+    for text in ("Hello", "What's 2+2?"):
+        run_turn(store_env, OfflineProvider(delay=0), TurnRequest(
+            user_text=text, session_id=sid, system_prompt="Answer in one word.", strategy="seed", budget=200,
+            reserve_tokens=50))
+    at = new_app(sid)  # a reload or a shared link: a fresh browser session
+    state = at.session_state
+    assert (state["sb_strategy"], state["sb_budget"], state["sb_reserve"]) == ("seed", 200, 50)
+    assert state["sb_system_prompt"] == "Answer in one word." and state["sb_provider"] == "offline"
+    assert not any("Changed since" in i.value for i in at.sidebar.info)
+    at.select_slider(key="sb_budget").set_value(500).run()
+    notes = " ".join(i.value for i in at.sidebar.info)
+    assert "Changed since this session's last turn: budget" in notes, notes
+    send(at, "And 4+4?")  # the next turn runs with the new budget, and the session now remembers it
+    assert store_env.get_turns(sid, -1)[0]["budget"] == 500
+    assert not any("Changed since" in i.value for i in at.sidebar.info)
+
+
 def test_known_session_in_the_link_has_no_notice(store_env):
     sid = seed_turns(store_env, 1)
     at = new_app(sid)

@@ -33,7 +33,10 @@ def tables(at) -> list[pd.DataFrame]:
     for table in at.table:
         frame = table.value.map(unescape)
         frame.columns = [unescape(c) for c in frame.columns]
-        frame.index = [unescape(i) for i in frame.index]
+        frame.index = pd.Index([unescape(i) for i in frame.index], name=frame.index.name)
+        # No blank header: an index that is shown has a name (its header cell); row numbers are hidden.
+        assert all(str(c).strip() for c in frame.columns), frame.columns
+        assert table.proto.hide_index if frame.index.name is None else frame.index.name.strip()
         out.append(frame)
     return out
 
@@ -80,10 +83,10 @@ def test_one_body_at_a_time_with_a_diff_against_a_baseline(fake_llm, monkeypatch
     send(at, "Compare the bodies")
     assert at.selectbox(key="cmp_body_shown").value == 1 and at.selectbox(key="cmp_body_baseline").value == 0
     notes = " ".join(m.value for m in at.markdown)
-    assert "System prompt: top-level `instructions` instead of messages[0] (role system)." in notes
+    assert "System prompt: top-level instructions field instead of messages[0] (role system)." in notes
     assert "Re-sent: 1 input items instead of 2 messages." in notes
     summary = summary_of(at)
-    assert summary.loc["sent"].iloc[1] == "1 input items + top-level `instructions`"
+    assert summary.loc["sent"].iloc[1] == "1 input items + top-level instructions field"
     codes = [c.value for c in at.code]
     assert any(c.startswith("--- 1. openai") and '+  "instructions"' in c for c in codes)
     at.selectbox(key="cmp_body_shown").set_value(0).run()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from streamlit.testing.v1 import AppTest
 
 from lib.providers import reset_simulated_caches
 from lib.views import build_timeline
-from pages.ui.timeline import MAX_BLOCKS, timeline_chart, timeline_frames
+from pages.ui.timeline_chart import MAX_BLOCKS, timeline_chart, timeline_frames
 from tests.support.apptest_helpers import shown
 from tests.support.timelines import LONG_SYSTEM, play, timeline_of
 from tests.support.vega import assert_valid_vega_lite
@@ -96,10 +97,10 @@ def test_the_chart_spec_is_valid_and_merges_blocks_when_too_many() -> None:
     frame, dropped, note = timeline_frames(data, selected=2)
     spec = timeline_chart(frame, dropped, rows=len(data.rows))
     assert_valid_vega_lite(spec)
-    assert spec["hconcat"] and note is None
-    assert spec["datasets"]["blocks"] is frame and spec["datasets"]["rows"] is dropped
+    assert spec["layer"] and note is None
+    assert set(spec["datasets"]) == {"blocks", "rows"}
     # Rows are ordered by turn number (a field), so the spec does not depend on the order of the rows.
-    assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["hconcat"] == spec["hconcat"]
+    assert timeline_chart(frame.iloc[::-1], dropped, rows=len(data.rows))["layer"] == spec["layer"]
     assert list(dropped["row"])[1] == "▶ Turn 2"
     history = [{"id": f"m{n}", "role": "user" if n % 2 == 0 else "assistant", "content": f"m {n}"}
                for n in range(2 * 120)]
@@ -125,3 +126,48 @@ def test_a_long_request_body_is_drawn_on_request_and_a_short_one_at_once() -> No
     assert body.count('"role"') == 140 and "Turn 69" in body
     at.selectbox(key="tl__turn").set_value(1).run()
     assert any(c.language == "json" and "Turn 0" in c.value for c in at.code)  # short: shown at once
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_chart_fits_its_column_says_what_it_shows_and_reads_in_both_themes() -> None:
+    from pages.ui.timeline_chart import CACHED_COLOUR, DROPPED_COLOUR, ROLE_COLOURS, legend_html, roles_drawn
+    store, sid, _ = play([f"Question {n}" for n in range(6)], budget=120)
+    data = timeline_of(store, sid)
+    frame, per_turn, _ = timeline_frames(data)
+    spec = timeline_chart(frame, per_turn, rows=len(data.rows), description="6 requests drawn.")
+    assert_valid_vega_lite(spec)
+    assert spec["width"] == "container" and "hconcat" not in spec  # a concat cannot follow its column
+    assert spec["title"]["text"] and spec["description"] == "6 requests drawn."
+    # Graphics need 3:1 against the background: white (light theme) and #171614 (dark theme).
+    for colour in [*ROLE_COLOURS.values(), DROPPED_COLOUR, CACHED_COLOUR]:
+        assert contrast(colour, "#ffffff") >= 3 and contrast(colour, "#171614") >= 3, colour
+    marks = json.dumps(spec["layer"])
+    assert "opacity" not in marks.replace("fillOpacity", "")  # states are not told apart by paleness
+    outline = next(layer for layer in spec["layer"] if "layer" in layer)["layer"]
+    assert [(m["mark"]["stroke"], m["mark"]["strokeWidth"]) for m in outline] == [("#ffffff", 5), ("#000000", 2)]
+    # The axis reads in whole tokens: its ticks sit on the shared 0..1 scale, labelled in tokens.
+    axis = next(layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "bar"
+                and layer["data"]["name"] == "blocks")["encoding"]["x"]["axis"]
+    assert all(0 <= u <= 1 for u in axis["values"]) and "0.000000" not in axis["labelExpr"]
+    legend = legend_html(roles_drawn(frame), dropped=True)
+    assert "<ul" in legend and "new this turn" in legend and "dropped" in legend
+
+
+def test_a_chart_with_nothing_dropped_has_no_dropped_panel() -> None:
+    store, sid, _ = play(["Hello", "What's 2+2?"], budget=80_000)
+    data = timeline_of(store, sid)
+    frame, per_turn, _ = timeline_frames(data)
+    spec = timeline_chart(frame, per_turn, rows=len(data.rows))
+    assert_valid_vega_lite(spec)
+    assert len(spec["layer"]) == 3  # blocks, the new-this-turn outline, the cached rule: no dropped panel
+    assert "dropped" not in json.dumps(spec["layer"][0]["encoding"]["x"]["axis"]["title"])

@@ -46,7 +46,7 @@ def test_new_marks_and_diffs_follow_the_payload() -> None:
     assert not any(b.new for b in third if b.message_turn < 2)
     assert data.row(3).diff.added == 2 and data.row(3).diff.removed == 0
     assert data.row(3).diff.tokens == data.row(3).tokens - data.row(2).tokens > 0
-    assert data.row(3).diff.text.startswith("+2 messages · −0 dropped · +")
+    assert data.row(3).diff.text.startswith("2 messages added · 0 dropped · +")
 
 
 def test_trimmed_turns_show_dropped_messages_and_the_trim_badge() -> None:
@@ -218,3 +218,25 @@ def test_turns_are_ordered_and_rows_keep_their_record() -> None:
     data = build_timeline(store.get_history(sid), turns, meta=store.get_meta(sid))
     assert data.turns == [1, 2]
     assert replace(data.row(2).record) == results[1].record.__class__.from_json(results[1].record.to_json())
+
+
+def test_the_summary_in_words_adds_up_to_the_rows_it_describes() -> None:
+    from lib.tokens import REPLY_PRIMING
+    from lib.views import summarize_timeline
+
+    store, sid, _ = play([f"Question {n}: tell me about the year {1800 + n}, please." for n in range(6)], budget=90)
+    data = timeline_of(store, sid)
+    summary = summarize_timeline(data)
+    assert summary is not None
+    newest = data.rows[-1]
+    assert summary.turn == newest.turn and summary.rows == len(data.rows)
+    assert sum(summary.by_role.values()) + REPLY_PRIMING == newest.tokens == summary.tokens
+    assert summary.dropped_messages == newest.record.dropped_count > 0
+    assert summary.dropped_tokens == data.dropped_tokens(newest.turn)
+    assert summary.total_tokens == sum(r.tokens for r in data.rows)
+    text = summary.text
+    assert f"Turn {newest.turn} sent {newest.tokens:,} tokens" in text and newest.count_source in text
+    assert "not sent" in text and "prompt cache" in text
+    first = summarize_timeline(data, turn=1)
+    assert first is not None and first.turn == 1 and "Nothing was dropped in turn 1." in first.text
+    assert summarize_timeline(build_timeline([], [])) is None
