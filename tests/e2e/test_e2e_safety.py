@@ -162,7 +162,7 @@ def test_stored_records_and_a_bad_session_link_load_nothing(page, app, counter):
         sid = hostile_session(store, payload)
         open_app(page, app, f"inspector?session={sid}")
         _settle(page, counter)
-        captions.append(page.locator("[data-testid='stCaptionContainer']", has_text="turns · model").first.inner_text())
+        captions.append(page.locator("[data-testid='stCaptionContainer']", has_text=" turns · ").first.inner_text())
         open_app(page, app, f"?session={sid}")
         page.get_by_text("no reply to this message").first.wait_for()
         _settle(page, counter)
