@@ -29,7 +29,7 @@ from lib.chat import (
     with_counted_billing,
 )
 from lib.context import pretty
-from lib.core import Price, current_first, default_table, markdown_literal, model_label, prices_from_rows
+from lib.core import Message, Price, current_first, default_table, markdown_literal, model_label, prices_from_rows
 from lib.costs import CacheComparison, compare_explicit_implicit
 from pages.ui import compare_results, errors, services, sidebar
 
@@ -170,8 +170,8 @@ def show_comparison(result: StrategyComparison) -> None:
 GEMINI_TTLS = {"5 minutes": 5 / 60, "1 hour": 1.0}
 
 
-def gemini_caches(history: Sequence[Mapping[str, Any]], message: str, *, system_prompt: str, budget: int,
-                  prices: Mapping[str, Any]) -> None:
+def gemini_caches(history: Sequence[Message], message: str, *, system_prompt: str, budget: int,
+                  prices: Mapping[str, Price]) -> None:
     """The same conversation sent to Gemini turn by turn: an explicit context cache (created, reused, stored
     for its TTL) against Gemini's implicit cache and no cache. SIMULATED, from the price table."""
     st.header("Gemini: explicit context cache against implicit caching")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -234,7 +233,7 @@ def base_url() -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else LOCAL_BASE
 
 
-def _call(label: str, method: str, path: str, body: Any) -> None:
+def _call(label: str, method: str, path: str, body: object) -> None:
     with errors.error_boundary(show=False) as caught:  # shown on this page's next run
         status, answer = call_api(method, path, body, settings_factory=services.settings)
         st.session_state[ROUTE_RESULT] = (label, status, _short(answer))
@@ -242,7 +241,7 @@ def _call(label: str, method: str, path: str, body: Any) -> None:
         st.session_state[ERROR] = caught.error
 
 
-def _short(answer: Any) -> Any:
+def _short(answer: object) -> object:
     """A GET's messages without their metadata, so the answer stays readable."""
     if isinstance(answer, dict) and isinstance(answer.get("messages"), list):
         messages = [{"role": m.get("role"), "content": m.get("content")} for m in answer["messages"]]

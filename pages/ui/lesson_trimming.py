@@ -6,7 +6,7 @@ Session-state keys start with ``lesson_``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,8 +26,8 @@ from lib.chat import (
     seed_budget,
     trim_like_the_seed,
 )
-from lib.core import default_table, markdown_literal, wire_payload
-from lib.sessions import MemoryStore
+from lib.core import Message, default_table, markdown_literal, wire_payload
+from lib.sessions import MemoryStore, SessionStore
 from lib.tokens import ESTIMATE_LABEL, count_label, message_breakdown
 from pages.ui import services
 from pages.ui.compare_results import plain_table
@@ -43,7 +43,7 @@ def seed_payload() -> list[dict[str, Any]]:
     """The payload of the seed's turn 3 with the lesson's system prompt: from the lesson's session when it has
     one, else from three turns run now in a scratch MemoryStore (the same script)."""
     session_id = lesson_session()
-    store: Any = services.store_handle().store if session_id else MemoryStore()
+    store: SessionStore = services.store_handle().store if session_id else MemoryStore()
     if session_id is None:
         session_id = run_seed_turns(store, offline_model())[-1].session_id
     history = store.get_history(session_id)[:5]
@@ -76,7 +76,7 @@ def trimming() -> None:
     _forgetting()
 
 
-def _payload_table(payload: Sequence[Mapping[str, Any]], *, removed: int) -> None:
+def _payload_table(payload: Sequence[Message], *, removed: int) -> None:
     rows = message_breakdown(payload, LESSON_MODEL)
     # The seed removes index 1 again and again: the removed messages are the ones right after the system prompt.
     plain_table(pd.DataFrame([{"#": r.index, "role": r.role, "content": str(m.get("content", "")),
@@ -85,7 +85,7 @@ def _payload_table(payload: Sequence[Mapping[str, Any]], *, removed: int) -> Non
                               for r, m in zip(rows, payload, strict=True)]).set_index("#"))
 
 
-def _better(payload: Sequence[Mapping[str, Any]]) -> None:
+def _better(payload: Sequence[Message]) -> None:
     budget = exact_budget(payload)
     st.subheader("Whole turns, cache-aware and summary on the same payload")
     st.caption(f"Budget {budget:,} tokens: one under the payload's exact count, so each must trim "

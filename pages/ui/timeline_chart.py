@@ -27,6 +27,8 @@ import pandas as pd
 
 from lib.views import Block, Timeline, TurnRow
 
+Row = dict[str, Any]  # one row of a chart's data, or one Vega-Lite object
+
 # Each 3:1 or better against white (#ffffff) and the dark theme's #171614: graphics must stand out on both.
 ROLE_COLOURS = {"system": "#8e5bd6", "summary": "#118a8c", "user": "#3a7bd5", "assistant": "#c0670f",
                 "tool": "#947064", "developer": "#8e5bd6", "several": "#8a8a8a"}
@@ -51,7 +53,7 @@ BLOCK_COLUMNS = ["row", "turn", "x0", "x1", "tokens", "role", "state", "message"
 
 def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
     """One frame row per block (x0..x1 in tokens) and one per turn for its dropped tokens and cached prefix."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     per_row = [data.blocks(row.turn) for row in data.rows]
     total = sum(len(b) for b in per_row)
     merge = total > MAX_BLOCKS
@@ -79,7 +81,7 @@ def _state(block: Block) -> str:
     return "re-sent, cached" if block.cached else "new this turn" if block.new else "re-sent"
 
 
-def _block_rows(label: str, blocks: Sequence[Block], row: TurnRow) -> list[dict[str, Any]]:
+def _block_rows(label: str, blocks: Sequence[Block], row: TurnRow) -> list[Row]:
     out, x = [], 0
     for block in blocks:
         out.append({"row": label, "turn": row.turn, "x0": x, "x1": x + block.tokens, "tokens": block.tokens,
@@ -156,7 +158,7 @@ def _scaled(frame: pd.DataFrame, per_turn: pd.DataFrame) -> tuple[pd.DataFrame, 
     return frame, per_turn, ticks
 
 
-def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, description: str = "") -> dict[str, Any]:
+def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, description: str = "") -> Row:
     """The Vega-Lite spec of the timeline (a plain dict), with both frames attached as named datasets.
 
     Written as a dict, not with altair: altair validates every ``encode`` and ``to_dict`` against the
@@ -216,7 +218,7 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
             "tooltip": _tooltip(("row", "nominal"), ("cached tokens", "quantitative"), ("cache source", "nominal")),
         },
     }
-    layers: list[dict[str, Any]] = [blocks, outline, cached]
+    layers: list[Row] = [blocks, outline, cached]
     if has_dropped:
         dropped = {
             "data": {"name": "rows"},
@@ -245,7 +247,7 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
     }
 
 
-def _tooltip(*fields: tuple[str, str]) -> list[dict[str, Any]]:
+def _tooltip(*fields: tuple[str, str]) -> list[Row]:
     return [{"field": name, "type": kind} for name, kind in fields]
 
 
