@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import open_app, send, shoot, wait_idle
+from tests.support.browser import go_to, open_app, send, shoot, wait_idle
 
 pytestmark = pytest.mark.e2e
 WIDTH = 800
@@ -42,7 +42,7 @@ def test_compare_page_reads_at_800_px(narrow, app):
     page = narrow
     open_app(page, app)
     send(page, "Compare this conversation, please.")
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare providers").click()
+    go_to(page, "Compare providers")
     wait_idle(page)
     for label in ("Column 1: provider", "Column 2: model", "Configurations"):
         fully_visible(page, label)
@@ -88,14 +88,14 @@ def test_compare_page_reads_at_800_px(narrow, app):
 def test_configurations_survive_a_visit_to_another_page(narrow, app):
     page = narrow
     open_app(page, app)
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare providers").click()
+    go_to(page, "Compare providers")
     wait_idle(page)
     page.get_by_label("Column 2: provider").click()
     page.get_by_role("option", name="OpenAI (Responses, server-side history)").click()
     wait_idle(page)
     assert "OpenAI (Responses" in provider_shown(page, 2)
-    page.get_by_test_id("stSidebarNav").get_by_text("Chat").click()
+    go_to(page, "Chat")
     wait_idle(page)
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare providers").click()
+    go_to(page, "Compare providers")
     wait_idle(page)
     assert "OpenAI (Responses" in provider_shown(page, 2)

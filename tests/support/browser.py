@@ -162,3 +162,11 @@ def wait_for_charts(page, at_least: int) -> None:
     """Charts mount after the script is idle: wait until ``at_least`` are on the page instead of counting early."""
     page.wait_for_function(f"document.querySelectorAll(\"[data-testid='stVegaLiteChart']\").length >= {at_least}",
                            timeout=30_000)
+
+
+def go_to(page, name: str) -> None:
+    """Open a page through the sidebar's list, opening the sidebar first where a narrow window collapsed it."""
+    nav = page.get_by_test_id("stSidebarNav")
+    if not nav.is_visible():
+        page.get_by_test_id("stExpandSidebarButton").click()
+    nav.get_by_text(name, exact=True).click()
