@@ -34,10 +34,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from checkouts import worktree  # this folder's bench/checkouts.py
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 20
@@ -166,21 +166,6 @@ def measure(sizes: list[int], turns: int, *, page: bool) -> dict[str, Any]:
 
 
 # == driver: one child process per checkout, then the tables ==================================================
-
-
-@contextmanager
-def worktree(rev: str) -> Iterator[Path]:
-    """A detached worktree of ``rev`` in a temp dir, removed afterwards (the repository's branches untouched)."""
-    parent = Path(tempfile.mkdtemp(prefix="hl-before-"))
-    path = parent / "checkout"
-    try:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
-                       capture_output=True, timeout=120)
-        yield path
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True,
-                       timeout=120)
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def run_checkout(checkout: Path, args: argparse.Namespace) -> dict[str, Any]:

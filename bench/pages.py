@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checkouts import worktree  # this folder's bench/checkouts.py
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -435,21 +437,6 @@ def print_comparison(targets: list[Target]) -> None:
 
 
 # == main ===================================================================================================
-
-
-@contextmanager
-def worktree(rev: str) -> Iterator[Path]:
-    """A detached worktree of ``rev`` in a temp dir, removed afterwards (the repository's branches untouched)."""
-    parent = Path(tempfile.mkdtemp(prefix="hl-before-"))
-    path = parent / "checkout"
-    try:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
-                       capture_output=True, timeout=120)
-        yield path
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True,
-                       timeout=120)
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 @contextmanager
