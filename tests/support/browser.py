@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.sessions import socket_path_for
 from tests.support.app_server import ROOT, AppServer
@@ -145,7 +146,16 @@ def set_budget(page, value: int) -> None:
 
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the sidebar selectbox labelled ``label``."""
-    page.get_by_test_id("stSidebar").get_by_role("combobox", name=label).click()
+    box = page.get_by_test_id("stSidebar").get_by_role("combobox", name=label)
+    # A click that lands while the page is still redrawing from the previous choice opens nothing: try again
+    # (a few times, briefly) until the list is open.
+    for _ in range(5):
+        box.click()
+        try:
+            page.get_by_role("listbox").wait_for(timeout=2_000)
+            break
+        except PlaywrightTimeout:
+            wait_idle(page)
     page.get_by_role("option", name=option).click()
     wait_idle(page)
 
