@@ -18,7 +18,7 @@ session per size (messages alternating user/assistant, one turn record per user 
   reads (one TTL) count twice here: a browser's turn costs one command less.
 
 Commands run inside scripts and MULTI/EXEC count one by one, as the server counts them; EVALSHA, MULTI and
-EXEC count too. The goal (issue 28) is at most 20 commands per turn. Figures only, never asserts.
+EXEC count too. The goal is at most 20 commands per turn. Figures only, never asserts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Redis commands per chat turn, counted by the server (``INFO commandstats``): at most 20 (issue 28).
+"""Redis commands per chat turn, counted by the server (``INFO commandstats``): at most 20, one TTL refresh per key.
 
 A count, not a timing: every command the server runs for one ``POST /api/chat`` turn, those inside scripts
 and transactions included, on a Valkey of its own so nothing else is counted. bench/commands_per_turn.py

@@ -289,7 +289,7 @@ def _with_cap(store, cap: int):
     return MemoryStore(max_messages=cap)
 
 
-# -- a chat turn in two calls: open_turn and close_turn (issue 28) -----------------------------------------
+# -- a chat turn in two calls: open_turn and close_turn ----------------------------------------------------
 
 
 def test_open_turn_reads_stores_numbers_and_sets_meta_in_one_call(store):

@@ -1,4 +1,4 @@
-"""A chat turn's two store calls on a real Valkey (issue 28): no key without a TTL whatever happens between
+"""A chat turn's two store calls on a real Valkey: no key without a TTL whatever happens between
 them, the listing index pruned on write, corrupt entries skipped, sessions of the previous layout migrated."""
 
 from __future__ import annotations
