@@ -31,6 +31,14 @@ def fake_llm() -> Iterator[FakeLLM]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLLM]:
+    """One fake wire server for a whole module, for tests that start an app pointed at it once."""
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def spawn_context(monkeypatch) -> multiprocessing.context.SpawnContext:
     """A spawn context whose children never re-run a stray ``__main__``.

@@ -13,17 +13,10 @@ import pytest
 
 from tests.support.app_server import AppServer
 from tests.support.browser import choose, open_app, send, shoot, wait_idle
-from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.e2e
 KEY = "sk-e2e-BODIES0123456789"
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,12 @@ import pytest
 
 from tests.support.app_server import AppServer
 from tests.support.browser import _shutdown_leftover_valkey, open_app, shoot, wait_idle
-from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.e2e
 WIDTH = 1280
 KEYS = {"OPENAI_API_KEY": "sk-test-e2e-openai-key", "ANTHROPIC_API_KEY": "sk-ant-test-e2e-key",
         "GEMINI_API_KEY": "AIzaSyE2E-0123456789abcdefghijklmnopqrs"}
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

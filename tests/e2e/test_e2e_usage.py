@@ -11,23 +11,16 @@ import pytest
 
 from tests.support.app_server import AppServer
 from tests.support.browser import choose, open_app, send, session_in_url, wait_idle
-from tests.support.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def wire() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture(scope="module")
-def wired_app(tmp_path_factory, wire) -> Iterator[AppServer]:
+def wired_app(tmp_path_factory, fake) -> Iterator[AppServer]:
     data_dir = tmp_path_factory.mktemp("e2e-usage")
     server = AppServer(data_dir, data_dir / "streamlit.log", ANTHROPIC_API_KEY="sk-ant-e2e", OPENAI_API_KEY="sk-e2e",
-                       ANTHROPIC_BASE_URL=wire.anthropic_url, OPENAI_BASE_URL=wire.openai_url,
+                       ANTHROPIC_BASE_URL=fake.anthropic_url, OPENAI_BASE_URL=fake.openai_url,
                        PROVIDER_MAX_RETRIES="0")
     server.start()
     yield server
@@ -38,7 +31,7 @@ def last_message(page) -> str:
     return page.locator("[data-testid='stChatMessage']").last.inner_text()
 
 
-def test_cache_writes_and_the_reason_a_cache_missed_are_shown(browser, wired_app, wire):
+def test_cache_writes_and_the_reason_a_cache_missed_are_shown(browser, wired_app, fake):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -59,7 +52,7 @@ def test_cache_writes_and_the_reason_a_cache_missed_are_shown(browser, wired_app
         assert "why the cache missed: the input changed (about 42 tokens not read from the cache)" in text
         assert "cache write (30m 4)" in text
         sid = session_in_url(page)
-        requests = [r["body"] for r in wire.requests if r["path"].endswith("/responses")]
+        requests = [r["body"] for r in fake.requests if r["path"].endswith("/responses")]
         assert requests[-1]["prompt_cache_options"]["ttl"] == "30m"
         assert requests[-1]["prompt_cache_options"]["comparison_response_id"]
         page.goto(f"{wired_app.url}/inspector?session={sid}")

@@ -23,7 +23,6 @@ from lib.sessions import RedisStore, StoreUnavailable
 from lib.tokens import count_chat_tokens, estimate_chat_tokens
 from tests.support.app_server import ROOT, AppServer
 from tests.support.apptest_helpers import open_app
-from tests.support.fake_llm import FakeLLM
 from tests.support.redis_fixtures import ValkeyProcess, start_valkey
 
 pytestmark = pytest.mark.server
@@ -49,12 +48,6 @@ def _start(tmp: Path, redis_url: str, **env: str) -> tuple[AppServer, str]:
     server.start()
     return server, prefix
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
