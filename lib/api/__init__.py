@@ -8,26 +8,13 @@ headers on every route, Streamlit's own included. Nothing here imports streamlit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from starlette.routing import BaseRoute, Mount
-
 from lib.api.access import DEFAULT_ALLOWED_HOSTS, allowed_hosts, host_middleware, is_loopback, same_origin
 from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS
 from lib.api.errors import error_body
 from lib.api.inprocess import call_api
 from lib.api.listener import nodelay_lifespan, nodelay_listeners
 from lib.api.openapi import openapi_document
-from lib.api.routes import ROUTES, api_app
-from lib.core import Settings
-
-API_PREFIX = "/api"
-
-
-def api_routes(settings_factory: Callable[[], Settings] = Settings.from_env) -> list[BaseRoute]:
-    """The routes to pass to ``st.App(routes=...)``: everything under /api."""
-    return [Mount(API_PREFIX, app=api_app(settings_factory), name="api")]
-
+from lib.api.routes import API_PREFIX, ROUTES, api_app, api_routes
 
 __all__ = [
     "API_PREFIX", "DEFAULT_ALLOWED_HOSTS", "MAX_BUDGET", "MAX_CONTENT_CHARS", "MAX_MESSAGES", "MODEL_MAX_CHARS",

@@ -13,11 +13,8 @@ from typing import Any
 
 import httpx2
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from lib.api.routes import SettingsFactory, api_app
-
-API_PREFIX = "/api"
+from lib.api.routes import SettingsFactory, api_routes
 
 LOOPBACK_CLIENT = ("127.0.0.1", 40_000)
 
@@ -27,7 +24,7 @@ def call_api(method: str, path: str, body: Any = None, *, settings_factory: Sett
     """(status, JSON body) of one request to the /api application. ``path`` starts with /api."""
     settings = settings_factory()
     headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
-    app = Starlette(routes=[Mount(API_PREFIX, app=api_app(settings_factory))])
+    app = Starlette(routes=api_routes(settings_factory))
 
     async def send() -> tuple[int, Any]:
         transport = httpx2.ASGITransport(app=app, client=LOOPBACK_CLIENT)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from lib.api import bodies, turns
 from lib.api.access import ApiAccess
@@ -221,3 +221,11 @@ def api_app(settings_factory: SettingsFactory = Settings.from_env) -> Starlette:
               for path, method, handler in ROUTES]
     return Starlette(routes=routes, middleware=[Middleware(ApiAccess, settings_factory=settings_factory)],
                      exception_handlers={HTTPException: _http_error})
+
+
+API_PREFIX = "/api"
+
+
+def api_routes(settings_factory: SettingsFactory = Settings.from_env) -> list[BaseRoute]:
+    """The routes to pass to ``st.App(routes=...)``: everything under /api."""
+    return [Mount(API_PREFIX, app=api_app(settings_factory), name="api")]
