@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.app_server import AppServer
-from tests.support.browser import choose, open_app, send, shoot, wait_idle
+from tests.support.browser import browser_page, choose, open_app, send, shoot, wait_idle
 
 pytestmark = pytest.mark.e2e
 KEY = "sk-e2e-BODIES0123456789"
@@ -56,10 +56,7 @@ def turn_panel(page) -> str:
 
 
 def test_shown_bodies_are_the_received_ones_and_the_server_kept_turn_is_not_trimmed(browser, wired, fake):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with browser_page(browser) as page:
         open_app(page, wired)
         choose(page, "Provider", "Anthropic (Messages)")
         send(page, "Hello, Claude.")
@@ -83,5 +80,3 @@ def test_shown_bodies_are_the_received_ones_and_the_server_kept_turn_is_not_trim
         wait_idle(page)
         page.get_by_text("Request body of a turn").scroll_into_view_if_needed()
         assert shown_body(page) == received[2]  # the inspector opens the chat's session at its newest turn
-    finally:
-        context.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import go_to, open_app, send, shoot, wait_idle
+from tests.support.browser import browser_page, go_to, open_app, send, shoot, wait_idle
 
 pytestmark = pytest.mark.e2e
 WIDTH = 800
@@ -13,11 +13,8 @@ WIDTH = 800
 
 @pytest.fixture
 def narrow(browser, app):
-    context = browser.new_context(viewport={"width": WIDTH, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with browser_page(browser, width=WIDTH, height=1100) as page:
+        yield page
 
 
 def no_horizontal_overflow(page) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.app_server import AppServer
-from tests.support.browser import _shutdown_leftover_valkey, open_app, shoot, wait_idle
+from tests.support.browser import _shutdown_leftover_valkey, browser_page, open_app, shoot, wait_idle
 
 pytestmark = pytest.mark.e2e
 WIDTH = 1280
@@ -31,11 +31,8 @@ def keyed_app(tmp_path_factory, fake) -> Iterator[AppServer]:
 
 @pytest.fixture
 def wide(browser, keyed_app):
-    context = browser.new_context(viewport={"width": WIDTH, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with browser_page(browser, width=WIDTH) as page:
+        yield page
 
 
 def pick(page, label: str, option: str) -> None:

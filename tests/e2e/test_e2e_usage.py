@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.app_server import AppServer
-from tests.support.browser import choose, open_app, send, session_in_url, wait_idle
+from tests.support.browser import browser_page, choose, open_app, send, session_in_url, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +32,7 @@ def last_message(page) -> str:
 
 
 def test_cache_writes_and_the_reason_a_cache_missed_are_shown(browser, wired_app, fake):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with browser_page(browser) as page:
         open_app(page, wired_app)
         choose(page, "Provider", "Anthropic (Messages)")
         choose(page, "Model", "claude-sonnet-4-6")
@@ -61,5 +58,3 @@ def test_cache_writes_and_the_reason_a_cache_missed_are_shown(browser, wired_app
         body = page.locator("[data-testid='stApp']").inner_text()
         assert "turn 1: claude-sonnet-4-6 (anthropic), approximate (o200k_base stands in for claude-sonnet-4-6)" in body
         assert "gpt-5.6-terra (openai-responses)" in body
-    finally:
-        context.close()

@@ -9,11 +9,13 @@ HISTORY_LAB_REFRESH_SCREENSHOTS=1 to write them to docs/screenshots/ for the REA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -52,13 +54,22 @@ def app(tmp_path_factory) -> Iterator[AppServer]:
     _shutdown_leftover_valkey(data_dir)
 
 
+@contextlib.contextmanager
+def browser_page(browser, *, width: int = 1400, height: int = 1000, timeout_ms: int = 30_000) -> Iterator[Any]:
+    """A page in a fresh browser context of the given window size, closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, app):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with browser_page(browser) as page:
+        yield page
 
 
 def _shutdown_leftover_valkey(data_dir: Path) -> None:
