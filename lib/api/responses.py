@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from lib.api.errors import error_body
 from lib.core import mask_secrets
@@ -37,10 +37,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _encode(content: Any) -> str:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
+
+
 def dumps(content: Any) -> str:
     """Compact JSON with every configured secret masked."""
-    text = json.dumps(_finite(content), ensure_ascii=False, separators=(",", ":"), default=_default,
-                      allow_nan=False)
+    try:
+        # Almost every body is finite: the encoder itself says when one is not (allow_nan=False), so the copy
+        # that replaces NaN and Infinity (a walk over every value, ~8 ms for a 2,000-message answer) is made
+        # only then.
+        text = _encode(content)
+    except ValueError:
+        text = _encode(_finite(content))
     return mask_secrets(text)
 
 
@@ -49,6 +58,12 @@ class MaskedJSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dumps(content).encode("utf-8")
+
+
+class RenderedJSON(Response):
+    """A JSON body already rendered by ``dumps`` (masked), e.g. on a worker thread."""
+
+    media_type = "application/json"
 
 
 def json_error(exc: BaseException, **extra: Any) -> MaskedJSON:

@@ -57,11 +57,9 @@ async def chat(request: Request, settings: Settings) -> Response:
     streaming = False
     try:
         guard = StreamGuard(time_limit=settings.stream_time_limit)
-        prepared = await slot.run(turns.begin, body, settings, guard)
-        try:
-            await slot.run(turns.check_sendable, prepared)
-        except Exception as exc:  # noqa: BLE001 - the user message is stored; say which session holds it
-            return json_error(exc, **turns.failed_turn_extra(prepared))
+        prepared, unsendable = await slot.run(turns.begin_checked, body, settings, guard)
+        if unsendable is not None:  # the user message is stored; say which session holds it
+            return json_error(unsendable, **turns.failed_turn_extra(prepared))
         if body.stream:
             streaming = True  # from here the response releases the slot, however the stream ends
             return turns.TurnStream(prepared, slot, guard)

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from lib.api.bodies import ChatBody, check_reserve
 from lib.api.errors import ApiError, error_body
 from lib.api.pool import TurnSlot
-from lib.api.responses import MaskedJSON, json_error, sse_event
+from lib.api.responses import RenderedJSON, dumps, json_error, sse_event
 from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
 from lib.context import STRATEGIES, ContextOverflowError, payload_problems
 from lib.core import SessionSettings, Settings, usage_cost, usage_from_json
@@ -165,9 +165,27 @@ def check_sendable(prepared: PreparedTurn) -> None:
         raise prepared.error
 
 
+def begin_checked(body: ChatBody, settings: Settings, guard: StreamGuard) -> tuple[PreparedTurn, Exception | None]:
+    """``begin`` then ``check_sendable`` in one call on the slot (one thread handoff, not two). ``begin``'s own
+    errors propagate (nothing names a session yet); ``check_sendable``'s come back with the prepared turn, since
+    the user message is stored and the answer says which session holds it."""
+    prepared = begin(body, settings, guard)
+    try:
+        check_sendable(prepared)
+    except Exception as exc:  # noqa: BLE001 - answered by the caller with the session and turn
+        return prepared, exc
+    return prepared, None
+
+
+def finish_rendered(prepared: PreparedTurn) -> bytes:
+    """``finish_or_raise`` and the masked JSON of its answer, both on the turn's thread: the answer of a long
+    session is a few hundred kB, and rendering it on the event loop would hold every other request."""
+    return dumps(finish_or_raise(prepared)).encode("utf-8")
+
+
 async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> Response:
     """Send and store on the turn's slot; stop the provider when the client leaves or time runs out."""
-    work = slot.submit(finish_or_raise, prepared)
+    work = slot.submit(finish_rendered, prepared)
     gone = asyncio.ensure_future(_client_gone(request.receive))
     limit = guard.time_limit
     either: set[asyncio.Future[Any]] = {work, gone}
@@ -185,7 +203,7 @@ async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, gu
         guard.expire()
         return json_error(StreamTimeLimit(limit or 0.0), **failed_turn_extra(prepared))
     try:
-        return MaskedJSON(work.result())
+        return RenderedJSON(work.result())
     except TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
         return json_error(failed.error, **failed.extra)
     except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving

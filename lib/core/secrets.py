@@ -18,6 +18,10 @@ MIN_SECRET_CHARS = 6
 # Well-known key shapes: OpenAI (sk-..., sk-proj-...), Anthropic (sk-ant-...), Google (AIza + 35 characters),
 # bearer tokens in headers.
 _KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{35}|Bearer\s+[A-Za-z0-9._\-]{8,})")
+# Every key shape starts with one of these (case-sensitive, as the pattern is). The pattern tries a match at
+# every position of the text (about 10 ms for a 300 kB API answer); a text holding none of them cannot match,
+# and ``in`` finds that out at memchr speed.
+_KEY_SHAPE_STARTS = ("sk-", "AIza", "Bearer")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -40,6 +44,8 @@ def mask_secrets(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, MASK)
+    if not any(start in text for start in _KEY_SHAPE_STARTS):
+        return text
     return _KEY_SHAPES.sub(MASK, text)
 
 

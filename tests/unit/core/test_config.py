@@ -76,3 +76,12 @@ def test_configured_secrets_are_registered_and_masked():
 
 def test_redis_url_is_not_in_repr():
     assert "hunter2" not in repr(Settings(redis_url="redis://u:hunter2@127.0.0.1/0"))
+
+
+@pytest.mark.parametrize("text", [
+    "key sk-abcdefgh1234 here", "AIza" + "B" * 35, "Authorization: Bearer abcdefgh.ijk", "(sk-proj-abcdefgh_12)",
+])
+def test_key_shapes_are_masked_and_text_without_them_is_returned_as_is(text):
+    assert "***" in mask_secrets(text) and mask_secrets(text) != text
+    plain = "task-force: ask- risk-free, no key here " * 100
+    assert mask_secrets(plain) is plain
