@@ -33,7 +33,7 @@ from lib.tokens import (
     choose_encoding,
     encoding_for,
     estimate_tokens,
-    message_tokens,
+    messages_tokens,
 )
 
 Strategy = Literal["turns", "cache-aware", "seed", "summary"]
@@ -92,12 +92,21 @@ class HistoryIndex:
     @classmethod
     def build(cls, messages: Sequence[Message], model: str) -> HistoryIndex:
         counts, counter = per_message_counts(messages, model)
-        system = [i for i, m in enumerate(messages) if m.get("role") in SYSTEM_ROLES]
-        starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        system: list[int] = []
+        starts: list[int] = []
         prefix = [0]
-        for i, m in enumerate(messages):
-            prefix.append(prefix[-1] + (0 if m.get("role") in SYSTEM_ROLES else counts[i]))
-        return cls(counts, system, starts, prefix, sum(counts[i] for i in system), counter)
+        total = system_tokens = 0
+        for i, m in enumerate(messages):  # one pass: positions and prefix sums together
+            role = m.get("role")
+            if role in SYSTEM_ROLES:
+                system.append(i)
+                system_tokens += counts[i]
+            else:
+                total += counts[i]
+                if role == "user":
+                    starts.append(i)
+            prefix.append(total)
+        return cls(counts, system, starts, prefix, system_tokens, counter)
 
     def payload_tokens(self, start: int, end: int) -> int:
         return REPLY_PRIMING + self.system_tokens + self.prefix[end] - self.prefix[start]
@@ -224,11 +233,11 @@ def _trim_whole_turns(
         if cut is not None and position is None:
             notes.append("The previous cut is not in this history any more; trimming started afresh.")
         start = plan_cache_aware(index, end, newest, budget, low_water=low_water, cut=position)
+    # In history order: the system messages before the cut, then everything from it (a contiguous suffix).
     system = set(index.system)
-    kept: list[dict[str, Any]] = []
-    dropped: list[dict[str, Any]] = []
-    for i, m in enumerate(messages):
-        (kept if i >= start or i in system else dropped).append(dict(m))
+    kept = [dict(messages[i]) for i in index.system if i < start]
+    kept += (dict(m) for m in messages[start:])
+    dropped = [dict(m) for i, m in enumerate(messages[:start]) if i not in system]
     return TrimResult(kept, dropped, index.payload_tokens(0, end), index.payload_tokens(start, end), budget,
                       strategy, counter=index.counter, notes=notes, cut=_first_conversation_id(kept))
 
@@ -254,4 +263,4 @@ def per_message_counts(messages: Sequence[Message], model: str) -> tuple[list[in
     except EncodingUnavailable:
         # Degrade to the estimate (plus framing) rather than refuse to build a payload.
         return [estimate_tokens(m.get("content", "")) + 3 for m in messages], "chars/4"
-    return [message_tokens(m, model) for m in messages], choose_encoding(model).name
+    return messages_tokens(messages, model), choose_encoding(model).name
