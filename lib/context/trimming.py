@@ -33,7 +33,7 @@ from lib.tokens import (
     choose_encoding,
     encoding_for,
     estimate_tokens,
-    messages_tokens,
+    message_tokens,
 )
 
 Strategy = Literal["turns", "cache-aware", "seed", "summary"]
@@ -263,4 +263,4 @@ def per_message_counts(messages: Sequence[Message], model: str) -> tuple[list[in
     except EncodingUnavailable:
         # Degrade to the estimate (plus framing) rather than refuse to build a payload.
         return [estimate_tokens(m.get("content", "")) + 3 for m in messages], "chars/4"
-    return messages_tokens(messages, model), choose_encoding(model).name
+    return [message_tokens(m, model) for m in messages], choose_encoding(model).name

@@ -160,22 +160,13 @@ def count_tokens(text: Any, model: str) -> int:
 
 def message_tokens(message: Mapping[str, Any], model: str) -> int:
     """One message's share of a chat payload: framing plus every wire value, +1 for a name."""
-    return _message_tokens(message, choose_encoding(model).name)
-
-
-def messages_tokens(messages: Iterable[Mapping[str, Any]], model: str) -> list[int]:
-    """``message_tokens`` of every message, the encoding chosen once (a turn counts thousands of messages)."""
     name = choose_encoding(model).name
-    return [_message_tokens(m, name) for m in messages]
-
-
-def _message_tokens(message: Mapping[str, Any], encoding_name: str) -> int:
     total = TOKENS_PER_MESSAGE
     for key in WIRE_KEYS:
         value = message.get(key)
         if value is None:
             continue
-        total += _count(encoding_name, value if isinstance(value, str) else content_text(value))
+        total += _count(name, value if isinstance(value, str) else content_text(value))
         if key == "name":
             total += TOKENS_PER_NAME
     return total
@@ -183,7 +174,7 @@ def _message_tokens(message: Mapping[str, Any], encoding_name: str) -> int:
 
 def count_chat_tokens(messages: Iterable[Mapping[str, Any]], model: str) -> int:
     """Exact prompt tokens of a Chat Completions payload (the cookbook's num_tokens_from_messages)."""
-    return sum(messages_tokens(messages, model)) + REPLY_PRIMING
+    return sum(message_tokens(m, model) for m in messages) + REPLY_PRIMING
 
 
 def estimate_chat_tokens(messages: Iterable[Mapping[str, Any]]) -> int:
