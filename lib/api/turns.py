@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -27,10 +28,10 @@ from lib.api.pool import TurnSlot
 from lib.api.responses import RenderedJSON, dumps, json_error, sse_event
 from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
 from lib.context import STRATEGIES, ContextOverflowError, payload_problems
-from lib.core import SessionSettings, Settings, usage_cost, usage_from_json
+from lib.core import META_SETTINGS, SessionSettings, Settings, usage_cost, usage_from_json
 from lib.providers import PROVIDER_NAMES, Provider, StreamGuard, StreamTimeLimit, default_provider_name
 from lib.services import provider_for, store_handle
-from lib.sessions import validate_session_id
+from lib.sessions import MetaChanged, validate_session_id
 
 MAX_OUTPUT_TOKENS = 1024  # the chat page's reply budget, so both paths send the same request
 # Past the time limit the guard cuts the provider connection and the worker records the failure; if it has
@@ -53,13 +54,68 @@ def provider_named(name: str | None, settings: Settings) -> Provider:
     return provider
 
 
+# The settings field each session held when this process last opened a turn on it, keyed by (store, session):
+# a hint that spares a turn the separate meta read. The turn's own opening call checks it (``expect``), so a
+# stale hint costs one more call, never a turn run under settings the session no longer has.
+_SEEN_SETTINGS: dict[tuple[int, str], str | None] = {}
+_SEEN_LIMIT = 10_000
+_SEEN_LOCK = threading.Lock()
+# Each retry follows a settings change made by another writer between our read and our turn: a bound, not a
+# number normal use reaches. The last attempt runs unchecked, as a turn did before the check existed.
+SETTINGS_ATTEMPTS = 3
+
+
+def _seen(key: tuple[int, str]) -> tuple[bool, str | None]:
+    with _SEEN_LOCK:
+        return key in _SEEN_SETTINGS, _SEEN_SETTINGS.get(key)
+
+
+def _remember(key: tuple[int, str], raw: str | None) -> None:
+    with _SEEN_LOCK:
+        if len(_SEEN_SETTINGS) >= _SEEN_LIMIT:  # a bound, not an LRU: forgetting costs one meta read
+            _SEEN_SETTINGS.clear()
+        _SEEN_SETTINGS[key] = raw
+
+
 def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTurn:
     """Validate, store the user message and build the payload (blocking: run it on the turn's slot)."""
     store = store_handle(settings).store
-    # A session goes on with the settings its last turn ran with (lib.session_settings); what the body
-    # names wins, and a new session takes the server's defaults.
-    stored = SessionSettings.from_meta(store.get_meta(validate_session_id(body.session_id))) \
-        if body.session_id else None
+    if not body.session_id:
+        prepared = start_turn(store, *_turn_request(body, settings, guard, None))
+    else:
+        # A session goes on with the settings its last turn ran with (lib.session_settings). Decided from the
+        # value this process saw there last (else read now), and the turn's opening call stores the message
+        # only if the session still holds that value; if another writer changed it, decide again from what
+        # it holds now.
+        key = (id(store), validate_session_id(body.session_id))
+        known, raw = _seen(key)
+        if not known:
+            raw = store.get_meta(key[1]).get(META_SETTINGS)
+        for attempt in range(1, SETTINGS_ATTEMPTS + 1):
+            try:
+                prepared = start_turn(store, *_turn_request(body, settings, guard, raw),
+                                      expect_meta={META_SETTINGS: raw} if attempt < SETTINGS_ATTEMPTS else None)
+                break
+            except MetaChanged as changed:
+                raw = changed.meta.get(META_SETTINGS)
+    _remember((id(store), prepared.session_id), _written_settings(prepared))
+    prepared.guard = guard
+    return prepared
+
+
+def _written_settings(prepared: PreparedTurn) -> str:
+    """The settings field the turn's opening call stored (lib.chat.start_turn writes the same)."""
+    request = prepared.request
+    return SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
+                           provider=prepared.provider.name, model=prepared.model,
+                           system_prompt=request.system_prompt).meta_fields()[META_SETTINGS]
+
+
+def _turn_request(body: ChatBody, settings: Settings, guard: StreamGuard,
+                  raw: str | None) -> tuple[Provider, TurnRequest]:
+    """The provider and request for ``body`` on a session whose stored settings field is ``raw``: what the body
+    names wins, a stored setting comes next, and a new session takes the server's defaults."""
+    stored = SessionSettings.from_meta({META_SETTINGS: raw}) if raw is not None else None
     provider = provider_named(body.provider or (stored.provider if stored else None), settings)
     same_provider = stored is not None and stored.provider == provider.name
     budget = body.budget or (stored.budget if stored else settings.default_budget)
@@ -74,9 +130,7 @@ def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTur
         max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
         max_reply_chars=settings.max_reply_chars,
     )
-    prepared = start_turn(store, provider, request)
-    prepared.guard = guard
-    return prepared
+    return provider, request
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:

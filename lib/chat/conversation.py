@@ -82,7 +82,8 @@ class MessageTooLarge(HistoryLabError, ValueError):
         )
 
 
-def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) -> PreparedTurn:
+def start_turn(store: SessionStore, provider: Provider, request: TurnRequest, *,
+               expect_meta: Mapping[str, str | None] | None = None) -> PreparedTurn:
     """Validate, store the user message, and build the (trimmed or compacted) payload. Nothing is sent yet.
 
     Raises EmptyMessage, MessageTooLarge, InvalidSessionId, or the store's StoreError; nothing is
@@ -91,6 +92,8 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     session and says the message may be stored. A message too large for the budget is stored and returned
     with ``error`` set.
     A "summary" request may call the provider once to write the summary (a separate request, on the record).
+    ``expect_meta``: session meta values (None: absent) this request was decided from, such as the settings
+    the API took from the session; if one changed, the store writes nothing and raises MetaChanged.
     """
     if not request.user_text or not request.user_text.strip():
         raise EmptyMessage()
@@ -113,7 +116,8 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     message = stamp({"role": "user", "content": request.user_text, "meta": {META_RUNNER: runner_token()}})
     try:
         opened = retry_store_write(lambda: store.open_turn(session_id, message, meta=prompt,
-                                                           newest_record=request.strategy == "cache-aware"),
+                                                           newest_record=request.strategy == "cache-aware",
+                                                           expect=expect_meta),
                                    seconds=SAVE_RETRY_SECONDS)
     except StoreUnavailable as exc:
         raise MessageNotSent(exc, session_id=session_id, turn=None) from exc

@@ -15,6 +15,7 @@ from lib.sessions.base import (
     SESSION_ID_PATTERN,
     InvalidMessage,
     InvalidSessionId,
+    MetaChanged,
     OpenedTurn,
     SessionStore,
     SessionSummary,
@@ -51,7 +52,8 @@ from lib.sessions.redis.store import RedisStore
 
 __all__ = [
     "MAX_SOCKET_PATH", "SESSION_ID_PATTERN", "EmbeddedExiting", "EmbeddedNotPrivate", "EmbeddedUnavailable",
-    "EmbeddedValkey", "InvalidMessage", "InvalidSessionId", "MemoryStore", "OpenedTurn", "RedisStore", "SessionStore",
+    "EmbeddedValkey", "InvalidMessage", "InvalidSessionId", "MemoryStore", "MetaChanged", "OpenedTurn", "RedisStore",
+    "SessionStore",
     "SessionSummary", "StoreError", "StoreHandle", "StoreUnavailable", "StoredDict", "embedded_server",
     "new_session_id", "open_store", "release_embedded", "socket_path_for", "stamp", "translate",
     "validate_session_id", "valkey_binary",

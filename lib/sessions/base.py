@@ -67,6 +67,16 @@ class StoreUnavailable(StoreError):
         self.reason = reason or message
 
 
+class MetaChanged(StoreError):
+    """``open_turn(expect=...)``: a meta field no longer holds the value the caller decided on; nothing was
+    written. ``meta`` is the session meta as it is now, to decide again from."""
+
+    def __init__(self, meta: dict[str, str], names: Iterable[str]) -> None:
+        super().__init__(f"The session meta changed since it was read ({', '.join(sorted(names))}); read it "
+                         "again and retry.")
+        self.meta = meta
+
+
 def validate_session_id(session_id: object) -> str:
     """Return the id unchanged, or raise InvalidSessionId."""
     if not isinstance(session_id, str) or not SESSION_ID_PATTERN.fullmatch(session_id):
@@ -248,7 +258,7 @@ class SessionStore(Protocol):
     def begin_turn(self, session_id: str, message: Mapping[str, Any]) -> tuple[dict[str, Any], int]: ...
 
     def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
-                  newest_record: bool = False) -> OpenedTurn: ...
+                  newest_record: bool = False, expect: Mapping[str, str | None] | None = None) -> OpenedTurn: ...
 
     def close_turn(self, session_id: str, *, turn: int, reply: Mapping[str, Any] | None,
                    record: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> dict[str, Any] | None: ...

@@ -11,6 +11,7 @@ from typing import Any
 
 from lib.sessions.base import (
     BEGUN_WINDOW,
+    MetaChanged,
     OpenedTurn,
     SessionSummary,
     check_limits,
@@ -159,11 +160,19 @@ class MemoryStore:
     # fails the turn's call the way a store outage would): under the lock, so each is atomic here too.
 
     def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
-                  newest_record: bool = False) -> OpenedTurn:
-        """Read the history and meta, store the user message with the next turn number and set ``meta``."""
+                  newest_record: bool = False, expect: Mapping[str, str | None] | None = None) -> OpenedTurn:
+        """Read the history and meta, store the user message with the next turn number and set ``meta``.
+
+        ``expect``: meta values (None: absent) the caller decided on; if one differs (and is not the value this
+        call sets), nothing is written and MetaChanged carries the meta as it is."""
         check_meta_names(meta or {})
         with self._lock:
             history, before = self.get_history(session_id), self.get_meta(session_id)
+            # A field already holding what this call sets passes: a resent call finds what its first attempt wrote.
+            sets = meta or {}
+            if any(before.get(name) != value and (before.get(name) is None or before.get(name) != sets.get(name))
+                   for name, value in (expect or {}).items()):
+                raise MetaChanged(before, expect or {})
             newest = self.get_turns(session_id, -1) if newest_record else []
             stored, turn = self.begin_turn(session_id, message)
             self.set_meta(session_id, **{k: v for k, v in (meta or {}).items() if v is not None})

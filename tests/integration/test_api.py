@@ -525,12 +525,13 @@ def test_store_down_is_503(guarded):
         sid = chat(client, "Hello")["sessionId"]
         valkey.stop()
         assert_error(client.get("/api/health"), 503, "store_unavailable")
-        # A turn on an existing session first reads the settings its last turn ran with; with the store down
-        # that read fails before anything is written, so the 503 is the plain "store unavailable".
-        assert_error(client.post("/api/chat", json={"message": "Hello", "sessionId": sid}), 503,
-                     "store_unavailable")
-        # A new session has no settings to read: its first store call already writes (read, store and
-        # number the message in one script), so a failed call may have stored it, and the 503 says so.
+        # This server opened the session's last turn, so it knows the settings that turn ran with and reads
+        # nothing first: the turn's first store call already writes (read, store and number the message in
+        # one script, which checks those settings), so a failed call may have stored it, and the 503 says so.
+        error = assert_error(client.post("/api/chat", json={"message": "Hello", "sessionId": sid}), 503,
+                             "message_not_sent")
+        assert error["sessionId"] == sid and "may be saved" in error["message"]
+        # The same for a new session, which has no settings to read.
         error = assert_error(client.post("/api/chat", json={"message": "Hello"}), 503, "message_not_sent")
         assert "may be saved" in error["message"]
         assert_error(client.get(f"/api/chat/{sid}"), 503, "store_unavailable")

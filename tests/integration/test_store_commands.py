@@ -93,6 +93,10 @@ def test_a_chat_turn_costs_at_most_20_redis_commands(own_server, monkeypatch, pr
         # session's first turn, one for the turn-record list its closing write creates).
         expires = {case: c["expire"] for case, c in counts.items()}
         assert expires.pop("a new session's first turn") <= 6 and all(n <= 5 for n in expires.values()), expires
+        # The session's meta is read once per turn, by the turn's opening script (which also checks the settings
+        # this server decided from): no separate read before it on a session this server has answered.
+        reads = {case: c["hgetall"] for case, c in counts.items()}
+        assert all(n == 1 for n in reads.values()), reads
     finally:
         fake.stop()
         client.close()

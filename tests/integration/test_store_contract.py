@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from lib.core import HistoryLabError
-from lib.sessions import InvalidSessionId, MemoryStore, RedisStore, SessionStore
+from lib.sessions import InvalidSessionId, MemoryStore, MetaChanged, RedisStore, SessionStore
 
 BAD_IDS = ["", "x" * 129, "a b", "../x", "a:b", "{x}", "é", None, 42]
 
@@ -315,6 +315,28 @@ def test_a_resent_open_turn_keeps_its_number_and_history_and_stores_once(store):
     assert (again.turn, again.resent, [m["id"] for m in again.history]) == (first.turn, True, ["e1"])
     assert [m["id"] for m in store.get_history("s1")] == ["e1", "q1"]
     assert store.open_turn("s1", {"role": "user", "content": "next"}).turn == first.turn + 1
+
+
+def test_open_turn_writes_nothing_when_an_expected_meta_value_changed(store):
+    store.open_turn("s1", {"role": "user", "content": "first"}, meta={"settings": "A"})
+    before = (store.get_history("s1"), store.turn_count("s1"))
+    with pytest.raises(MetaChanged) as changed:
+        store.open_turn("s1", {"role": "user", "content": "q"}, meta={"settings": "B"}, expect={"settings": "old"})
+    assert changed.value.meta["settings"] == "A"  # what the caller decides again from
+    assert (store.get_history("s1"), store.turn_count("s1"), store.get_meta("s1")["settings"]) == (*before, "A")
+    with pytest.raises(MetaChanged):  # absent expected, present found
+        store.open_turn("s1", {"role": "user", "content": "q"}, expect={"settings": None})
+    with pytest.raises(MetaChanged):  # present expected, absent found
+        store.open_turn("s2", {"role": "user", "content": "q"}, expect={"settings": "A"})
+    assert store.get_history("s2") == []
+    assert store.open_turn("s3", {"role": "user", "content": "q"}, expect={"settings": None}).turn == 1
+    opened = store.open_turn("s1", {"role": "user", "content": "q", "id": "q1"}, meta={"settings": "B"},
+                             expect={"settings": "A"})
+    assert opened.turn == 2 and store.get_meta("s1")["settings"] == "B"
+    # A resent call finds what its first attempt wrote (B, not the A it expected) and gets its number back.
+    again = store.open_turn("s1", opened.message, meta={"settings": "B"}, expect={"settings": "A"})
+    assert (again.turn, again.resent) == (2, True)
+    assert [m["content"] for m in store.get_history("s1")] == ["first", "q"]
 
 
 def test_close_turn_stores_reply_record_and_meta_idempotently(store):

@@ -108,9 +108,11 @@ end
 
 # ARGV: 1 ttl, 2 cap, 3 now, 4 session_id, 5 use_index, 6 new_epoch, 7 known_epoch, 8 known_first,
 #       9 known_end, 10 read (1: return the history's new tail), 11 last_turn (1: return the newest turn
-#       record), 12 keep, 13 title, 14 message id, 15 message JSON, then meta (field, value) pairs.
-# Returns {epoch, first, from, entries, meta (flat, as before this call), turn, pushed (0: a resent call),
-#          newest turn record or ''}. ``entries`` is the list from relative index ``from`` before the push:
+#       record), 12 keep, 13 title, 14 message id, 15 message JSON, 16 expected fields (count), then
+#       (field, '' when absent or '=' .. value) per expected field, then meta (field, value) pairs.
+# Returns {epoch, first, from, entries, meta (flat, as before this call), turn, pushed (0: a resent call;
+#          -1: an expected field differs, nothing was written and only ``meta`` is set), newest turn record
+#          or ''}. ``entries`` is the list from relative index ``from`` before the push:
 # ``from`` > 0 only when the caller's cache (same epoch, absolute positions known_first..known_end) is
 # still a valid prefix. Within one epoch the list only grows at the tail and loses its head to the cap.
 OPEN = _COMMON + """
@@ -120,6 +122,20 @@ local meta = {}
 for i = 1, #flat, 2 do meta[flat[i]] = flat[i + 1] end
 if not meta['store:epoch'] and #flat > 0 then
   for name, value in pairs(migrate()) do meta[name] = value end
+end
+-- The caller decided on these fields (the settings a turn runs with): if one changed since, write nothing.
+-- A field already holding what this call sets passes: a resent call finds what its first attempt wrote.
+local n_expect = tonumber(ARGV[16])
+if n_expect > 0 then
+  local sets = {}
+  for i = 17 + 2 * n_expect, #ARGV, 2 do sets[ARGV[i]] = ARGV[i + 1] end
+  for i = 17, 16 + 2 * n_expect, 2 do
+    local value = meta[ARGV[i]]
+    local now_is = value and ('=' .. value) or ''
+    if now_is ~= ARGV[i + 1] and not (value and sets[ARGV[i]] == value) then
+      return {'', 0, 0, {}, flat, 0, -1, ''}
+    end
+  end
 end
 local epoch = meta['store:epoch']
 local first = tonumber(meta['store:first:messages'] or '0')
@@ -151,7 +167,7 @@ end
 if not epoch then epoch = ARGV[6]; set[#set + 1] = 'store:epoch'; set[#set + 1] = epoch end
 if not meta['created_at'] then set[#set + 1] = 'created_at'; set[#set + 1] = ARGV[3] end
 if ARGV[13] ~= '' and not meta['title'] then set[#set + 1] = 'title'; set[#set + 1] = ARGV[13] end
-for i = 16, #ARGV, 2 do set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+for i = 17 + 2 * n_expect, #ARGV, 2 do set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 redis.call('HSET', META, unpack(set))
 touch(ttl, now, ARGV[4], ARGV[5], 'GT', meta['store:comparisons'])
 return {epoch, first, from, entries, flat, turn, pushed, newest}
@@ -287,9 +303,14 @@ def write_args(common: Sequence[Any], *, full: bool, turn: int, keep: int, title
 
 
 def open_args(common: Sequence[Any], *, known: tuple[str, int, int], read: bool, newest_record: bool, keep: int,
-              title: str, message: tuple[str, str], meta: Mapping[str, str]) -> list[Any]:
-    """OPEN's ARGV: ``known`` is the caller's cached (epoch, first, end); ``message`` its (id, JSON)."""
-    args = [*common, *known, int(read), int(newest_record), keep, title, *message]
+              title: str, message: tuple[str, str], meta: Mapping[str, str],
+              expect: Mapping[str, str | None] | None = None) -> list[Any]:
+    """OPEN's ARGV: ``known`` is the caller's cached (epoch, first, end); ``message`` its (id, JSON); ``expect``
+    the meta values (None: absent) the call must find (or the value ``meta`` sets), or it writes nothing."""
+    expected = dict(expect or {})
+    args = [*common, *known, int(read), int(newest_record), keep, title, *message, len(expected)]
+    for name, value in expected.items():
+        args += [name, "" if value is None else "=" + value]
     for name, value in meta.items():
         args += [name, value]
     return args

@@ -35,6 +35,7 @@ from lib.core import redact_url
 from lib.sessions.base import (
     BEGUN_WINDOW,
     STORE_FIELD_PREFIX,
+    MetaChanged,
     OpenedTurn,
     SessionSummary,
     StoreError,
@@ -229,17 +230,20 @@ class RedisStore:
 
     @translate
     def open_turn(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
-                  newest_record: bool = False) -> OpenedTurn:
+                  newest_record: bool = False, expect: Mapping[str, str | None] | None = None) -> OpenedTurn:
         """Read the history (its new tail) and meta, store ``message`` with the next turn number, set ``meta``,
         and refresh the TTL of every session key: one atomic call.
 
         A resent call (same message id) stores nothing twice and gets the first attempt's number back.
         ``newest_record`` also returns the newest turn record (the cache-aware strategy's previous cut).
+        ``expect``: meta values (None: absent) the caller decided on; if one differs (and is not the value this
+        call sets: a resent call finds what its first attempt wrote), nothing is written and MetaChanged
+        carries the meta as it is.
         """
-        return self._open(session_id, message, meta=meta, newest_record=newest_record, read=True)
+        return self._open(session_id, message, meta=meta, newest_record=newest_record, read=True, expect=expect)
 
     def _open(self, session_id: str, message: Mapping[str, Any], *, meta: Mapping[str, Any] | None,
-              newest_record: bool, read: bool) -> OpenedTurn:
+              newest_record: bool, read: bool, expect: Mapping[str, str | None] | None = None) -> OpenedTurn:
         """open_turn; without ``read`` the history is not fetched (``history`` is empty) and the cache not touched."""
         (stored,), ((message_id, entry),), title = self._messages(session_id, [message])
         fields = dict(meta or {})
@@ -248,9 +252,11 @@ class RedisStore:
         args = open_args(self._common_args(session_id, time.time()), known=(cached.epoch, cached.first, cached.end),
                          read=read, newest_record=newest_record, keep=self.ids_kept, title=title or "",
                          message=(str(message_id), entry),  # deleting a field is set_meta's job:
-                         meta={k: meta_value(v) for k, v in fields.items() if v is not None})
+                         meta={k: meta_value(v) for k, v in fields.items() if v is not None}, expect=expect)
         epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
             keys=self._script_keys(session_id), args=args)
+        if int(pushed) < 0:
+            raise MetaChanged(_user_meta(flat), expect or {})
         self._touched_now(session_id)
         self._index_in_cluster(session_id, only_existing=False)
         history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw) if read else []
