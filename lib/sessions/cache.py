@@ -66,6 +66,18 @@ class ListCache:
             while len(self._lists) > self.max_lists:
                 self._lists.popitem(last=False)
 
+    def append_own(self, session_id: str, part: str, *, epoch: str, end: int, entry: Entry) -> bool:
+        """Add an entry this process just wrote at absolute position ``end``, when the cached list of ``epoch``
+        ends right there (so the server's list is exactly the cached one plus this entry); True when added."""
+        with self._lock:
+            cached = self._lists.get((session_id, part))
+            if cached is None or not epoch or cached.epoch != epoch or cached.end != end:
+                return False
+            self._lists[(session_id, part)] = cached.extended(epoch=epoch, first=cached.first,
+                                                              start=len(cached.entries), new=[entry])
+            self._lists.move_to_end((session_id, part))
+            return True
+
     def forget(self, session_id: str) -> None:
         with self._lock:
             for key in [key for key in self._lists if key[0] == session_id]:

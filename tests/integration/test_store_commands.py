@@ -97,6 +97,9 @@ def test_a_chat_turn_costs_at_most_20_redis_commands(own_server, monkeypatch, pr
         # this server decided from): no separate read before it on a session this server has answered.
         reads = {case: c["hgetall"] for case, c in counts.items()}
         assert all(n == 1 for n in reads.values()), reads
+        # Nor is the history read back: this server holds it, the messages its own turns stored included.
+        tails = {case: c["lrange"] for case, c in counts.items()}
+        assert not any(tails.values()), tails
     finally:
         fake.stop()
         client.close()

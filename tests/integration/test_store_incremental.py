@@ -114,3 +114,71 @@ def test_turn_records_are_read_incrementally_and_slices_read_only_their_range(re
     store.append_turn("s1", {"turn": 21})
     assert [t["turn"] for t in store.get_turns("s1")] == list(range(1, 22)) and fetched == [1]
     assert [t["turn"] for t in store.get_turns("s1", -3)] == [19, 20, 21] and fetched[-1] == 3
+
+
+@pytest.mark.parametrize("cap", [100_000, 7], ids=["no-trim", "ltrim-at-cap"])
+def test_a_turn_keeps_its_own_messages_and_still_reads_every_other_writers(redis_store, cap):
+    """A turn's opening and closing calls add the store's own writes to its cache when the server's list is
+    provably the cache plus them; whatever another writer slipped in, at any point of a turn, is still read."""
+    store = _fresh(redis_store, cap)
+    other = _fresh(redis_store, cap)
+    n = 0
+
+    def turn(*, between: bool = False, after_open: bool = False) -> None:
+        nonlocal n
+        if between:
+            other.append("t", {"role": "user", "content": f"other {n}"})
+        opened = store.open_turn("t", {"role": "user", "content": f"q {n}"})
+        if after_open:
+            other.append("t", {"role": "user", "content": f"other late {n}"})
+        store.close_turn("t", turn=opened.turn, reply={"role": "assistant", "content": f"a {n}"},
+                         record={"turn": opened.turn})
+        n += 1
+        # What this store hands out (its cache, warm) is exactly what a store with no cache reads.
+        assert [m["content"] for m in store.get_history("t")] == [m["content"] for m in _fresh(store).get_history("t")]
+
+    for _ in range(4):
+        turn()
+    turn(between=True)
+    turn(after_open=True)
+    for _ in range(min(cap // 2 + 3, 10)):  # with cap 7, past the cap, where lengths no longer prove the list
+        turn()
+    turn(after_open=True)
+    turn(between=True)
+    contents = [m["content"] for m in _fresh(store).get_history("t")]
+    assert contents[-2:] == [f"q {n - 1}", f"a {n - 1}"] and len(contents) == min(cap, len(set(contents)))
+
+
+def test_a_turn_on_a_session_this_store_has_read_reads_no_history_back(redis_store):
+    store = _fresh(redis_store)
+    store.open_turn("w", {"role": "user", "content": "q0"})
+    store.close_turn("w", turn=1, reply={"role": "assistant", "content": "a0"}, record={"turn": 1})
+
+    def lranges() -> int:
+        return int(store.client.info("commandstats").get("cmdstat_lrange", {}).get("calls", 0))
+
+    before = lranges()
+    opened = store.open_turn("w", {"role": "user", "content": "q1"})
+    assert [m["content"] for m in opened.history] == ["q0", "a0"] and opened.turn == 2
+    assert lranges() == before  # its cache held the whole history, its own writes included
+    _fresh(store).append("w", {"role": "user", "content": "other"})
+    store.close_turn("w", turn=2, reply={"role": "assistant", "content": "a1"}, record={"turn": 2})
+    opened = store.open_turn("w", {"role": "user", "content": "q2"})
+    assert [m["content"] for m in opened.history] == ["q0", "a0", "q1", "other", "a1"]
+    assert lranges() == before + 1  # another writer's message: the tail is read
+
+
+def test_another_writers_entries_hidden_by_the_cap_behind_an_unchanged_length_are_still_read(redis_store):
+    """At the cap a push also trims, so the list's length alone cannot show what another writer added
+    between a turn's opening and closing calls: the closing call must not take its reply as the only change."""
+    cap = 7
+    store, other = _fresh(redis_store, cap), _fresh(redis_store, cap)
+    for n in range(cap - 2):
+        other.append("u", {"role": "user", "content": f"old {n}"})
+    store.get_history("u")
+    opened = store.open_turn("u", {"role": "user", "content": "q"})  # cap - 1 entries now
+    other.append("u", {"role": "user", "content": "other 1"}, {"role": "user", "content": "other 2"})  # trims one
+    store.close_turn("u", turn=opened.turn, reply={"role": "assistant", "content": "a"}, record={"turn": 1})
+    expected = [m["content"] for m in _fresh(store).get_history("u")]
+    assert expected[-4:] == ["q", "other 1", "other 2", "a"] and len(expected) == cap
+    assert [m["content"] for m in store.get_history("u")] == expected

@@ -9,7 +9,8 @@ given (all in one ``{S}`` hash slot), and so works in a cluster.
 
 What a turn costs (counted by the server, script bodies included; see bench/commands_per_turn.py):
 ``OPEN`` reads the meta and the new tail of the history, stores the user message with the next turn
-number, writes the meta fields the turn sets and refreshes the TTL of every session key: 12 commands.
+number, writes the meta fields the turn sets and refreshes the TTL of every session key: 11 commands, or 12
+when the caller's copy of the history misses entries (another writer's) and the tail is read.
 ``WRITE`` from ``close_turn`` stores the reply and the turn record without refreshing again (``OPEN`` did,
 seconds earlier, and every key of the session shares that expiry): 5 commands. A key a closing write has
 to create (the first turn record, or a session that expired mid-turn) gets its TTL in the same call.
@@ -112,9 +113,10 @@ end
 #       (field, '' when absent or '=' .. value) per expected field, then meta (field, value) pairs.
 # Returns {epoch, first, from, entries, meta (flat, as before this call), turn, pushed (0: a resent call;
 #          -1: an expected field differs, nothing was written and only ``meta`` is set), newest turn record
-#          or ''}. ``entries`` is the list from relative index ``from`` before the push:
-# ``from`` > 0 only when the caller's cache (same epoch, absolute positions known_first..known_end) is
-# still a valid prefix. Within one epoch the list only grows at the tail and loses its head to the cap.
+#          or '', the list's length right after the push (0: not pushed)}. ``entries`` is the list from
+# relative index ``from`` up to the pushed message (all of it when nothing was pushed): ``from`` > 0 only
+# when the caller's cache (same epoch, absolute positions known_first..known_end) is still a valid prefix.
+# Within one epoch the list only grows at the tail and loses its head to the cap.
 OPEN = _COMMON + """
 local ttl, cap, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local flat = redis.call('HGETALL', META)
@@ -133,29 +135,34 @@ if n_expect > 0 then
     local value = meta[ARGV[i]]
     local now_is = value and ('=' .. value) or ''
     if now_is ~= ARGV[i + 1] and not (value and sets[ARGV[i]] == value) then
-      return {'', 0, 0, {}, flat, 0, -1, ''}
+      return {'', 0, 0, {}, flat, 0, -1, '', 0}
     end
   end
 end
 local epoch = meta['store:epoch']
 local first = tonumber(meta['store:first:messages'] or '0')
-local from, entries = 0, {}
-if ARGV[10] == '1' then
+local from, entries, read = 0, {}, ARGV[10] == '1'
+if read then
   local known_first, known_end = tonumber(ARGV[8]), tonumber(ARGV[9])
   if epoch and epoch == ARGV[7] and known_first <= first and known_end >= first then from = known_end - first end
-  entries = redis.call('LRANGE', M, from, -1)
 end
 local newest = ''
 if ARGV[11] == '1' then newest = redis.call('LINDEX', T, -1) or '' end
 local set = {'updated_at', ARGV[3]}
-local turn, pushed = tonumber(meta['store:turn_seq'] or '0') + 1, 0
+local turn, pushed, pushed_len = tonumber(meta['store:turn_seq'] or '0') + 1, 0, 0
 local member = 'm:' .. ARGV[14]
 if redis.call('ZADD', IDS, 'NX', turn, member) == 1 then
   pushed = 1
-  local trimmed = trim(M, 'messages', redis.call('RPUSH', M, ARGV[15]), cap, tonumber(ARGV[12]))
+  local len = redis.call('RPUSH', M, ARGV[15])
+  pushed_len = len
+  -- The entries before the message the caller has not read yet (RPUSH gave the length, so a caller whose copy
+  -- is current costs no read at all), taken before the cap trims the head.
+  if read and from <= len - 2 then entries = redis.call('LRANGE', M, from, len - 2) end
+  local trimmed = trim(M, 'messages', len, cap, tonumber(ARGV[12]))
   if trimmed then set[#set + 1] = 'store:first:messages'; set[#set + 1] = trimmed end
   set[#set + 1] = 'store:turn_seq'; set[#set + 1] = turn
 else
+  if read then entries = redis.call('LRANGE', M, from, -1) end
   local score = tonumber(redis.call('ZSCORE', IDS, member))
   if score >= 1 and score == math.floor(score) then
     turn = score  -- a resent call: the number its first attempt took
@@ -170,7 +177,7 @@ if ARGV[13] ~= '' and not meta['title'] then set[#set + 1] = 'title'; set[#set +
 for i = 17 + 2 * n_expect, #ARGV, 2 do set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
 redis.call('HSET', META, unpack(set))
 touch(ttl, now, ARGV[4], ARGV[5], 'GT', meta['store:comparisons'])
-return {epoch, first, from, entries, flat, turn, pushed, newest}
+return {epoch, first, from, entries, flat, turn, pushed, newest, pushed_len}
 """
 
 # ARGV: 1 ttl, 2 cap, 3 now, 4 session_id, 5 use_index, 6 new_epoch, 7 full (1: refresh every key; 0: a

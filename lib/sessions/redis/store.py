@@ -253,13 +253,18 @@ class RedisStore:
                          read=read, newest_record=newest_record, keep=self.ids_kept, title=title or "",
                          message=(str(message_id), entry),  # deleting a field is set_meta's job:
                          meta={k: meta_value(v) for k, v in fields.items() if v is not None}, expect=expect)
-        epoch, first, start, raw, flat, turn, pushed, newest = self._open_script(
+        epoch, first, start, raw, flat, turn, pushed, newest, pushed_len = self._open_script(
             keys=self._script_keys(session_id), args=args)
         if int(pushed) < 0:
             raise MetaChanged(_user_meta(flat), expect or {})
         self._touched_now(session_id)
         self._index_in_cluster(session_id, only_existing=False)
         history = self._cached(session_id, "messages", cached, epoch, int(first), int(start), raw) if read else []
+        if read and pushed and int(start) + len(raw) == int(pushed_len) - 1:
+            # We hold every entry before our message: the server's list is ours plus it, so the next turn
+            # need not read it back (positions are absolute: ``first`` before any trim, as the read used).
+            self._cache.append_own(session_id, "messages", epoch=epoch, end=int(first) + int(pushed_len) - 1,
+                                   entry=decode_entry(entry))
         if not pushed:
             history = history_before(history, message_id)
         record = decode_entry(newest) if newest else None
@@ -277,8 +282,15 @@ class RedisStore:
         refreshed again (open_turn did), except for a key this call creates.
         """
         stored, entries, _ = self._messages(session_id, [reply] if reply is not None else [])
-        self._write(session_id, messages=entries, turns=[(turn_key(record), encode(record, "turn record"))],
-                    meta=meta, full=False, turn=turn)
+        held = self._cache.get(session_id, "messages")
+        length, _, _ = self._write(session_id, messages=entries,
+                                   turns=[(turn_key(record), encode(record, "turn record"))], meta=meta, full=False,
+                                   turn=turn)
+        # The list is what we hold plus this reply when its length says exactly that and the cap trimmed
+        # nothing (only a trim could hide another writer's entry behind an unchanged length).
+        if entries and length == len(held.entries) + 1 < self.max_messages:
+            self._cache.append_own(session_id, "messages", epoch=held.epoch, end=held.end,
+                                   entry=decode_entry(entries[0][1]))
         return stored[0] if stored else None
 
     # -- messages ------------------------------------------------------------------------------------
