@@ -25,8 +25,8 @@ _SESSION_PARAM = {"name": "session_id", "in": "path", "required": True,
 _STATUS_TEXT = {
     400: f"Invalid JSON, missing or empty message, a message, message content or system prompt over "
          f"{MAX_CONTENT_CHARS:,} characters, invalid session id, invalid model name, unknown provider or strategy, "
-         f"a budget or reserve over {MAX_BUDGET:,} tokens, or a budget too small for the newest message "
-         "(with the numbers).",
+         f"a budget or reserve over {MAX_BUDGET:,} tokens, a budget too small for the newest message "
+         "(with the numbers), or pinned/leftOut turns that do not exist or conflict.",
     401: "Missing or wrong bearer token (HISTORY_LAB_API_TOKEN is set on the server).",
     403: "Not a loopback client and HISTORY_LAB_API_TOKEN is not set on the server; or an Origin header that "
          "is not this app's own (a web page on another site or another port).",
@@ -69,6 +69,12 @@ _CHAT_REQUEST = {
         "budget": _BUDGET, "reserve": _RESERVE,
         "stream": {"type": "boolean", "description": "Answer with Server-Sent Events: 'delta' events "
                    "({text}), then 'done' (the ChatResponse) or 'error' (an Error plus status)."},
+        "pinned": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000,
+                   "description": "'You choose': turn numbers always sent, whatever the budget (whole-turn "
+                   "strategies). Given, pinned and leftOut replace the session's stored choice; omitted, it "
+                   "is kept."},
+        "leftOut": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000,
+                    "description": "'You choose': turn numbers never sent."},
     },
 }
 _CHAT_RESPONSE = {
@@ -103,6 +109,7 @@ _CHAT_RESPONSE = {
                       "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
         "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
                     "key); null when no request was made."},
+        "pinned": _STRING_LIST, "leftOut": _STRING_LIST, "notes": _STRING_LIST,
     },
 }
 

@@ -72,7 +72,7 @@ def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTur
         budget=budget, reserve_tokens=reserve,
         model=body.model or (stored.model if stored and same_provider else None),
         max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
-        max_reply_chars=settings.max_reply_chars,
+        max_reply_chars=settings.max_reply_chars, pinned_turns=body.pinned, left_out_turns=body.left_out,
     )
     prepared = start_turn(store, provider, request)
     prepared.guard = guard
@@ -116,6 +116,8 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "usage": meta.get("usage"),
         "sent": prepared.sent_ids,
         "dropped": prepared.dropped_ids,
+        "pinned": list(prepared.trim.pinned_ids) if prepared.trim else [],
+        "leftOut": list(prepared.trim.left_out_ids) if prepared.trim else [],
         "tokens": counts,
         "cost": _cost(prepared.model, meta),
         "provider": meta.get("provider") or _get(record, "provider"),
@@ -123,6 +125,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "strategy": prepared.request.strategy,
         "timings": meta.get("timings"),
         "problems": list(_problems(prepared, record)),
+        "notes": list(result.notes),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
         "request": result.request,  # the body the adapter built and sent, as every page shows it

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from lib.chat.choice import choice_from_turns, ignored_note
 from lib.chat.interrupted import META_RUNNER, runner_token
 from lib.chat.request import TurnInterrupted, TurnRequest, TurnResult
 from lib.chat.saving import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write
@@ -36,7 +37,16 @@ from lib.chat.server_state import (
 )
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
 from lib.chat.turn import PreparedTurn, payload_counts, problems_of
-from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
+from lib.context import (
+    MANUAL_STRATEGIES,
+    META_MANUAL_CHOICE,
+    STRATEGIES,
+    SYSTEM_ROLES,
+    ContextOverflowError,
+    ManualChoice,
+    compact_history,
+    trim_history,
+)
 from lib.core import (
     HistoryLabError,
     SessionSettings,
@@ -98,6 +108,13 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
         raise MessageTooLarge(len(request.user_text))
     session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
     model = request.model or provider.default_model
+    api_choice = None
+    if request.pinned_turns is not None or request.left_out_turns is not None:
+        # Checked before the message is stored: a choice naming turns that do not exist is a 400, not a turn.
+        # Only a request that names turns pays this read; the choice is then saved by the turn's opening call.
+        api_choice = choice_from_turns(store.get_history(session_id), store.turn_count(session_id),
+                                       pinned=request.pinned_turns or (), left_out=request.left_out_turns or (),
+                                       strategy=request.strategy)
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
     # The prompt is stored once per distinct text; each turn record keeps only its hash.
@@ -105,6 +122,8 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
     # How this turn was made, so a reload, a shared link and the API show the session under its own settings.
     prompt |= SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
                               provider=provider.name, model=model, system_prompt=system_text).meta_fields()
+    if api_choice is not None:
+        prompt[META_MANUAL_CHOICE] = api_choice.to_meta()
     # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
     # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
     # retry after an attempt whose answer was lost (the server died between storing and replying) resends
@@ -119,12 +138,17 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
         raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     history, meta, user, turn = opened.history, opened.meta, opened.message, opened.turn
     cut = _previous_cut(opened.newest_record) if request.strategy == "cache-aware" else None
+    choice = api_choice if api_choice is not None else ManualChoice.from_meta(meta)
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
                             trim=None, history_positions=id_positions(history))
     chain = chain_for(provider, request.server_state, meta, history)
     if chain.note:
         prepared.notes.append(chain.note)
+    note = ignored_note(choice, strategy=request.strategy, server_side=chain.live)
+    if note:
+        prepared.notes.append(note)
+    prepared.choice = choice if choice and not note else ManualChoice()
     try:
         _build(prepared, system, history, chain, meta=meta, cut=cut)
     except ContextOverflowError as exc:
@@ -165,8 +189,12 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
                           next_id=next((m.get("id") for m in after if m.get("role") == "user"), None))
         prepared.compaction, trim = compaction, compaction.trim
     else:
+        choice = prepared.choice if request.strategy in MANUAL_STRATEGIES and not chain.live else None
         trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,
-                            reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut)
+                            reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut,
+                            choice=choice)
+        if choice:
+            prepared.notes.extend(trim.notes)
     conversation = chain.conversation_id
     kept = trim.kept
     prepared.server_held_ids = held_by_chain(prepared.store, prepared.session_id, history,

@@ -65,6 +65,10 @@ class TurnRequest:
     compaction_threshold: int | None = None
     stream_time_limit: float | None = None
     max_reply_chars: int | None = MAX_REPLY_CHARS
+    # "You choose" by turn number (the API's form): given, they replace the session's stored choice (checked
+    # before the message is stored); None uses the stored one (the chat page sets it turn by turn).
+    pinned_turns: tuple[int, ...] | None = None
+    left_out_turns: tuple[int, ...] | None = None
 
 
 def truncation_note(limit: int) -> str:

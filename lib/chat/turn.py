@@ -24,7 +24,7 @@ from lib.chat.server_state import (
     lost_note,
     state_lost,
 )
-from lib.context import CompactionResult, ContextOverflowError, Summary, TrimResult, payload_problems
+from lib.context import CompactionResult, ContextOverflowError, ManualChoice, Summary, TrimResult, payload_problems
 from lib.core import (
     ReplyMeta,
     TurnRecord,
@@ -75,6 +75,7 @@ class PreparedTurn:
     chain: ServerChain = field(default_factory=ServerChain)
     compaction: CompactionResult | None = None
     notes: list[str] = field(default_factory=list)
+    choice: ManualChoice = field(default_factory=ManualChoice)  # the pinned and left-out turns applied
     resend: Callable[[PreparedTurn], None] | None = field(default=None, repr=False)
     guard: StreamGuard | None = field(default=None, repr=False)
     _reply: Reply | None = field(default=None, repr=False)
@@ -292,6 +293,9 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         assistant_id=assistant["id"] if assistant else None,
         sent=sent, dropped=dropped,
         sent_count=0 if not_sent else len(turn.payload), dropped_count=0 if not_sent else len(turn.dropped_ids),
+        pinned=id_ranges(list(turn.trim.pinned_ids), turn.history_positions) if turn.trim and not not_sent else (),
+        left_out=id_ranges(list(turn.trim.left_out_ids), turn.history_positions) if turn.trim and not not_sent
+        else (),
         system_sent=system_sent, system_hash=system_hash(system) if system_sent else None,
         estimate=counts["estimate"], exact=counts["exact"], encoding=counts["encoding"],
         approximate=counts["approximate"], usage=usage, strategy=request.strategy,

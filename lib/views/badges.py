@@ -55,6 +55,7 @@ def turn_badges(row: TurnRow) -> list[Badge]:
     if row.diff.removed:
         badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
                             "notice", ":material/content_cut:", "difference from the previous payload"))
+    badges += _manual(row)
     badges += _validity(row)
     if row.summary is not None:
         s = row.summary
@@ -124,6 +125,18 @@ def seed_belief(record: TurnRecord) -> str | None:
         return None
     refused = record.failed and record.error_type == "ContextLengthExceeded"
     return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
+def _manual(row: TurnRow) -> list[Badge]:
+    """"You choose": turns pinned and left out by hand, with the messages they hold."""
+    badges = []
+    pinned = sum(stop - start for start, stop in row.pinned_runs)
+    left_out = sum(stop - start for start, stop in row.left_out_runs)
+    if pinned:
+        badges.append(Badge(f"pinned by you: {pinned} message{'s' * (pinned != 1)} always sent", "notice",
+                            ":material/push_pin:", "turn record (You choose)"))
+    if left_out:
+        badges.append(Badge(f"left out by you: {left_out} message{'s' * (left_out != 1)} never sent", "notice",
+                            ":material/block:", "turn record (You choose)"))
+    return badges
 
 
 def _exact_label(row: TurnRow) -> str:
@@ -143,7 +156,9 @@ def _cache(row: TurnRow) -> Badge | None:
     icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(verdict.level,
                                                                                    ":material/cached:")
     source = f"{verdict.source}; {verdict.hint}" if verdict.hint else verdict.source
-    return Badge(verdict.text, _VERDICT_LEVELS[verdict.level], icon, source)
+    # What changed first in the prefix (lib.views.timeline.cache_reason), set only when the replay saw it break.
+    why = f": {row.cache_reason}" if row.cache_reason and verdict.level == "warning" else ""
+    return Badge(f"{verdict.text}{why}", _VERDICT_LEVELS[verdict.level], icon, source)
 
 
 def _cost(row: TurnRow) -> Badge:

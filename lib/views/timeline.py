@@ -101,17 +101,29 @@ class Timeline:
         for position in _positions(row.runs):
             index = len(blocks)
             blocks.append(self._block(position, index, counts, new=not _inside(position, row.previous_runs),
-                                      cached=index < cached))
+                                      cached=index < cached, pinned=_inside(position, row.pinned_runs)))
         return blocks
 
     def dropped_blocks(self, turn: int) -> list[Block]:
+        """The stored messages this turn did not send: trimmed, or left out by hand (``left_out``)."""
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
-        return [self._block(p, -1, counts, dropped=True) for p in _positions(row.dropped_runs)]
+        return [self._block(p, -1, counts, dropped=True, left_out=_inside(p, row.left_out_runs))
+                for p in _positions(row.dropped_runs)]
 
     def dropped_tokens(self, turn: int) -> int:
+        """Tokens of every stored message not sent, left-out ones included."""
         row = self.row(turn)
         return _counts_for(self._counts, self.history, row.record).span(row.dropped_runs)
+
+    def left_out_tokens(self, turn: int) -> int:
+        """Tokens of the stored messages left out by hand (a part of ``dropped_tokens``)."""
+        row = self.row(turn)
+        return _counts_for(self._counts, self.history, row.record).span(row.left_out_runs)
+
+    def pinned_tokens(self, turn: int) -> int:
+        row = self.row(turn)
+        return _counts_for(self._counts, self.history, row.record).span(row.pinned_runs)
 
     def request_body(self, turn: int) -> TurnBody:
         """The turn's request body, rebuilt through the adapter that sent it (none when no request was made)."""
@@ -128,7 +140,7 @@ class Timeline:
         return added, removed
 
     def _block(self, position: int, index: int, counts: _Counts, *, new: bool = False, cached: bool = False,
-               dropped: bool = False) -> Block:
+               dropped: bool = False, pinned: bool = False, left_out: bool = False) -> Block:
         message = self.history[position]
         preview = self._previews.get(position)
         if preview is None:  # one preview per message, however many turns draw it
@@ -137,7 +149,8 @@ class Timeline:
             head = content[: PREVIEW * 4] if isinstance(content, str) else content
             preview = self._previews[position] = safe_title(head, limit=PREVIEW)
         return Block(index, "message", str(message.get("role", "?")), counts.tokens[position], _id(message),
-                     self.message_turns[position], new=new, cached=cached, dropped=dropped, preview=preview)
+                     self.message_turns[position], new=new, cached=cached, dropped=dropped, preview=preview,
+                     pinned=pinned, left_out=left_out)
 
 
 # -- building ------------------------------------------------------------------------------------------------
@@ -170,19 +183,22 @@ def build_timeline(
     running = 0.0
     unpriced = 0
     previous: TurnRow | None = None  # the last turn that made a request: a refused one changed nothing
+    message_turns = _message_turns(history, records)
     for number, record in enumerate(records, start=1):
         row = _row(record, history, meta, positions, known, previous, counts, turn=record.turn or number)
-        previous = row if row.made_request else previous
         cache = session_cache.view(record, head=_head(row), runs=row.runs,
                                    tokens=_counts_for(counts, history, record).tokens)
+        row = replace(row, cache=cache)
+        row = replace(row, cache_reason=cache_reason(row, previous, message_turns))
+        previous = row if row.made_request else previous
         cost, source = _cost(record, history, positions)
         extra = row.summary.cost if row.new_summary and row.summary and row.summary.cost else 0.0
         if cost is None and not record.failed and not record.not_sent:
             unpriced += 1
         running += (cost or 0.0) + extra
-        row = replace(row, cache=cache, cost=cost, cost_source=source, running_total=running)
+        row = replace(row, cost=cost, cost_source=source, running_total=running)
         rows.append(replace(row, badges=tuple(turn_badges(row))))
-    return Timeline(rows, history, meta, _message_turns(history, records), running, unpriced, counts)
+    return Timeline(rows, history, meta, message_turns, running, unpriced, counts)
 
 
 def _row(
@@ -222,6 +238,7 @@ def _row(
         previous_runs=previous_runs, new_system=new_system, new_summary=new_summary, tokens=tokens,
         count_source=table.source, diff=diff, cache=CacheView(), cost=None, cost_source="", running_total=0.0,
         server_runs=server_runs,
+        pinned_runs=_runs(record.pinned, positions), left_out_runs=_runs(record.left_out, positions),
     )
 
 
@@ -319,6 +336,38 @@ def _summaries(meta: Mapping[str, str], given: Sequence[Summary]) -> dict[str, S
 
 
 # -- cost and badges -----------------------------------------------------------------------------------------
+
+
+def cache_reason(row: TurnRow, previous: TurnRow | None, message_turns: Sequence[int]) -> str | None:
+    """Why this payload's prefix differs from the previous one, when the cache broke: what changed first."""
+    if row.cache.status != "broken" or previous is None:
+        return None
+    reasons = []
+    if row.record.tools_hash != previous.record.tools_hash:
+        reasons.append("the tool definitions changed" if row.record.tools_hash and previous.record.tools_hash
+                       else "tool definitions were added" if row.record.tools_hash else "tool definitions removed")
+    if row.system != previous.system:
+        reasons.append("the system prompt changed")
+    if row.summary != previous.summary:
+        reasons.append("a new summary replaced old turns" if row.summary else "the summary was dropped")
+    was_sent = set(_positions(previous.runs))
+    left = {message_turns[p] for p in _positions(row.left_out_runs) if p in was_sent}
+    if left:
+        reasons.append(f"{_turn_words(left)} left out by you")
+    gone = was_sent - set(_positions(row.runs)) - set(_positions(row.left_out_runs))
+    if gone:
+        reasons.append(f"{_turn_words({message_turns[p] for p in gone})} trimmed")
+    last = max(was_sent, default=-1)
+    back = {message_turns[p] for p in _positions(row.runs) if p not in was_sent and p < last}
+    if back:
+        reasons.append(f"{_turn_words(back)} sent again")
+    return "; ".join(reasons) or None
+
+
+def _turn_words(turns: set[int]) -> str:
+    ordered = sorted(turns)
+    shown = ", ".join(map(str, ordered[:6])) + (f" and {len(ordered) - 6} more" if len(ordered) > 6 else "")
+    return f"turn {shown}" if len(ordered) == 1 else f"turns {shown}"
 
 
 def _cost(record: TurnRecord, history: Sequence[Message], positions: Mapping[str, int]) -> tuple[float | None, str]:
