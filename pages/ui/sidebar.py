@@ -15,8 +15,16 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import streamlit as st
 
-from lib.chat import CHAT_STRATEGIES
-from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
+from lib.chat import CHAT_STRATEGIES, manual_choice, save_manual_choice
+from lib.context import (
+    MANUAL_HELP,
+    MANUAL_LABEL,
+    MANUAL_STRATEGIES,
+    STRATEGIES,
+    STRATEGY_HELP,
+    STRATEGY_LABELS,
+    ManualChoice,
+)
 from lib.core import DEFAULT_PRICES, Price, SessionSettings, Settings, current_first, markdown_literal, model_label
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
@@ -313,6 +321,7 @@ def _trimming_section(cfg: Settings) -> None:
         st.session_state["sb_strategy"] = STRATEGIES[0]
     st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
                  help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
+    _manual_layer()
     options = sorted({*_budget_options(starting_budget(cfg)), int(st.session_state["sb_budget"])})
     st.select_slider("Token budget (context window)", options=options,
                      key="sb_budget", format_func=lambda n: f"{n:,}",
@@ -321,6 +330,30 @@ def _trimming_section(cfg: Settings) -> None:
                     help="Kept free inside the budget for the model's answer.")
     if st.session_state["sb_reserve"] >= st.session_state["sb_budget"]:
         st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
+
+
+def _manual_layer() -> None:
+    """"You choose" over the strategy: how many turns of this session are pinned or left out, and Clear."""
+    with error_boundary() as caught:
+        choice = manual_choice(store_handle().store, current_session_id())
+    if caught.error or not choice:
+        st.caption(f"**{MANUAL_LABEL}**: pin or leave out a turn with the buttons under your messages in the chat.",
+                   help=MANUAL_HELP)
+        return
+    applies = st.session_state["sb_strategy"] in MANUAL_STRATEGIES
+    where = "" if applies else f" Not applied with this strategy: choose {' or '.join(MANUAL_STRATEGIES)}."
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(f"**{MANUAL_LABEL}** over this strategy: 📌 {len(choice.pinned)} pinned · ⊘ {len(choice.left_out)} "
+                 f"left out.{where}", help=MANUAL_HELP)
+    right.button("Clear", key="sb_manual_clear", on_click=_clear_manual, type="tertiary",
+                 help="Hand every turn back to the strategy.")
+
+
+def _clear_manual() -> None:
+    with error_boundary(show=False) as caught:
+        save_manual_choice(store_handle().store, current_session_id(), ManualChoice())
+    if caught.error:
+        notice("error", f"Could not clear your choice: {describe_error(caught.error)}")
 
 
 def strategy_label(strategy: str) -> str:
