@@ -15,7 +15,7 @@ from starlette.requests import Request
 from lib.api.errors import MAX_BODY_BYTES, ApiError
 from lib.chat import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
 from lib.context import STRATEGIES
-from lib.core import BOUNDS
+from lib.core import BOUNDS, InvalidTools, ToolDef, parse_tools
 from lib.tokens import content_text
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
@@ -193,10 +193,19 @@ class ChatBody:
     stream: bool
     pinned: tuple[int, ...] | None = None  # "You choose" by turn number; None keeps the session's stored choice
     left_out: tuple[int, ...] | None = None
+    tools: tuple[ToolDef, ...] = ()
 
 
 CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy", "budget", "reserve", "stream",
-               "pinned", "leftOut")
+               "pinned", "leftOut", "tools")
+
+
+def tools(body: Mapping[str, Any]) -> tuple[ToolDef, ...]:
+    """``tools``: true (the standard set), false, or a list of definitions; 400 naming the tool and field."""
+    try:
+        return parse_tools(body.get("tools"))
+    except InvalidTools as exc:
+        raise ApiError(400, "invalid_field", str(exc)) from None
 MAX_CHOSEN_TURNS = 1_000
 
 
@@ -240,6 +249,7 @@ def chat_body(body: Mapping[str, Any]) -> ChatBody:
         stream=field(body, "stream", bool, False),
         pinned=turn_list(body, "pinned"),
         left_out=turn_list(body, "leftOut"),
+        tools=tools(body),
     )
 
 

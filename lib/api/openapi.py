@@ -75,6 +75,10 @@ _CHAT_REQUEST = {
                    "is kept."},
         "leftOut": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000,
                     "description": "'You choose': turn numbers never sent."},
+        "tools": {"oneOf": [{"type": "boolean"}, {"type": "array", "maxItems": 32, "items": {"type": "object"}}],
+                  "description": "Tool definitions sent with the request (tool_choice none): true for the "
+                  "standard set (get_weather, search_web, calculator), or a list of {name, description, "
+                  "parameters} (the Chat Completions shape is accepted too). Counted, cached, never trimmed."},
     },
 }
 _CHAT_RESPONSE = {
@@ -101,7 +105,8 @@ _CHAT_RESPONSE = {
         "sent": _STRING_LIST, "dropped": _STRING_LIST,
         "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
                                                     "exact": {"type": ["integer", "null"]},
-                                                    "encoding": {"type": "string"}}},
+                                                    "encoding": {"type": "string"},
+                                                    "tools": {"type": ["integer", "null"]}}},
         "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
         "problems": _STRING_LIST,
         "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "

@@ -73,6 +73,7 @@ def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTur
         model=body.model or (stored.model if stored and same_provider else None),
         max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
         max_reply_chars=settings.max_reply_chars, pinned_turns=body.pinned, left_out_turns=body.left_out,
+        tools=body.tools,
     )
     prepared = start_turn(store, provider, request)
     prepared.guard = guard
@@ -103,8 +104,9 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
     """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn."""
     record = result.record
     counts = {name: _get(record, name) for name in ("estimate", "exact", "encoding", "approximate")}
+    counts["tools"] = _get(record, "tool_tokens")
     if counts["estimate"] is None:
-        counts = payload_counts(prepared.payload, prepared.model)
+        counts = payload_counts(prepared.payload, prepared.model, prepared.request.tools)
     assistant = result.assistant_message or {}
     meta = assistant.get("meta") or {}
     return {

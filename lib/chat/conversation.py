@@ -54,10 +54,13 @@ from lib.core import (
     id_positions,
     read_turns,
     system_meta_field,
+    tools_meta_field,
+    tools_to_meta,
     wire_payload,
 )
 from lib.providers import Provider, ProviderOptions
 from lib.sessions import SessionStore, StoreUnavailable, new_session_id, stamp, validate_session_id
+from lib.tokens import EncodingUnavailable, count_tool_tokens
 
 __all__ = [  # the turn's parts moved to lib.chat.turn / lib.chat.saving; re-exported for existing callers
     "META_PREVIOUS_RESPONSE", "META_PREVIOUS_RESPONSE_MESSAGE", "META_SYSTEM_PROMPT", "SAVE_RETRY_SECONDS",
@@ -124,6 +127,8 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest) ->
                               provider=provider.name, model=model, system_prompt=system_text).meta_fields()
     if api_choice is not None:
         prompt[META_MANUAL_CHOICE] = api_choice.to_meta()
+    if request.tools:  # kept once per distinct set, like the system prompt; each record keeps only the hash
+        prompt[tools_meta_field(request.tools)] = tools_to_meta(request.tools)
     # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
     # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
     # retry after an attempt whose answer was lost (the server died between storing and replying) resends
@@ -174,14 +179,16 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
     # With a live server-side chain only the new message goes over the wire; the server holds the rest.
     candidates = [*system, user] if chain.live else [*system, *history, user]
     prepared.compaction = None
+    tool_tokens = _tool_tokens(prepared)
     if request.strategy == "summary" and not chain.live:
         summarizer = request.summarizer or summarizer_for(prepared.provider, model=prepared.model,
                                                           prices=request.prices)
         summary, note = usable_summary(meta, history)
         if note:
             prepared.notes.append(note)
+        # The tool definitions are sent with every payload: held like the reply's reserve, never compacted.
         compaction = compact_history(candidates, request.budget, model=prepared.model, summarizer=summarizer,
-                                     summary=summary, reserve_tokens=request.reserve_tokens,
+                                     summary=summary, reserve_tokens=request.reserve_tokens + tool_tokens,
                                      low_water=request.low_water)
         if compaction.compacted and compaction.summary is not None:
             after = compaction.trim.kept[compaction.trim.kept.index(compaction.summary.message()) + 1:]
@@ -192,7 +199,7 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
         choice = prepared.choice if request.strategy in MANUAL_STRATEGIES and not chain.live else None
         trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,
                             reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut,
-                            choice=choice)
+                            choice=choice, tool_tokens=tool_tokens)
         if choice:
             prepared.notes.extend(trim.notes)
     conversation = chain.conversation_id
@@ -241,6 +248,13 @@ def prompt_cache_key(session_id: str) -> str:
     return "history-lab-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
+def _tool_tokens(prepared: PreparedTurn) -> int:
+    try:
+        return count_tool_tokens(prepared.request.tools, prepared.model)
+    except EncodingUnavailable:
+        return 0  # the trimmer falls back to chars/4 too; the record says the count is an estimate
+
+
 def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int] | None, *, conversation: str | None,
              comparison: str | None = None) -> ProviderOptions:
     request, capabilities = prepared.request, prepared.provider.capabilities
@@ -256,6 +270,7 @@ def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int] | None, *
         current_turn=prepared.turn,
         prompt_cache_key=prompt_cache_key(prepared.session_id),
         cache_comparison_id=comparison,
+        tools=request.tools,
     )
 
 

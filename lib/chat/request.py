@@ -17,6 +17,7 @@ from lib.core import (
     MAX_REPLY_CHARS,
     HistoryLabError,
     Price,
+    ToolDef,
     TurnRecord,
 )
 
@@ -69,6 +70,8 @@ class TurnRequest:
     # before the message is stored); None uses the stored one (the chat page sets it turn by turn).
     pinned_turns: tuple[int, ...] | None = None
     left_out_turns: tuple[int, ...] | None = None
+    # Tool definitions offered with every request of this turn (lib.core.tools): counted, cached, never trimmed.
+    tools: tuple[ToolDef, ...] = ()
 
 
 def truncation_note(limit: int) -> str:

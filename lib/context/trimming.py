@@ -177,7 +177,9 @@ def trim_history(
     ``cut`` and ``low_water`` matter only for "cache-aware": pass the previous turn's ``TrimResult.cut``.
     ``choice`` ("You choose", lib.context.manual): turns pinned (always sent) and left out (never sent), for
     the whole-turn strategies. ``tool_tokens``: the tool definitions sent with the payload, counted by
-    ``lib.tokens.count_tool_tokens``; they are part of every payload, so the budget holds them first.
+    ``lib.tokens.count_tool_tokens``; they are part of every payload, so the budget holds them first. The
+    seed ignores them, as the tutorial's loop does (it counts message content only): its payload can then
+    be over budget, and the turn's badges say so.
     """
     if max_tokens <= 0 or reserve_tokens < 0 or tool_tokens < 0:
         raise ValueError("max_tokens must be positive and reserve_tokens and tool_tokens must not be negative")
@@ -187,9 +189,6 @@ def trim_history(
         raise ValueError(f"Pinned and left-out turns layer over the whole-turn strategies "
                          f"({', '.join(MANUAL_STRATEGIES)}), not {strategy!r}.")
     budget = max_tokens - reserve_tokens
-    if strategy == "seed" and tool_tokens:
-        raise ValueError("The seed strategy counts chars/4 of the messages only; it has no room for tool "
-                         "definitions. Use a whole-turn strategy with tools.")
     if strategy == "seed":
         # Imported here because lib.context.seed builds on this module (TrimResult, payload_problems).
         from lib.context.seed import seed_trim

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.core import WIRE_KEYS, Message, mask_then_cut, openai_chat_tools
 from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
 from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import Refused
@@ -66,13 +66,13 @@ class OpenAIChatProvider(RemoteProvider):
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
-        request = {
+        request: dict[str, Any] = {
             "model": model,
             "messages": [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages],
-            self.max_tokens_field: max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if options.tools:  # offered, never called: the lab shows what the definitions cost
+            request.update(tools=openai_chat_tools(options.tools), tool_choice="none")
+        request.update({self.max_tokens_field: max_tokens, "stream": True, "stream_options": {"include_usage": True}})
         if self.cache_options and has_cache_options(model):
             # Chat Completions accepts only the 30-minute TTL and no comparison for diagnostics (openai 3.57,
             # chat/completion_create_params.py); the Responses API offers both.

@@ -14,6 +14,7 @@ from lib.tokens.counting import (
     count_label,
     count_text,
     count_tokens,
+    count_tool_tokens,
     encoding_for,
     estimate_chat_tokens,
     estimate_tokens,
@@ -38,7 +39,7 @@ from lib.tokens.view import (
 __all__ = [
     "COMPARED_ENCODINGS", "DEFAULT_SEGMENT_LIMIT", "ESTIMATE_LABEL", "PRESETS", "REPLY_PRIMING", "TEXT_KINDS",
     "EncodingUnavailable", "choose_encoding", "clear_count_cache", "content_text", "count_chat_tokens",
-    "count_label", "count_text", "count_tokens", "encoding_for", "error_pct", "estimate_chat_tokens",
-    "estimate_tokens", "load_encoding", "message_breakdown", "message_kind", "message_tokens", "preload",
-    "segments_html", "summarize", "text_kind", "token_segments", "token_view"
+    "count_label", "count_text", "count_tokens", "count_tool_tokens", "encoding_for", "error_pct",
+    "estimate_chat_tokens", "estimate_tokens", "load_encoding", "message_breakdown", "message_kind",
+    "message_tokens", "preload", "segments_html", "summarize", "text_kind", "token_segments", "token_view"
 ]

@@ -21,7 +21,7 @@ import tiktoken
 from tiktoken.model import encoding_name_for_model
 
 # EncodingUnavailable and load_encoding are re-exported: callers import them from lib.tokens.counting.
-from lib.core import WIRE_KEYS
+from lib.core import WIRE_KEYS, ToolDef
 from lib.tokens.encodings import EncodingUnavailable, load_encoding, reset_encodings
 
 TOKENS_PER_MESSAGE = 3
@@ -32,11 +32,19 @@ FALLBACK_ENCODING = "o200k_base"
 # Per-text counts kept per encoding; past this many texts the older half is forgotten (amortised O(1)).
 COUNT_CACHE_LIMIT = 200_000
 
-CountSource = Literal["tiktoken", "endpoint", "provider", "estimate", "simulated"]
+CountSource = Literal["tiktoken", "tools", "endpoint", "provider", "estimate", "simulated"]
 ESTIMATE_LABEL = "estimate (chars/4)"
 ENDPOINT_LABEL = "exact (provider count endpoint)"
 PROVIDER_LABEL = "provider-reported (after the call)"
 SIMULATED_LABEL = "simulated"
+TOOL_FRAMING = "tool framing per the OpenAI cookbook"
+# The OpenAI cookbook's num_tokens_for_tools ("How to count tokens with tiktoken", section 7): the tokens a
+# Chat Completions request spends on tool definitions besides their text. Its gpt-4o constants serve every
+# o200k_base model, its gpt-4/gpt-3.5 ones every cl100k_base model.
+TOOL_CONSTANTS = {
+    "o200k_base": {"func_init": 7, "prop_init": 3, "prop_key": 3, "enum_init": -3, "enum_item": 3, "func_end": 12},
+    "cl100k_base": {"func_init": 10, "prop_init": 3, "prop_key": 3, "enum_init": -3, "enum_item": 3, "func_end": 12},
+}
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,13 @@ def count_label(source: CountSource, *, encoding: str | None = None, model: str 
     ``"tiktoken"`` with a ``model`` lets choose_encoding decide exact or approximate (``encoding`` defaults
     to the chosen one); with only an ``encoding`` it is an exact tiktoken count of that encoding.
     """
-    if source == "tiktoken":
+    if source in ("tiktoken", "tools"):
         choice = choose_encoding(model) if model else None
         name = encoding or (choice.name if choice else FALLBACK_ENCODING)
+        framing = f"; {TOOL_FRAMING}" if source == "tools" else ""
         if choice is not None and choice.approximate:
-            return f"approximate ({name} stands in for {model})"
-        return f"exact (tiktoken, {name})"
+            return f"approximate ({name} stands in for {model}{framing})"
+        return f"exact (tiktoken, {name}{framing})"
     labels = {"endpoint": ENDPOINT_LABEL, "provider": PROVIDER_LABEL, "estimate": ESTIMATE_LABEL,
               "simulated": SIMULATED_LABEL}
     if source not in labels:
@@ -175,6 +184,33 @@ def message_tokens(message: Mapping[str, Any], model: str) -> int:
 def count_chat_tokens(messages: Iterable[Mapping[str, Any]], model: str) -> int:
     """Exact prompt tokens of a Chat Completions payload (the cookbook's num_tokens_from_messages)."""
     return sum(message_tokens(m, model) for m in messages) + REPLY_PRIMING
+
+
+def count_tool_tokens(tools: Iterable[ToolDef], model: str) -> int:
+    """Tokens the tool definitions add to a request: the OpenAI cookbook's ``num_tokens_for_tools`` (each
+    function's "name:description" and each top-level parameter's "name:type:description", plus its framing
+    constants), in the model's encoding. Label it with ``count_label("tools", model=model)``."""
+    defs = list(tools)
+    if not defs:
+        return 0
+    name = choose_encoding(model).name
+    constants = TOOL_CONSTANTS.get(name, TOOL_CONSTANTS["o200k_base"])
+    total = constants["func_end"]
+    for tool in defs:
+        total += constants["func_init"] + _count(name, f"{tool.name}:{tool.description.removesuffix('.')}")
+        properties = tool.parameters.get("properties") or {}
+        if isinstance(properties, Mapping) and properties:
+            total += constants["prop_init"]
+            for key, spec in properties.items():
+                spec = spec if isinstance(spec, Mapping) else {}
+                total += constants["prop_key"]
+                enum = spec.get("enum")
+                if isinstance(enum, list):
+                    total += constants["enum_init"]
+                    total += sum(constants["enum_item"] + _count(name, str(item)) for item in enum)
+                description = str(spec.get("description", "")).removesuffix(".")
+                total += _count(name, f"{key}:{spec.get('type', '')}:{description}")
+    return total
 
 
 def estimate_chat_tokens(messages: Iterable[Mapping[str, Any]]) -> int:

@@ -55,6 +55,7 @@ def turn_badges(row: TurnRow) -> list[Badge]:
     if row.diff.removed:
         badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
                             "notice", ":material/content_cut:", "difference from the previous payload"))
+    badges += _tools(row)
     badges += _manual(row)
     badges += _validity(row)
     if row.summary is not None:
@@ -125,6 +126,18 @@ def seed_belief(record: TurnRecord) -> str | None:
         return None
     refused = record.failed and record.error_type == "ContextLengthExceeded"
     return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
+def _tools(row: TurnRow) -> list[Badge]:
+    """The tool definitions re-sent with this payload, and their tokens (never trimmed)."""
+    record = row.record
+    if not record.tools_hash:
+        return []
+    count = len(record.tool_names)
+    tokens = f" · {record.tool_tokens:,} tokens" if record.tool_tokens is not None else ""
+    source = count_label("tools", model=record.model) if record.model else "turn record"
+    return [Badge(f"{count} tool definition{'s' * (count != 1)} sent{tokens}, never trimmed", "info",
+                  ":material/build:", f"tokens: {source}")]
+
+
 def _manual(row: TurnRow) -> list[Badge]:
     """"You choose": turns pinned and left out by hand, with the messages they hold."""
     badges = []

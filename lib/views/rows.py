@@ -98,6 +98,8 @@ class TurnRow:
     badges: tuple[Badge, ...] = ()
     # Server-side history: the stored messages the server held and re-read for this request (not sent).
     server_runs: tuple[Run, ...] = ()
+    new_tools: bool = False  # the tool definitions differ from the previous turn's (or are new)
+    tools_first: bool = False  # the provider renders tools before the system prompt (Anthropic), else after
     pinned_runs: tuple[Run, ...] = ()  # sent because their turn is pinned
     left_out_runs: tuple[Run, ...] = ()  # not sent because their turn was left out by hand
     cache_reason: str | None = None  # why the prefix changed, when the cache broke (in words)

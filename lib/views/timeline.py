@@ -32,6 +32,7 @@ from typing import Any
 from lib.chat import TurnBody, turn_body
 from lib.context import Summary, per_message_counts
 from lib.core import Price, ReplyMeta, TurnRecord, id_positions, safe_title
+from lib.costs import PROFILES
 from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
 from lib.views.badges import turn_badges
 from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow, union_runs
@@ -86,18 +87,25 @@ class Timeline:
         return self.rows[n - 1] if n > 0 else None
 
     def blocks(self, turn: int) -> list[Block]:
+        """The payload's blocks in the order the provider renders them: the tool definitions and the system
+        prompt (in the provider's order, ``TurnRow.tools_first``), the summary, then the stored messages."""
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
         cached = row.cache.cached_messages
         blocks: list[Block] = []
-        if row.system is not None:
-            system = {"role": "system", "content": row.system}
-            blocks.append(Block(0, "system", "system", message_tokens(system, _model(row.record)), None, 0,
-                                new=row.new_system, cached=cached > 0, preview=safe_title(row.system, limit=PREVIEW)))
-        if row.summary is not None:
-            s = row.summary
-            blocks.append(Block(len(blocks), "summary", "summary", s.tokens, s.id, s.last_turn, new=row.new_summary,
-                                cached=cached > len(blocks), preview=safe_title(s.label, limit=PREVIEW)))
+        for kind, _, tokens in _front(row):
+            index = len(blocks)
+            if kind == "tools":
+                names = ", ".join(row.record.tool_names)
+                blocks.append(Block(index, "tools", "tools", tokens, None, 0, new=row.new_tools, cached=cached > index,
+                                    preview=safe_title(f"tool definitions: {names}", limit=PREVIEW)))
+            elif kind == "system":
+                blocks.append(Block(index, "system", "system", tokens, None, 0, new=row.new_system,
+                                    cached=cached > index, preview=safe_title(row.system or "", limit=PREVIEW)))
+            elif row.summary is not None:
+                s = row.summary
+                blocks.append(Block(index, "summary", "summary", tokens, s.id, s.last_turn, new=row.new_summary,
+                                    cached=cached > index, preview=safe_title(s.label, limit=PREVIEW)))
         for position in _positions(row.runs):
             index = len(blocks)
             blocks.append(self._block(position, index, counts, new=not _inside(position, row.previous_runs),
@@ -186,6 +194,7 @@ def build_timeline(
     message_turns = _message_turns(history, records)
     for number, record in enumerate(records, start=1):
         row = _row(record, history, meta, positions, known, previous, counts, turn=record.turn or number)
+        row = replace(row, tools_first=PROFILES[cache_profile_for(record, reference_model)[0]].tools_first)
         cache = session_cache.view(record, head=_head(row), runs=row.runs,
                                    tokens=_counts_for(counts, history, record).tokens)
         row = replace(row, cache=cache)
@@ -210,7 +219,7 @@ def _row(
     summary = summaries.get(record.summary_id) if record.summary_id else None
     table = _counts_for(counts, history, record)
     model = _model(record)
-    tokens = table.span(runs) + REPLY_PRIMING + (summary.tokens if summary else 0)
+    tokens = table.span(runs) + REPLY_PRIMING + (summary.tokens if summary else 0) + (record.tool_tokens or 0)
     if system is not None:
         tokens += message_tokens({"role": "system", "content": system}, model)
     if record.not_sent or (record.failed and not record.sent_count):
@@ -226,10 +235,13 @@ def _row(
     context = union_runs(runs, server_runs)
     new_system = system is not None and system != before_system
     new_summary = summary is not None and summary != before_summary
+    before_tools = previous.record.tools_hash if previous else None
+    new_tools = record.tools_hash is not None and record.tools_hash != before_tools
     diff = TurnDiff(
-        added=_outside(runs, previous_runs) + int(new_system) + int(new_summary),
+        added=_outside(runs, previous_runs) + int(new_system) + int(new_summary) + int(new_tools),
         removed=_outside(previous_runs, context) + int(before_system is not None and system != before_system)
-        + int(before_summary is not None and summary != before_summary),
+        + int(before_summary is not None and summary != before_summary)
+        + int(before_tools is not None and record.tools_hash != before_tools),
         tokens=tokens - (previous.tokens if previous else 0),
         kept_by_server=sum(b - a for a, b in server_runs) if record.server_kept else None,
     )
@@ -239,6 +251,7 @@ def _row(
         count_source=table.source, diff=diff, cache=CacheView(), cost=None, cost_source="", running_total=0.0,
         server_runs=server_runs,
         pinned_runs=_runs(record.pinned, positions), left_out_runs=_runs(record.left_out, positions),
+        new_tools=new_tools,
     )
 
 
@@ -254,15 +267,25 @@ def _server_runs(record: TurnRecord, previous: TurnRow | None, positions: Mappin
     return union_runs(previous.context_runs, ((reply, reply + 1),) if reply is not None else ())
 
 
-def _head(row: TurnRow) -> list[tuple[Message, int]]:
-    """The system prompt and summary sent before the stored messages, with their tokens."""
-    head: list[tuple[Message, int]] = []
+def _front(row: TurnRow) -> list[tuple[str, Message, int]]:
+    """What is sent before the stored messages, in the provider's order, with tokens: the tool definitions
+    and the system prompt (tools first for Anthropic, after the system prompt for OpenAI), then the summary."""
+    front: list[tuple[str, Message, int]] = []
+    if row.record.tools_hash:
+        # Its rendered form, for the cache, is the hash: equal hashes, byte-identical definitions.
+        front.append(("tools", {"role": "tools", "content": row.record.tools_hash}, row.record.tool_tokens or 0))
     if row.system is not None:
         system = {"role": "system", "content": row.system}
-        head.append((system, message_tokens(system, _model(row.record))))
+        front.insert(0 if not row.tools_first else len(front),
+                     ("system", system, message_tokens(system, _model(row.record))))
     if row.summary is not None:
-        head.append((row.summary.message(), row.summary.tokens))
-    return head
+        front.append(("summary", row.summary.message(), row.summary.tokens))
+    return front
+
+
+def _head(row: TurnRow) -> list[tuple[Message, int]]:
+    """The front of the payload (tools, system prompt, summary) as the cache replay takes it."""
+    return [(message, tokens) for _, message, tokens in _front(row)]
 
 
 def _model(record: TurnRecord) -> str:

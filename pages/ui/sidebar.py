@@ -25,7 +25,17 @@ from lib.context import (
     STRATEGY_LABELS,
     ManualChoice,
 )
-from lib.core import DEFAULT_PRICES, Price, SessionSettings, Settings, current_first, markdown_literal, model_label
+from lib.core import (
+    DEFAULT_PRICES,
+    TOOL_SET,
+    Price,
+    SessionSettings,
+    Settings,
+    ToolDef,
+    current_first,
+    markdown_literal,
+    model_label,
+)
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from pages.ui import style
@@ -51,7 +61,7 @@ MAX_OUTPUT_TOKENS = 1024
 TEACHING_BUDGET = 1_000
 _LIBRARY_BUDGET = next(f.default for f in fields(Settings) if f.name == "default_budget")
 KEPT_KEYS = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve", "sb_strict",
-             "sb_prompt_caching", "sb_reference_model")
+             "sb_prompt_caching", "sb_reference_model", "sb_tools")
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class SidebarChoices:
     strict: bool = True  # reject what a strict API would (offline: an assistant-first payload)
     prompt_caching: bool = False  # only ever True for a provider whose capabilities offer it
     reference_model: str | None = None  # the model a simulated-cache (offline) provider is priced as
+    tools: tuple[ToolDef, ...] = ()  # tool definitions offered with every request (lib.core.TOOL_SET)
 
     @property
     def trim_strategy(self) -> str:
@@ -112,6 +123,7 @@ def _init_state(cfg: Settings, default_provider: str) -> None:
     st.session_state.setdefault("sb_strict", True)
     st.session_state.setdefault("sb_prompt_caching", False)
     st.session_state.setdefault("sb_reference_model", cfg.reference_model)
+    st.session_state.setdefault("sb_tools", False)
 
 
 def sidebar_choices() -> SidebarChoices:
@@ -135,6 +147,7 @@ def sidebar_choices() -> SidebarChoices:
         prompt_caching=bool(capabilities and capabilities.prompt_caching and st.session_state["sb_prompt_caching"]),
         reference_model=str(st.session_state["sb_reference_model"])
         if capabilities and capabilities.simulated_cache else None,
+        tools=TOOL_SET if st.session_state["sb_tools"] else (),
     )
 
 
@@ -175,6 +188,7 @@ def render_sidebar() -> SidebarChoices:
         _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
                      help="Sent at the top of every payload. It is not stored as a history message.")
+        tools_toggle("sb_tools")
         _session_section()
         _store_section()
     return sidebar_choices()
@@ -228,6 +242,16 @@ def _settings_changed_notice(stored: SessionSettings | None) -> None:
         st.info(f"Changed since this session's last turn: {markdown_literal(', '.join(changed))}. The next turn "
                 "uses the new settings; the turns so far keep the ones they ran with (each turn's record says "
                 "which).", icon=":material/tune:")
+def tools_toggle(key: str) -> bool:
+    """"Send tool definitions" with the definitions as JSON; the chat's and Compare's switch."""
+    on = st.toggle("Send tool definitions", key=key,
+                   help="Offer three small tools (get_weather, search_web, calculator) with every request, in "
+                        "each provider's own shape, with tool_choice none: the lab shows what the definitions "
+                        "cost (counted, cached, never trimmed), it does not run tools.")
+    if on:
+        with st.expander(f"The {len(TOOL_SET)} tool definitions (JSON)"):
+            st.json([t.to_json() for t in TOOL_SET], expanded=2)
+    return bool(on)
 
 
 def _session_section() -> None:

@@ -1,0 +1,83 @@
+"""Tool definitions on the wire, through the real SDKs against tests/support/fake_llm.py: each provider's own
+shape, tool_choice "none", re-sent on every request (a server-side chain too), counted by the count endpoints;
+and a whole chat turn that counts them, keeps them through trimming and records them."""
+
+from __future__ import annotations
+
+from lib.chat import TurnRequest, run_turn
+from lib.core import TOOL_SET, read_turns
+from lib.providers import ProviderOptions
+from lib.sessions import MemoryStore
+from lib.tokens import count_chat_tokens, count_tool_tokens
+from tests.support.fake_llm import wire_provider as provider
+from tests.support.fake_llm_events import PER_ITEM, PER_SYSTEM, PER_TOOL
+
+SYSTEM = {"role": "system", "content": "Be brief."}
+USER = {"role": "user", "content": "Weather in Lisbon on Friday?"}
+TOOLS = ProviderOptions(tools=TOOL_SET)
+WEATHER = TOOL_SET[0]
+
+
+def test_chat_completions_sends_function_tools_with_tool_choice_none(fake_llm):
+    reply = provider("openai", fake_llm).stream([SYSTEM, USER], model="gpt-5.4-mini", options=TOOLS)
+    "".join(reply)
+    body = fake_llm.bodies("/chat/completions")[0]
+    assert body["tools"][0] == {"type": "function", "function": {
+        "name": "get_weather", "description": WEATHER.description, "parameters": dict(WEATHER.parameters)}}
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather", "search_web", "calculator"]
+    assert body["tool_choice"] == "none" and reply.request == body
+    assert reply.usage.input_tokens == 2 * PER_ITEM + 3 * PER_TOOL  # the server billed the definitions
+
+
+def test_responses_sends_flat_function_tools_on_every_chained_request(fake_llm):
+    responses = provider("openai-responses", fake_llm)
+    first = responses.stream([SYSTEM, USER], model="gpt-5.4-mini", options=TOOLS)
+    "".join(first)
+    chained = responses.stream([SYSTEM, USER, {"role": "assistant", "content": "x"}, USER], model="gpt-5.4-mini",
+                               options=ProviderOptions(tools=TOOL_SET, previous_response_id=first.response_id))
+    "".join(chained)
+    for body in fake_llm.bodies("/responses"):
+        assert body["tools"][0] == {"type": "function", "name": "get_weather", "description": WEATHER.description,
+                                    "parameters": dict(WEATHER.parameters), "strict": False}
+        assert body["tool_choice"] == "none"
+    counted = responses.count_tokens([SYSTEM, USER], "gpt-5.4-mini", options=TOOLS)
+    assert fake_llm.bodies("/responses/input_tokens")[0]["tools"] == fake_llm.bodies("/responses")[0]["tools"]
+    assert counted == PER_ITEM + PER_SYSTEM + 3 * PER_TOOL
+
+
+def test_anthropic_sends_input_schema_tools_first_in_the_cached_prefix(fake_llm):
+    anthropic = provider("anthropic", fake_llm)
+    reply = anthropic.stream([USER], model="claude-sonnet-5", options=ProviderOptions(tools=TOOL_SET,
+                                                                                     prompt_caching=True))
+    "".join(reply)
+    body = fake_llm.bodies("/messages")[0]
+    assert body["tools"][0]["input_schema"] == dict(WEATHER.parameters) and "parameters" not in body["tools"][0]
+    assert body["tool_choice"] == {"type": "none"}
+    # No system prompt: the cache breakpoint goes on the last tool, where the stable front of the prompt ends.
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "5m"}
+    with_system = anthropic.stream([SYSTEM, USER], model="claude-sonnet-5",
+                                   options=ProviderOptions(tools=TOOL_SET, prompt_caching=True))
+    "".join(with_system)
+    body = fake_llm.bodies("/messages")[1]
+    assert "cache_control" not in body["tools"][-1] and body["system"][0]["cache_control"]
+    assert anthropic.count_tokens([SYSTEM, USER], "claude-sonnet-5", options=TOOLS) == \
+        PER_ITEM + PER_SYSTEM + 3 * PER_TOOL
+    assert fake_llm.bodies("/messages/count_tokens")[0]["tools"][0]["name"] == "get_weather"
+
+
+def test_a_chat_turn_counts_the_tools_keeps_them_when_trimming_and_records_them(fake_llm):
+    store, session = MemoryStore(), "tools"
+    openai = provider("openai", fake_llm)
+    model = "gpt-4o-mini"
+    for n in range(6):
+        result = run_turn(store, openai, TurnRequest(user_text=f"question {n} " + "word " * 60, session_id=session,
+                                                     system_prompt="Be brief.", model=model, budget=600,
+                                                     tools=TOOL_SET))
+        assert result.error is None, result.error
+    tool_tokens = count_tool_tokens(TOOL_SET, model)
+    record = read_turns(store.get_turns(session))[-1]
+    assert record.dropped_count > 0, "the budget trimmed old turns"
+    assert fake_llm.bodies("/chat/completions")[-1]["tools"], "the tools were still sent"
+    assert record.tool_tokens == tool_tokens and record.tool_names == ("get_weather", "search_web", "calculator")
+    assert record.exact == count_chat_tokens(result.payload, model) + tool_tokens <= 600
+    assert result.trim.tool_tokens == tool_tokens
