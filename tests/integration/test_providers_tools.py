@@ -81,3 +81,29 @@ def test_a_chat_turn_counts_the_tools_keeps_them_when_trimming_and_records_them(
     assert record.tool_tokens == tool_tokens and record.tool_names == ("get_weather", "search_web", "calculator")
     assert record.exact == count_chat_tokens(result.payload, model) + tool_tokens <= 600
     assert result.trim.tool_tokens == tool_tokens
+
+
+def test_compare_sends_the_tools_in_each_columns_shape_and_says_so(fake_llm):
+    from lib.chat import CompareConfig, comparison_record, request_differences, run_comparison
+
+    configs = [CompareConfig("openai", "gpt-5.4-mini"), CompareConfig("anthropic", "claude-sonnet-5"),
+               CompareConfig("openai-responses", "gpt-5.4-mini")]
+    events = run_comparison([{"id": "u1", "role": "user", "content": "Hello"}], "Weather?", configs,
+                            system_prompt="Be brief.", tools=TOOL_SET,
+                            provider_factory=lambda c: provider(c.provider, fake_llm))
+    results = sorted((e for e in events if e.done), key=lambda r: r.index)
+    assert all(r.error is None for r in results), [r.error for r in results]
+    assert results[0].request["tools"][0]["function"]["name"] == "get_weather"
+    assert results[1].request["tools"][0]["input_schema"] == dict(WEATHER.parameters)
+    assert results[2].request["tools"][0]["name"] == "get_weather"
+    # The count before sending holds the definitions too.
+    assert results[0].exact == count_chat_tokens([SYSTEM | {"content": "Be brief."}, {"role": "user", "content":
+                                                  "Hello"}, {"role": "user", "content": "Weather?"}],
+                                                 "gpt-5.4-mini") + count_tool_tokens(TOOL_SET, "gpt-5.4-mini")
+    notes = " ".join(request_differences(results))
+    assert "3 tool definitions as `{type: function, function: {...}}`" in notes
+    assert "3 tool definitions as `{name, description, input_schema}`, before the system prompt" in notes
+    assert "3 tool definitions as flat `{type: function, name, parameters}` items" in notes
+    record = comparison_record("Weather?", configs, results, system_prompt="Be brief.", strategy="turns",
+                               budget=80_000, tools=TOOL_SET)
+    assert record["tools"] == ["get_weather", "search_web", "calculator"]
