@@ -35,6 +35,7 @@ from lib.tokens import (
     encoding_for,
     estimate_tokens,
     message_tokens,
+    reply_priming,
 )
 
 Strategy = Literal["turns", "cache-aware", "seed", "summary"]
@@ -92,25 +93,26 @@ class HistoryIndex:
     counter: str
     fixed: int = 0
     pinned_tokens: int = 0  # the part of ``fixed`` that is pinned turns (named in an overflow)
+    priming: int = REPLY_PRIMING  # what a payload costs besides its messages (lib.tokens.reply_priming)
 
     @classmethod
     def build(cls, messages: Sequence[Message], model: str, *, fixed: int = 0) -> HistoryIndex:
         counts, counter = per_message_counts(messages, model)
-        return cls.from_counts(messages, counts, counter, fixed=fixed)
+        return cls.from_counts(messages, counts, counter, fixed=fixed, priming=reply_priming(model))
 
     @classmethod
     def from_counts(cls, messages: Sequence[Message], counts: Sequence[int], counter: str, *, fixed: int = 0,
-                    pinned_tokens: int = 0) -> HistoryIndex:
+                    pinned_tokens: int = 0, priming: int = REPLY_PRIMING) -> HistoryIndex:
         system = [i for i, m in enumerate(messages) if m.get("role") in SYSTEM_ROLES]
         starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
         prefix = [0]
         for i, m in enumerate(messages):
             prefix.append(prefix[-1] + (0 if m.get("role") in SYSTEM_ROLES else counts[i]))
         return cls(list(counts), system, starts, prefix, sum(counts[i] for i in system), counter, fixed,
-                   pinned_tokens)
+                   pinned_tokens, priming)
 
     def payload_tokens(self, start: int, end: int) -> int:
-        return REPLY_PRIMING + self.fixed + self.system_tokens + self.prefix[end] - self.prefix[start]
+        return self.priming + self.fixed + self.system_tokens + self.prefix[end] - self.prefix[start]
 
     def check_floor(self, budget: int, *, max_tokens: int, reserve_tokens: int) -> int:
         """Position of the newest user message, once sure it fits with the system prompt (else raise)."""
@@ -249,8 +251,9 @@ def _trim_whole_turns(
         free = [i for i in free if i not in chosen.pinned and i not in chosen.left_out]
     pinned_tokens = sum(counts[i] for i in chosen.pinned) if chosen else 0
     candidates = [messages[i] for i in free]
+    priming = reply_priming(model)
     index = HistoryIndex.from_counts(candidates, [counts[i] for i in free], counter,
-                                     fixed=tool_tokens + pinned_tokens, pinned_tokens=pinned_tokens)
+                                     fixed=tool_tokens + pinned_tokens, pinned_tokens=pinned_tokens, priming=priming)
     end, newest = len(candidates), index.check_floor(budget, max_tokens=max_tokens, reserve_tokens=reserve_tokens)
     if strategy == "turns":
         start = plan_turns(index, end, newest, budget)
@@ -266,7 +269,7 @@ def _trim_whole_turns(
     dropped: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
         (kept if i in sent else dropped).append(dict(m))
-    before = REPLY_PRIMING + tool_tokens + sum(counts)
+    before = priming + tool_tokens + sum(counts)
     first = candidates[start].get("id") if start < end else None
     return TrimResult(kept, dropped, before, index.payload_tokens(start, end), budget, strategy, counter=counter,
                       notes=notes, cut=None if first is None else str(first),

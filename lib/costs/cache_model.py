@@ -38,7 +38,8 @@ tool set is far below every minimum cacheable prefix.)
 
 Simplifications, stated so nothing here teaches something false: prefixes are matched at message
 boundaries (a real cache may also match part of the first differing message); token counts are
-tiktoken's (approximate for Claude); the +3 reply-priming tokens are never cached; figures are SIMULATED.
+tiktoken's (approximate for Claude); the reply-priming tokens (+3, or Mistral's <s>) are never cached;
+figures are SIMULATED.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from lib.costs.cache_profiles import (
     CacheProfile,
     get_profile,
 )
-from lib.tokens import REPLY_PRIMING, content_text
+from lib.tokens import content_text, reply_priming
 
 Message = Mapping[str, Any]
 CacheStatus = Literal["first", "kept", "broken", "expired", "short", "off"]
@@ -221,7 +222,7 @@ class PromptCache:
             status = "kept"
         else:
             status = "expired" if was_cacheable else "first"
-        total = prefix_total + REPLY_PRIMING
+        total = prefix_total + reply_priming(self.model)
         return TurnCache(total, cached, written, total - cached - written, self._cost(total, cached, written),
                          status, broken_at, n, hit if cached else 0)
 
@@ -363,7 +364,7 @@ def simulate_session(
         raise ValueError("timestamps must have one entry per payload")
     resolved = get_profile(profile)
     if resolved is None:
-        return [uncached_turn(REPLY_PRIMING + sum(per_message_counts(p, model)[0]), model=model, prices=prices)
+        return [uncached_turn(reply_priming(model) + sum(per_message_counts(p, model)[0]), model=model, prices=prices)
                 for p in payloads]
     cache = PromptCache(resolved, model=model, prices=prices)
     return [cache.request(p, now=None if timestamps is None else timestamps[i]) for i, p in enumerate(payloads)]

@@ -20,6 +20,7 @@ from lib.tokens.counting import (
     estimate_tokens,
     message_breakdown,
     message_tokens,
+    reply_priming,
 )
 from lib.tokens.encodings import EncodingUnavailable, load_encoding, preload
 from lib.tokens.view import (
@@ -41,5 +42,6 @@ __all__ = [
     "EncodingUnavailable", "choose_encoding", "clear_count_cache", "content_text", "count_chat_tokens",
     "count_label", "count_text", "count_tokens", "count_tool_tokens", "encoding_for", "error_pct",
     "estimate_chat_tokens", "estimate_tokens", "load_encoding", "message_breakdown", "message_kind",
-    "message_tokens", "preload", "segments_html", "summarize", "text_kind", "token_segments", "token_view"
+    "message_tokens", "preload", "reply_priming", "segments_html", "summarize", "text_kind", "token_segments",
+    "token_view"
 ]

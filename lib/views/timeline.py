@@ -33,7 +33,7 @@ from lib.chat import TurnBody, turn_body
 from lib.context import Summary, per_message_counts
 from lib.core import Price, ReplyMeta, TurnRecord, id_positions, safe_title
 from lib.costs import PROFILES
-from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
+from lib.tokens import ESTIMATE_LABEL, count_label, message_tokens, reply_priming
 from lib.views.badges import turn_badges
 from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow, union_runs
 from lib.views.timeline_cache import CacheView, SessionCache, cache_profile_for
@@ -219,7 +219,7 @@ def _row(
     summary = summaries.get(record.summary_id) if record.summary_id else None
     table = _counts_for(counts, history, record)
     model = _model(record)
-    tokens = table.span(runs) + REPLY_PRIMING + (summary.tokens if summary else 0) + (record.tool_tokens or 0)
+    tokens = table.span(runs) + reply_priming(model) + (summary.tokens if summary else 0) + (record.tool_tokens or 0)
     if system is not None:
         tokens += message_tokens({"role": "system", "content": system}, model)
     if record.not_sent or (record.failed and not record.sent_count):
