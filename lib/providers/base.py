@@ -86,6 +86,9 @@ class Capabilities:
     prompt_caching: bool = False  # has an explicit prompt-caching switch
     server_compaction: bool = False  # can compact the context on the server
     count_endpoint: bool = False  # ``count_tokens`` asks the provider for an exact input count
+    # Where that count comes from, as lib.tokens.count_label names it: the provider's count endpoint, or a
+    # local server's own tokenizer (llama.cpp's /tokenize).
+    count_source: Literal["endpoint", "server"] = "endpoint"
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False

@@ -32,9 +32,10 @@ FALLBACK_ENCODING = "o200k_base"
 # Per-text counts kept per encoding; past this many texts the older half is forgotten (amortised O(1)).
 COUNT_CACHE_LIMIT = 200_000
 
-CountSource = Literal["tiktoken", "tools", "endpoint", "provider", "estimate", "simulated"]
+CountSource = Literal["tiktoken", "tools", "endpoint", "server", "provider", "estimate", "simulated"]
 ESTIMATE_LABEL = "estimate (chars/4)"
 ENDPOINT_LABEL = "exact (provider count endpoint)"
+SERVER_LABEL = "exact (server tokenizer)"  # a local server's own tokenizer and chat template (llama.cpp)
 PROVIDER_LABEL = "provider-reported (after the call)"
 SIMULATED_LABEL = "simulated"
 TOOL_FRAMING = "tool framing per the OpenAI cookbook"
@@ -131,8 +132,8 @@ def count_label(source: CountSource, *, encoding: str | None = None, model: str 
         if choice is not None and choice.approximate:
             return f"approximate ({name} stands in for {model}{framing})"
         return f"exact ({'Mistral Tekken' if mistral else 'tiktoken'}, {name}{framing})"
-    labels = {"endpoint": ENDPOINT_LABEL, "provider": PROVIDER_LABEL, "estimate": ESTIMATE_LABEL,
-              "simulated": SIMULATED_LABEL}
+    labels = {"endpoint": ENDPOINT_LABEL, "server": SERVER_LABEL, "provider": PROVIDER_LABEL,
+              "estimate": ESTIMATE_LABEL, "simulated": SIMULATED_LABEL}
     if source not in labels:
         raise ValueError(f"Unknown count source {source!r}; use one of tiktoken, {', '.join(labels)}")
     return labels[source]

@@ -138,7 +138,7 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         return encoding
 
 
-def preload(names: tuple[str, ...] = ("o200k_base", "cl100k_base")) -> threading.Thread:
+def preload(names: tuple[str, ...] = ("o200k_base", "cl100k_base", "tekken_240718")) -> threading.Thread:
     """Load bundled encodings in a background thread (the server does this at start): the first page
     that counts tokens would otherwise wait about half a second per encoding. A failure is remembered as
     it would be on first use, and reported by the page that needs the encoding."""
