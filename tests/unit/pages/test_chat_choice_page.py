@@ -43,3 +43,19 @@ def test_leaving_out_a_turn_in_the_chat_is_stored_applied_and_shown(monkeypatch)
     assert "📌 0 pinned · ⊘ 1 left out" in " ".join(c.value for c in at.sidebar.caption)
     at.sidebar.button(key="sb_manual_clear").click().run()
     assert not manual_choice(store, sid) and at.button_group(key=f"chat_choice_{first}").value is None
+
+
+def test_the_tools_toggle_sends_the_definitions_and_the_timeline_shows_them(monkeypatch):
+    use_memory_store(monkeypatch)
+    at = open_app()
+    at.sidebar.toggle(key="sb_tools").set_value(True).run()
+    assert any("tool definitions (JSON)" in e.label for e in at.sidebar.expander)
+    send(at, "Weather in Lisbon?")
+    sid = session_of(at)
+    store = store_handle(Settings.from_env()).store
+    reply = store.get_history(sid)[-1]["content"]
+    assert "3 tool definitions (get_weather, search_web, calculator" in reply
+    badges = " ".join(shown(md.value) for m in at.chat_message for md in m.markdown if "-badge[" in md.value)
+    assert "3 tool definitions sent" in badges and "never trimmed" in badges
+    body = next(c.value for c in at.code if '"tools"' in c.value)
+    assert '"tool_choice": "none"' in body and '"get_weather"' in body
