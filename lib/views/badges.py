@@ -52,8 +52,9 @@ def turn_badges(row: TurnRow) -> list[Badge]:
     else:
         badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else
                                     "neutral", ":material/content_cut:", "turn record")]
-    if row.diff.removed:
-        badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
+    trimmed = row.diff.removed - _left_out_now(row)  # those left out by hand have a badge of their own
+    if trimmed > 0:
+        badges.append(Badge(f"trimmed {trimmed} message{'s' * (trimmed != 1)} this turn",
                             "notice", ":material/content_cut:", "difference from the previous payload"))
     badges += _tools(row)
     badges += _manual(row)
@@ -136,6 +137,11 @@ def _tools(row: TurnRow) -> list[Badge]:
     source = count_label("tools", model=record.model) if record.model else "turn record"
     return [Badge(f"{count} tool definition{'s' * (count != 1)} sent{tokens}, never trimmed", "info",
                   ":material/build:", f"tokens: {source}")]
+
+
+def _left_out_now(row: TurnRow) -> int:
+    """Messages the previous payload sent that this one left out by hand."""
+    return sum(max(0, min(b, d) - max(a, c)) for a, b in row.left_out_runs for c, d in row.previous_runs)
 
 
 def _manual(row: TurnRow) -> list[Badge]:
