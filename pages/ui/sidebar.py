@@ -358,7 +358,7 @@ def _trimming_section(cfg: Settings) -> None:
 
 def _manual_layer() -> None:
     """"You choose" over the strategy: how many turns of this session are pinned or left out, and Clear."""
-    with error_boundary() as caught:
+    with error_boundary(show=False) as caught:  # a store that is down is reported once, by the store section
         choice = manual_choice(store_handle().store, current_session_id())
     if caught.error or not choice:
         st.caption(f"**{MANUAL_LABEL}**: pin or leave out a turn with the buttons under your messages in the chat.",
