@@ -68,10 +68,12 @@ from lib.core.secrets import mask_secrets, mask_then_cut, register_secrets
 from lib.core.session_settings import META_SETTINGS, SessionSettings
 from lib.core.tools import (
     TOOL_SET,
+    GEMINI_TOOLS_OFF,
     TOOLS_META_PREFIX,
     InvalidTools,
     ToolDef,
     anthropic_tools,
+    gemini_tools,
     openai_chat_tools,
     parse_tools,
     responses_tools,
@@ -128,6 +130,8 @@ __all__ = [
     "UsageRecord",
     "WIRE_KEYS",
     "anthropic_tools",
+    "gemini_tools",
+    "GEMINI_TOOLS_OFF",
     "as_float",
     "as_int",
     "as_mapping",

@@ -1,8 +1,9 @@
 """Tool definitions: part of every request that offers tools, re-sent on every turn like the history.
 
 A definition is neutral data here (``ToolDef``: name, description, JSON-schema parameters); each provider
-adapter sends it in its own shape (``openai_chat_tools``, ``responses_tools``, ``anthropic_tools``). The lab
-sends them with ``tool_choice`` "none": the point is what the definitions cost in the window and the cache,
+adapter sends it in its own shape (``openai_chat_tools``, ``responses_tools``, ``anthropic_tools``,
+``gemini_tools``). The lab sends them with ``tool_choice`` "none": the point is what the definitions cost
+in the window and the cache,
 not running tools, so no reply is ever a tool call it could not answer.
 
 ``TOOL_SET`` is a small, well-known set; the demo conversation's tool call uses its ``get_weather``.
@@ -105,6 +106,20 @@ def openai_chat_tools(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
 def responses_tools(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
     """Responses API: ``[{"type": "function", name, description, parameters, strict}]`` (flat)."""
     return [{"type": "function", **t.to_json(), "strict": False} for t in tools]
+
+
+def gemini_tools(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
+    """Gemini generateContent: one ``tools`` entry holding every ``functionDeclarations`` item, the JSON schema
+    in ``parameters_json_schema`` (Gemini's own ``parameters`` takes an OpenAPI subset with upper-case types).
+
+    Spelt as google-genai 3.6 puts it on the wire (it leaves that one name in snake case; the API reads field
+    names in either case), so the body shown is byte for byte the body sent."""
+    return [{"functionDeclarations": [{"name": t.name, "description": t.description,
+                                       "parameters_json_schema": dict(t.parameters)} for t in tools]}]
+
+
+# Gemini's tool_choice "none": the model answers in text and never calls a function.
+GEMINI_TOOLS_OFF: dict[str, Any] = {"functionCallingConfig": {"mode": "NONE"}}
 
 
 def anthropic_tools(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ rules were checked on 2026-11-25, gpt-5.6's ``prompt_cache_options`` and Anthrop
 Tool definitions are part of the cached prefix, where each provider puts them: Anthropic documents the order
 tools, then system, then messages (the same prompt-caching page); OpenAI documents that tools are cached as
 part of the prefix but not where, and its cookbook renders them into the system message after the
-instructions, so the OpenAI profiles place them after the system prompt. Either way, changing one tool
+instructions, so the OpenAI profiles place them after the system prompt. Gemini documents neither; its
+profile places them after the system instruction too (an explicit cache holds both). Either way, changing one tool
 changes the prefix from that point on. (A breakpoint right after the tools alone is not modelled: a small
 tool set is far below every minimum cacheable prefix.)
 

@@ -87,7 +87,7 @@ def test_compare_sends_the_tools_in_each_columns_shape_and_says_so(fake_llm):
     from lib.chat import CompareConfig, comparison_record, request_differences, run_comparison
 
     configs = [CompareConfig("openai", "gpt-5.4-mini"), CompareConfig("anthropic", "claude-sonnet-5"),
-               CompareConfig("openai-responses", "gpt-5.4-mini")]
+               CompareConfig("openai-responses", "gpt-5.4-mini"), CompareConfig("gemini", "gemini-2.5-flash")]
     events = run_comparison([{"id": "u1", "role": "user", "content": "Hello"}], "Weather?", configs,
                             system_prompt="Be brief.", tools=TOOL_SET,
                             provider_factory=lambda c: provider(c.provider, fake_llm))
@@ -96,6 +96,7 @@ def test_compare_sends_the_tools_in_each_columns_shape_and_says_so(fake_llm):
     assert results[0].request["tools"][0]["function"]["name"] == "get_weather"
     assert results[1].request["tools"][0]["input_schema"] == dict(WEATHER.parameters)
     assert results[2].request["tools"][0]["name"] == "get_weather"
+    assert results[3].request["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
     # The count before sending holds the definitions too.
     assert results[0].exact == count_chat_tokens([SYSTEM | {"content": "Be brief."}, {"role": "user", "content":
                                                   "Hello"}, {"role": "user", "content": "Weather?"}],
@@ -104,6 +105,40 @@ def test_compare_sends_the_tools_in_each_columns_shape_and_says_so(fake_llm):
     assert "3 tool definitions as `{type: function, function: {...}}`" in notes
     assert "3 tool definitions as `{name, description, input_schema}`, before the system prompt" in notes
     assert "3 tool definitions as flat `{type: function, name, parameters}` items" in notes
+    assert "3 tool definitions as `functionDeclarations` in one `tools` entry" in notes
     record = comparison_record("Weather?", configs, results, system_prompt="Be brief.", strategy="turns",
                                budget=80_000, tools=TOOL_SET)
     assert record["tools"] == ["get_weather", "search_web", "calculator"]
+
+
+def test_gemini_sends_function_declarations_with_calling_off_and_counts_them(fake_llm):
+    gemini = provider("gemini", fake_llm)
+    reply = gemini.stream([SYSTEM, USER], model="gemini-2.5-flash", options=TOOLS)
+    "".join(reply)
+    [body] = fake_llm.bodies(":streamGenerateContent")
+    [declared] = body["tools"]
+    assert [d["name"] for d in declared["functionDeclarations"]] == ["get_weather", "search_web", "calculator"]
+    assert declared["functionDeclarations"][0]["parameters_json_schema"] == dict(WEATHER.parameters)
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}} and reply.request == body
+    assert reply.usage.input_tokens == PER_ITEM + PER_SYSTEM + 3 * PER_TOOL  # the server billed the definitions
+    counted = gemini.count_tokens([SYSTEM, USER], "gemini-2.5-flash", options=TOOLS)
+    assert fake_llm.bodies(":countTokens")[0]["generateContentRequest"]["tools"] == body["tools"]
+    assert counted == PER_ITEM + PER_SYSTEM + 3 * PER_TOOL
+
+
+def test_gemini_puts_the_tools_in_its_explicit_cache_and_not_beside_it(fake_llm):
+    # A request naming a cache may not set tools again (the fake refuses it, as the API does): the cache holds
+    # them, and a changed tool set is a new prefix, so it makes a new cache.
+    gemini = provider("gemini", fake_llm)
+    long_system = {"role": "system", "content": "The history is re-sent on every turn. " * 700}
+    history = [long_system, USER, {"role": "assistant", "content": "Sunny."}, USER]
+    for tools in (TOOL_SET, TOOL_SET, TOOL_SET[:2]):
+        reply = gemini.stream(history, model="gemini-2.5-flash",
+                              options=ProviderOptions(tools=tools, prompt_caching=True))
+        "".join(reply)
+    creates = [r["body"] for r in fake_llm.requests if r["path"].endswith("/cachedContents")]
+    assert len(creates) == 2  # the second turn reused the first cache; the third had other tools
+    assert [len(c["tools"][0]["functionDeclarations"]) for c in creates] == [3, 2]
+    assert all(c["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}} for c in creates)
+    for sent in fake_llm.bodies(":streamGenerateContent"):
+        assert sent.get("cachedContent") and "tools" not in sent and "toolConfig" not in sent

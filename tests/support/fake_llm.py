@@ -200,6 +200,10 @@ class FakeLLM:
             return anthropic_events(body, self, refusal=failure.get("message") if scripted == "refusal" else None)
         if path.endswith(":streamGenerateContent"):
             model = path.rsplit("/", 1)[-1].split(":")[0]
+            if body.get("cachedContent") and any(k in body for k in ("systemInstruction", "tools", "toolConfig")):
+                # The real API's rule: what a cache holds may not be set again beside it.
+                return 400, ("CachedContent can not be used with GenerateContent request setting "
+                             "system_instruction, tools or tool_config."), "INVALID_ARGUMENT"
             return gemini_events(body, self.gemini_caches, model=model, refusal=scripted == "refusal",
                                  usage=failure.get("usage") if scripted == "usage" else None)
         return None
@@ -297,5 +301,5 @@ TEST_KEY = "sk-test-SECRET123"  # the tests check that this never shows in a bod
 
 def wire_provider(name: str, fake: FakeLLM, *, api_key: str | None = TEST_KEY, **options: Any) -> Provider:
     """A real provider (the real SDK) pointed at ``fake``, with the SDK's retries off so requests count once."""
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
+    url = {"anthropic": fake.anthropic_url, "gemini": fake.gemini_url}.get(name, fake.openai_url)
     return get_provider(name, Settings(), api_key=api_key, base_url=url, max_retries=0, **options)

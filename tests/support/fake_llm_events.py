@@ -231,9 +231,15 @@ GEMINI_THOUGHTS = 4  # thoughtsTokenCount every Gemini reply claims (billed as o
 def gemini_prompt(body: dict[str, Any], caches: dict[str, int]) -> tuple[int, int]:
     """(promptTokenCount, cachedContentTokenCount): a named cache's tokens are part of the prompt and all
     cached; without one, CACHED tokens stand for an implicit cache hit."""
-    own = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    own = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0) \
+        + _gemini_tools(body)
     held = caches.get(str(body.get("cachedContent")), 0)
     return own + held, held if body.get("cachedContent") else CACHED
+
+
+def _gemini_tools(body: dict[str, Any]) -> int:
+    declared = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+    return PER_TOOL * len(declared)
 
 
 def gemini_count(body: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +249,8 @@ def gemini_count(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def gemini_cache(body: dict[str, Any], name: str) -> tuple[dict[str, Any], int]:
-    tokens = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    tokens = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0) \
+        + _gemini_tools(body)
     cache = {"name": name, "model": body.get("model"), "displayName": body.get("displayName"),
              "createTime": "2026-12-06T10:00:00Z", "updateTime": "2026-12-06T10:00:00Z",
              "expireTime": "2026-12-06T11:00:00Z", "usageMetadata": {"totalTokenCount": tokens}}

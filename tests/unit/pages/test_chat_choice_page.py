@@ -53,8 +53,8 @@ def test_the_tools_toggle_sends_the_definitions_and_the_timeline_shows_them(monk
     send(at, "Weather in Lisbon?")
     sid = session_of(at)
     store = store_handle(Settings.from_env()).store
-    reply = store.get_history(sid)[-1]["content"]
-    assert "3 tool definitions (get_weather, search_web, calculator" in reply
+    report = " ".join(store.get_history(sid)[-1]["meta"]["report"])  # the offline model's report under the reply
+    assert "3 tool definitions (get_weather, search_web, calculator" in report
     badges = " ".join(shown(md.value) for m in at.chat_message for md in m.markdown if "-badge[" in md.value)
     assert "3 tool definitions sent" in badges and "never trimmed" in badges
     body = next(c.value for c in at.code if '"tools"' in c.value)
