@@ -67,8 +67,8 @@ from lib.core.records import (
 from lib.core.secrets import mask_secrets, mask_then_cut, register_secrets
 from lib.core.session_settings import META_SETTINGS, SessionSettings
 from lib.core.tools import (
-    TOOL_SET,
     GEMINI_TOOLS_OFF,
+    TOOL_SET,
     TOOLS_META_PREFIX,
     InvalidTools,
     ToolDef,
