@@ -126,7 +126,7 @@ class GeminiProvider(RemoteProvider):
     def _use_explicit_cache(self, request: dict[str, Any], *, model: str, ttl: int, reply: Reply) -> None:
         """Reuse or create an explicit cache for the stable prefix, and move that prefix out of ``request``."""
         contents, system = request["contents"], request.get("systemInstruction")
-        tools = {k: request[k] for k in ("tools", "toolConfig") if k in request}
+        tools: dict[str, Any] = {k: request[k] for k in ("tools", "toolConfig") if k in request}
         # The cache holds the tools too (a request naming a cache may not set them), so they are in its key.
         digests = prefix_digests([system, tools], contents)
         stable = len(contents) - 1  # everything before the new message
