@@ -30,8 +30,8 @@ from lib.views import Block, Timeline, TurnRow
 Row = dict[str, Any]  # one row of a chart's data, or one Vega-Lite object
 
 # Each 3:1 or better against white (#ffffff) and the dark theme's #171614: graphics must stand out on both.
-ROLE_COLOURS = {"tools": "#607d8b", "system": "#8e5bd6", "summary": "#118a8c", "user": "#3a7bd5", "assistant": "#c0670f",
-                "tool": "#947064", "developer": "#8e5bd6", "several": "#8a8a8a"}
+ROLE_COLOURS = {"tools": "#607d8b", "system": "#8e5bd6", "summary": "#118a8c", "user": "#3a7bd5",
+                "assistant": "#c0670f", "tool": "#947064", "developer": "#8e5bd6", "several": "#8a8a8a"}
 DROPPED_COLOUR = "#8a8a8a"
 CACHED_COLOUR = "#2b8a3e"
 # "You choose": a gold rule over pinned blocks, red for the dropped tokens left out by hand (both 3:1+ on
