@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
@@ -27,12 +28,14 @@ from lib.api import api_routes, host_middleware, nodelay_lifespan
 from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
+# (script, title, icon, url path): each page opens at /<url path> (bookmarks and shared links use it); the
+# default page opens at "/".
 PAGES = [
-    ("pages/lesson.py", "Lesson", "🎓"),
-    ("pages/chat.py", "Chat", "💬"),
-    ("pages/inspector.py", "Token inspector", "🔍"),
-    ("pages/compare.py", "Compare providers", "⚖️"),
-    ("pages/sessions.py", "Sessions", "🗂️"),
+    ("pages/lesson.py", "Lesson", "🎓", "lesson"),
+    ("pages/chat.py", "Chat", "💬", "chat"),
+    ("pages/inspector.py", "Token inspector", "🔍", "inspector"),
+    ("pages/compare.py", "Compare providers", "⚖️", "compare"),
+    ("pages/sessions.py", "Sessions", "🗂️", "sessions"),
 ]
 DEFAULT_PAGE = "pages/chat.py"
 
@@ -40,7 +43,8 @@ DEFAULT_PAGE = "pages/chat.py"
 def run_pages() -> None:
     st.set_page_config(page_title="History Lab", page_icon="🧪", layout="wide", initial_sidebar_state="auto")
     # The Lesson comes first in the navigation; the Chat stays the page at "/" (links and bookmarks open it).
-    pages = [st.Page(path, title=title, icon=icon, default=path == DEFAULT_PAGE) for path, title, icon in PAGES]
+    pages = [st.Page(path, title=title, icon=icon, url_path=url_path, default=path == DEFAULT_PAGE)
+             for path, title, icon, url_path in PAGES]
     st.navigation(pages).run()
 
 
@@ -56,6 +60,12 @@ if get_script_run_ctx(suppress_warning=True) is None:
     gc.collect()
     gc.freeze()
     preload_encodings()
+    # The page scripts live in pages/, next to this file, and Streamlit reads such a folder as an old-style
+    # multipage app: until some session has run st.navigation (which switches that mode off for the whole
+    # process), a direct link such as /sessions ran pages/sessions.py on its own, without this file, under
+    # a navigation listing the file names ("app", "chat", ...). The navigation is this file's st.navigation
+    # alone, from the first request on; st.navigation sets this same flag.
+    PagesManager.uses_pages_directory = False
     app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)],
                  lifespan=nodelay_lifespan(lib_services.lifespan))
     if __name__ == "__main__":

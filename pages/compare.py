@@ -14,13 +14,14 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from lib.chat import MAX_COLUMNS, MIN_COLUMNS, CompareConfig, comparison_record, run_comparison
-from lib.core import ColumnResult, Price, current_first, markdown_literal, model_label
+from lib.core import TOOL_SET, ColumnResult, Price, ToolDef, current_first, markdown_literal, model_label
 from lib.providers import ProviderInfo
 from lib.sessions import SessionStore
 from pages.ui import compare_results, compare_strategies, errors, services, sidebar
 
 KEPT_KEY = "cmp_kept"
-KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_", "cmp_compact_", "cmp_truncate_")
+KEPT_PREFIXES = ("cmp_count", "cmp_provider_", "cmp_model_", "cmp_cache_", "cmp_compact_", "cmp_truncate_",
+                 "cmp_tools")
 COUNT_KEY = "cmp_count"
 
 
@@ -94,7 +95,7 @@ def show_live(slot: DeltaGenerator, results: dict[int, ColumnResult]) -> None:
 
 
 def run(store: SessionStore, session_id: str, message: str, configs: list[CompareConfig],
-        choices: sidebar.SidebarChoices, prices: dict[str, Price]) -> None:
+        choices: sidebar.SidebarChoices, prices: dict[str, Price], tools: tuple[ToolDef, ...] = ()) -> None:
     history = store.get_history(session_id)
     live = st.empty()
     latest: dict[int, ColumnResult] = {}
@@ -103,14 +104,14 @@ def run(store: SessionStore, session_id: str, message: str, configs: list[Compar
             history, message, configs, provider_factory=lambda c: services.provider_for(c.provider, **c.options),
             system_prompt=choices.system_prompt, strategy=choices.trim_strategy, budget=choices.budget,
             timeout=services.settings().provider_timeout + 5, prices=prices,
-            reference_model=sidebar.reference_model(),
+            reference_model=sidebar.reference_model(), tools=tools,
         ):
             latest[result.index] = result
             show_live(live, latest)
     live.empty()
     results = [latest[i] for i in sorted(latest)]
     record = comparison_record(message, configs, results, system_prompt=choices.system_prompt,
-                               strategy=choices.trim_strategy, budget=choices.budget)
+                               strategy=choices.trim_strategy, budget=choices.budget, tools=tools)
     store.append_comparison(session_id, record)
     st.session_state[compare_results.RESULTS_KEY] = {"session": session_id, "record": record, "results": results}
 
@@ -125,6 +126,8 @@ def providers_tab(choices: sidebar.SidebarChoices) -> None:
     st.session_state.setdefault(COUNT_KEY, MIN_COLUMNS)
     count = st.slider("Configurations", MIN_COLUMNS, MAX_COLUMNS, key=COUNT_KEY)
     configs = config_inputs(count, services.provider_infos())
+    st.session_state.setdefault("cmp_tools", False)
+    tools = TOOL_SET if sidebar.tools_toggle("cmp_tools") else ()
     keep_configs()
     prices = sidebar.price_table("cmp_prices")
     with st.form("cmp_form", clear_on_submit=False, border=False):
@@ -138,7 +141,7 @@ def providers_tab(choices: sidebar.SidebarChoices) -> None:
             if not message.strip():
                 st.warning("Type a message first.")
             else:
-                run(store, session_id, message, configs, choices, prices)
+                run(store, session_id, message, configs, choices, prices, tools)
         compare_results.show_saved(store, session_id)
         compare_results.show_earlier(store.get_comparisons(session_id))
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from lib.api.errors import MAX_BODY_BYTES, ApiError
 from lib.chat import CHAT_STRATEGIES, MAX_MESSAGE_CHARS
 from lib.context import STRATEGIES
-from lib.core import BOUNDS
+from lib.core import BOUNDS, InvalidTools, ToolDef, parse_tools
 from lib.tokens import content_text
 
 DEFAULT_COUNT_MODEL = "gpt-4o-mini"
@@ -93,7 +93,7 @@ def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         hints = {"session_id": "sessionId", "max_tokens": "budget", "system_prompt": "system",
-                 "reserve_tokens": "reserve"}
+                 "reserve_tokens": "reserve", "left_out": "leftOut"}
         hint = "".join(f" Did you mean {hints[name]!r} for {name!r}?" for name in unknown if name in hints)
         raise ApiError(400, "unknown_field", f"Unknown field(s) {', '.join(map(repr, unknown))}. "
                        f"Allowed: {', '.join(allowed)}.{hint}")
@@ -191,9 +191,37 @@ class ChatBody:
     budget: int | None
     reserve: int | None
     stream: bool
+    pinned: tuple[int, ...] | None = None  # "You choose" by turn number; None keeps the session's stored choice
+    left_out: tuple[int, ...] | None = None
+    tools: tuple[ToolDef, ...] = ()
 
 
-CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy", "budget", "reserve", "stream")
+CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy", "budget", "reserve", "stream",
+               "pinned", "leftOut", "tools")
+
+
+def tools(body: Mapping[str, Any]) -> tuple[ToolDef, ...]:
+    """``tools``: true (the standard set), false, or a list of definitions; 400 naming the tool and field."""
+    try:
+        return parse_tools(body.get("tools"))
+    except InvalidTools as exc:
+        raise ApiError(400, "invalid_field", str(exc)) from None
+MAX_CHOSEN_TURNS = 1_000
+
+
+def turn_list(body: Mapping[str, Any], name: str) -> tuple[int, ...] | None:
+    """A list of turn numbers (whole numbers from 1), at most MAX_CHOSEN_TURNS; None when absent."""
+    value = field(body, name, list)
+    if value is None:
+        return None
+    if len(value) > MAX_CHOSEN_TURNS:
+        raise ApiError(400, "invalid_field", f"{name!r} names {len(value):,} turns; the limit is "
+                       f"{MAX_CHOSEN_TURNS:,}.")
+    for item in value:
+        if not isinstance(item, int) or isinstance(item, bool) or item < 1:
+            raise ApiError(400, "invalid_field", f"{name!r} must list turn numbers (whole numbers from 1), got "
+                           f"{item!r}, e.g. [1, 3].")
+    return tuple(dict.fromkeys(value))
 
 
 def chat_body(body: Mapping[str, Any]) -> ChatBody:
@@ -219,6 +247,9 @@ def chat_body(body: Mapping[str, Any]) -> ChatBody:
         budget=budget,
         reserve=reserve,
         stream=field(body, "stream", bool, False),
+        pinned=turn_list(body, "pinned"),
+        left_out=turn_list(body, "leftOut"),
+        tools=tools(body),
     )
 
 

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from lib.chat import EmptyMessage, MessageNotSent, MessageTooLarge, ReplyNotSaved, TurnInterrupted
-from lib.context import ContextOverflowError
+from lib.context import ChoiceConflict, ContextOverflowError
 from lib.core import ConfigError, HistoryLabError, mask_secrets
 from lib.providers import MissingKeyError, ProviderError, StreamTimeLimit
 from lib.sessions import InvalidSessionId, StoreError
@@ -37,6 +37,7 @@ _MAPPED: tuple[tuple[type[BaseException], int, str], ...] = (
     (MessageTooLarge, 400, "message_too_large"),
     (InvalidSessionId, 400, "invalid_session_id"),
     (ContextOverflowError, 400, "context_overflow"),
+    (ChoiceConflict, 400, "invalid_choice"),
     (MissingKeyError, 400, "provider_not_configured"),
     (StreamTimeLimit, 502, "stream_time_limit"),
     (ProviderError, 502, "provider_error"),

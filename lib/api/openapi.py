@@ -25,8 +25,8 @@ _SESSION_PARAM = {"name": "session_id", "in": "path", "required": True,
 _STATUS_TEXT = {
     400: f"Invalid JSON, missing or empty message, a message, message content or system prompt over "
          f"{MAX_CONTENT_CHARS:,} characters, invalid session id, invalid model name, unknown provider or strategy, "
-         f"a budget or reserve over {MAX_BUDGET:,} tokens, or a budget too small for the newest message "
-         "(with the numbers).",
+         f"a budget or reserve over {MAX_BUDGET:,} tokens, a budget too small for the newest message "
+         "(with the numbers), or pinned/leftOut turns that do not exist or conflict.",
     401: "Missing or wrong bearer token (HISTORY_LAB_API_TOKEN is set on the server).",
     403: "Not a loopback client and HISTORY_LAB_API_TOKEN is not set on the server; or an Origin header that "
          "is not this app's own (a web page on another site or another port).",
@@ -69,6 +69,16 @@ _CHAT_REQUEST = {
         "budget": _BUDGET, "reserve": _RESERVE,
         "stream": {"type": "boolean", "description": "Answer with Server-Sent Events: 'delta' events "
                    "({text}), then 'done' (the ChatResponse) or 'error' (an Error plus status)."},
+        "pinned": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000,
+                   "description": "'You choose': turn numbers always sent, whatever the budget (whole-turn "
+                   "strategies). Given, pinned and leftOut replace the session's stored choice; omitted, it "
+                   "is kept."},
+        "leftOut": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000,
+                    "description": "'You choose': turn numbers never sent."},
+        "tools": {"oneOf": [{"type": "boolean"}, {"type": "array", "maxItems": 32, "items": {"type": "object"}}],
+                  "description": "Tool definitions sent with the request (tool_choice none): true for the "
+                  "standard set (get_weather, search_web, calculator), or a list of {name, description, "
+                  "parameters} (the Chat Completions shape is accepted too). Counted, cached, never trimmed."},
     },
 }
 _CHAT_RESPONSE = {
@@ -95,7 +105,8 @@ _CHAT_RESPONSE = {
         "sent": _STRING_LIST, "dropped": _STRING_LIST,
         "tokens": {"type": "object", "properties": {"estimate": {"type": "integer"},
                                                     "exact": {"type": ["integer", "null"]},
-                                                    "encoding": {"type": "string"}}},
+                                                    "encoding": {"type": "string"},
+                                                    "tools": {"type": ["integer", "null"]}}},
         "cost": {"type": ["number", "null"]}, "provider": {"type": "string"}, "model": {"type": "string"},
         "problems": _STRING_LIST,
         "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "
@@ -103,6 +114,7 @@ _CHAT_RESPONSE = {
                       "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
         "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
                     "key); null when no request was made."},
+        "pinned": _STRING_LIST, "leftOut": _STRING_LIST, "notes": _STRING_LIST,
     },
 }
 

@@ -128,7 +128,8 @@ def _turn_request(body: ChatBody, settings: Settings, guard: StreamGuard,
         budget=budget, reserve_tokens=reserve,
         model=body.model or (stored.model if stored and same_provider else None),
         max_output_tokens=MAX_OUTPUT_TOKENS, stream_time_limit=guard.time_limit,
-        max_reply_chars=settings.max_reply_chars,
+        max_reply_chars=settings.max_reply_chars, pinned_turns=body.pinned, left_out_turns=body.left_out,
+        tools=body.tools,
     )
     return provider, request
 
@@ -157,8 +158,9 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
     """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn."""
     record = result.record
     counts = {name: _get(record, name) for name in ("estimate", "exact", "encoding", "approximate")}
+    counts["tools"] = _get(record, "tool_tokens")
     if counts["estimate"] is None:
-        counts = payload_counts(prepared.payload, prepared.model)
+        counts = payload_counts(prepared.payload, prepared.model, prepared.request.tools)
     assistant = result.assistant_message or {}
     meta = assistant.get("meta") or {}
     return {
@@ -170,6 +172,8 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "usage": meta.get("usage"),
         "sent": prepared.sent_ids,
         "dropped": prepared.dropped_ids,
+        "pinned": list(prepared.trim.pinned_ids) if prepared.trim else [],
+        "leftOut": list(prepared.trim.left_out_ids) if prepared.trim else [],
         "tokens": counts,
         "cost": _cost(prepared.model, meta),
         "provider": meta.get("provider") or _get(record, "provider"),
@@ -177,6 +181,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "strategy": prepared.request.strategy,
         "timings": meta.get("timings"),
         "problems": list(_problems(prepared, record)),
+        "notes": list(result.notes),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
         "request": result.request,  # the body the adapter built and sent, as every page shows it

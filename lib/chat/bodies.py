@@ -24,10 +24,12 @@ from lib.context import Summary, pretty
 from lib.core import (
     DEMO_PROVIDER,
     Message,
+    ToolDef,
     TurnRecord,
     id_positions,
     read_turns,
     resolve_ranges,
+    tools_from_meta,
     wire_message,
     wire_payload,
 )
@@ -102,11 +104,12 @@ def record_options(options: ProviderOptions) -> OptionFields:
     return tuple((k, v) for k, v in body.items() if k not in ("previous_response_id", "conversation_id"))
 
 
-def provider_options(record: TurnRecord) -> ProviderOptions:
-    """The options the turn's body was built with (names this version does not know are ignored)."""
+def provider_options(record: TurnRecord, *, tools: tuple[ToolDef, ...] = ()) -> ProviderOptions:
+    """The options the turn's body was built with (names this version does not know are ignored), and the
+    tool definitions it sent (a record keeps their hash; the set is kept once in the session meta)."""
     stored = ProviderOptions.from_body_fields(dict(record.options))
     return replace(stored, previous_response_id=record.previous_response_id,
-                   conversation_id=record.conversation_id)
+                   conversation_id=record.conversation_id, tools=tools)
 
 
 def summary_named(meta: Mapping[str, str], summary_id: str) -> Summary | None:
@@ -141,11 +144,14 @@ def turn_body(record: TurnRecord, history: Sequence[Message], meta: Mapping[str,
     if not record.options_kept:
         missing = (*missing, "this record was written before records kept the adapter options, so options such as "
                              "prompt caching (cache_control), truncation or server compaction may be missing")
+    tools = tools_from_meta(meta, record.tools_hash) if record.tools_hash else ()
+    if tools is None:
+        missing = (*missing, "the tool definitions are no longer stored")
     if record.max_tokens is None:
         missing = (*missing, "the reply budget (max tokens) is not in this old record; 1024 is shown")
     try:
         body = request_body(record.provider, messages, model=record.model, max_tokens=record.max_tokens or 1024,
-                            options=provider_options(record))
+                            options=provider_options(record, tools=tools or ()))
     except ValueError as exc:
         return TurnBody(None, note=f"The body cannot be rebuilt: {exc}")
     return TurnBody(body, missing)

@@ -23,6 +23,7 @@ from lib.core import (
     ColumnResult,
     Price,
     ReplyMeta,
+    ToolDef,
     Usage,
     as_float,
     as_mapping,
@@ -38,7 +39,7 @@ from lib.core import (
 )
 from lib.providers import Provider, ProviderOptions
 from lib.sessions import SessionStore, stamp
-from lib.tokens import count_label
+from lib.tokens import EncodingUnavailable, count_label, count_tool_tokens
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 4
 UPDATE_EVERY_S = 0.1  # how often a column's partial text is reported while it streams
@@ -72,10 +73,12 @@ def run_comparison(
     timeout: float = 60.0,
     prices: Mapping[str, Price] | None = None,
     reference_model: str | None = None,
+    tools: Sequence[ToolDef] = (),
 ) -> Iterator[ColumnResult]:
     """Yield ColumnResult snapshots as columns stream and finish; every column ends with ``done=True``.
 
-    ``reference_model`` prices (and caches) the offline model as that model."""
+    ``reference_model`` prices (and caches) the offline model as that model. ``tools``: definitions every
+    column sends in its provider's shape (held first by each column's budget)."""
     if not new_message.strip():
         raise ValueError("Type a message to send to every provider.")
     if not MIN_COLUMNS <= len(configs) <= MAX_COLUMNS:
@@ -87,7 +90,7 @@ def run_comparison(
         column = ColumnResult(index, config.label, config.provider, config.model)
         worker = threading.Thread(target=_run_column, name=f"compare-{index}", daemon=True,
                                   args=(column, config, candidates, provider_factory, strategy, budget,
-                                        _Pricing(prices, reference_model), events))
+                                        _Pricing(prices, reference_model), events, tuple(tools)))
         worker.start()
     deadline = time.monotonic() + timeout
     pending = set(range(len(configs)))
@@ -119,11 +122,15 @@ class _Pricing:
 
 def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[dict[str, Any]],
                 provider_factory: Callable[[CompareConfig], Provider], strategy: str, budget: int,
-                pricing: _Pricing, events: queue.Queue[ColumnResult]) -> None:
+                pricing: _Pricing, events: queue.Queue[ColumnResult], tools: tuple[ToolDef, ...] = ()) -> None:
     try:
-        trim = trim_history(candidates, budget, model=config.model, strategy=strategy)
+        try:
+            tool_tokens = count_tool_tokens(tools, config.model)
+        except EncodingUnavailable:
+            tool_tokens = 0
+        trim = trim_history(candidates, budget, model=config.model, strategy=strategy, tool_tokens=tool_tokens)
         payload, _ = wire_payload(trim.kept)
-        counts = payload_counts(payload, config.model)
+        counts = payload_counts(payload, config.model, tools)
         column.estimate, column.exact = counts["estimate"], counts["exact"]
         column.count_label = count_label("tiktoken", model=config.model) if counts["exact"] is not None \
             else count_label("estimate")
@@ -131,7 +138,7 @@ def _run_column(column: ColumnResult, config: CompareConfig, candidates: list[di
         provider = provider_factory(config)
         # The offline model validates against the budget, as a real API does against its window.
         reply = provider.stream(payload, model=config.model,
-                                options=ProviderOptions(context_window=budget, **dict(config.call)))
+                                options=ProviderOptions(context_window=budget, tools=tools, **dict(config.call)))
         column.request = reply.request
         column.sent_items, column.sent_note = _sent(reply.request)
         last_report = 0.0
@@ -185,12 +192,13 @@ def request_differences(results: Sequence[ColumnResult]) -> list[str]:
             continue
         shape = body_shape(body)
         label = markdown_literal(result.label)
+        tools = f" Tools: {shape.tools}." if shape.tools else ""
         if shape.api == "Responses":
             chained = (f"only the new message, chained with {markdown_literal(shape.chained)}" if shape.chained else
                        f"{shape.sent_text} (no `previous_response_id` yet, so the whole history)")
             where = shape.system if shape.system != "none" else "nowhere (no system prompt)"
             notes.append(f"**{label}**: Responses API; the system prompt goes in {where}; it sends "
-                         f"{chained}.")
+                         f"{chained}.{tools}")
         elif shape.api == "Gemini generateContent":
             cached = (f"after the explicit context cache {markdown_literal(shape.cached_content)}, which holds the "
                       "system instruction (if any) and the stable history" if shape.cached_content else
@@ -198,17 +206,17 @@ def request_differences(results: Sequence[ColumnResult]) -> list[str]:
             system = "there is no system prompt" if shape.system == "none" else \
                 f"the system prompt is in {shape.system}"
             notes.append(f"**{label}**: Gemini generateContent (the model is in the URL); {system}, and "
-                         f"{shape.sent_text} (roles user/model) are sent, {cached}.")
+                         f"{shape.sent_text} (roles user/model) are sent, {cached}.{tools}")
         elif shape.api == "Messages":
             cached = (f"with {shape.cache_breakpoints} `cache_control` breakpoint(s), so the re-sent history can "
                       "be read from the cache") if shape.cache_breakpoints else "without prompt caching"
             system = "there is no system prompt" if shape.system == "none" else \
                 f"the system prompt is the {shape.system} field"
             notes.append(f"**{label}**: Messages API; {system}, and {shape.sent_text} (alternating "
-                         f"user/assistant) are re-sent, {cached}.")
+                         f"user/assistant) are re-sent, {cached}.{tools}")
         else:
             notes.append(f"**{label}**: Chat Completions; the system prompt is {shape.system}, and all "
-                         f"{shape.sent_text} are re-sent on every call.")
+                         f"{shape.sent_text} are re-sent on every call.{tools}")
     return notes
 
 
@@ -220,11 +228,12 @@ def comparison_record(
     system_prompt: str,
     strategy: str,
     budget: int,
+    tools: Sequence[ToolDef] = (),
 ) -> dict[str, Any]:
     """What is saved with the session (never a key: options hold only flags like prompt_caching)."""
     return {
         "id": uuid.uuid4().hex, "ts": time.time(), "new_message": new_message, "system_prompt": system_prompt,
-        "strategy": strategy, "budget": budget,
+        "strategy": strategy, "budget": budget, "tools": [t.name for t in tools],
         "configs": [{"provider": c.provider, "model": c.model,
                      "options": {k: v for k, v in c.options.items() if "key" not in k.lower()},
                      "call": dict(c.call)} for c in configs],

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from lib.chat.choice import choice_from_turns, ignored_note
 from lib.chat.interrupted import META_RUNNER, runner_token
 from lib.chat.request import TurnInterrupted, TurnRequest, TurnResult
 from lib.chat.saving import SAVE_RETRY_SECONDS, MessageNotSent, ReplyNotSaved, retry_store_write
@@ -36,7 +37,16 @@ from lib.chat.server_state import (
 )
 from lib.chat.summary import store_summary, summarizer_for, usable_summary
 from lib.chat.turn import PreparedTurn, payload_counts, problems_of
-from lib.context import STRATEGIES, SYSTEM_ROLES, ContextOverflowError, compact_history, trim_history
+from lib.context import (
+    MANUAL_STRATEGIES,
+    META_MANUAL_CHOICE,
+    STRATEGIES,
+    SYSTEM_ROLES,
+    ContextOverflowError,
+    ManualChoice,
+    compact_history,
+    trim_history,
+)
 from lib.core import (
     HistoryLabError,
     SessionSettings,
@@ -44,10 +54,13 @@ from lib.core import (
     id_positions,
     read_turns,
     system_meta_field,
+    tools_meta_field,
+    tools_to_meta,
     wire_payload,
 )
 from lib.providers import Provider, ProviderOptions
 from lib.sessions import SessionStore, StoreUnavailable, new_session_id, stamp, validate_session_id
+from lib.tokens import EncodingUnavailable, count_tool_tokens
 
 __all__ = [  # the turn's parts moved to lib.chat.turn / lib.chat.saving; re-exported for existing callers
     "META_PREVIOUS_RESPONSE", "META_PREVIOUS_RESPONSE_MESSAGE", "META_SYSTEM_PROMPT", "SAVE_RETRY_SECONDS",
@@ -101,6 +114,13 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest, *,
         raise MessageTooLarge(len(request.user_text))
     session_id = validate_session_id(request.session_id) if request.session_id else new_session_id()
     model = request.model or provider.default_model
+    api_choice = None
+    if request.pinned_turns is not None or request.left_out_turns is not None:
+        # Checked before the message is stored: a choice naming turns that do not exist is a 400, not a turn.
+        # Only a request that names turns pays this read; the choice is then saved by the turn's opening call.
+        api_choice = choice_from_turns(store.get_history(session_id), store.turn_count(session_id),
+                                       pinned=request.pinned_turns or (), left_out=request.left_out_turns or (),
+                                       strategy=request.strategy)
     system_text = request.system_prompt
     system = [{"role": "system", "content": system_text}] if system_text.strip() else []
     # The prompt is stored once per distinct text; each turn record keeps only its hash.
@@ -108,6 +128,10 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest, *,
     # How this turn was made, so a reload, a shared link and the API show the session under its own settings.
     prompt |= SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
                               provider=provider.name, model=model, system_prompt=system_text).meta_fields()
+    if api_choice is not None:
+        prompt[META_MANUAL_CHOICE] = api_choice.to_meta()
+    if request.tools:  # kept once per distinct set, like the system prompt; each record keeps only the hash
+        prompt[tools_meta_field(request.tools)] = tools_to_meta(request.tools)
     # One atomic call reads the history and meta, stores the message with the next turn number (two tabs
     # never share one), sets the prompt and refreshes the session's TTL. The message is stamped here, so a
     # retry after an attempt whose answer was lost (the server died between storing and replying) resends
@@ -123,12 +147,17 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest, *,
         raise MessageNotSent(exc, session_id=session_id, turn=None) from exc
     history, meta, user, turn = opened.history, opened.meta, opened.message, opened.turn
     cut = _previous_cut(opened.newest_record) if request.strategy == "cache-aware" else None
+    choice = api_choice if api_choice is not None else ManualChoice.from_meta(meta)
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
                             trim=None, history_positions=id_positions(history))
     chain = chain_for(provider, request.server_state, meta, history)
     if chain.note:
         prepared.notes.append(chain.note)
+    note = ignored_note(choice, strategy=request.strategy, server_side=chain.live)
+    if note:
+        prepared.notes.append(note)
+    prepared.choice = choice if choice and not note else ManualChoice()
     try:
         _build(prepared, system, history, chain, meta=meta, cut=cut)
     except ContextOverflowError as exc:
@@ -154,14 +183,16 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
     # With a live server-side chain only the new message goes over the wire; the server holds the rest.
     candidates = [*system, user] if chain.live else [*system, *history, user]
     prepared.compaction = None
+    tool_tokens = _tool_tokens(prepared)
     if request.strategy == "summary" and not chain.live:
         summarizer = request.summarizer or summarizer_for(prepared.provider, model=prepared.model,
                                                           prices=request.prices)
         summary, note = usable_summary(meta, history)
         if note:
             prepared.notes.append(note)
+        # The tool definitions are sent with every payload: held like the reply's reserve, never compacted.
         compaction = compact_history(candidates, request.budget, model=prepared.model, summarizer=summarizer,
-                                     summary=summary, reserve_tokens=request.reserve_tokens,
+                                     summary=summary, reserve_tokens=request.reserve_tokens + tool_tokens,
                                      low_water=request.low_water)
         if compaction.compacted and compaction.summary is not None:
             after = compaction.trim.kept[compaction.trim.kept.index(compaction.summary.message()) + 1:]
@@ -169,8 +200,12 @@ def _build(prepared: PreparedTurn, system: list[dict[str, Any]], history: Sequen
                           next_id=next((m.get("id") for m in after if m.get("role") == "user"), None))
         prepared.compaction, trim = compaction, compaction.trim
     else:
+        choice = prepared.choice if request.strategy in MANUAL_STRATEGIES and not chain.live else None
         trim = trim_history(candidates, request.budget, model=prepared.model, strategy=request.strategy,
-                            reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut)
+                            reserve_tokens=request.reserve_tokens, low_water=request.low_water, cut=cut,
+                            choice=choice, tool_tokens=tool_tokens)
+        if choice:
+            prepared.notes.extend(trim.notes)
     conversation = chain.conversation_id
     kept = trim.kept
     prepared.server_held_ids = held_by_chain(prepared.store, prepared.session_id, history,
@@ -217,6 +252,13 @@ def prompt_cache_key(session_id: str) -> str:
     return "history-lab-" + hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
+def _tool_tokens(prepared: PreparedTurn) -> int:
+    try:
+        return count_tool_tokens(prepared.request.tools, prepared.model)
+    except EncodingUnavailable:
+        return 0  # the trimmer falls back to chars/4 too; the record says the count is an estimate
+
+
 def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int] | None, *, conversation: str | None,
              comparison: str | None = None) -> ProviderOptions:
     request, capabilities = prepared.request, prepared.provider.capabilities
@@ -232,6 +274,7 @@ def _options(prepared: PreparedTurn, numbers: Mapping[str | None, int] | None, *
         current_turn=prepared.turn,
         prompt_cache_key=prompt_cache_key(prepared.session_id),
         cache_comparison_id=comparison,
+        tools=request.tools,
     )
 
 

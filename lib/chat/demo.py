@@ -15,8 +15,21 @@ from typing import Any
 
 from lib.chat.conversation import META_SYSTEM_PROMPT, payload_counts, problems_of
 from lib.context import trim_history
-from lib.core import DEMO_PROVIDER, TurnRecord, id_positions, id_ranges, system_hash, system_meta_field, wire_payload
+from lib.core import (
+    DEMO_PROVIDER,
+    TurnRecord,
+    id_positions,
+    id_ranges,
+    parse_tools,
+    system_hash,
+    system_meta_field,
+    tools_hash,
+    tools_meta_field,
+    tools_to_meta,
+    wire_payload,
+)
 from lib.sessions import SessionStore, new_session_id, stamp, validate_session_id
+from lib.tokens import count_tool_tokens
 
 DEMO_FILE = Path(__file__).resolve().parents[1] / "data" / "demo_conversation.json"
 DEMO_BUDGET = 3_000  # small enough that the long report pushes early turns out
@@ -39,6 +52,8 @@ def load_demo(
     data = demo_data()
     session_id = validate_session_id(session_id) if session_id else new_session_id()
     model, system_prompt = data["model"], data["system_prompt"]
+    tools = parse_tools(data.get("tools"))  # the standard set: the demo's tool call is its get_weather
+    tool_tokens = count_tool_tokens(tools, model)
     system = [{"role": "system", "content": system_prompt}]
     start = time.time() - 60 * len(data["messages"])
     messages = [stamp({**m, "ts": start + 60 * n}) for n, m in enumerate(data["messages"])]
@@ -47,9 +62,10 @@ def load_demo(
     for index, message in enumerate(messages):
         if message["role"] != "user":
             continue
-        trim = trim_history([*system, *messages[: index + 1]], budget, model=model, strategy=strategy)
+        trim = trim_history([*system, *messages[: index + 1]], budget, model=model, strategy=strategy,
+                            tool_tokens=tool_tokens)
         payload, ids = wire_payload(trim.kept)
-        counts = payload_counts(payload, model)
+        counts = payload_counts(payload, model, tools)
         reply = next((m for m in messages[index + 1:] if m["role"] == "assistant" and m.get("content")), None)
         records.append(TurnRecord(
             turn=len(records) + 1, ts=message["ts"], user_id=message["id"],
@@ -63,10 +79,13 @@ def load_demo(
             usage=None, strategy=strategy, budget=budget,
             reserve=0, provider=DEMO_PROVIDER, model=model, cut=trim.cut,
             problems=tuple(problems_of(payload, counts, budget=budget)),
+            tools_hash=tools_hash(tools) if tools else None, tool_names=tuple(t.name for t in tools),
+            tool_tokens=counts["tool_tokens"] if tools else None,
         ))
     store.append(session_id, *messages)
     for record in records:
         store.append_turn(session_id, record.to_json())
     store.set_meta(session_id, **{META_SYSTEM_PROMPT: system_prompt, system_meta_field(system_prompt): system_prompt,
-                                  "title": data["title"], "demo": "1"})
+                                  "title": data["title"], "demo": "1",
+                                  **({tools_meta_field(tools): tools_to_meta(tools)} if tools else {})})
     return session_id

@@ -17,6 +17,7 @@ from lib.core import (
     MAX_REPLY_CHARS,
     HistoryLabError,
     Price,
+    ToolDef,
     TurnRecord,
 )
 
@@ -65,6 +66,12 @@ class TurnRequest:
     compaction_threshold: int | None = None
     stream_time_limit: float | None = None
     max_reply_chars: int | None = MAX_REPLY_CHARS
+    # "You choose" by turn number (the API's form): given, they replace the session's stored choice (checked
+    # before the message is stored); None uses the stored one (the chat page sets it turn by turn).
+    pinned_turns: tuple[int, ...] | None = None
+    left_out_turns: tuple[int, ...] | None = None
+    # Tool definitions offered with every request of this turn (lib.core.tools): counted, cached, never trimmed.
+    tools: tuple[ToolDef, ...] = ()
 
 
 def truncation_note(limit: int) -> str:

@@ -24,19 +24,29 @@ from lib.chat.server_state import (
     lost_note,
     state_lost,
 )
-from lib.context import CompactionResult, ContextOverflowError, Summary, TrimResult, payload_problems
+from lib.context import CompactionResult, ContextOverflowError, ManualChoice, Summary, TrimResult, payload_problems
 from lib.core import (
     ReplyMeta,
+    ToolDef,
     TurnRecord,
     id_ranges,
     mask_secrets,
+    openai_chat_tools,
     priced,
     system_hash,
+    tools_hash,
 )
 from lib.core import priced_as as price_basis
 from lib.providers import Provider, ProviderError, ProviderOptions, Reply, StreamGuard, StreamStopped
 from lib.sessions import SessionStore, StoreUnavailable, stamp
-from lib.tokens import EncodingUnavailable, choose_encoding, count_chat_tokens, estimate_chat_tokens
+from lib.tokens import (
+    EncodingUnavailable,
+    choose_encoding,
+    count_chat_tokens,
+    count_tool_tokens,
+    estimate_chat_tokens,
+    estimate_tokens,
+)
 
 # The strategies whose TrimResult.tokens_after is the kept payload's exact count (when counted exactly).
 WHOLE_TURN_STRATEGIES = ("turns", "cache-aware")
@@ -75,6 +85,7 @@ class PreparedTurn:
     chain: ServerChain = field(default_factory=ServerChain)
     compaction: CompactionResult | None = None
     notes: list[str] = field(default_factory=list)
+    choice: ManualChoice = field(default_factory=ManualChoice)  # the pinned and left-out turns applied
     resend: Callable[[PreparedTurn], None] | None = field(default=None, repr=False)
     guard: StreamGuard | None = field(default=None, repr=False)
     _reply: Reply | None = field(default=None, repr=False)
@@ -270,7 +281,8 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
     request = turn.request
     overflow = isinstance(turn.error, ContextOverflowError)
     not_sent = overflow or turn.sent_reply is None
-    counts = payload_counts(turn.payload, turn.model, exact=_exact_from_trim(turn, overflow=overflow))
+    tools = request.tools
+    counts = payload_counts(turn.payload, turn.model, tools, exact=_exact_from_trim(turn, overflow=overflow))
     usage = reply.usage if reply is not None else None
     cost = priced(turn.model, usage, reference_model=request.reference_model, prices=request.prices)[0] \
         if usage else None
@@ -292,6 +304,9 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         assistant_id=assistant["id"] if assistant else None,
         sent=sent, dropped=dropped,
         sent_count=0 if not_sent else len(turn.payload), dropped_count=0 if not_sent else len(turn.dropped_ids),
+        pinned=id_ranges(list(turn.trim.pinned_ids), turn.history_positions) if turn.trim and not not_sent else (),
+        left_out=id_ranges(list(turn.trim.left_out_ids), turn.history_positions) if turn.trim and not not_sent
+        else (),
         system_sent=system_sent, system_hash=system_hash(system) if system_sent else None,
         estimate=counts["estimate"], exact=counts["exact"], encoding=counts["encoding"],
         approximate=counts["approximate"], usage=usage, strategy=request.strategy,
@@ -316,6 +331,9 @@ def build_record(turn: PreparedTurn, reply: Reply | None, assistant: Mapping[str
         options=record_options(options), not_sent=not_sent,
         server_held=id_ranges(turn.server_held_ids, turn.history_positions) if chained and not not_sent else (),
         priced_as=_priced_as(turn.model, request.reference_model),
+        tools_hash=tools_hash(tools) if tools and not not_sent else None,
+        tool_names=tuple(t.name for t in tools) if not not_sent else (),
+        tool_tokens=counts["tool_tokens"] if tools and not not_sent else None,
     )
 
 
@@ -337,19 +355,24 @@ def _exact_from_trim(turn: PreparedTurn, *, overflow: bool) -> int | None:
     return trim.tokens_after if trim.counter == choose_encoding(turn.model).name else None
 
 
-def payload_counts(payload: Sequence[Mapping[str, Any]], model: str, *, exact: int | None = None) -> dict[str, Any]:
-    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding).
+def payload_counts(payload: Sequence[Mapping[str, Any]], model: str, tools: Sequence[ToolDef] = (), *,
+                   exact: int | None = None) -> dict[str, Any]:
+    """The turn record's token fields: the seed's estimate, the exact count (None without an encoding), both
+    with the tool definitions sent beside the messages (``tool_tokens``: their exact share, or estimated).
 
-    ``exact``: the payload's exact count when the caller already has it (see ``_exact_from_trim``).
+    ``exact``: the payload's exact count, tools included, when the caller already has it (see
+    ``_exact_from_trim``: the trimmer holds the tools in its budget, so its sum has them).
     """
     choice = choose_encoding(model)
-    if exact is None:
-        try:
-            exact = count_chat_tokens(payload, model)
-        except EncodingUnavailable:
-            exact = None
-    return {"estimate": estimate_chat_tokens(payload), "exact": exact, "encoding": choice.name,
-            "approximate": choice.approximate}
+    tool_estimate = estimate_tokens(openai_chat_tools(tools)) if tools else 0
+    try:
+        tool_tokens = count_tool_tokens(tools, model) if tools else 0
+        if exact is None:
+            exact = count_chat_tokens(payload, model) + tool_tokens
+    except EncodingUnavailable:
+        exact, tool_tokens = None, tool_estimate
+    return {"estimate": estimate_chat_tokens(payload) + tool_estimate, "exact": exact, "encoding": choice.name,
+            "approximate": choice.approximate, "tool_tokens": tool_tokens}
 
 
 def problems_of(payload: Sequence[Mapping[str, Any]], counts: Mapping[str, Any], *, budget: int) -> list[str]:

@@ -15,6 +15,14 @@ from lib.context.compaction import (
     render_turns,
 )
 from lib.context.diff import body_shape, highlights, pretty, unified_diff
+from lib.context.manual import (
+    MANUAL_HELP,
+    MANUAL_LABEL,
+    MANUAL_STRATEGIES,
+    META_MANUAL_CHOICE,
+    ChoiceConflict,
+    ManualChoice,
+)
 from lib.context.payload import ASSISTANT_FIRST_RULE, SYSTEM_ROLES, ContextOverflowError, TrimResult, payload_problems
 from lib.context.seed import (
     BudgetRange,
@@ -41,7 +49,8 @@ from lib.context.trimming import (
 )
 
 __all__ = [
-    "DEFAULT_LOW_WATER", "LITERAL_SEED_MAX_MESSAGES", "STRATEGIES", "STRATEGY_HELP", "STRATEGY_LABELS",
+    "DEFAULT_LOW_WATER", "LITERAL_SEED_MAX_MESSAGES", "MANUAL_HELP", "MANUAL_LABEL", "MANUAL_STRATEGIES",
+    "META_MANUAL_CHOICE", "ChoiceConflict", "ManualChoice", "STRATEGIES", "STRATEGY_HELP", "STRATEGY_LABELS",
     "SUMMARY_INSTRUCTION", "SYSTEM_ROLES", "BudgetRange", "CompactionResult", "ContextOverflowError",
     "ExtractiveSummarizer", "HistoryIndex", "LiteralSeedTooLarge", "ProviderSummarizer", "SeedPlan",
     "Summarizer", "Summary", "TrimResult", "body_shape", "compact_history", "estimates_of", "highlights",

@@ -29,6 +29,7 @@ class BodyShape:
     chained: str | None  # "previous_response_id=..." or "conversation=..." when the server holds the history
     cache_breakpoints: int
     extras: tuple[str, ...] = ()  # other notable fields: truncation, context_management
+    tools: str = ""  # how the tool definitions are shaped, when the body has some
     cached_content: str | None = None  # Gemini: the explicit context cache the request names
 
     @property
@@ -41,27 +42,35 @@ def body_shape(body: Mapping[str, Any]) -> BodyShape:
     Chat's)."""
     extras = tuple(f"{k}={json.dumps(body[k])}" for k in ("truncation", "context_management") if k in body)
     breakpoints = sum(1 for _ in _cache_controls(body))
+    tools: list[Any] = body["tools"] if isinstance(body.get("tools"), list) else []
     if "contents" in body:  # Gemini: roles user/model, the system prompt in systemInstruction, model in the URL
         contents = body.get("contents") if isinstance(body.get("contents"), list) else []
         cache = body.get("cachedContent")
         # With a cache, any system prompt is inside it (a request naming a cache may not repeat it).
         system = "top-level systemInstruction field" if body.get("systemInstruction") else "none"
+        declared = sum(len(t.get("functionDeclarations") or []) for t in tools if isinstance(t, Mapping))
+        shape = (f"{declared} tool definition{'s' * (declared != 1)} as `functionDeclarations` in one `tools` entry"
+                 if declared else "")
         return BodyShape("Gemini generateContent", len(contents or []), "contents", system, None, breakpoints, extras,
-                         str(cache) if cache else None)
+                         shape, str(cache) if cache else None)
+    count = f"{len(tools)} tool definition{'s' * (len(tools) != 1)}"
     if "input" in body:
         items = body.get("input") if isinstance(body.get("input"), list) else []
         chained = next((f"{k}={body[k]}" for k in ("previous_response_id", "conversation") if body.get(k)), None)
         system = "top-level instructions field" if body.get("instructions") else "none"
-        return BodyShape("Responses", len(items or []), "input items", system, chained, breakpoints, extras)
+        shape = f"{count} as flat `{{type: function, name, parameters}}` items" if tools else ""
+        return BodyShape("Responses", len(items or []), "input items", system, chained, breakpoints, extras, shape)
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     messages = messages or []
     # Anthropic puts the system prompt at the top level and streams without OpenAI's stream_options.
     if "system" in body or (body.get("stream") and "stream_options" not in body):
         system = "top-level system field" if body.get("system") else "none"
-        return BodyShape("Messages", len(messages), "messages", system, None, breakpoints, extras)
+        shape = f"{count} as `{{name, description, input_schema}}`, before the system prompt" if tools else ""
+        return BodyShape("Messages", len(messages), "messages", system, None, breakpoints, extras, shape)
     first = messages[0] if messages and isinstance(messages[0], Mapping) else {}
     system = f"messages[0] (role {first.get('role')})" if first.get("role") in SYSTEM_ROLES else "none"
-    return BodyShape("Chat Completions", len(messages), "messages", system, None, breakpoints, extras)
+    shape = f"{count} as `{{type: function, function: {{...}}}}`" if tools else ""
+    return BodyShape("Chat Completions", len(messages), "messages", system, None, breakpoints, extras, shape)
 
 
 def _cache_controls(value: Any) -> Iterator[None]:

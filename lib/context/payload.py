@@ -19,15 +19,27 @@ SYSTEM_ROLES = ("system", "developer")
 class ContextOverflowError(HistoryLabError, ValueError):
     """Even the system prompt plus the newest turn do not fit the budget."""
 
-    def __init__(self, *, required: int, budget: int, max_tokens: int, reserve_tokens: int) -> None:
+    def __init__(self, *, required: int, budget: int, max_tokens: int, reserve_tokens: int,
+                 pinned_tokens: int = 0, tool_tokens: int = 0) -> None:
         self.required = required
         self.budget = budget
         self.max_tokens = max_tokens
         self.reserve_tokens = reserve_tokens
+        self.pinned_tokens = pinned_tokens
+        self.tool_tokens = tool_tokens
+        parts = ["The system prompt", "the newest message"]
+        fixes = ["Shorten the message or system prompt", "raise the token budget"]
+        if tool_tokens:
+            parts.append(f"the tool definitions ({tool_tokens:,} tokens)")
+            fixes.insert(1, "turn the tool definitions off")
+        if pinned_tokens:
+            parts.append(f"the pinned turns ({pinned_tokens:,} tokens)")
+            fixes.insert(1, "unpin a turn")
+        need = ", ".join(parts[:-1]) + " plus " + parts[-1] if len(parts) > 2 else " plus ".join(parts)
         super().__init__(
-            f"The system prompt plus the newest message need {required:,} tokens, but the budget leaves "
+            f"{need} need {required:,} tokens, but the budget leaves "
             f"{budget:,} ({max_tokens:,} max minus {reserve_tokens:,} reserved for the reply). "
-            "Shorten the message or system prompt, or raise the token budget."
+            f"{', '.join(fixes[:-1])}, or {fixes[-1]}."
         )
 
 
@@ -42,8 +54,15 @@ class TrimResult:
     # What the counts mean: an encoding name, or "chars/4" when exact counts were unavailable.
     counter: str = "chars/4"
     notes: list[str] = field(default_factory=list)
-    # Id of the first non-system message in the payload; "cache-aware" takes it back on the next turn.
+    # Id of the first message the strategy kept after the system prompt (and after any pinned turn before
+    # it); "cache-aware" takes it back on the next turn.
     cut: str | None = None
+    # "You choose" (lib.context.manual): ids of the messages sent because their turn is pinned, and of those
+    # never sent because their turn was left out (they are in ``dropped`` too).
+    pinned_ids: tuple[str, ...] = ()
+    left_out_ids: tuple[str, ...] = ()
+    # Tokens of the tool definitions sent with the payload (counted in tokens_before/after, never dropped).
+    tool_tokens: int = 0
 
     @property
     def kept_ids(self) -> list[str]:

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lib.context.manual import MANUAL_STRATEGIES, ManualChoice, locate
 from lib.context.payload import SYSTEM_ROLES, ContextOverflowError, TrimResult, payload_problems
 from lib.core import HistoryLabError
 from lib.tokens import (
@@ -34,6 +35,7 @@ from lib.tokens import (
     encoding_for,
     estimate_tokens,
     message_tokens,
+    reply_priming,
 )
 
 Strategy = Literal["turns", "cache-aware", "seed", "summary"]
@@ -79,7 +81,8 @@ class LiteralSeedTooLarge(HistoryLabError, ValueError):
 class HistoryIndex:
     """Per-message counts of a candidate list, and prefix sums over its non-system messages.
 
-    ``payload_tokens(start, end)`` is the exact size of "every system message + messages[start:end]".
+    ``payload_tokens(start, end)`` is the exact size of "every system message + messages[start:end]", plus
+    ``fixed``: what is sent whatever the cut (tool definitions, pinned turns kept outside this list).
     """
 
     counts: list[int]
@@ -88,10 +91,18 @@ class HistoryIndex:
     prefix: list[int]  # prefix[i] = tokens of the non-system messages before position i
     system_tokens: int
     counter: str
+    fixed: int = 0
+    pinned_tokens: int = 0  # the part of ``fixed`` that is pinned turns (named in an overflow)
+    priming: int = REPLY_PRIMING  # what a payload costs besides its messages (lib.tokens.reply_priming)
 
     @classmethod
-    def build(cls, messages: Sequence[Message], model: str) -> HistoryIndex:
+    def build(cls, messages: Sequence[Message], model: str, *, fixed: int = 0) -> HistoryIndex:
         counts, counter = per_message_counts(messages, model)
+        return cls.from_counts(messages, counts, counter, fixed=fixed, priming=reply_priming(model))
+
+    @classmethod
+    def from_counts(cls, messages: Sequence[Message], counts: Sequence[int], counter: str, *, fixed: int = 0,
+                    pinned_tokens: int = 0, priming: int = REPLY_PRIMING) -> HistoryIndex:
         system: list[int] = []
         starts: list[int] = []
         prefix = [0]
@@ -106,10 +117,10 @@ class HistoryIndex:
                 if role == "user":
                     starts.append(i)
             prefix.append(total)
-        return cls(counts, system, starts, prefix, system_tokens, counter)
+        return cls(list(counts), system, starts, prefix, system_tokens, counter, fixed, pinned_tokens, priming)
 
     def payload_tokens(self, start: int, end: int) -> int:
-        return REPLY_PRIMING + self.system_tokens + self.prefix[end] - self.prefix[start]
+        return self.priming + self.fixed + self.system_tokens + self.prefix[end] - self.prefix[start]
 
     def check_floor(self, budget: int, *, max_tokens: int, reserve_tokens: int) -> int:
         """Position of the newest user message, once sure it fits with the system prompt (else raise)."""
@@ -118,7 +129,8 @@ class HistoryIndex:
         required = self.payload_tokens(self.starts[-1], len(self.counts))
         if required > budget:
             raise ContextOverflowError(required=required, budget=budget, max_tokens=max_tokens,
-                                       reserve_tokens=reserve_tokens)
+                                       reserve_tokens=reserve_tokens, pinned_tokens=self.pinned_tokens,
+                                       tool_tokens=self.fixed - self.pinned_tokens)
         return self.starts[-1]
 
     def newest_slot(self, newest: int) -> int:
@@ -167,15 +179,25 @@ def trim_history(
     reserve_tokens: int = 0,
     low_water: float = DEFAULT_LOW_WATER,
     cut: str | None = None,
+    choice: ManualChoice | None = None,
+    tool_tokens: int = 0,
 ) -> TrimResult:
     """Choose which messages go into the payload. Never mutates ``messages``.
 
     ``cut`` and ``low_water`` matter only for "cache-aware": pass the previous turn's ``TrimResult.cut``.
+    ``choice`` ("You choose", lib.context.manual): turns pinned (always sent) and left out (never sent), for
+    the whole-turn strategies. ``tool_tokens``: the tool definitions sent with the payload, counted by
+    ``lib.tokens.count_tool_tokens``; they are part of every payload, so the budget holds them first. The
+    seed ignores them, as the tutorial's loop does (it counts message content only): its payload can then
+    be over budget, and the turn's badges say so.
     """
-    if max_tokens <= 0 or reserve_tokens < 0:
-        raise ValueError("max_tokens must be positive and reserve_tokens must not be negative")
+    if max_tokens <= 0 or reserve_tokens < 0 or tool_tokens < 0:
+        raise ValueError("max_tokens must be positive and reserve_tokens and tool_tokens must not be negative")
     if not 0 < low_water <= 1:
         raise ValueError(f"low_water must be in (0, 1], got {low_water}")
+    if choice and strategy not in MANUAL_STRATEGIES:
+        raise ValueError(f"Pinned and left-out turns layer over the whole-turn strategies "
+                         f"({', '.join(MANUAL_STRATEGIES)}), not {strategy!r}.")
     budget = max_tokens - reserve_tokens
     if strategy == "seed":
         # Imported here because lib.context.seed builds on this module (TrimResult, payload_problems).
@@ -184,7 +206,8 @@ def trim_history(
         return seed_trim(messages, budget)
     if strategy in ("turns", "cache-aware"):
         return _trim_whole_turns(messages, budget, model=model, strategy=strategy, max_tokens=max_tokens,
-                                 reserve_tokens=reserve_tokens, low_water=low_water, cut=cut)
+                                 reserve_tokens=reserve_tokens, low_water=low_water, cut=cut,
+                                 choice=choice or ManualChoice(), tool_tokens=tool_tokens)
     if strategy == "summary":
         raise ValueError("The 'summary' strategy needs a summariser: call lib.context.compaction.compact_history.")
     raise ValueError(f"Unknown trimming strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -221,25 +244,49 @@ def trim_seed_literal(
 
 def _trim_whole_turns(
     messages: Sequence[Message], budget: int, *, model: str, strategy: str, max_tokens: int,
-    reserve_tokens: int, low_water: float, cut: str | None,
+    reserve_tokens: int, low_water: float, cut: str | None, choice: ManualChoice, tool_tokens: int,
 ) -> TrimResult:
-    index = HistoryIndex.build(messages, model)
-    end, newest = len(messages), index.check_floor(budget, max_tokens=max_tokens, reserve_tokens=reserve_tokens)
+    counts, counter = per_message_counts(messages, model)
     notes: list[str] = []
+    chosen = None
+    # The strategy plans over the turns nobody chose: left-out turns are gone, pinned turns are kept aside and
+    # their tokens held in ``fixed``, so every turn is still whole and the newest user message still last.
+    free = list(range(len(messages)))
+    if choice:
+        users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        chosen = locate(messages, choice, system_roles=SYSTEM_ROLES, newest=users[-1] if users else -1)
+        notes += chosen.notes
+        free = [i for i in free if i not in chosen.pinned and i not in chosen.left_out]
+    pinned_tokens = sum(counts[i] for i in chosen.pinned) if chosen else 0
+    candidates = [messages[i] for i in free]
+    priming = reply_priming(model)
+    index = HistoryIndex.from_counts(candidates, [counts[i] for i in free], counter,
+                                     fixed=tool_tokens + pinned_tokens, pinned_tokens=pinned_tokens, priming=priming)
+    end, newest = len(candidates), index.check_floor(budget, max_tokens=max_tokens, reserve_tokens=reserve_tokens)
     if strategy == "turns":
         start = plan_turns(index, end, newest, budget)
     else:
-        position = _position_of(messages, cut)
+        position = _position_of(candidates, cut)
         if cut is not None and position is None:
             notes.append("The previous cut is not in this history any more; trimming started afresh.")
         start = plan_cache_aware(index, end, newest, budget, low_water=low_water, cut=position)
-    # In history order: the system messages before the cut, then everything from it (a contiguous suffix).
-    system = set(index.system)
-    kept = [dict(messages[i]) for i in index.system if i < start]
-    kept += (dict(m) for m in messages[start:])
-    dropped = [dict(m) for i, m in enumerate(messages[:start]) if i not in system]
-    return TrimResult(kept, dropped, index.payload_tokens(0, end), index.payload_tokens(start, end), budget,
-                      strategy, counter=index.counter, notes=notes, cut=_first_conversation_id(kept))
+    sent = {free[i] for i in range(start, end)} | {free[i] for i in index.system}
+    if chosen:
+        sent |= chosen.pinned
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    for i, m in enumerate(messages):
+        (kept if i in sent else dropped).append(dict(m))
+    before = priming + tool_tokens + sum(counts)
+    first = candidates[start].get("id") if start < end else None
+    return TrimResult(kept, dropped, before, index.payload_tokens(start, end), budget, strategy, counter=counter,
+                      notes=notes, cut=None if first is None else str(first),
+                      pinned_ids=_ids_at(messages, chosen.pinned) if chosen else (),
+                      left_out_ids=_ids_at(messages, chosen.left_out) if chosen else (), tool_tokens=tool_tokens)
+
+
+def _ids_at(messages: Sequence[Message], positions: frozenset[int]) -> tuple[str, ...]:
+    return tuple(str(messages[i]["id"]) for i in sorted(positions) if messages[i].get("id") is not None)
 
 
 def _position_of(messages: Sequence[Message], message_id: str | None) -> int | None:

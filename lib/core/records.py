@@ -249,6 +249,15 @@ class TurnRecord:
     options_kept: bool = True
     # The model whose price ``cost`` used when it is not ``model`` (the offline model's reference model).
     priced_as: str | None = None
+    # "You choose": the messages sent because their turn was pinned, and those never sent because their turn
+    # was left out by hand (also in ``dropped``), as id ranges: one per chosen turn at most.
+    pinned: tuple[IdRange, ...] = ()
+    left_out: tuple[IdRange, ...] = ()
+    # Tool definitions sent with the payload: their set's hash (the definitions are kept once in the session
+    # meta under ``tools:<hash>``), names and tokens (counted as the provider receives them; in ``exact``).
+    tools_hash: str | None = None
+    tool_names: tuple[str, ...] = ()
+    tool_tokens: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -269,6 +278,8 @@ class TurnRecord:
 
     def server_held_ids(self, history: Sequence[Message], positions: Mapping[str, int] | None = None) -> list[str]:
         return resolve_ranges(self.server_held, history, positions)
+    def left_out_ids(self, history: Sequence[Message], positions: Mapping[str, int] | None = None) -> list[str]:
+        return resolve_ranges(self.left_out, history, positions)
 
     def system_text(self, meta: Mapping[str, str]) -> str | None:
         """The system prompt this turn sent, from the session meta; None if none was sent or it is gone."""
@@ -338,6 +349,9 @@ class TurnRecord:
             options_kept=isinstance(data.get("options"), Mapping),
             server_held=ranges_from_json(data.get("server_held")) or (),
             priced_as=as_str(data.get("priced_as")),
+            pinned=ranges_from_json(data.get("pinned")) or (), left_out=ranges_from_json(data.get("left_out")) or (),
+            tools_hash=as_str(data.get("tools_hash")), tool_names=short_texts(data.get("tool_names")),
+            tool_tokens=as_int(data.get("tool_tokens")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -345,6 +359,8 @@ class TurnRecord:
         data.update(
             sent=[list(r) for r in self.sent], dropped=[list(r) for r in self.dropped],
             server_held=[list(r) for r in self.server_held],
+            pinned=[list(r) for r in self.pinned], left_out=[list(r) for r in self.left_out],
+            tool_names=list(self.tool_names),
             problems=[short_text(p) for p in self.problems[:MAX_PROBLEMS]], error=short_text(self.error),
             notes=[short_text(n) for n in self.notes[:MAX_PROBLEMS]],
             server_context=[short_text(c) for c in self.server_context[:MAX_PROBLEMS]],

@@ -29,9 +29,18 @@ rules were checked on 2026-11-25, gpt-5.6's ``prompt_cache_options`` and Anthrop
   amount of time"), so the profile assumes 5 minutes, like OpenAI's in-memory cache. Explicit context caches
   (TTL, storage priced per hour) are modelled in lib.costs.context_cache, not here.
 
+Tool definitions are part of the cached prefix, where each provider puts them: Anthropic documents the order
+tools, then system, then messages (the same prompt-caching page); OpenAI documents that tools are cached as
+part of the prefix but not where, and its cookbook renders them into the system message after the
+instructions, so the OpenAI profiles place them after the system prompt. Gemini documents neither; its
+profile places them after the system instruction too (an explicit cache holds both). Either way, changing one tool
+changes the prefix from that point on. (A breakpoint right after the tools alone is not modelled: a small
+tool set is far below every minimum cacheable prefix.)
+
 Simplifications, stated so nothing here teaches something false: prefixes are matched at message
 boundaries (a real cache may also match part of the first differing message); token counts are
-tiktoken's (approximate for Claude); the +3 reply-priming tokens are never cached; figures are SIMULATED.
+tiktoken's (approximate for Claude); the reply-priming tokens (+3, or Mistral's <s>) are never cached;
+figures are SIMULATED.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ from lib.costs.cache_profiles import (
     CacheProfile,
     get_profile,
 )
-from lib.tokens import REPLY_PRIMING, content_text
+from lib.tokens import content_text, reply_priming
 
 Message = Mapping[str, Any]
 CacheStatus = Literal["first", "kept", "broken", "expired", "short", "off"]
@@ -82,6 +91,20 @@ class TurnCache:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "label": self.label}
+
+
+def place_tools(profile: CacheProfile, keys: Sequence[str], tokens: Sequence[int], system_messages: int,
+                tools: tuple[str, int] | None) -> tuple[list[str], list[int], int]:
+    """The payload's keys and counts with the tool block where ``profile``'s provider renders it: first
+    (Anthropic) or after the leading system messages (OpenAI). The block counts as one more leading
+    "system" entry, so Anthropic's system breakpoint covers it."""
+    keys, tokens = list(keys), list(tokens)
+    if tools is None:
+        return keys, tokens, system_messages
+    at = 0 if profile.tools_first else system_messages
+    keys.insert(at, "tools:" + tools[0])
+    tokens.insert(at, tools[1])
+    return keys, tokens, system_messages + 1
 
 
 def wire_key(message: Message) -> str:
@@ -141,10 +164,13 @@ class PromptCache:
     def __repr__(self) -> str:
         return f"PromptCache(profile={self.profile.id!r}, model={self.model!r})"
 
-    def request(self, payload: Sequence[Message], *, now: float | None = None) -> TurnCache:
+    def request(self, payload: Sequence[Message], *, now: float | None = None,
+                tools: tuple[str, int] | None = None) -> TurnCache:
+        """``tools``: (a key that changes when any definition changes, their tokens), placed as the profile says."""
         counts, _ = per_message_counts(payload, self.model)
         system = next((i for i, m in enumerate(payload) if m.get("role") not in SYSTEM_ROLES), len(payload))
-        return self.request_keys([wire_key(m) for m in payload], counts, system_messages=system, now=now)
+        keys, counts, system = place_tools(self.profile, [wire_key(m) for m in payload], counts, system, tools)
+        return self.request_keys(keys, counts, system_messages=system, now=now)
 
     def request_keys(
         self, keys: Sequence[str], tokens: Sequence[int], *, system_messages: int = 0, now: float | None = None
@@ -197,7 +223,7 @@ class PromptCache:
             status = "kept"
         else:
             status = "expired" if was_cacheable else "first"
-        total = prefix_total + REPLY_PRIMING
+        total = prefix_total + reply_priming(self.model)
         return TurnCache(total, cached, written, total - cached - written, self._cost(total, cached, written),
                          status, broken_at, n, hit if cached else 0)
 
@@ -339,7 +365,7 @@ def simulate_session(
         raise ValueError("timestamps must have one entry per payload")
     resolved = get_profile(profile)
     if resolved is None:
-        return [uncached_turn(REPLY_PRIMING + sum(per_message_counts(p, model)[0]), model=model, prices=prices)
+        return [uncached_turn(reply_priming(model) + sum(per_message_counts(p, model)[0]), model=model, prices=prices)
                 for p in payloads]
     cache = PromptCache(resolved, model=model, prices=prices)
     return [cache.request(p, now=None if timestamps is None else timestamps[i]) for i, p in enumerate(payloads)]

@@ -30,6 +30,7 @@ class CacheProfile:
     min_prefix_by_model: tuple[tuple[str, int], ...] = ()  # (model name prefix, minimum), longest wins
     source: str = ""
     system_breakpoint: bool = True  # breakpoints: the system prompt's end is a breakpoint too (Anthropic's)
+    tools_first: bool = False  # tool definitions before the system prompt (Anthropic) or after it (OpenAI)
 
     def min_prefix_for(self, model: str) -> int:
         matches = [(len(name), tokens) for name, tokens in self.min_prefix_by_model if model.startswith(name)]
@@ -88,10 +89,10 @@ PROFILES: dict[str, CacheProfile] = {
                      None, store="breakpoints", lookback=None, system_breakpoint=False, source=_OPENAI_56_SOURCE),
         CacheProfile("anthropic-5m", "Anthropic cache_control (5 min)", 1024, 1, 5 * 60, 1.25, 0.1,
                      store="breakpoints", lookback=20, min_prefix_by_model=ANTHROPIC_MIN_PREFIX,
-                     source=_ANTHROPIC_SOURCE),
+                     source=_ANTHROPIC_SOURCE, tools_first=True),
         CacheProfile("anthropic-1h", "Anthropic cache_control (1 hour)", 1024, 1, 3600, 2.0, 0.1,
                      store="breakpoints", lookback=20, min_prefix_by_model=ANTHROPIC_MIN_PREFIX,
-                     source=_ANTHROPIC_SOURCE),
+                     source=_ANTHROPIC_SOURCE, tools_first=True),
         CacheProfile("gemini", "Gemini implicit (automatic, lifetime ~5 min assumed)", 4096, 1, 5 * 60, 1.0, None,
                      min_prefix_by_model=_GEMINI_MINIMUMS, source=_GEMINI_SOURCE),
     )

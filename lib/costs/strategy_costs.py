@@ -21,7 +21,7 @@ from lib.context import DEFAULT_LOW_WATER, HistoryIndex, plan_cache_aware, plan_
 from lib.core import Price
 from lib.costs.cache_model import PromptCache, TurnCache, uncached_turn, wire_key
 from lib.costs.cache_profiles import CacheProfile, get_profile
-from lib.tokens import REPLY_PRIMING, estimate_tokens
+from lib.tokens import estimate_tokens, reply_priming
 
 Message = Mapping[str, Any]
 # "none" sends everything, untrimmed: the baseline the others are measured against.
@@ -264,7 +264,8 @@ def _simulate(
             totals.turns.append(None)
             continue
         if cache is None:
-            totals.turns.append(uncached_turn(session.tokens(plan) + REPLY_PRIMING, model=model, prices=prices))
+            totals.turns.append(uncached_turn(session.tokens(plan) + reply_priming(model), model=model,
+                                              prices=prices))
             continue
         # Only what differs from the previous payload goes to the cache: O(change), not O(payload).
         keep = 0 if previous is None else session.common(previous, plan)

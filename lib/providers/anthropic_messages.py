@@ -13,7 +13,7 @@ from typing import Any
 
 import anthropic
 
-from lib.core import Message
+from lib.core import Message, anthropic_tools
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused
 from lib.providers.remote import RemoteProvider
@@ -61,6 +61,12 @@ class AnthropicProvider(RemoteProvider):
         system, conversation = split_system(messages)
         cache = {"type": "ephemeral", "ttl": options.cache_ttl} if self._caching(options) else None
         request: dict[str, Any] = {"model": model, "messages": anthropic_messages(conversation, cache=cache)}
+        if options.tools:
+            # The prompt is tools, then system, then messages: the tools are the very front of the cached prefix.
+            tools = anthropic_tools(options.tools)
+            if cache and not system:  # a breakpoint where the stable front ends (with a system prompt: there)
+                tools[-1]["cache_control"] = cache
+            request.update(tools=tools, tool_choice={"type": "none"})
         if system:
             request["system"] = [{"type": "text", "text": system, "cache_control": cache}] if cache else system
         return request

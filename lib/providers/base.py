@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from lib.core import MAX_REPLY_CHARS, CacheTTL, Message, Usage
+from lib.core import MAX_REPLY_CHARS, CacheTTL, Message, ToolDef, Usage
 from lib.providers.errors import CountUnavailable, MalformedStream, ProviderError
 from lib.providers.guard import StreamGuard
 
@@ -43,6 +43,9 @@ class ProviderOptions:
     # The previous reply of the same provider and model, so the provider says why the cache missed against
     # it (OpenAI prompt_cache_options.comparison_response_id, Anthropic diagnostics.previous_message_id).
     cache_comparison_id: str | None = None
+    # Tool definitions sent in the provider's own shape, with tool_choice "none" (lib.core.tools says why).
+    # Not a body field: a record keeps the set's hash, and the set itself once in the session meta.
+    tools: tuple[ToolDef, ...] = ()
 
     def body_fields(self) -> dict[str, Any]:
         """The options that shape a request body, where they differ from the defaults (small scalars).
@@ -83,6 +86,9 @@ class Capabilities:
     prompt_caching: bool = False  # has an explicit prompt-caching switch
     server_compaction: bool = False  # can compact the context on the server
     count_endpoint: bool = False  # ``count_tokens`` asks the provider for an exact input count
+    # Where that count comes from, as lib.tokens.count_label names it: the provider's count endpoint, or a
+    # local server's own tokenizer (llama.cpp's /tokenize).
+    count_source: Literal["endpoint", "server"] = "endpoint"
     strict_validation: bool = False  # honours ``ProviderOptions.strict``
     simulated_cache: bool = False  # its cache figures are simulated, not measured
     needs_key: bool = False

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lib.core import Message, mask_then_cut
+from lib.core import GEMINI_TOOLS_OFF, Message, gemini_tools, mask_then_cut
 from lib.costs import IMPLICIT_PROFILE, PROFILES, REUSE_MARGIN_S, plan_explicit
 from lib.providers.anthropic_messages import LEADING_USER, message_text
 from lib.providers.base import Capabilities, ProviderOptions, Reply, split_system
@@ -104,7 +104,10 @@ class GeminiProvider(RemoteProvider):
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
-        return {**self._payload(messages), "generationConfig": {"maxOutputTokens": max_tokens}}
+        body = self._payload(messages)
+        if options.tools:  # offered, never called: the lab shows what the definitions cost
+            body.update(tools=gemini_tools(options.tools), toolConfig=GEMINI_TOOLS_OFF)
+        return {**body, "generationConfig": {"maxOutputTokens": max_tokens}}
 
     def send(self, request: dict[str, Any], *, model: str, options: ProviderOptions, reply: Reply) -> Iterable[Any]:
         if options.prompt_caching or self.prompt_caching:
@@ -112,6 +115,8 @@ class GeminiProvider(RemoteProvider):
         config: dict[str, Any] = {"max_output_tokens": request["generationConfig"]["maxOutputTokens"]}
         if "systemInstruction" in request:
             config["system_instruction"] = request["systemInstruction"]
+        if "tools" in request:  # the SDK's models take the REST (camelCase) names as well as its own
+            config["tools"], config["tool_config"] = request["tools"], request["toolConfig"]
         if "cachedContent" in request:
             config["cached_content"] = request["cachedContent"]
         stream: Iterable[Any] = self.client.models.generate_content_stream(model=model, contents=request["contents"],
@@ -121,7 +126,9 @@ class GeminiProvider(RemoteProvider):
     def _use_explicit_cache(self, request: dict[str, Any], *, model: str, ttl: int, reply: Reply) -> None:
         """Reuse or create an explicit cache for the stable prefix, and move that prefix out of ``request``."""
         contents, system = request["contents"], request.get("systemInstruction")
-        digests = prefix_digests(system, contents)
+        tools: dict[str, Any] = {k: request[k] for k in ("tools", "toolConfig") if k in request}
+        # The cache holds the tools too (a request naming a cache may not set them), so they are in its key.
+        digests = prefix_digests([system, tools], contents)
         stable = len(contents) - 1  # everything before the new message
         tokens_upto = _tokens_upto(system, contents[:stable], model)
         now = time.time()
@@ -134,20 +141,24 @@ class GeminiProvider(RemoteProvider):
         if plan.depth is None:
             return
         if plan.create is not None:
-            cache = self._create_cache(model, system, contents[: plan.create], ttl=ttl)
+            cache = self._create_cache(model, system, contents[: plan.create], ttl=ttl, tools=tools)
             with self._caches_lock:
                 self._forget_expired(now)
                 self._caches[(model, digests[plan.create])] = cache
             reply.state["explicit_cache_created"] = (cache.tokens, ttl / 3600)
         else:
             cache = live[plan.depth]
-        # A request naming a cache must not repeat what it holds: the system instruction and the prefix.
-        request.pop("systemInstruction", None)
+        # A request naming a cache must not repeat what it holds: the system instruction, the tools and the prefix.
+        for held in ("systemInstruction", "tools", "toolConfig"):
+            request.pop(held, None)
         request["contents"] = contents[plan.depth:]
         request["cachedContent"] = cache.name
 
-    def _create_cache(self, model: str, system: Any, contents: list[dict[str, Any]], *, ttl: int) -> _Cache:
+    def _create_cache(self, model: str, system: Any, contents: list[dict[str, Any]], *, ttl: int,
+                      tools: dict[str, Any]) -> _Cache:
         config: dict[str, Any] = {"ttl": f"{ttl}s", "display_name": "history-lab"}
+        if tools:
+            config["tools"], config["tool_config"] = tools["tools"], tools["toolConfig"]
         if contents:
             config["contents"] = contents
         if system is not None:
@@ -203,11 +214,13 @@ class GeminiProvider(RemoteProvider):
                      options: ProviderOptions | None = None) -> int:
         """The exact input tokens of this request, from ``models.count_tokens`` (a network call).
 
-        The SDK refuses ``system_instruction`` in a Gemini API count, so a request with a system prompt is
+        The SDK refuses ``system_instruction`` and ``tools`` in a Gemini API count, so a request with either is
         counted as a whole ``generateContentRequest`` (the API then ignores the top-level ``contents``)."""
         body = self._payload(messages)
+        if options is not None and options.tools:
+            body.update(tools=gemini_tools(options.tools), toolConfig=GEMINI_TOOLS_OFF)
         config: dict[str, Any] | None = None
-        if "systemInstruction" in body:
+        if "systemInstruction" in body or "tools" in body:
             config = {"http_options": {"extra_body": {"generateContentRequest": {"model": f"models/{model}", **body}}}}
         result = self.call(lambda: self.client.models.count_tokens(model=model, contents=body["contents"],
                                                                    config=config))

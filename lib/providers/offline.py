@@ -19,7 +19,7 @@ from typing import Any
 
 # The model the offline model is priced and cached "as" when none is chosen (Settings.reference_model).
 from lib.core import DEFAULT_REFERENCE_MODEL as DEFAULT_REFERENCE_MODEL
-from lib.core import Message, Usage
+from lib.core import Message, Usage, openai_chat_tools
 from lib.providers.base import Capabilities, Provider, ProviderOptions, Reply
 from lib.providers.offline_answer import FORGOTTEN_ANSWER, GREETING_REPLY, Answer, answer, arithmetic, key_words
 from lib.providers.offline_cache import (
@@ -65,7 +65,8 @@ def compose_reply(messages: Sequence[Message], *, model: str, options: ProviderO
     seen = view_payload(messages, options)
     cover = coverage(seen, options.current_turn)
     said: Answer = answer(seen, cover)
-    report = report_lines(seen, cover, tokens=payload_tokens(messages, model), window=options.context_window,
+    report = report_lines(seen, cover, tokens=payload_tokens(messages, model, options.tools),
+                          window=options.context_window, tools=[t.name for t in options.tools],
                           flags=flags, basis=said.basis)
     return Composed(said.text, report)
 
@@ -98,7 +99,10 @@ class OfflineProvider(Provider):
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
-        request = _OfflineRequest(model=model, messages=[dict(m) for m in messages], max_tokens=max_tokens)
+        request = _OfflineRequest(model=model, messages=[dict(m) for m in messages])
+        if options.tools:  # the Chat Completions shape, as the model it is priced as would receive them
+            request.update(tools=openai_chat_tools(options.tools), tool_choice="none")
+        request["max_tokens"] = max_tokens
         request.options = options
         return request
 
@@ -109,8 +113,11 @@ class OfflineProvider(Provider):
         flags = validate_payload(messages, model=model, options=options)
         composed = compose_reply(messages, model=model, options=options, flags=flags)
         # Only an accepted request reaches a provider's cache, so the lookup comes after validation.
-        cache = simulate_cache(messages, reference_model=self.reference_model, options=options)
-        usage = simulated_usage(payload_tokens(messages, model)[0], _text_tokens(composed.text, model), cache,
+        tokens = payload_tokens(messages, model, options.tools)[0]
+        tool_tokens = tokens - payload_tokens(messages, model)[0] if options.tools else 0
+        cache = simulate_cache(messages, reference_model=self.reference_model, options=options,
+                               tool_tokens=tool_tokens)
+        usage = simulated_usage(tokens, _text_tokens(composed.text, model), cache,
                                 options=options)
         return self._events(composed, usage)
 

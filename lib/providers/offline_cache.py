@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from lib.core import Message, Usage
+from lib.core import Message, Usage, tools_hash
 from lib.costs import PROFILES, PromptCache, TurnCache, profile_for_model
 from lib.providers.base import ProviderOptions
 
@@ -29,8 +29,10 @@ def cache_profile_id(reference_model: str, options: ProviderOptions) -> str | No
 
 
 def simulate_cache(messages: Sequence[Message], *, reference_model: str, options: ProviderOptions,
-                   now: float | None = None) -> TurnCache | None:
-    """This request through the process's simulated cache for the reference model; None when it has none."""
+                   now: float | None = None, tool_tokens: int = 0) -> TurnCache | None:
+    """This request through the process's simulated cache for the reference model; None when it has none.
+
+    ``tool_tokens``: the exact size of ``options.tools``, which sit in the cached prefix beside the messages."""
     profile = cache_profile_id(reference_model, options)
     if profile is None:
         return None
@@ -42,7 +44,8 @@ def simulate_cache(messages: Sequence[Message], *, reference_model: str, options
         if cache is None or now - last > PROFILES[profile].ttl_seconds:
             cache = PromptCache(profile, model=reference_model)
         _CACHES[(profile, reference_model)] = (cache, now)
-        return cache.request(messages, now=now)
+        tools = (tools_hash(options.tools), tool_tokens) if options.tools else None
+        return cache.request(messages, now=now, tools=tools)
 
 
 def reset_simulated_caches() -> None:

@@ -19,16 +19,16 @@ MAX_REPORT_LINES = 10
 
 
 def report_lines(seen: Sequence[Seen], cover: Coverage, *, tokens: tuple[int, bool], window: int | None,
-                 flags: Sequence[str] = (), basis: str | None = None) -> tuple[str, ...]:
-    """One sentence per fact about the payload, each true of it."""
-    lines = [_received(seen, tokens, window), _oldest(cover), _trimmed(cover),
+                 flags: Sequence[str] = (), basis: str | None = None, tools: Sequence[str] = ()) -> tuple[str, ...]:
+    """One sentence per fact about the payload, each true of it (``tools``: the names of the definitions)."""
+    lines = [_received(seen, tokens, window, tools), _oldest(cover), _trimmed(cover),
              *(_summary_note(s) for s in seen), *flags]
     if basis:
         lines.append(f"My answer: {basis}.")
     return tuple(line for line in lines if line)[:MAX_REPORT_LINES]
 
 
-def _received(seen: Sequence[Seen], counted: tuple[int, bool], window: int | None) -> str:
+def _received(seen: Sequence[Seen], counted: tuple[int, bool], window: int | None, tools: Sequence[str]) -> str:
     tokens, exact = counted
     size = f"{tokens:,} tokens" if exact else f"about {tokens:,} tokens, estimated"
     if window is not None:
@@ -37,7 +37,9 @@ def _received(seen: Sequence[Seen], counted: tuple[int, bool], window: int | Non
     for s in seen:
         roles[s.role] = roles.get(s.role, 0) + 1
     mix = ", ".join(f"{n} {role}" for role, n in roles.items())
-    return f"I received {plural(len(seen), 'message')} ({size}): {mix}."
+    offered = (f", and {plural(len(tools), 'tool definition')} ({', '.join(tools)}; I may not call them: "
+               "tool_choice is none)") if tools else ""
+    return f"I received {plural(len(seen), 'message')} ({size}): {mix}{offered}."
 
 
 def _oldest(cover: Coverage) -> str:

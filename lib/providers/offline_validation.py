@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from lib.context import SYSTEM_ROLES
-from lib.core import Message
+from lib.core import Message, ToolDef, openai_chat_tools
 from lib.providers.base import ProviderOptions
 from lib.providers.errors import BadRequest
-from lib.tokens import EncodingUnavailable, count_chat_tokens, estimate_chat_tokens
+from lib.tokens import EncodingUnavailable, count_chat_tokens, count_tool_tokens, estimate_chat_tokens, estimate_tokens
 
 ASSISTANT_FIRST_RULE = "the first message after the system prompt must use the \"user\" role"
 
@@ -40,12 +40,13 @@ class InvalidPayload(BadRequest):
         super().__init__(f"The request was rejected: {reason}", provider=provider, status=400)
 
 
-def payload_tokens(messages: Sequence[Message], model: str) -> tuple[int, bool]:
-    """The exact chat-format count, or the chars/4 estimate (flagged False) when no encoding loads."""
+def payload_tokens(messages: Sequence[Message], model: str, tools: Sequence[ToolDef] = ()) -> tuple[int, bool]:
+    """The exact chat-format count (tool definitions included), or the chars/4 estimate (flagged False) when
+    no encoding loads."""
     try:
-        return count_chat_tokens(messages, model), True
+        return count_chat_tokens(messages, model) + count_tool_tokens(tools, model), True
     except EncodingUnavailable:
-        return estimate_chat_tokens(messages), False
+        return estimate_chat_tokens(messages) + (estimate_tokens(openai_chat_tools(tools)) if tools else 0), False
 
 
 def validate_payload(messages: Sequence[Message], *, model: str, options: ProviderOptions) -> list[str]:
@@ -56,7 +57,7 @@ def validate_payload(messages: Sequence[Message], *, model: str, options: Provid
     if tool_problem:
         raise InvalidPayload(tool_problem + " Trim whole turns so a tool call and its results stay together.")
     if options.context_window is not None:
-        tokens, exact = payload_tokens(messages, model)
+        tokens, exact = payload_tokens(messages, model, options.tools)
         if tokens > options.context_window:
             raise ContextLengthExceeded(tokens=tokens, limit=options.context_window, exact=exact)
     conversation = [m for m in messages if m.get("role") not in SYSTEM_ROLES]

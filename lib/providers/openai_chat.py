@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from lib.core import WIRE_KEYS, Message, mask_then_cut
+from lib.core import WIRE_KEYS, Message, mask_then_cut, openai_chat_tools
 from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
 from lib.providers.base import Capabilities, ProviderOptions, Reply
-from lib.providers.errors import Refused
+from lib.providers.errors import (
+    CountUnavailable,
+    ProviderError,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    Refused,
+)
 from lib.providers.remote import RemoteProvider
 from lib.providers.usage import openai_usage
 
@@ -66,13 +74,13 @@ class OpenAIChatProvider(RemoteProvider):
 
     def build_request(self, messages: Sequence[Message], *, model: str, max_tokens: int,
                       options: ProviderOptions) -> dict[str, Any]:
-        request = {
+        request: dict[str, Any] = {
             "model": model,
             "messages": [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages],
-            self.max_tokens_field: max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if options.tools:  # offered, never called: the lab shows what the definitions cost
+            request.update(tools=openai_chat_tools(options.tools), tool_choice="none")
+        request.update({self.max_tokens_field: max_tokens, "stream": True, "stream_options": {"include_usage": True}})
         if self.cache_options and has_cache_options(model):
             # Chat Completions accepts only the 30-minute TTL and no comparison for diagnostics (openai 3.57,
             # chat/completion_create_params.py); the Responses API offers both.
@@ -110,12 +118,62 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
     name = "openai-compatible"
     label = "OpenAI-compatible (Ollama, vLLM, LM Studio, llama.cpp)"
     default_model = "llama3.2"
-    models = ("llama3.2", "qwen2.5", "mistral", "gemma3")
+    models = ("llama3.2", "qwen2.5", "mistral", "gemma3", "mistral-nemo")
     env_var = None  # the key is optional
-    capabilities = Capabilities()
+    # The count is llama.cpp's server tokenizer: the model's own, with its own chat template (on click only).
+    capabilities = Capabilities(count_endpoint=True, count_source="server")
     max_tokens_field = "max_tokens"
     cache_options = False  # local servers have no prompt_cache_options
 
     @property
     def hint(self) -> str:
         return f"Needs a server at {self.base_url}; set OPENAI_COMPATIBLE_BASE_URL to change it."
+
+    @property
+    def server_root(self) -> str:
+        """The server itself: llama.cpp serves /tokenize and /apply-template beside /v1, not under it."""
+        root = self.base_url.rstrip("/")
+        return root[: -len("/v1")] if root.endswith("/v1") else root
+
+    def count_tokens(self, messages: Sequence[Message], model: str, *,
+                     options: ProviderOptions | None = None) -> int:
+        """The model's own count of this payload, from a llama.cpp server: ``/apply-template`` renders the
+        messages (and tools) with the model's chat template, ``/tokenize`` counts that prompt with the model's
+        tokenizer, special tokens included. Servers without these endpoints (Ollama, vLLM) say so."""
+        request = self.build_request(messages, model=model, max_tokens=1, options=options or ProviderOptions())
+        body: dict[str, Any] = {k: request[k] for k in ("messages", "tools", "tool_choice") if k in request}
+        prompt = self._post("/apply-template", body).get("prompt")
+        if not isinstance(prompt, str):
+            raise CountUnavailable(f"{self.server_root}/apply-template answered without a prompt; this is not a "
+                                   "llama.cpp server.", provider=self.label)
+        tokens = self._post("/tokenize", {"content": prompt, "add_special": True}).get("tokens")
+        if not isinstance(tokens, list):
+            raise CountUnavailable(f"{self.server_root}/tokenize answered without tokens; this is not a llama.cpp "
+                                   "server.", provider=self.label)
+        return len(tokens)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.server_root + path
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            response = httpx2.post(url, json=body, headers=headers, timeout=self.timeout)
+        except httpx2.TimeoutException as exc:
+            raise ProviderTimeout(f"{url} did not answer within {self.timeout:g} s.", provider=self.label) from exc
+        except httpx2.HTTPError as exc:
+            raise ProviderUnreachable(f"Nothing answers at {url} ({type(exc).__name__}). Start the server, or set "
+                                      "OPENAI_COMPATIBLE_BASE_URL to its address.", provider=self.label) from exc
+        if response.status_code == 404:
+            raise CountUnavailable(f"The server at {self.server_root} has no {path} endpoint: counting with the "
+                                   "server's tokenizer needs llama.cpp's server (llama-server); Ollama, vLLM and LM "
+                                   "Studio do not offer it. The tiktoken count stays, labelled approximate.",
+                                   provider=self.label, status=404)
+        if response.status_code >= 400:
+            error = ProviderServerError if response.status_code >= 500 else ProviderError
+            raise error(f"{url} answered HTTP {response.status_code}: {response.text[:200]}", provider=self.label,
+                        status=response.status_code)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise CountUnavailable(f"{url} did not answer JSON; this is not a llama.cpp server.",
+                                   provider=self.label) from exc
+        return data if isinstance(data, dict) else {}

@@ -14,7 +14,7 @@ from typing import Any
 from openai import Stream
 from openai.types.responses import Response, ResponseStreamEvent
 
-from lib.core import Message, mask_then_cut
+from lib.core import Message, mask_then_cut, responses_tools
 from lib.providers.base import Capabilities, ProviderOptions, Reply, ServerContext, split_system
 from lib.providers.errors import Refused, ResponseFailed
 from lib.providers.openai_chat import OpenAIChatProvider, has_cache_options, post_stream
@@ -64,6 +64,8 @@ class OpenAIResponsesProvider(OpenAIChatProvider):
             request["previous_response_id"] = options.previous_response_id
         if options.truncation:
             request["truncation"] = options.truncation
+        if options.tools:  # re-sent on every call: previous_response_id does not carry them over
+            request.update(tools=responses_tools(options.tools), tool_choice="none")
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:

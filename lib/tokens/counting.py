@@ -21,7 +21,7 @@ import tiktoken
 from tiktoken.model import encoding_name_for_model
 
 # EncodingUnavailable and load_encoding are re-exported: callers import them from lib.tokens.counting.
-from lib.core import WIRE_KEYS
+from lib.core import WIRE_KEYS, ToolDef
 from lib.tokens.encodings import EncodingUnavailable, load_encoding, reset_encodings
 
 TOKENS_PER_MESSAGE = 3
@@ -32,20 +32,46 @@ FALLBACK_ENCODING = "o200k_base"
 # Per-text counts kept per encoding; past this many texts the older half is forgotten (amortised O(1)).
 COUNT_CACHE_LIMIT = 200_000
 
-CountSource = Literal["tiktoken", "endpoint", "provider", "estimate", "simulated"]
+CountSource = Literal["tiktoken", "tools", "endpoint", "server", "provider", "estimate", "simulated"]
 ESTIMATE_LABEL = "estimate (chars/4)"
 ENDPOINT_LABEL = "exact (provider count endpoint)"
+SERVER_LABEL = "exact (server tokenizer)"  # a local server's own tokenizer and chat template (llama.cpp)
 PROVIDER_LABEL = "provider-reported (after the call)"
 SIMULATED_LABEL = "simulated"
+TOOL_FRAMING = "tool framing per the OpenAI cookbook"
+MISTRAL_TOOLS = "[AVAILABLE_TOOLS] as Mistral's template writes it"
+# The OpenAI cookbook's num_tokens_for_tools ("How to count tokens with tiktoken", section 7): the tokens a
+# Chat Completions request spends on tool definitions besides their text. Its gpt-4o constants serve every
+# o200k_base model, its gpt-4/gpt-3.5 ones every cl100k_base model.
+TOOL_CONSTANTS = {
+    "o200k_base": {"func_init": 7, "prop_init": 3, "prop_key": 3, "enum_init": -3, "enum_item": 3, "func_end": 12},
+    "cl100k_base": {"func_init": 10, "prop_init": 3, "prop_key": 3, "enum_init": -3, "enum_item": 3, "func_end": 12},
+}
+
+
+# Mistral models whose tokenizer is Tekken (tekken_240718, bundled): mistral-common's own table
+# (MODEL_NAME_TO_TOKENIZER_CLS, 1.13.1) lists open-mistral-nemo-2407, ministral-8b-2410 and mistral-small-2409
+# as "v3, tekken"; Ollama and LM Studio call Mistral NeMo "mistral-nemo". Matched on the name after any
+# "org/" and before any ":tag", so "mistralai/Mistral-Nemo-Instruct-2407" and "mistral-nemo:12b" count too.
+TEKKEN_MODELS = ("open-mistral-nemo", "mistral-nemo", "ministral-8b", "mistral-small-2409")
+TEKKEN_ENCODING = "tekken_240718"
+# Mistral's v3 instruct template (mistral-common's InstructTokenizerV3): <s> once, [INST] ... [/INST] around
+# each user message, </s> after each assistant message, the system prompt joined into the last user message
+# with "\n\n", [TOOL_CALLS] json </s>, [TOOL_RESULTS] json [/TOOL_RESULTS], [AVAILABLE_TOOLS] json [/...].
+MISTRAL_BOS = 1
 
 
 @dataclass(frozen=True)
 class EncodingChoice:
-    """Which encoding counts a model's tokens, and whether that count is only approximate."""
+    """Which encoding counts a model's tokens, and whether that count is only approximate.
+
+    ``family`` says how a chat payload is framed around the text: "openai" (the cookbook's 3 tokens per
+    message, +3 to prime the reply) or "mistral" (Mistral's v3 instruct template)."""
 
     model: str
     name: str
     approximate: bool
+    family: str = "openai"
 
     @property
     def label(self) -> str:
@@ -79,8 +105,12 @@ def estimate_tokens(text: Any) -> int:
 
 @lru_cache(maxsize=1024)
 def choose_encoding(model: str) -> EncodingChoice:
-    """The one decider: OpenAI models get their own encoding (exact); any other model (Claude, Llama, Qwen,
-    Mistral, Gemma, the offline models, unknown names) gets o200k_base, flagged approximate."""
+    """The one decider: OpenAI models get their own encoding (exact), Mistral's Tekken models the bundled
+    tekken_240718 (exact); any other model (Claude, Llama, Qwen, other Mistral models, Gemma, the offline
+    models, unknown names) gets o200k_base, flagged approximate."""
+    base = model.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    if base.startswith(TEKKEN_MODELS):
+        return EncodingChoice(model, TEKKEN_ENCODING, approximate=False, family="mistral")
     try:
         name = encoding_name_for_model(model)
     except KeyError:
@@ -94,14 +124,16 @@ def count_label(source: CountSource, *, encoding: str | None = None, model: str 
     ``"tiktoken"`` with a ``model`` lets choose_encoding decide exact or approximate (``encoding`` defaults
     to the chosen one); with only an ``encoding`` it is an exact tiktoken count of that encoding.
     """
-    if source == "tiktoken":
+    if source in ("tiktoken", "tools"):
         choice = choose_encoding(model) if model else None
         name = encoding or (choice.name if choice else FALLBACK_ENCODING)
+        mistral = name.startswith("tekken")
+        framing = f"; {MISTRAL_TOOLS if mistral else TOOL_FRAMING}" if source == "tools" else ""
         if choice is not None and choice.approximate:
-            return f"approximate ({name} stands in for {model})"
-        return f"exact (tiktoken, {name})"
-    labels = {"endpoint": ENDPOINT_LABEL, "provider": PROVIDER_LABEL, "estimate": ESTIMATE_LABEL,
-              "simulated": SIMULATED_LABEL}
+            return f"approximate ({name} stands in for {model}{framing})"
+        return f"exact ({'Mistral Tekken' if mistral else 'tiktoken'}, {name}{framing})"
+    labels = {"endpoint": ENDPOINT_LABEL, "server": SERVER_LABEL, "provider": PROVIDER_LABEL,
+              "estimate": ESTIMATE_LABEL, "simulated": SIMULATED_LABEL}
     if source not in labels:
         raise ValueError(f"Unknown count source {source!r}; use one of tiktoken, {', '.join(labels)}")
     return labels[source]
@@ -158,9 +190,18 @@ def count_tokens(text: Any, model: str) -> int:
     return _count(choose_encoding(model).name, content_text(text))
 
 
+def reply_priming(model: str) -> int:
+    """Tokens a payload costs besides its messages: +3 to prime the reply (OpenAI), <s> once (Mistral)."""
+    return MISTRAL_BOS if choose_encoding(model).family == "mistral" else REPLY_PRIMING
+
+
 def message_tokens(message: Mapping[str, Any], model: str) -> int:
-    """One message's share of a chat payload: framing plus every wire value, +1 for a name."""
-    name = choose_encoding(model).name
+    """One message's share of a chat payload: framing plus every wire value, +1 for a name (OpenAI), or the
+    message as Mistral's template writes it."""
+    choice = choose_encoding(model)
+    name = choice.name
+    if choice.family == "mistral":
+        return _mistral_message_tokens(message, name)
     total = TOKENS_PER_MESSAGE
     for key in WIRE_KEYS:
         value = message.get(key)
@@ -172,9 +213,70 @@ def message_tokens(message: Mapping[str, Any], model: str) -> int:
     return total
 
 
+def _mistral_message_tokens(message: Mapping[str, Any], name: str) -> int:
+    """One message in Mistral's v3 template. The system prompt is written into the last user message as
+    "<system>\n\n<user>", which tokenizes as "<system>\n\n" plus the user text whenever the user text does
+    not itself start with a line break (Tekken's pattern ends a piece at the line breaks)."""
+    role = message.get("role")
+    text = content_text(message.get("content") or "")
+    if role in ("system", "developer"):
+        return _count(name, text + "\n\n")
+    if role == "user":
+        return 2 + _count(name, text)  # [INST] ... [/INST]
+    if role == "tool":
+        result = {"content": _json_or_text(text), "call_id": message.get("tool_call_id")}
+        return 2 + _count(name, json.dumps(result, ensure_ascii=False))  # [TOOL_RESULTS] ... [/TOOL_RESULTS]
+    calls = [c for c in message.get("tool_calls") or [] if isinstance(c, Mapping)]
+    if calls:
+        written = [{"name": (c.get("function") or {}).get("name"),
+                    "arguments": _json_or_text((c.get("function") or {}).get("arguments") or "{}"),
+                    "id": c.get("id")} for c in calls]
+        return 2 + _count(name, json.dumps(written, ensure_ascii=False))  # [TOOL_CALLS] ... </s>
+    return 1 + _count(name, text)  # ... </s>
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def count_chat_tokens(messages: Iterable[Mapping[str, Any]], model: str) -> int:
-    """Exact prompt tokens of a Chat Completions payload (the cookbook's num_tokens_from_messages)."""
-    return sum(message_tokens(m, model) for m in messages) + REPLY_PRIMING
+    """Exact prompt tokens of a chat payload: the cookbook's num_tokens_from_messages, or for a Mistral Tekken
+    model its v3 instruct template."""
+    return sum(message_tokens(m, model) for m in messages) + reply_priming(model)
+
+
+def count_tool_tokens(tools: Iterable[ToolDef], model: str) -> int:
+    """Tokens the tool definitions add to a request: the OpenAI cookbook's ``num_tokens_for_tools`` (each
+    function's "name:description" and each top-level parameter's "name:type:description", plus its framing
+    constants), in the model's encoding. Label it with ``count_label("tools", model=model)``."""
+    defs = list(tools)
+    if not defs:
+        return 0
+    choice = choose_encoding(model)
+    name = choice.name
+    if choice.family == "mistral":  # [AVAILABLE_TOOLS] json.dumps of the Chat Completions shape [/AVAILABLE_TOOLS]
+        shaped = [{"type": "function", "function": t.to_json()} for t in defs]
+        return 2 + _count(name, json.dumps(shaped, ensure_ascii=False))
+    constants = TOOL_CONSTANTS.get(name, TOOL_CONSTANTS["o200k_base"])
+    total = constants["func_end"]
+    for tool in defs:
+        total += constants["func_init"] + _count(name, f"{tool.name}:{tool.description.removesuffix('.')}")
+        properties = tool.parameters.get("properties") or {}
+        if isinstance(properties, Mapping) and properties:
+            total += constants["prop_init"]
+            for key, spec in properties.items():
+                spec = spec if isinstance(spec, Mapping) else {}
+                total += constants["prop_key"]
+                enum = spec.get("enum")
+                if isinstance(enum, list):
+                    total += constants["enum_init"]
+                    total += sum(constants["enum_item"] + _count(name, str(item)) for item in enum)
+                description = str(spec.get("description", "")).removesuffix(".")
+                total += _count(name, f"{key}:{spec.get('type', '')}:{description}")
+    return total
 
 
 def estimate_chat_tokens(messages: Iterable[Mapping[str, Any]]) -> int:

@@ -85,6 +85,16 @@ _HARMONY_SPECIALS = {
 } | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
 BUNDLED["o200k_harmony"] = BundledEncoding("o200k_harmony", BUNDLED["o200k_base"].sha256,
                                            BUNDLED["o200k_base"].pat_str, _HARMONY_SPECIALS, file="o200k_base")
+# Mistral's Tekken tokenizer (Mistral NeMo, Ministral 8B, Mistral Small 24.09), Apache-2.0: the first 130,072
+# ranks of tekken_240718.json as shipped in the mistral-common 1.13.1 wheel (SHA-256 eccd1665...), written
+# in the .tiktoken format (lib/data/encodings/README.md says how). mistral-common itself builds a
+# tiktoken.Encoding from exactly these ranks and this pattern, with no special tokens in it (its control
+# tokens, [INST] and the like, are ids below 1,000 that it adds by hand), so counts are the same.
+BUNDLED["tekken_240718"] = BundledEncoding(
+    "tekken_240718", "64a081edb3cbb8639a4eea9a7135ab9a0467c50676c672b217ba655f4d50e127",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+""",  # noqa: E501 - Mistral's pattern, verbatim
+    {},
+)
 
 
 class EncodingUnavailable(HistoryLabError, RuntimeError):
@@ -128,7 +138,7 @@ def load_encoding(name: str) -> tiktoken.Encoding:
         return encoding
 
 
-def preload(names: tuple[str, ...] = ("o200k_base", "cl100k_base")) -> threading.Thread:
+def preload(names: tuple[str, ...] = ("o200k_base", "cl100k_base", "tekken_240718")) -> threading.Thread:
     """Load bundled encodings in a background thread (the server does this at start): the first page
     that counts tokens would otherwise wait about half a second per encoding. A failure is remembered as
     it would be on first use, and reported by the page that needs the encoding."""

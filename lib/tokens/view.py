@@ -23,7 +23,9 @@ from lib.tokens.counting import content_text, count_text, estimate_tokens
 from lib.tokens.encodings import EncodingUnavailable, load_encoding
 
 DEFAULT_SEGMENT_LIMIT = 2_000
-COMPARED_ENCODINGS = ("cl100k_base", "o200k_base")
+COMPARED_ENCODINGS = ("cl100k_base", "o200k_base", "tekken_240718")
+# Mistral numbers its 1,000 control tokens first, so a Tekken token's id is its rank plus 1,000.
+ID_OFFSETS = {"tekken_240718": 1_000}
 # Pastel backgrounds cycled token by token, as tiktokenizer does; dark text reads on all of them.
 PALETTE = ("#fde68a", "#bbf7d0", "#bfdbfe", "#fbcfe8", "#ddd6fe", "#fed7aa")
 
@@ -93,17 +95,18 @@ def token_segments(text: str, encoding_name: str, *, limit: int | None = None) -
     """The text's tokens in ``encoding_name`` (encode_ordinary, as every count here), the first ``limit`` only."""
     encoding = load_encoding(encoding_name)
     tokens = encoding.encode_ordinary(text)
-    return _segments(text, tokens[:limit] if limit is not None else tokens, encoding.decode_single_token_bytes)
+    return _segments(text, tokens[:limit] if limit is not None else tokens, encoding.decode_single_token_bytes,
+                     ID_OFFSETS.get(encoding_name, 0))
 
 
 def token_view(text: str, encoding_name: str, *, limit: int = DEFAULT_SEGMENT_LIMIT) -> TokenView:
     encoding = load_encoding(encoding_name)
     tokens = encoding.encode_ordinary(text)
-    return TokenView(encoding_name, _segments(text, tokens[:limit], encoding.decode_single_token_bytes),
-                     len(tokens))
+    return TokenView(encoding_name, _segments(text, tokens[:limit], encoding.decode_single_token_bytes,
+                                              ID_OFFSETS.get(encoding_name, 0)), len(tokens))
 
 
-def _segments(text: str, tokens: list[int], decode: Callable[[int], bytes]) -> list[Segment]:
+def _segments(text: str, tokens: list[int], decode: Callable[[int], bytes], offset: int = 0) -> list[Segment]:
     # Walk the characters alongside the tokens' byte ranges, so the cost follows the part of the text shown
     # (the cap), not the whole text. ``char`` is the character holding the current token's first byte.
     segments = []
@@ -121,7 +124,7 @@ def _segments(text: str, tokens: list[int], decode: Callable[[int], bytes]) -> l
             shown, partial = raw.decode("utf-8"), False
         except UnicodeDecodeError:
             shown, partial = raw.decode("utf-8", errors="backslashreplace"), True
-        segments.append(Segment(index, token, raw, shown, text[first:last + 1], partial))
+        segments.append(Segment(index, token + offset, raw, shown, text[first:last + 1], partial))
     return segments
 
 
@@ -131,7 +134,8 @@ def _utf8_len(ch: str) -> int:
 
 
 def summarize(text: str, *, reference: str = "o200k_base") -> TextSummary:
-    """cl100k_base and o200k_base counts, the chars/4 estimate and its error, characters per token."""
+    """cl100k_base, o200k_base and Mistral's tekken_240718 counts, the chars/4 estimate and its error,
+    characters per token."""
     counts: dict[str, int | None] = {}
     for name in dict.fromkeys([*COMPARED_ENCODINGS, reference]):
         try:

@@ -52,9 +52,12 @@ def turn_badges(row: TurnRow) -> list[Badge]:
     else:
         badges = [_sent(row), Badge(f"dropped {record.dropped_count}", "notice" if record.dropped_count else
                                     "neutral", ":material/content_cut:", "turn record")]
-    if row.diff.removed:
-        badges.append(Badge(f"trimmed {row.diff.removed} message{'s' * (row.diff.removed != 1)} this turn",
+    trimmed = row.diff.removed - _left_out_now(row)  # those left out by hand have a badge of their own
+    if trimmed > 0:
+        badges.append(Badge(f"trimmed {trimmed} message{'s' * (trimmed != 1)} this turn",
                             "notice", ":material/content_cut:", "difference from the previous payload"))
+    badges += _tools(row)
+    badges += _manual(row)
     badges += _validity(row)
     if row.summary is not None:
         s = row.summary
@@ -124,6 +127,35 @@ def seed_belief(record: TurnRecord) -> str | None:
         return None
     refused = record.failed and record.error_type == "ContextLengthExceeded"
     return belief_text(record.estimate, record.budget - (record.reserve or 0), record.exact, refused=refused)
+def _tools(row: TurnRow) -> list[Badge]:
+    """The tool definitions re-sent with this payload, and their tokens (never trimmed)."""
+    record = row.record
+    if not record.tools_hash:
+        return []
+    count = len(record.tool_names)
+    tokens = f" · {record.tool_tokens:,} tokens" if record.tool_tokens is not None else ""
+    source = count_label("tools", model=record.model) if record.model else "turn record"
+    return [Badge(f"{count} tool definition{'s' * (count != 1)} sent{tokens}, never trimmed", "info",
+                  ":material/build:", f"tokens: {source}")]
+
+
+def _left_out_now(row: TurnRow) -> int:
+    """Messages the previous payload sent that this one left out by hand."""
+    return sum(max(0, min(b, d) - max(a, c)) for a, b in row.left_out_runs for c, d in row.previous_runs)
+
+
+def _manual(row: TurnRow) -> list[Badge]:
+    """"You choose": turns pinned and left out by hand, with the messages they hold."""
+    badges = []
+    pinned = sum(stop - start for start, stop in row.pinned_runs)
+    left_out = sum(stop - start for start, stop in row.left_out_runs)
+    if pinned:
+        badges.append(Badge(f"pinned by you: {pinned} message{'s' * (pinned != 1)} always sent", "notice",
+                            ":material/push_pin:", "turn record (You choose)"))
+    if left_out:
+        badges.append(Badge(f"left out by you: {left_out} message{'s' * (left_out != 1)} never sent", "notice",
+                            ":material/block:", "turn record (You choose)"))
+    return badges
 
 
 def _exact_label(row: TurnRow) -> str:
@@ -143,7 +175,9 @@ def _cache(row: TurnRow) -> Badge | None:
     icon = {"ok": ":material/check_circle:", "warning": ":material/link_off:"}.get(verdict.level,
                                                                                    ":material/cached:")
     source = f"{verdict.source}; {verdict.hint}" if verdict.hint else verdict.source
-    return Badge(verdict.text, _VERDICT_LEVELS[verdict.level], icon, source)
+    # What changed first in the prefix (lib.views.timeline.cache_reason), set only when the replay saw it break.
+    why = f": {row.cache_reason}" if row.cache_reason and verdict.level == "warning" else ""
+    return Badge(f"{verdict.text}{why}", _VERDICT_LEVELS[verdict.level], icon, source)
 
 
 def _cost(row: TurnRow) -> Badge:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from lib.core import TurnRecord
-from lib.tokens import REPLY_PRIMING, choose_encoding, count_label
+from lib.tokens import choose_encoding, count_label, reply_priming
 
 Message = Mapping[str, Any]
 
@@ -36,7 +36,7 @@ class ExactCounts:
             system = self._exact(self.system, model)
             ok = all(e is not None for e in [*exact, *system])
             self._by_encoding[encoding] = (list(itertools.accumulate((e or 0 for e in exact), initial=0)),
-                                           sum(e or 0 for e in system) + REPLY_PRIMING) if ok else None
+                                           sum(e or 0 for e in system) + reply_priming(model)) if ok else None
         return self._by_encoding[encoding]
 
 

@@ -15,7 +15,7 @@ from lib.core import TurnRecord, signed
 from lib.views.timeline_cache import CacheView
 
 Run = tuple[int, int]  # history positions [start, stop)
-BlockKind = Literal["system", "summary", "message"]
+BlockKind = Literal["tools", "system", "summary", "message"]
 Level = Literal["info", "ok", "notice", "neutral", "warning", "error"]
 
 
@@ -46,6 +46,8 @@ class Block:
     cached: bool = False  # inside the cached prefix
     dropped: bool = False
     preview: str = ""
+    pinned: bool = False  # its turn is pinned by hand ("You choose"): sent whatever the budget
+    left_out: bool = False  # its turn is left out by hand: never sent (a dropped block)
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ class TurnRow:
     system: str | None
     summary: Summary | None
     runs: tuple[Run, ...]  # stored messages sent, as history positions
-    dropped_runs: tuple[Run, ...]
     previous_runs: tuple[Run, ...]  # the context of the previous request (sent plus kept by the server)
+    dropped_runs: tuple[Run, ...]  # every stored message not sent: trimmed or left out by hand
     new_system: bool
     new_summary: bool
     tokens: int  # payload tokens, reply priming included
@@ -96,6 +98,11 @@ class TurnRow:
     badges: tuple[Badge, ...] = ()
     # Server-side history: the stored messages the server held and re-read for this request (not sent).
     server_runs: tuple[Run, ...] = ()
+    new_tools: bool = False  # the tool definitions differ from the previous turn's (or are new)
+    tools_first: bool = False  # the provider renders tools before the system prompt (Anthropic), else after
+    pinned_runs: tuple[Run, ...] = ()  # sent because their turn is pinned
+    left_out_runs: tuple[Run, ...] = ()  # not sent because their turn was left out by hand
+    cache_reason: str | None = None  # why the prefix changed, when the cache broke (in words)
 
     @property
     def failed(self) -> bool:

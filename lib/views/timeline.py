@@ -32,7 +32,8 @@ from typing import Any
 from lib.chat import TurnBody, turn_body
 from lib.context import Summary, per_message_counts
 from lib.core import Price, ReplyMeta, TurnRecord, id_positions, safe_title
-from lib.tokens import ESTIMATE_LABEL, REPLY_PRIMING, count_label, message_tokens
+from lib.costs import PROFILES
+from lib.tokens import ESTIMATE_LABEL, count_label, message_tokens, reply_priming
 from lib.views.badges import turn_badges
 from lib.views.rows import Badge, Block, Run, TurnDiff, TurnRow, union_runs
 from lib.views.timeline_cache import CacheView, SessionCache, cache_profile_for
@@ -86,32 +87,51 @@ class Timeline:
         return self.rows[n - 1] if n > 0 else None
 
     def blocks(self, turn: int) -> list[Block]:
+        """The payload's blocks in the order the provider renders them: the tool definitions and the system
+        prompt (in the provider's order, ``TurnRow.tools_first``), the summary, then the stored messages."""
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
         cached = row.cache.cached_messages
         blocks: list[Block] = []
-        if row.system is not None:
-            system = {"role": "system", "content": row.system}
-            blocks.append(Block(0, "system", "system", message_tokens(system, _model(row.record)), None, 0,
-                                new=row.new_system, cached=cached > 0, preview=safe_title(row.system, limit=PREVIEW)))
-        if row.summary is not None:
-            s = row.summary
-            blocks.append(Block(len(blocks), "summary", "summary", s.tokens, s.id, s.last_turn, new=row.new_summary,
-                                cached=cached > len(blocks), preview=safe_title(s.label, limit=PREVIEW)))
+        for kind, _, tokens in _front(row):
+            index = len(blocks)
+            if kind == "tools":
+                names = ", ".join(row.record.tool_names)
+                blocks.append(Block(index, "tools", "tools", tokens, None, 0, new=row.new_tools, cached=cached > index,
+                                    preview=safe_title(f"tool definitions: {names}", limit=PREVIEW)))
+            elif kind == "system":
+                blocks.append(Block(index, "system", "system", tokens, None, 0, new=row.new_system,
+                                    cached=cached > index, preview=safe_title(row.system or "", limit=PREVIEW)))
+            elif row.summary is not None:
+                s = row.summary
+                blocks.append(Block(index, "summary", "summary", tokens, s.id, s.last_turn, new=row.new_summary,
+                                    cached=cached > index, preview=safe_title(s.label, limit=PREVIEW)))
         for position in _positions(row.runs):
             index = len(blocks)
             blocks.append(self._block(position, index, counts, new=not _inside(position, row.previous_runs),
-                                      cached=index < cached))
+                                      cached=index < cached, pinned=_inside(position, row.pinned_runs)))
         return blocks
 
     def dropped_blocks(self, turn: int) -> list[Block]:
+        """The stored messages this turn did not send: trimmed, or left out by hand (``left_out``)."""
         row = self.row(turn)
         counts = _counts_for(self._counts, self.history, row.record)
-        return [self._block(p, -1, counts, dropped=True) for p in _positions(row.dropped_runs)]
+        return [self._block(p, -1, counts, dropped=True, left_out=_inside(p, row.left_out_runs))
+                for p in _positions(row.dropped_runs)]
 
     def dropped_tokens(self, turn: int) -> int:
+        """Tokens of every stored message not sent, left-out ones included."""
         row = self.row(turn)
         return _counts_for(self._counts, self.history, row.record).span(row.dropped_runs)
+
+    def left_out_tokens(self, turn: int) -> int:
+        """Tokens of the stored messages left out by hand (a part of ``dropped_tokens``)."""
+        row = self.row(turn)
+        return _counts_for(self._counts, self.history, row.record).span(row.left_out_runs)
+
+    def pinned_tokens(self, turn: int) -> int:
+        row = self.row(turn)
+        return _counts_for(self._counts, self.history, row.record).span(row.pinned_runs)
 
     def request_body(self, turn: int) -> TurnBody:
         """The turn's request body, rebuilt through the adapter that sent it (none when no request was made)."""
@@ -128,7 +148,7 @@ class Timeline:
         return added, removed
 
     def _block(self, position: int, index: int, counts: _Counts, *, new: bool = False, cached: bool = False,
-               dropped: bool = False) -> Block:
+               dropped: bool = False, pinned: bool = False, left_out: bool = False) -> Block:
         message = self.history[position]
         preview = self._previews.get(position)
         if preview is None:  # one preview per message, however many turns draw it
@@ -137,7 +157,8 @@ class Timeline:
             head = content[: PREVIEW * 4] if isinstance(content, str) else content
             preview = self._previews[position] = safe_title(head, limit=PREVIEW)
         return Block(index, "message", str(message.get("role", "?")), counts.tokens[position], _id(message),
-                     self.message_turns[position], new=new, cached=cached, dropped=dropped, preview=preview)
+                     self.message_turns[position], new=new, cached=cached, dropped=dropped, preview=preview,
+                     pinned=pinned, left_out=left_out)
 
 
 # -- building ------------------------------------------------------------------------------------------------
@@ -170,19 +191,23 @@ def build_timeline(
     running = 0.0
     unpriced = 0
     previous: TurnRow | None = None  # the last turn that made a request: a refused one changed nothing
+    message_turns = _message_turns(history, records)
     for number, record in enumerate(records, start=1):
         row = _row(record, history, meta, positions, known, previous, counts, turn=record.turn or number)
-        previous = row if row.made_request else previous
+        row = replace(row, tools_first=PROFILES[cache_profile_for(record, reference_model)[0]].tools_first)
         cache = session_cache.view(record, head=_head(row), runs=row.runs,
                                    tokens=_counts_for(counts, history, record).tokens)
+        row = replace(row, cache=cache)
+        row = replace(row, cache_reason=cache_reason(row, previous, message_turns))
+        previous = row if row.made_request else previous
         cost, source = _cost(record, history, positions)
         extra = row.summary.cost if row.new_summary and row.summary and row.summary.cost else 0.0
         if cost is None and not record.failed and not record.not_sent:
             unpriced += 1
         running += (cost or 0.0) + extra
-        row = replace(row, cache=cache, cost=cost, cost_source=source, running_total=running)
+        row = replace(row, cost=cost, cost_source=source, running_total=running)
         rows.append(replace(row, badges=tuple(turn_badges(row))))
-    return Timeline(rows, history, meta, _message_turns(history, records), running, unpriced, counts)
+    return Timeline(rows, history, meta, message_turns, running, unpriced, counts)
 
 
 def _row(
@@ -194,7 +219,7 @@ def _row(
     summary = summaries.get(record.summary_id) if record.summary_id else None
     table = _counts_for(counts, history, record)
     model = _model(record)
-    tokens = table.span(runs) + REPLY_PRIMING + (summary.tokens if summary else 0)
+    tokens = table.span(runs) + reply_priming(model) + (summary.tokens if summary else 0) + (record.tool_tokens or 0)
     if system is not None:
         tokens += message_tokens({"role": "system", "content": system}, model)
     if record.not_sent or (record.failed and not record.sent_count):
@@ -210,10 +235,13 @@ def _row(
     context = union_runs(runs, server_runs)
     new_system = system is not None and system != before_system
     new_summary = summary is not None and summary != before_summary
+    before_tools = previous.record.tools_hash if previous else None
+    new_tools = record.tools_hash is not None and record.tools_hash != before_tools
     diff = TurnDiff(
-        added=_outside(runs, previous_runs) + int(new_system) + int(new_summary),
+        added=_outside(runs, previous_runs) + int(new_system) + int(new_summary) + int(new_tools),
         removed=_outside(previous_runs, context) + int(before_system is not None and system != before_system)
-        + int(before_summary is not None and summary != before_summary),
+        + int(before_summary is not None and summary != before_summary)
+        + int(before_tools is not None and record.tools_hash != before_tools),
         tokens=tokens - (previous.tokens if previous else 0),
         kept_by_server=sum(b - a for a, b in server_runs) if record.server_kept else None,
     )
@@ -222,6 +250,8 @@ def _row(
         previous_runs=previous_runs, new_system=new_system, new_summary=new_summary, tokens=tokens,
         count_source=table.source, diff=diff, cache=CacheView(), cost=None, cost_source="", running_total=0.0,
         server_runs=server_runs,
+        pinned_runs=_runs(record.pinned, positions), left_out_runs=_runs(record.left_out, positions),
+        new_tools=new_tools,
     )
 
 
@@ -237,15 +267,25 @@ def _server_runs(record: TurnRecord, previous: TurnRow | None, positions: Mappin
     return union_runs(previous.context_runs, ((reply, reply + 1),) if reply is not None else ())
 
 
-def _head(row: TurnRow) -> list[tuple[Message, int]]:
-    """The system prompt and summary sent before the stored messages, with their tokens."""
-    head: list[tuple[Message, int]] = []
+def _front(row: TurnRow) -> list[tuple[str, Message, int]]:
+    """What is sent before the stored messages, in the provider's order, with tokens: the tool definitions
+    and the system prompt (tools first for Anthropic, after the system prompt for OpenAI), then the summary."""
+    front: list[tuple[str, Message, int]] = []
+    if row.record.tools_hash:
+        # Its rendered form, for the cache, is the hash: equal hashes, byte-identical definitions.
+        front.append(("tools", {"role": "tools", "content": row.record.tools_hash}, row.record.tool_tokens or 0))
     if row.system is not None:
         system = {"role": "system", "content": row.system}
-        head.append((system, message_tokens(system, _model(row.record))))
+        front.insert(0 if not row.tools_first else len(front),
+                     ("system", system, message_tokens(system, _model(row.record))))
     if row.summary is not None:
-        head.append((row.summary.message(), row.summary.tokens))
-    return head
+        front.append(("summary", row.summary.message(), row.summary.tokens))
+    return front
+
+
+def _head(row: TurnRow) -> list[tuple[Message, int]]:
+    """The front of the payload (tools, system prompt, summary) as the cache replay takes it."""
+    return [(message, tokens) for _, message, tokens in _front(row)]
 
 
 def _model(record: TurnRecord) -> str:
@@ -319,6 +359,38 @@ def _summaries(meta: Mapping[str, str], given: Sequence[Summary]) -> dict[str, S
 
 
 # -- cost and badges -----------------------------------------------------------------------------------------
+
+
+def cache_reason(row: TurnRow, previous: TurnRow | None, message_turns: Sequence[int]) -> str | None:
+    """Why this payload's prefix differs from the previous one, when the cache broke: what changed first."""
+    if row.cache.status != "broken" or previous is None:
+        return None
+    reasons = []
+    if row.record.tools_hash != previous.record.tools_hash:
+        reasons.append("the tool definitions changed" if row.record.tools_hash and previous.record.tools_hash
+                       else "tool definitions were added" if row.record.tools_hash else "tool definitions removed")
+    if row.system != previous.system:
+        reasons.append("the system prompt changed")
+    if row.summary != previous.summary:
+        reasons.append("a new summary replaced old turns" if row.summary else "the summary was dropped")
+    was_sent = set(_positions(previous.runs))
+    left = {message_turns[p] for p in _positions(row.left_out_runs) if p in was_sent}
+    if left:
+        reasons.append(f"{_turn_words(left)} left out by you")
+    gone = was_sent - set(_positions(row.runs)) - set(_positions(row.left_out_runs))
+    if gone:
+        reasons.append(f"{_turn_words({message_turns[p] for p in gone})} trimmed")
+    last = max(was_sent, default=-1)
+    back = {message_turns[p] for p in _positions(row.runs) if p not in was_sent and p < last}
+    if back:
+        reasons.append(f"{_turn_words(back)} sent again")
+    return "; ".join(reasons) or None
+
+
+def _turn_words(turns: set[int]) -> str:
+    ordered = sorted(turns)
+    shown = ", ".join(map(str, ordered[:6])) + (f" and {len(ordered) - 6} more" if len(ordered) > 6 else "")
+    return f"turn {shown}" if len(ordered) == 1 else f"turns {shown}"
 
 
 def _cost(record: TurnRecord, history: Sequence[Message], positions: Mapping[str, int]) -> tuple[float | None, str]:

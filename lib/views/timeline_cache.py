@@ -81,7 +81,9 @@ class SessionCache:
         for start, stop in runs:
             keys += self._keys_between(start, stop)
             counts += tokens[start:stop]
-        system = sum(1 for m, _ in head if m.get("role") == "system")
+        # The leading entries before the conversation (tool definitions, system prompt): Anthropic's first
+        # breakpoint sits where they end.
+        system = sum(1 for m, _ in head if m.get("role") in ("system", "tools"))
         simulated = cache.request_keys(keys, counts, system_messages=system, now=record.ts)
         status_source = f"simulated ({PROFILES[profile].label}, as {model})"
         usage = record.usage

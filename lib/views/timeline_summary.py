@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lib.tokens import REPLY_PRIMING
 from lib.views.timeline import Timeline
 
 
@@ -44,7 +43,7 @@ class TimelineSummary:
         else:
             roles = ", ".join(f"{role} {tokens:,}" for role, tokens in self.by_role.items())
             turn = (f"Turn {self.turn} sent {self.tokens:,} tokens ({self.count_source}): {roles}, "
-                    f"and {REPLY_PRIMING} priming the reply.")
+                    f"and {self.tokens - sum(self.by_role.values())} priming the reply.")
             if self.failed:
                 turn += " The request failed."
         dropped = (f"{self.dropped_messages:,} stored message{'s' * (self.dropped_messages != 1)} "

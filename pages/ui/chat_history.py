@@ -16,11 +16,13 @@ import streamlit as st
 
 from lib.chat import MESSAGE as INTERRUPTED_MESSAGE
 from lib.chat import STATUS as INTERRUPTED_STATUS
-from lib.chat import interrupted_turns, unanswered
+from lib.chat import interrupted_turns, set_turn_state, unanswered
+from lib.context import MANUAL_HELP, MANUAL_STRATEGIES, ManualChoice
 from lib.core import Message, Price, TurnRecord, content_text, markdown_literal, read_turns
 from lib.costs import running_costs
 from lib.sessions import SessionStore
 from lib.views import Timeline, TurnRow, Window, build_timeline, chat_window, turn_badges
+from pages.ui import errors, services
 from pages.ui.render import render_message_body, render_raw
 from pages.ui.timeline import render_badges, render_cost_caption, render_model_report
 from pages.ui.token_view import render_token_view
@@ -44,6 +46,8 @@ class ChatView:
     total_cost: float = 0.0
     unpriced: int = 0
     interrupted: set[str] = field(default_factory=set)  # user message ids whose server stopped mid-turn
+    choice: ManualChoice = field(default_factory=ManualChoice)  # "You choose": the session's pinned/left-out turns
+    left_out: set[str] = field(default_factory=set)  # left out by hand in the newest payload (part of ``dropped``)
 
     @property
     def first_number(self) -> int:
@@ -84,7 +88,7 @@ def load_view(store: SessionStore, session_id: str, *, reference_model: str | No
     turn_count = store.turn_count(session_id)
     lo, hi = chat_window.record_slice(win, turn_count=turn_count)
     records = read_turns(store.get_turns(session_id, lo, hi)) if hi > lo else []
-    meta = store.get_meta(session_id) if records else {}
+    meta = store.get_meta(session_id) if history else {}
     timeline = build_timeline(history, records, meta=meta, reference_model=reference_model, prices=prices)
     costs = running_costs(session_id, history)
     before = costs.before(_position(history, timeline.rows[0].record.user_id) if timeline.rows else None)
@@ -95,7 +99,8 @@ def load_view(store: SessionStore, session_id: str, *, reference_model: str | No
     dropped = set(newest.dropped_ids(history)) if newest else set()
     return ChatView(session_id, history, spans, win, turn_count, timeline, rows, dropped,
                     newest.turn if newest else None, costs.total, costs.unpriced,
-                    _interrupted(store, session_id, history, spans, win, records))
+                    _interrupted(store, session_id, history, spans, win, records), ManualChoice.from_meta(meta),
+                    set(newest.left_out_ids(history)) if newest else set())
 
 
 def _interrupted(store: SessionStore, session_id: str, history: Sequence[Message], spans: Sequence[tuple[int, int]],
@@ -148,7 +153,7 @@ def render_window(view: ChatView, *, skip: Collection[str] = ()) -> None:
                   on_click=show_earlier, args=(view.session_id,), icon=":material/expand_less:")
     positions_dropped = _dropped_positions(view)
     start_position = view.spans[win.first][0] if win.total else 0
-    divider_due = any(p < start_position for p in positions_dropped) and bool(view.dropped)
+    divider_due = any(p < start_position for p in positions_dropped)
     for index in range(win.first, win.last):
         start, stop = view.spans[index]
         for position in range(start, stop):
@@ -157,22 +162,26 @@ def render_window(view: ChatView, *, skip: Collection[str] = ()) -> None:
             if message_id in skip:
                 continue
             dropped = message_id in view.dropped
-            if dropped:
+            if dropped and message_id not in view.left_out:  # trimmed: the window starts after these
                 divider_due = True
             elif divider_due:
                 _window_divider(view)
                 divider_due = False
             last = position == stop - 1
             _message(view, message, position, dropped=dropped, row=_row_of(view, start) if last else None)
+            if position == start and message.get("role") == "user":
+                _choice_control(view, message_id)
     if win.later:
         st.button(f"Show the newest turns ({win.later:,} after these)", key=f"chat_newest__{view.session_id}",
                   on_click=follow_newest, args=(view.session_id,), icon=":material/expand_more:")
 
 
 def _dropped_positions(view: ChatView) -> list[int]:
-    if not view.dropped:
+    """Positions of the messages the trimmer dropped (not those left out by hand) in the newest payload."""
+    trimmed = view.dropped - view.left_out
+    if not trimmed:
         return []
-    return [n for n, m in enumerate(view.history) if m.get("id") in view.dropped]
+    return [n for n, m in enumerate(view.history) if m.get("id") in trimmed]
 
 
 def _row_of(view: ChatView, turn_start: int) -> TurnRow | None:
@@ -181,7 +190,7 @@ def _row_of(view: ChatView, turn_start: int) -> TurnRow | None:
 
 
 def _window_divider(view: ChatView) -> None:
-    count = len(view.dropped)
+    count = len(view.dropped - view.left_out)
     st.html(f'<div class="hl-window-start">✂ Context window starts here — the {count:,} message'
             f'{"s" * (count != 1)} above {"were" if count != 1 else "was"} not sent in turn '
             f'{view.newest_turn}, the newest request.</div>')
@@ -199,24 +208,48 @@ def _summary_sent(view: ChatView) -> None:
         render_message_body(summary.text, key=f"chat_summary_{summary.first_turn}_{summary.last_turn}")
 
 
+CHOICE_LABELS = {"pinned": "📌 Pin: always send", "left_out": "⊘ Leave out: never send"}
+
+
+def _choice_control(view: ChatView, user_id: str) -> None:
+    """"You choose" for the turn this user message starts: pinned, left out, or the strategy decides."""
+    key = f"chat_choice_{user_id}"
+    st.session_state[key] = view.choice.state_of(user_id)  # the stored choice, even if another tab changed it
+    st.segmented_control("You choose", list(CHOICE_LABELS), key=key, format_func=CHOICE_LABELS.__getitem__,
+                         label_visibility="collapsed", on_change=_set_choice, args=(view.session_id, user_id, key),
+                         help=f"**You choose** this turn. {MANUAL_HELP} Applies with "
+                              f"{' and '.join(MANUAL_STRATEGIES)}; the cache breaks where a turn is left out.")
+
+
+def _set_choice(session_id: str, user_id: str, key: str) -> None:
+    with errors.error_boundary(show=False) as caught:
+        set_turn_state(services.store_handle().store, session_id, user_id, st.session_state.get(key))
+    if caught.error:
+        services.notice("error", f"Could not save your choice: {errors.describe_error(caught.error)}")
+
+
 def _message(view: ChatView, message: Message, position: int, *, dropped: bool, row: TurnRow | None) -> None:
     message_id = str(message.get("id") or position)
     role = str(message.get("role", "user"))
     avatar = role if role in ("user", "assistant") else "ai"
+    left_out = message_id in view.left_out
     # As few elements as possible per message (see pages.ui.render and pages.ui.timeline.render_badges): a keyed
     # container only where the trimmed style (pages.ui.style) needs one.
     if dropped:
         with st.container(key=f"chat_dropped_{message_id}"):
-            _message_body(message, message_id, role, avatar, dropped=True, row=row, interrupted=view.interrupted)
+            _message_body(message, message_id, role, avatar, dropped=True, row=row, interrupted=view.interrupted,
+                          left_out=left_out)
     else:
         _message_body(message, message_id, role, avatar, dropped=False, row=row, interrupted=view.interrupted)
 
 
 def _message_body(message: Message, message_id: str, role: str, avatar: str, *, dropped: bool,
-                  row: TurnRow | None, interrupted: Collection[str] = ()) -> None:
+                  row: TurnRow | None, interrupted: Collection[str] = (), left_out: bool = False) -> None:
     with st.chat_message(avatar):
         render_message_body(message.get("content", ""), key=f"chat_{message_id}", raw_tab=False)
-        if dropped:
+        if left_out:
+            st.caption("⊘ left out by you: not sent in the newest payload, whatever the budget")
+        elif dropped:
             st.caption("✂ not sent in the newest payload (trimmed)")
         if role == "assistant":
             render_cost_caption(message.get("meta"))

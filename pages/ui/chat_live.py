@@ -38,6 +38,7 @@ def turn_request(text: str, session_id: str, choices: sidebar.SidebarChoices, *,
         model=choices.model or None, max_output_tokens=sidebar.MAX_OUTPUT_TOKENS, strict=choices.strict,
         prompt_caching=choices.prompt_caching, reference_model=choices.reference_model,
         prices=sidebar.current_prices(), stream_time_limit=cfg.stream_time_limit, max_reply_chars=cfg.max_reply_chars,
+        tools=choices.tools,
     )
 
 

@@ -11,7 +11,7 @@ itself only up to CACHING_AUTO_MESSAGES messages; above that, when its expander 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -147,18 +147,26 @@ def _short_name(label: str) -> str:
 
 def provider_counts(payload: list[dict[str, Any]], model: str) -> None:
     """"Count with <provider>" buttons for the providers with a count endpoint and a key (never automatic)."""
-    infos = [i for i in services.provider_infos() if i.capabilities.count_endpoint and i.configured]
+    # A local server's tokenizer is offered only when that server is the provider chosen in the sidebar.
+    chosen = st.session_state.get("sb_provider")
+    infos = [i for i in services.provider_infos() if i.capabilities.count_endpoint and i.configured
+             and (i.capabilities.count_source != "server" or i.name == chosen)]
     if not infos:
         st.caption("Exact counts from a provider: add an Anthropic, OpenAI or Gemini key to get \"Count with …\" "
-                   "buttons (their count endpoints are called only when you click). Until then, counts for "
-                   "Claude and Gemini models are tiktoken's, labelled approximate.")
+                   "buttons (their count endpoints are called only when you click), or choose a local "
+                   "OpenAI-compatible llama.cpp server in the sidebar to count with its own tokenizer. Until then, "
+                   "counts for Claude and Gemini models are tiktoken's, labelled approximate.")
         return
     signature = hash(repr(payload))
     results: dict[str, tuple[int, str, int]] = st.session_state.setdefault(COUNTS_KEY, {})
     cols = st.columns(len(infos))
     for col, info in zip(cols, infos, strict=True):
-        if col.button(f"Count with {_short_name(info.label)}", key=f"ins_count_{info.name}",
-                      help="Calls the provider's token-count endpoint for this payload (a network call)."):
+        server = info.capabilities.count_source == "server"
+        if col.button("Count with this server" if server else f"Count with {_short_name(info.label)}",
+                      key=f"ins_count_{info.name}",
+                      help="Asks the local server (llama.cpp's /apply-template and /tokenize) for its own count of "
+                           "this payload." if server else
+                           "Calls the provider's token-count endpoint for this payload (a network call)."):
             count_model = model if model in info.models else info.default_model
             with errors.error_boundary() as caught:
                 figure = services.provider_for(info.name).count_tokens(payload, count_model)
@@ -168,14 +176,15 @@ def provider_counts(payload: list[dict[str, Any]], model: str) -> None:
     for info in infos:
         saved = results.get(info.name)
         if saved and saved[0] == signature:
-            _count_row(_short_name(info.label), saved[1], saved[2], payload)
+            _count_row(_short_name(info.label), saved[1], saved[2], payload, source=info.capabilities.count_source)
 
 
-def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]]) -> None:
+def _count_row(name: str, model: str, figure: int, payload: list[dict[str, Any]], *,
+               source: Literal["endpoint", "server"] = "endpoint") -> None:
     local = count_chat_tokens(payload, model)
     diff = (local - figure) / figure * 100 if figure else None
     left, right = st.columns(2)
-    left.metric(markdown_literal(f"{name}: {count_label('endpoint')}"), f"{figure:,}")
+    left.metric(markdown_literal(f"{name}: {count_label(source)}"), f"{figure:,}")
     right.metric(markdown_literal(count_label("tiktoken", model=model)), f"{local:,}",
                  delta=None if diff is None else f"{signed(diff, '.1f')}% against {name}", delta_color="off",
                  delta_arrow="off")

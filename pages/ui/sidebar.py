@@ -15,9 +15,27 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import streamlit as st
 
-from lib.chat import CHAT_STRATEGIES
-from lib.context import STRATEGIES, STRATEGY_HELP, STRATEGY_LABELS
-from lib.core import DEFAULT_PRICES, Price, SessionSettings, Settings, current_first, markdown_literal, model_label
+from lib.chat import CHAT_STRATEGIES, manual_choice, save_manual_choice
+from lib.context import (
+    MANUAL_HELP,
+    MANUAL_LABEL,
+    MANUAL_STRATEGIES,
+    STRATEGIES,
+    STRATEGY_HELP,
+    STRATEGY_LABELS,
+    ManualChoice,
+)
+from lib.core import (
+    DEFAULT_PRICES,
+    TOOL_SET,
+    Price,
+    SessionSettings,
+    Settings,
+    ToolDef,
+    current_first,
+    markdown_literal,
+    model_label,
+)
 from lib.providers import ProviderInfo, default_provider_name
 from lib.sessions import new_session_id
 from pages.ui import style
@@ -43,7 +61,7 @@ MAX_OUTPUT_TOKENS = 1024
 TEACHING_BUDGET = 1_000
 _LIBRARY_BUDGET = next(f.default for f in fields(Settings) if f.name == "default_budget")
 KEPT_KEYS = ("sb_provider", "sb_system_prompt", "sb_strategy", "sb_budget", "sb_reserve", "sb_strict",
-             "sb_prompt_caching", "sb_reference_model")
+             "sb_prompt_caching", "sb_reference_model", "sb_tools")
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class SidebarChoices:
     strict: bool = True  # reject what a strict API would (offline: an assistant-first payload)
     prompt_caching: bool = False  # only ever True for a provider whose capabilities offer it
     reference_model: str | None = None  # the model a simulated-cache (offline) provider is priced as
+    tools: tuple[ToolDef, ...] = ()  # tool definitions offered with every request (lib.core.TOOL_SET)
 
     @property
     def trim_strategy(self) -> str:
@@ -104,6 +123,7 @@ def _init_state(cfg: Settings, default_provider: str) -> None:
     st.session_state.setdefault("sb_strict", True)
     st.session_state.setdefault("sb_prompt_caching", False)
     st.session_state.setdefault("sb_reference_model", cfg.reference_model)
+    st.session_state.setdefault("sb_tools", False)
 
 
 def sidebar_choices() -> SidebarChoices:
@@ -127,6 +147,7 @@ def sidebar_choices() -> SidebarChoices:
         prompt_caching=bool(capabilities and capabilities.prompt_caching and st.session_state["sb_prompt_caching"]),
         reference_model=str(st.session_state["sb_reference_model"])
         if capabilities and capabilities.simulated_cache else None,
+        tools=TOOL_SET if st.session_state["sb_tools"] else (),
     )
 
 
@@ -167,6 +188,7 @@ def render_sidebar() -> SidebarChoices:
         _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
                      help="Sent at the top of every payload. It is not stored as a history message.")
+        tools_toggle("sb_tools")
         _session_section()
         _store_section()
     return sidebar_choices()
@@ -220,6 +242,16 @@ def _settings_changed_notice(stored: SessionSettings | None) -> None:
         st.info(f"Changed since this session's last turn: {markdown_literal(', '.join(changed))}. The next turn "
                 "uses the new settings; the turns so far keep the ones they ran with (each turn's record says "
                 "which).", icon=":material/tune:")
+def tools_toggle(key: str) -> bool:
+    """"Send tool definitions" with the definitions as JSON; the chat's and Compare's switch."""
+    on = st.toggle("Send tool definitions", key=key,
+                   help="Offer three small tools (get_weather, search_web, calculator) with every request, in "
+                        "each provider's own shape, with tool_choice none: the lab shows what the definitions "
+                        "cost (counted, cached, never trimmed), it does not run tools.")
+    if on:
+        with st.expander(f"The {len(TOOL_SET)} tool definitions (JSON)"):
+            st.json([t.to_json() for t in TOOL_SET], expanded=2)
+    return bool(on)
 
 
 def _session_section() -> None:
@@ -313,6 +345,7 @@ def _trimming_section(cfg: Settings) -> None:
         st.session_state["sb_strategy"] = STRATEGIES[0]
     st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
                  help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
+    _manual_layer()
     options = sorted({*_budget_options(starting_budget(cfg)), int(st.session_state["sb_budget"])})
     st.select_slider("Token budget (context window)", options=options,
                      key="sb_budget", format_func=lambda n: f"{n:,}",
@@ -321,6 +354,30 @@ def _trimming_section(cfg: Settings) -> None:
                     help="Kept free inside the budget for the model's answer.")
     if st.session_state["sb_reserve"] >= st.session_state["sb_budget"]:
         st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
+
+
+def _manual_layer() -> None:
+    """"You choose" over the strategy: how many turns of this session are pinned or left out, and Clear."""
+    with error_boundary(show=False) as caught:  # a store that is down is reported once, by the store section
+        choice = manual_choice(store_handle().store, current_session_id())
+    if caught.error or not choice:
+        st.caption(f"**{MANUAL_LABEL}**: pin or leave out a turn with the buttons under your messages in the chat.",
+                   help=MANUAL_HELP)
+        return
+    applies = st.session_state["sb_strategy"] in MANUAL_STRATEGIES
+    where = "" if applies else f" Not applied with this strategy: choose {' or '.join(MANUAL_STRATEGIES)}."
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(f"**{MANUAL_LABEL}** over this strategy: 📌 {len(choice.pinned)} pinned · ⊘ {len(choice.left_out)} "
+                 f"left out.{where}", help=MANUAL_HELP)
+    right.button("Clear", key="sb_manual_clear", on_click=_clear_manual, type="tertiary",
+                 help="Hand every turn back to the strategy.")
+
+
+def _clear_manual() -> None:
+    with error_boundary(show=False) as caught:
+        save_manual_choice(store_handle().store, current_session_id(), ManualChoice())
+    if caught.error:
+        notice("error", f"Could not clear your choice: {describe_error(caught.error)}")
 
 
 def strategy_label(strategy: str) -> str:

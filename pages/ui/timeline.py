@@ -68,7 +68,8 @@ def render_timeline(data: Timeline, *, key: str, selected_turn: int | None = Non
     description = summary.text if summary else TITLE
     st.caption("Each row is one request; each block one message, as wide as its exact tokens.")
     has_dropped = bool((per_turn["dropped tokens"] > 0).any())
-    st.html(legend_html(roles_drawn(frame), dropped=has_dropped))
+    st.html(legend_html(roles_drawn(frame), dropped=has_dropped, pinned=bool((frame["you chose"] == "pinned").any()),
+                        left_out=bool((per_turn["left out tokens"] > 0).any())))
     chart = timeline_chart(frame, per_turn, rows=len(data.rows), description=description)
     if len(data.rows) > SCROLL_AFTER_ROWS:
         with st.container(height=CONTAINER_PX):

@@ -30,10 +30,14 @@ from lib.views import Block, Timeline, TurnRow
 Row = dict[str, Any]  # one row of a chart's data, or one Vega-Lite object
 
 # Each 3:1 or better against white (#ffffff) and the dark theme's #171614: graphics must stand out on both.
-ROLE_COLOURS = {"system": "#8e5bd6", "summary": "#118a8c", "user": "#3a7bd5", "assistant": "#c0670f",
-                "tool": "#947064", "developer": "#8e5bd6", "several": "#8a8a8a"}
+ROLE_COLOURS = {"tools": "#607d8b", "system": "#8e5bd6", "summary": "#118a8c", "user": "#3a7bd5",
+                "assistant": "#c0670f", "tool": "#947064", "developer": "#8e5bd6", "several": "#8a8a8a"}
 DROPPED_COLOUR = "#8a8a8a"
 CACHED_COLOUR = "#2b8a3e"
+# "You choose": a gold rule over pinned blocks, red for the dropped tokens left out by hand (both 3:1+ on
+# either theme's background, like the role colours).
+PINNED_COLOUR = "#a86b00"
+LEFT_OUT_COLOUR = "#d32f2f"
 STATES = ["new this turn", "re-sent", "re-sent, cached"]
 ROW_PX = 26
 BAR_PX = ROW_PX - 8
@@ -45,7 +49,8 @@ DROPPED_SHARE = 0.18
 GAP_SHARE = 0.03
 TITLE = "Tokens per request"
 # A frame with no block (every turn failed before sending) still has its columns, for the spec's fields.
-BLOCK_COLUMNS = ["row", "turn", "x0", "x1", "tokens", "role", "state", "message", "position", "message turn"]
+BLOCK_COLUMNS = ["row", "turn", "x0", "x1", "tokens", "role", "state", "message", "position", "message turn",
+                 "you chose"]
 
 
 # -- frames ----------------------------------------------------------------------------------------------------
@@ -66,6 +71,7 @@ def timeline_frames(data: Timeline, *, selected: int | None = None) -> tuple[pd.
                 "when their roles differ; hover for the count). Pick a turn above to see each of its messages.")
     per_turn = pd.DataFrame([{"row": row_label(row, selected), "turn": row.turn,
                               "dropped tokens": data.dropped_tokens(row.turn),
+                              "left out tokens": data.left_out_tokens(row.turn),
                               "dropped messages": row.record.dropped_count, "cached from": 0,
                               "cached to": row.cache.extent, "cached tokens": row.cache.cached_tokens,
                               "cache source": row.cache.source} for row in data.rows])
@@ -86,7 +92,8 @@ def _block_rows(label: str, blocks: Sequence[Block], row: TurnRow) -> list[Row]:
     for block in blocks:
         out.append({"row": label, "turn": row.turn, "x0": x, "x1": x + block.tokens, "tokens": block.tokens,
                     "role": block.role, "state": _state(block), "message": block.preview,
-                    "position": f"#{block.index}", "message turn": block.message_turn})
+                    "position": f"#{block.index}", "message turn": block.message_turn,
+                    "you chose": "pinned" if block.pinned else ""})
         x += block.tokens
     return out
 
@@ -98,12 +105,13 @@ def _merged(blocks: Sequence[Block]) -> list[Block]:
     count = 1
     for block in blocks:
         last = out[-1] if out else None
-        if last is not None and last.kind == block.kind == "message" and _state(last) == _state(block):
+        if (last is not None and last.kind == block.kind == "message" and _state(last) == _state(block)
+                and last.pinned == block.pinned):
             count += 1
             role = last.role if last.role == block.role else "several"
             out[-1] = Block(last.index, "message", role, last.tokens + block.tokens, None, last.message_turn,
                             new=last.new, cached=last.cached, preview=f"{count} messages from turn "
-                            f"{last.message_turn} to {block.message_turn}")
+                            f"{last.message_turn} to {block.message_turn}", pinned=last.pinned)
         else:
             out.append(block)
             count = 1
@@ -150,10 +158,11 @@ def _scaled(frame: pd.DataFrame, per_turn: pd.DataFrame) -> tuple[pd.DataFrame, 
     ticks = [(round(start + t / sent_top * width, 6), t) for t in sent_ticks]
     if has_dropped:
         top = nice_ticks(dropped_top, count=1)[-1]
-        per_turn = per_turn.assign(d0=DROPPED_SHARE * (1 - per_turn["dropped tokens"] / top), d1=DROPPED_SHARE)
+        per_turn = per_turn.assign(d0=DROPPED_SHARE * (1 - per_turn["dropped tokens"] / top), d1=DROPPED_SHARE,
+                                   l0=DROPPED_SHARE * (1 - per_turn["left out tokens"] / top))
         ticks = [(0.0, top), *ticks]  # the dropped panel's far end; its 0 sits at the divider
     else:
-        per_turn = per_turn.assign(d0=0.0, d1=0.0)
+        per_turn = per_turn.assign(d0=0.0, d1=0.0, l0=0.0)
     per_turn = per_turn.assign(c0=start, c1=start + per_turn["cached to"] / sent_top * width)
     return frame, per_turn, ticks
 
@@ -192,8 +201,17 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
                      "scale": {"domain": STATES, "range": [BAR_PX, BAR_PX, CACHED_BAR_PX]}},
             "tooltip": _tooltip(("row", "nominal"), ("position", "nominal"), ("role", "nominal"),
                                 ("message turn", "quantitative"), ("tokens", "quantitative"), ("state", "nominal"),
-                                ("message", "nominal")),
+                                ("you chose", "nominal"), ("message", "nominal")),
         },
+    }
+    # Pinned blocks get a gold rule along their top edge, so a pinned turn shows even when it is also new.
+    pinned = {
+        "data": {"name": "blocks"},
+        "transform": [{"filter": "datum['you chose'] === 'pinned'"}],
+        "mark": {"type": "rule", "color": PINNED_COLOUR, "strokeWidth": 4, "yOffset": -(ROW_PX / 2 - 3),
+                 "aria": False},
+        "encoding": {"y": y, "x": {"field": "u0", "type": "quantitative"}, "x2": {"field": "u1"},
+                     "tooltip": _tooltip(("row", "nominal"), ("you chose", "nominal"), ("message", "nominal"))},
     }
     outline = {  # "new this turn": white under black, so one of them shows on either theme's background
         "data": {"name": "blocks"},
@@ -219,6 +237,8 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
         },
     }
     layers: list[Row] = [blocks, outline, cached]
+    if not frame.empty and (frame["you chose"] == "pinned").any():
+        layers.append(pinned)
     if has_dropped:
         dropped = {
             "data": {"name": "rows"},
@@ -229,13 +249,25 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
             "encoding": {
                 "y": y, "x": {"field": "d0", "type": "quantitative"}, "x2": {"field": "d1"},
                 "tooltip": _tooltip(("row", "nominal"), ("dropped messages", "quantitative"),
-                                    ("dropped tokens", "quantitative")),
+                                    ("dropped tokens", "quantitative"), ("left out tokens", "quantitative")),
+            },
+        }
+        # The part left out by hand, drawn over the grey bar from the divider (it is part of the dropped tokens).
+        left_out = {
+            "data": {"name": "rows"},
+            "transform": [{"filter": "datum['left out tokens'] > 0"}],
+            "mark": {"type": "bar", "color": LEFT_OUT_COLOUR, "size": BAR_PX,
+                     "description": {"expr": "datum.row + ': ' + datum['left out tokens'] + "
+                                             "' tokens left out by you'"}},
+            "encoding": {
+                "y": y, "x": {"field": "l0", "type": "quantitative"}, "x2": {"field": "d1"},
+                "tooltip": _tooltip(("row", "nominal"), ("left out tokens", "quantitative")),
             },
         }
         divider = {"data": {"name": "rows"}, "transform": [{"aggregate": [{"op": "count", "as": "rows"}]}],
                    "mark": {"type": "rule", "strokeDash": [4, 3], "color": DROPPED_COLOUR, "aria": False},
                    "encoding": {"x": {"datum": DROPPED_SHARE + GAP_SHARE / 2, "type": "quantitative"}}}
-        layers = [dropped, divider, *layers]
+        layers = [dropped, left_out, divider, *layers]
     return {
         "title": {"text": TITLE, "anchor": "start"},
         "description": description or TITLE,
@@ -259,11 +291,12 @@ LEGEND_STYLE = f"""<style>
 .hl-legend li {{ display: inline-flex; align-items: center; gap: 0.4rem; }}
 .hl-swatch {{ display: inline-block; width: 1.6rem; height: 0.9rem; border-radius: 2px; }}
 .hl-swatch-new {{ background: #c0c0c0; border: 2px solid #000000; outline: 2px solid #ffffff; }}
+.hl-swatch-pinned {{ height: 0.45rem; border-top: 4px solid {PINNED_COLOUR}; }}
 .hl-swatch-cached {{ height: 0.45rem; border-bottom: 4px solid {CACHED_COLOUR}; }}
 </style>"""
 
 
-def legend_html(roles: Sequence[str], *, dropped: bool) -> str:
+def legend_html(roles: Sequence[str], *, dropped: bool, pinned: bool = False, left_out: bool = False) -> str:
     """The legend as a list that wraps with its column (a Vega legend runs off a narrow chart)."""
     items = [f'<li><span class="hl-swatch" style="background:{ROLE_COLOURS[r]}"></span>{html.escape(r)}</li>'
              for r in roles]
@@ -273,4 +306,10 @@ def legend_html(roles: Sequence[str], *, dropped: bool) -> str:
     if dropped:
         items.append(f'<li><span class="hl-swatch" style="background:{DROPPED_COLOUR}"></span>'
                      "tokens dropped (left of the dashed line)</li>")
+    if left_out:
+        items.append(f'<li><span class="hl-swatch" style="background:{LEFT_OUT_COLOUR}"></span>'
+                     "tokens left out by you (part of the dropped)</li>")
+    if pinned:
+        items.append(f'<li><span class="hl-swatch hl-swatch-pinned" style="background:{ROLE_COLOURS["user"]}">'
+                     "</span>pinned by you (gold rule above)</li>")
     return f'{LEGEND_STYLE}<ul class="hl-legend" aria-label="Legend of the payload timeline">{"".join(items)}</ul>'

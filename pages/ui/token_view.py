@@ -45,20 +45,20 @@ def counts_caption(text: str) -> str:
 
 
 def _metrics(text: str) -> None:
-    """The counts as metrics, three to a row: five in one row cut every label to "Toke…" in a chat column,
+    """The counts as metrics, three to a row: six in one row cut every label to "Toke…" in a chat column,
     and the encoding's name, the one part that tells the two counts apart, comes first."""
     summary = summarize(text, reference=REFERENCE)
-    first, second = st.columns(3), st.columns(3)
-    first[0].metric("Characters", f"{summary.chars:,}")
-    for col, name in zip(first[1:], COMPARED_ENCODINGS, strict=True):
+    cells = [*st.columns(3), *st.columns(3)]
+    cells[0].metric("Characters", f"{summary.chars:,}")
+    for col, name in zip(cells[1:4], COMPARED_ENCODINGS, strict=True):
         count = summary.counts.get(name)
         col.metric(f"{name} tokens", "—" if count is None else f"{count:,}",
                    help=count_label("tiktoken", encoding=name))
-    second[0].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct),
-                     delta_color="off", delta_arrow="off",
-                     help=f"{count_label('estimate')}; the delta is its error against {summary.reference}.")
-    second[1].metric("Chars per token", "—" if summary.chars_per_token is None else
-                     f"{summary.chars_per_token:.2f}", help=f"Against {summary.reference}. chars/4 assumes 4.")
+    cells[4].metric("chars/4 estimate", f"{summary.estimate:,}", delta=_pct(summary.error_pct),
+                    delta_color="off", delta_arrow="off",
+                    help=f"{count_label('estimate')}; the delta is its error against {summary.reference}.")
+    cells[5].metric("Chars per token", "—" if summary.chars_per_token is None else
+                    f"{summary.chars_per_token:.2f}", help=f"Against {summary.reference}. chars/4 assumes 4.")
     st.caption(counts_caption(text))
 
 

@@ -82,10 +82,12 @@ def test_count_401_and_429_are_actionable(fake_llm, name, path, model):
 
 
 def test_providers_without_a_count_endpoint_say_so():
-    for name in ("offline", "openai", "openai-compatible"):
+    for name in ("offline", "openai"):
         prov = get_provider(name, Settings())
         assert not prov.info.capabilities.count_endpoint
         with pytest.raises(CountUnavailable, match="no token-count endpoint"):
             prov.count_tokens(MESSAGES, "m")
     for name in ("anthropic", "openai-responses"):
         assert get_provider(name, Settings()).info.capabilities.count_endpoint
+    # A local server counts with its own tokenizer when it is llama.cpp's (tests/integration/test_server_tokenizer.py).
+    assert get_provider("openai-compatible", Settings()).info.capabilities.count_source == "server"

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import redis
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.sessions import socket_path_for
 from tests.support.app_server import ROOT, AppServer
@@ -155,18 +154,24 @@ def set_budget(page, value: int) -> None:
     raise AssertionError(f"the budget slider never reached {value:,}: {slider.get_attribute('aria-valuetext')}")
 
 
+def settle_scroll(page) -> None:
+    """Until the browser has delivered the scroll events of a scroll just made (they come with the next frame)."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the sidebar selectbox labelled ``label``."""
+    """Pick ``option`` in the sidebar selectbox labelled ``label``, with one click on the box.
+
+    The box is scrolled into view first and the scroll left to settle: a select list closes on a scroll, and
+    Playwright's click scrolls and presses in the same frame, so on a box partly below the sidebar's fold
+    (where a notice at the top of the sidebar can push the Model box) the scroll event arrived just after
+    the press had opened the list, and closed it.
+    """
     box = page.get_by_test_id("stSidebar").get_by_role("combobox", name=label)
-    # A click that lands while the page is still redrawing from the previous choice opens nothing: try again
-    # (a few times, briefly) until the list is open.
-    for _ in range(5):
-        box.click()
-        try:
-            page.get_by_role("listbox").wait_for(timeout=2_000)
-            break
-        except PlaywrightTimeout:
-            wait_idle(page)
+    box.scroll_into_view_if_needed()
+    settle_scroll(page)
+    box.click()
+    page.get_by_role("listbox").wait_for(timeout=5_000)
     page.get_by_role("option", name=option).click()
     wait_idle(page)
 

@@ -16,10 +16,15 @@
     server.fail_next("html")                         # a 200 whose body is a web page (a wrong base URL, a proxy)
     server.fail_next("usage", usage={"prompt_tokens": "lots"})  # Chat Completions: these usage fields instead
     server.fail_next("slow", delay=0.5)              # the normal reply, each event after the first this late
+    server.fail_next(404)                            # e.g. /tokenize on a server that is not llama.cpp
     server.cache_diagnostics = {...}                 # OpenAI: prompt_cache_diagnostics in every reply
     server.gemini_caches                             # Gemini: explicit cache name -> the tokens it holds
     server.fail_next("usage", usage={"prompt_tokens_details": OMIT})   # a local server that sends no cache figure
     server.stop()
+
+llama.cpp's server extras are there too: ``/apply-template`` renders the messages with a ChatML-like template
+(``render_template``) and ``/tokenize`` splits a text on whitespace, one token each, plus one for BOS when
+``add_special`` is true, so a test can state the exact count.
 
 Replies are deterministic: "Fake reply to N messages." streamed word by word (in one JSON object when a
 Chat Completions request does not ask for a stream), with usage numbers derived
@@ -167,6 +172,11 @@ class FakeLLM:
             with self._lock:
                 self.gemini_caches[cache["name"]] = tokens
             return cache
+        if path == "/apply-template":
+            return {"prompt": render_template(body)}
+        if path == "/tokenize":
+            words = str(body.get("content") or "").split()
+            return {"tokens": list(range(len(words) + (1 if body.get("add_special") else 0)))}
         if path.endswith("/messages/count_tokens"):
             return anthropic_count(body)
         if path.endswith("/responses/input_tokens"):
@@ -190,9 +200,21 @@ class FakeLLM:
             return anthropic_events(body, self, refusal=failure.get("message") if scripted == "refusal" else None)
         if path.endswith(":streamGenerateContent"):
             model = path.rsplit("/", 1)[-1].split(":")[0]
+            if body.get("cachedContent") and any(k in body for k in ("systemInstruction", "tools", "toolConfig")):
+                # The real API's rule: what a cache holds may not be set again beside it.
+                return 400, ("CachedContent can not be used with GenerateContent request setting "
+                             "system_instruction, tools or tool_config."), "INVALID_ARGUMENT"
             return gemini_events(body, self.gemini_caches, model=model, refusal=scripted == "refusal",
                                  usage=failure.get("usage") if scripted == "usage" else None)
         return None
+
+
+def render_template(body: dict[str, Any]) -> str:
+    """The fake llama.cpp chat template: the tools as JSON, then one "<|im_start|>role content <|im_end|>" per
+    message, then the assistant's opening."""
+    parts = [f"<|tools|> {json.dumps(body['tools'])} <|end_tools|>"] if body.get("tools") else []
+    parts += [f"<|im_start|>{m.get('role')} {m.get('content') or ''} <|im_end|>" for m in body.get("messages") or []]
+    return "\n".join([*parts, "<|im_start|>assistant"])
 
 
 def _json(handler: BaseHTTPRequestHandler, body: dict[str, Any], status: int = 200) -> None:
@@ -279,5 +301,5 @@ TEST_KEY = "sk-test-SECRET123"  # the tests check that this never shows in a bod
 
 def wire_provider(name: str, fake: FakeLLM, *, api_key: str | None = TEST_KEY, **options: Any) -> Provider:
     """A real provider (the real SDK) pointed at ``fake``, with the SDK's retries off so requests count once."""
-    url = fake.anthropic_url if name == "anthropic" else fake.openai_url
+    url = {"anthropic": fake.anthropic_url, "gemini": fake.gemini_url}.get(name, fake.openai_url)
     return get_provider(name, Settings(), api_key=api_key, base_url=url, max_retries=0, **options)

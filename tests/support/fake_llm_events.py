@@ -1,7 +1,7 @@
 """The event streams and JSON answers of tests/support/fake_llm.py, one function per API.
 
 Token figures are simple functions of the request (10 per message or input item, 5 for a system prompt or
-instructions), so tests can state exactly what the parsing must produce.
+instructions, 4 per tool definition), so tests can state exactly what the parsing must produce.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ CACHED = 3  # cached / cache-read tokens every usage report claims
 CHAT_CACHE_WRITE = 2  # Chat Completions: prompt_tokens_details.cache_write_tokens
 ANTHROPIC_WRITES = {"ephemeral_5m_input_tokens": 5, "ephemeral_1h_input_tokens": 2}
 PER_ITEM, PER_SYSTEM, OUTPUT = 10, 5, 5
+PER_TOOL = 4  # each tool definition in ``tools``: part of the prompt, on every request
 COMPACTED_CONTEXT = 20  # what a compacted server-side context holds afterwards
 CACHE_MISS = {"cache_miss_reason": {"type": "messages_changed", "cache_missed_input_tokens": 42}}
 # gpt-5.6+: tokens written with prompt_cache_options, reported by TTL; the diagnostics a comparison asks for.
@@ -23,6 +24,10 @@ OPENAI_WRITES = 4
 OPENAI_MISS = {"type": "cache_miss", "reason": "input_changed", "cache_missed_tokens": 42,
                "comparison_reusable_tokens": 60}
 OMIT = "<omit>"  # a usage override with this value leaves the field out (a local server that never sends it)
+
+
+def _tools(body: dict[str, Any]) -> int:
+    return PER_TOOL * len(body.get("tools") or [])
 
 
 def _words(count: int) -> list[str]:
@@ -44,7 +49,7 @@ def chat_events(body: dict[str, Any], *, refusal: str | None, diagnostics: dict[
         deltas = [{"role": "assistant", "content": word} for word in _words(count)]
     events: Events = [(None, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
                       for delta in deltas]
-    prompt = PER_ITEM * count
+    prompt = PER_ITEM * count + _tools(body)
     reported = {"prompt_tokens": prompt, "completion_tokens": OUTPUT, "total_tokens": prompt + OUTPUT,
                 "prompt_tokens_details": {"cached_tokens": CACHED, "cache_write_tokens": CHAT_CACHE_WRITE},
                 **(usage or {})}
@@ -90,7 +95,8 @@ def _held(body: dict[str, Any], contexts: dict[str, int]) -> int | tuple[int, st
 
 def _prompt(body: dict[str, Any], held: int) -> int:
     # Instructions are not carried over by the chain, so they are counted on every request.
-    return held + PER_ITEM * len(body.get("input") or []) + (PER_SYSTEM if body.get("instructions") else 0)
+    return (held + PER_ITEM * len(body.get("input") or []) + (PER_SYSTEM if body.get("instructions") else 0)
+            + _tools(body))
 
 
 def responses_count(body: dict[str, Any], contexts: dict[str, int]) -> dict[str, Any]:
@@ -160,7 +166,8 @@ def responses_events(body: dict[str, Any], fake: FakeLLM, *, scripted: str | Non
 
 
 def anthropic_count(body: dict[str, Any]) -> dict[str, Any]:
-    return {"input_tokens": PER_ITEM * len(body.get("messages") or []) + (PER_SYSTEM if body.get("system") else 0)}
+    return {"input_tokens": PER_ITEM * len(body.get("messages") or []) + (PER_SYSTEM if body.get("system") else 0)
+            + _tools(body)}
 
 
 def _compaction(body: dict[str, Any], input_tokens: int) -> bool:
@@ -179,7 +186,7 @@ def anthropic_events(body: dict[str, Any], fake: FakeLLM, *, refusal: str | None
         if previous not in fake.contexts:
             return 404, f"Thread message '{previous}' not found.", "not_found_error"
         held = fake.contexts[previous]
-    input_tokens = held + PER_ITEM * count
+    input_tokens = held + PER_ITEM * count + _tools(body)
     usage = {"input_tokens": input_tokens, "output_tokens": 1, "cache_creation_input_tokens": 7,
              "cache_read_input_tokens": CACHED, "cache_creation": ANTHROPIC_WRITES}
     message_id = fake.new_id("msg")
@@ -224,9 +231,15 @@ GEMINI_THOUGHTS = 4  # thoughtsTokenCount every Gemini reply claims (billed as o
 def gemini_prompt(body: dict[str, Any], caches: dict[str, int]) -> tuple[int, int]:
     """(promptTokenCount, cachedContentTokenCount): a named cache's tokens are part of the prompt and all
     cached; without one, CACHED tokens stand for an implicit cache hit."""
-    own = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    own = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0) \
+        + _gemini_tools(body)
     held = caches.get(str(body.get("cachedContent")), 0)
     return own + held, held if body.get("cachedContent") else CACHED
+
+
+def _gemini_tools(body: dict[str, Any]) -> int:
+    declared = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+    return PER_TOOL * len(declared)
 
 
 def gemini_count(body: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +249,8 @@ def gemini_count(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def gemini_cache(body: dict[str, Any], name: str) -> tuple[dict[str, Any], int]:
-    tokens = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0)
+    tokens = PER_ITEM * len(body.get("contents") or []) + (PER_SYSTEM if body.get("systemInstruction") else 0) \
+        + _gemini_tools(body)
     cache = {"name": name, "model": body.get("model"), "displayName": body.get("displayName"),
              "createTime": "2026-12-06T10:00:00Z", "updateTime": "2026-12-06T10:00:00Z",
              "expireTime": "2026-12-06T11:00:00Z", "usageMetadata": {"totalTokenCount": tokens}}

@@ -14,7 +14,7 @@ from lib.providers import FORGOT_PHRASE, FORGOTTEN_ANSWER, OfflineProvider
 from lib.sessions import RedisStore
 from lib.views import DEFAULT_WINDOW
 from pages.ui.sidebar import DEFAULT_SYSTEM_PROMPT, TEACHING_BUDGET
-from tests.support.apptest_helpers import open_app, shown
+from tests.support.apptest_helpers import open_app, shown, use_memory_store
 
 SCRUBBED = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_COMPATIBLE_API_KEY", "DEFAULT_PROVIDER",
             "HISTORY_LAB_STORE", "REDIS_CLUSTER", "TOKEN_BUDGET", "GEMINI_API_KEY", "GOOGLE_API_KEY")
@@ -270,6 +270,19 @@ def test_a_link_to_a_session_restores_the_settings_its_turns_ran_with(store_env)
     send(at, "And 4+4?")  # the next turn runs with the new budget, and the session now remembers it
     assert store_env.get_turns(sid, -1)[0]["budget"] == 500
     assert not any("Changed since" in i.value for i in at.sidebar.info)
+
+
+def test_one_provider_change_draws_the_changed_settings_notice_and_the_new_model_in_that_run(monkeypatch):
+    # The browser sends one rerun per change (tests/e2e/test_e2e_sidebar.py counts them): the sidebar must be
+    # final after that one run, not after a second.
+    use_memory_store(monkeypatch)
+    at = send(new_app(), "Hello")
+    assert not any("Changed since" in i.value for i in at.sidebar.info)
+    at.sidebar.selectbox(key="sb_provider").set_value("anthropic").run()
+    notes = " ".join(i.value for i in at.sidebar.info)
+    assert "Changed since this session's last turn: provider, model." in notes, notes
+    assert at.sidebar.selectbox(key="sb_model__anthropic").value == at.session_state["sb_model__anthropic"]
+    assert [s.key for s in at.sidebar.selectbox if str(s.key).startswith("sb_model__")] == ["sb_model__anthropic"]
 
 
 def test_known_session_in_the_link_has_no_notice(store_env):

@@ -189,6 +189,22 @@ def test_count_with_anthropic_runs_only_when_clicked(monkeypatch):
     assert not at.exception and any("429" in e.value for e in at.error)
 
 
+def test_count_with_this_server_for_a_local_server_chosen_in_the_sidebar(monkeypatch):
+    use_memory_store(monkeypatch)
+    from pages.ui import services
+
+    fake = FakeCounter(321)
+    monkeypatch.setattr(services, "provider_for", lambda name, **options: fake)
+    at = open_app(PAGE)
+    at.sidebar.selectbox(key="sb_provider").set_value("openai-compatible").run()
+    at.button(key="ins_demo").click().run()
+    button = at.button(key="ins_count_openai-compatible")
+    assert button.label == "Count with this server" and fake.calls == []
+    button.click().run()
+    metrics = {shown(m.label): m.value for m in at.metric}
+    assert metrics["OpenAI-compatible: exact (server tokenizer)"] == "321"
+
+
 def test_no_count_buttons_without_a_key():
     at = open_app(PAGE)
     at.button(key="ins_demo").click().run()

@@ -140,7 +140,15 @@ def contrast(a: str, b: str) -> float:
 
 
 def test_the_chart_fits_its_column_says_what_it_shows_and_reads_in_both_themes() -> None:
-    from pages.ui.timeline_chart import CACHED_COLOUR, DROPPED_COLOUR, ROLE_COLOURS, legend_html, roles_drawn
+    from pages.ui.timeline_chart import (
+        CACHED_COLOUR,
+        DROPPED_COLOUR,
+        LEFT_OUT_COLOUR,
+        PINNED_COLOUR,
+        ROLE_COLOURS,
+        legend_html,
+        roles_drawn,
+    )
     store, sid, _ = play([f"Question {n}" for n in range(6)], budget=120)
     data = timeline_of(store, sid)
     frame, per_turn, _ = timeline_frames(data)
@@ -149,7 +157,7 @@ def test_the_chart_fits_its_column_says_what_it_shows_and_reads_in_both_themes()
     assert spec["width"] == "container" and "hconcat" not in spec  # a concat cannot follow its column
     assert spec["title"]["text"] and spec["description"] == "6 requests drawn."
     # Graphics need 3:1 against the background: white (light theme) and #171614 (dark theme).
-    for colour in [*ROLE_COLOURS.values(), DROPPED_COLOUR, CACHED_COLOUR]:
+    for colour in [*ROLE_COLOURS.values(), DROPPED_COLOUR, CACHED_COLOUR, PINNED_COLOUR, LEFT_OUT_COLOUR]:
         assert contrast(colour, "#ffffff") >= 3 and contrast(colour, "#171614") >= 3, colour
     marks = json.dumps(spec["layer"])
     assert "opacity" not in marks.replace("fillOpacity", "")  # states are not told apart by paleness
@@ -171,3 +179,33 @@ def test_a_chart_with_nothing_dropped_has_no_dropped_panel() -> None:
     assert_valid_vega_lite(spec)
     assert len(spec["layer"]) == 3  # blocks, the new-this-turn outline, the cached rule: no dropped panel
     assert "dropped" not in json.dumps(spec["layer"][0]["encoding"]["x"]["axis"]["title"])
+
+
+def test_the_tools_a_pinned_turn_and_a_left_out_turn_are_drawn_apart() -> None:
+    from lib.chat import TurnRequest, run_turn, set_turn_state, user_turns
+    from lib.core import TOOL_SET
+    from lib.providers import OfflineProvider
+    from lib.sessions import MemoryStore
+    from pages.ui.timeline_chart import LEFT_OUT_COLOUR, PINNED_COLOUR, ROLE_COLOURS, legend_html, roles_drawn
+
+    store, provider, sid = MemoryStore(), OfflineProvider(delay=0), "drawn"
+    for n in range(4):
+        run_turn(store, provider, TurnRequest(user_text=f"Question {n} " + "word " * 30, session_id=sid,
+                                              budget=100_000, tools=TOOL_SET))
+    turns = user_turns(store.get_history(sid), store.turn_count(sid))
+    set_turn_state(store, sid, turns[1], "pinned")
+    set_turn_state(store, sid, turns[2], "left_out")
+    run_turn(store, provider, TurnRequest(user_text="And now?", session_id=sid, budget=100_000, tools=TOOL_SET))
+    data = timeline_of(store, sid)
+    frame, per_turn, _ = timeline_frames(data)
+    spec = timeline_chart(frame, per_turn, rows=len(data.rows))
+    assert_valid_vega_lite(spec)
+    assert roles_drawn(frame)[0] == "tools" and "tools" in ROLE_COLOURS
+    marks = json.dumps(spec["layer"])
+    assert PINNED_COLOUR in marks and LEFT_OUT_COLOUR in marks
+    last = per_turn[per_turn["turn"] == 5].iloc[0]
+    assert 0 < last["left out tokens"] <= last["dropped tokens"]
+    pinned = frame[(frame["turn"] == 5) & (frame["you chose"] == "pinned")]
+    assert len(pinned) == 2 and set(pinned["message turn"]) == {1}
+    legend = legend_html(roles_drawn(frame), dropped=True, pinned=True, left_out=True)
+    assert "pinned by you" in legend and "left out by you" in legend

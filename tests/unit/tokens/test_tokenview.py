@@ -53,7 +53,8 @@ def test_a_long_message_caps_the_view_but_not_the_counts():
     assert len(view.segments) == DEFAULT_SEGMENT_LIMIT and view.truncated
     assert view.total == count_tokens(text, "gpt-4o")
     summary = summarize(text)
-    assert summary.counts == {"cl100k_base": count_tokens(text, "gpt-4"), "o200k_base": view.total}
+    assert summary.counts == {"cl100k_base": count_tokens(text, "gpt-4"), "o200k_base": view.total,
+                              "tekken_240718": count_tokens(text, "mistral-nemo")}
     assert "more tokens not shaded" in segments_html(view)
 
 
