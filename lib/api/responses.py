@@ -45,7 +45,7 @@ def dumps(content: Any) -> str:
     """Compact JSON with every configured secret masked."""
     try:
         # Almost every body is finite: the encoder itself says when one is not (allow_nan=False), so the copy
-        # that replaces NaN and Infinity (a walk over every value, ~8 ms for a 2,000-message answer) is made
+        # that replaces NaN and Infinity (a walk over every value, ~1.5 ms for a 2,000-message answer) is made
         # only then.
         text = _encode(content)
     except ValueError:

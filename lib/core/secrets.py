@@ -19,8 +19,8 @@ MIN_SECRET_CHARS = 6
 # bearer tokens in headers.
 _KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{35}|Bearer\s+[A-Za-z0-9._\-]{8,})")
 # Every key shape starts with one of these (case-sensitive, as the pattern is). The pattern tries a match at
-# every position of the text (about 10 ms for a 300 kB API answer); a text holding none of them cannot match,
-# and ``in`` finds that out at memchr speed.
+# every position of the text (about 8 ms for the 550 kB answer of a 2,000-message turn); a text holding none
+# of them cannot match, and ``in`` finds that out at memchr speed.
 _KEY_SHAPE_STARTS = ("sk-", "AIza", "Bearer")
 
 _lock = threading.Lock()
