@@ -267,7 +267,9 @@ def timeline_chart(frame: pd.DataFrame, per_turn: pd.DataFrame, *, rows: int, de
         divider = {"data": {"name": "rows"}, "transform": [{"aggregate": [{"op": "count", "as": "rows"}]}],
                    "mark": {"type": "rule", "strokeDash": [4, 3], "color": DROPPED_COLOUR, "aria": False},
                    "encoding": {"x": {"datum": DROPPED_SHARE + GAP_SHARE / 2, "type": "quantitative"}}}
-        layers = [dropped, left_out, divider, *layers]
+        # Only when drawn: an empty layer with a description is an unlabelled graphic to a screen reader.
+        shown = [dropped, left_out] if (per_turn["left out tokens"] > 0).any() else [dropped]
+        layers = [*shown, divider, *layers]
     return {
         "title": {"text": TITLE, "anchor": "start"},
         "description": description or TITLE,
