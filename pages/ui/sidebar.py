@@ -10,12 +10,13 @@ offline model is priced as) appear only when ``ProviderInfo.capabilities`` says 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import pandas as pd
 import streamlit as st
 
-from lib.chat import CHAT_STRATEGIES, manual_choice, save_manual_choice
+from lib.chat import CHAT_STRATEGIES, save_manual_choice
 from lib.context import (
     MANUAL_HELP,
     MANUAL_LABEL,
@@ -179,12 +180,13 @@ def render_sidebar() -> SidebarChoices:
     infos = provider_infos()
     names = [info.name for info in infos]
     _init_state(cfg, default_provider_name(cfg))
-    stored = _restore_session_settings(names)
+    meta = _session_meta(current_session_id())  # read once per run: the settings and the choice both live there
+    stored = _restore_session_settings(names, meta)
     if st.session_state["sb_provider"] not in names:
         st.session_state["sb_provider"] = default_provider_name(cfg)
     with st.sidebar:
         _settings_changed_notice(stored)
-        _trimming_section(cfg)
+        _trimming_section(cfg, None if meta is None else ManualChoice.from_meta(meta))
         _provider_section(infos, cfg)
         st.text_area("System prompt", key="sb_system_prompt", height=90,
                      help="Sent at the top of every payload. It is not stored as a history message.")
@@ -199,19 +201,19 @@ def render_sidebar() -> SidebarChoices:
 RESTORED_KEY = "sb_settings_of"  # the session whose stored settings the sidebar last adopted
 
 
-def _stored_settings(session_id: str) -> SessionSettings | None:
-    # Not shown here: the store section below says what is wrong with the store.
+def _session_meta(session_id: str) -> Mapping[str, str] | None:
+    """The session's meta, or None when the store cannot be read (the store section below says why)."""
     with error_boundary(show=False):
-        return SessionSettings.from_meta(store_handle().store.get_meta(session_id))
+        return store_handle().store.get_meta(session_id)
     return None
 
 
-def _restore_session_settings(provider_names: list[str]) -> SessionSettings | None:
+def _restore_session_settings(provider_names: list[str], meta: Mapping[str, str] | None) -> SessionSettings | None:
     """Adopt the settings the current session's last turn ran with, once per session opened (a reload, a
     shared ?session= link, a pick on the Sessions page), so a conversation is never shown under settings
     that did not produce it. Returns them (None: no turn stored yet)."""
     sid = current_session_id()
-    stored = _stored_settings(sid)
+    stored = None if meta is None else SessionSettings.from_meta(meta)
     if st.session_state.get(RESTORED_KEY) == sid:
         return stored
     st.session_state[RESTORED_KEY] = sid
@@ -339,13 +341,13 @@ def _capability_switches(info: ProviderInfo, cfg: Settings) -> None:
                        "(cache_control): re-sent history is then read from the cache at a fraction of the price.")
 
 
-def _trimming_section(cfg: Settings) -> None:
+def _trimming_section(cfg: Settings, choice: ManualChoice | None) -> None:
     st.subheader("Trimming")
     if st.session_state["sb_strategy"] not in CHAT_STRATEGIES:
         st.session_state["sb_strategy"] = STRATEGIES[0]
     st.selectbox("Strategy", CHAT_STRATEGIES, key="sb_strategy", format_func=strategy_label,
                  help="\n\n".join(f"**{strategy_label(k)}**: {STRATEGY_HELP.get(k, '')}" for k in CHAT_STRATEGIES))
-    _manual_layer()
+    _manual_layer(choice)
     options = sorted({*_budget_options(starting_budget(cfg)), int(st.session_state["sb_budget"])})
     st.select_slider("Token budget (context window)", options=options,
                      key="sb_budget", format_func=lambda n: f"{n:,}",
@@ -356,11 +358,10 @@ def _trimming_section(cfg: Settings) -> None:
         st.warning("The reserve is as large as the budget, so nothing can be sent. Lower the reserve.")
 
 
-def _manual_layer() -> None:
-    """"You choose" over the strategy: how many turns of this session are pinned or left out, and Clear."""
-    with error_boundary(show=False) as caught:  # a store that is down is reported once, by the store section
-        choice = manual_choice(store_handle().store, current_session_id())
-    if caught.error or not choice:
+def _manual_layer(choice: ManualChoice | None) -> None:
+    """"You choose" over the strategy: how many turns of this session are pinned or left out, and Clear.
+    ``choice`` is None when the store could not be read (the store section reports it once)."""
+    if not choice:
         st.caption(f"**{MANUAL_LABEL}**: pin or leave out a turn with the buttons under your messages in the chat.",
                    help=MANUAL_HELP)
         return
