@@ -98,17 +98,9 @@ def begin(body: ChatBody, settings: Settings, guard: StreamGuard) -> PreparedTur
                 break
             except MetaChanged as changed:
                 raw = changed.meta.get(META_SETTINGS)
-    _remember((id(store), prepared.session_id), _written_settings(prepared))
+    _remember((id(store), prepared.session_id), prepared.meta_written.get(META_SETTINGS))
     prepared.guard = guard
     return prepared
-
-
-def _written_settings(prepared: PreparedTurn) -> str:
-    """The settings field the turn's opening call stored (lib.chat.start_turn writes the same)."""
-    request = prepared.request
-    return SessionSettings(strategy=request.strategy, budget=request.budget, reserve=request.reserve_tokens,
-                           provider=prepared.provider.name, model=prepared.model,
-                           system_prompt=request.system_prompt).meta_fields()[META_SETTINGS]
 
 
 def _turn_request(body: ChatBody, settings: Settings, guard: StreamGuard,

@@ -150,7 +150,7 @@ def start_turn(store: SessionStore, provider: Provider, request: TurnRequest, *,
     choice = api_choice if api_choice is not None else ManualChoice.from_meta(meta)
     prepared = PreparedTurn(store=store, provider=provider, request=request, session_id=session_id,
                             turn=turn, model=model, user_message=user, payload=[], payload_ids=[],
-                            trim=None, history_positions=id_positions(history))
+                            trim=None, history_positions=id_positions(history), meta_written=prompt)
     chain = chain_for(provider, request.server_state, meta, history)
     if chain.note:
         prepared.notes.append(chain.note)

@@ -86,6 +86,9 @@ class PreparedTurn:
     compaction: CompactionResult | None = None
     notes: list[str] = field(default_factory=list)
     choice: ManualChoice = field(default_factory=ManualChoice)  # the pinned and left-out turns applied
+    # The session meta this turn's opening call wrote (settings, system prompt, ...), for a caller that keeps
+    # a hint of what the session holds (lib.api.turns).
+    meta_written: Mapping[str, str] = field(default_factory=dict, repr=False)
     resend: Callable[[PreparedTurn], None] | None = field(default=None, repr=False)
     guard: StreamGuard | None = field(default=None, repr=False)
     _reply: Reply | None = field(default=None, repr=False)
