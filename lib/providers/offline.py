@@ -35,6 +35,7 @@ from lib.providers.offline_validation import (
     InvalidPayload,
     payload_tokens,
     tool_pairing_problem,
+    tool_tokens,
     validate_payload,
 )
 from lib.providers.offline_view import Seen, coverage, view_payload
@@ -60,12 +61,13 @@ class Composed:
 
 
 def compose_reply(messages: Sequence[Message], *, model: str, options: ProviderOptions,
-                  flags: Sequence[str] = ()) -> Composed:
-    """The offline model's answer and its report: a pure function of the payload and the options."""
+                  flags: Sequence[str] = (), counted: tuple[int, bool] | None = None) -> Composed:
+    """The offline model's answer and its report: a pure function of the payload and the options.
+    ``counted``: the payload's ``payload_tokens``, when the caller has them."""
     seen = view_payload(messages, options)
     cover = coverage(seen, options.current_turn)
     said: Answer = answer(seen, cover)
-    report = report_lines(seen, cover, tokens=payload_tokens(messages, model, options.tools),
+    report = report_lines(seen, cover, tokens=counted or payload_tokens(messages, model, options.tools),
                           window=options.context_window, tools=[t.name for t in options.tools],
                           flags=flags, basis=said.basis)
     return Composed(said.text, report)
@@ -110,15 +112,13 @@ class OfflineProvider(Provider):
         """Validate, then stream the reply in small chunks, then the report, then one Usage event."""
         options = getattr(request, "options", None) or ProviderOptions()
         messages, model = request["messages"], request["model"]
-        flags = validate_payload(messages, model=model, options=options)
-        composed = compose_reply(messages, model=model, options=options, flags=flags)
+        counted = payload_tokens(messages, model, options.tools)  # once, for the check, the report and usage
+        flags = validate_payload(messages, model=model, options=options, counted=counted)
+        composed = compose_reply(messages, model=model, options=options, flags=flags, counted=counted)
         # Only an accepted request reaches a provider's cache, so the lookup comes after validation.
-        tokens = payload_tokens(messages, model, options.tools)[0]
-        tool_tokens = tokens - payload_tokens(messages, model)[0] if options.tools else 0
         cache = simulate_cache(messages, reference_model=self.reference_model, options=options,
-                               tool_tokens=tool_tokens)
-        usage = simulated_usage(tokens, _text_tokens(composed.text, model), cache,
-                                options=options)
+                               tool_tokens=tool_tokens(options.tools, model))
+        usage = simulated_usage(counted[0], _text_tokens(composed.text, model), cache, options=options)
         return self._events(composed, usage)
 
     def _events(self, composed: Composed, usage: Usage) -> Iterator[Any]:

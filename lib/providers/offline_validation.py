@@ -44,20 +44,32 @@ def payload_tokens(messages: Sequence[Message], model: str, tools: Sequence[Tool
     """The exact chat-format count (tool definitions included), or the chars/4 estimate (flagged False) when
     no encoding loads."""
     try:
-        return count_chat_tokens(messages, model) + count_tool_tokens(tools, model), True
+        return count_chat_tokens(messages, model) + tool_tokens(tools, model), True
     except EncodingUnavailable:
-        return estimate_chat_tokens(messages) + (estimate_tokens(openai_chat_tools(tools)) if tools else 0), False
+        return estimate_chat_tokens(messages) + tool_tokens(tools, model), False
 
 
-def validate_payload(messages: Sequence[Message], *, model: str, options: ProviderOptions) -> list[str]:
-    """Raise what a real API would reject; return the flags a lenient API would accept silently."""
+def tool_tokens(tools: Sequence[ToolDef], model: str) -> int:
+    """The tool definitions' share of ``payload_tokens``: exact, or chars/4 of their JSON without an encoding."""
+    if not tools:
+        return 0
+    try:
+        return count_tool_tokens(tools, model)
+    except EncodingUnavailable:
+        return estimate_tokens(openai_chat_tools(tools))
+
+
+def validate_payload(messages: Sequence[Message], *, model: str, options: ProviderOptions,
+                     counted: tuple[int, bool] | None = None) -> list[str]:
+    """Raise what a real API would reject; return the flags a lenient API would accept silently.
+    ``counted``: the payload's ``payload_tokens``, when the caller has them."""
     if not messages:
         raise InvalidPayload("the payload has no messages; at least one message is required.")
     tool_problem = tool_pairing_problem(messages)
     if tool_problem:
         raise InvalidPayload(tool_problem + " Trim whole turns so a tool call and its results stay together.")
     if options.context_window is not None:
-        tokens, exact = payload_tokens(messages, model, options.tools)
+        tokens, exact = counted or payload_tokens(messages, model, options.tools)
         if tokens > options.context_window:
             raise ContextLengthExceeded(tokens=tokens, limit=options.context_window, exact=exact)
     conversation = [m for m in messages if m.get("role") not in SYSTEM_ROLES]
