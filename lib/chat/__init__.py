@@ -90,7 +90,6 @@ from lib.chat.strategies import (
     chain_messages,
     compare_strategies,
     conversation_payloads,
-    spans,
     with_counted_billing,
     with_reported_usage,
 )
@@ -174,7 +173,6 @@ __all__ = [
     "server_context_text",
     "session_summaries",
     "set_turn_state",
-    "spans",
     "start_turn",
     "stored_summary",
     "summary_table",

@@ -32,7 +32,7 @@ from lib.context import (
     compact_history,
     trim_history,
 )
-from lib.core import Price, Usage, estimate_cost, wire_payload
+from lib.core import Price, Usage, estimate_cost, turns_text, wire_payload
 from lib.costs import PROFILES, PromptCache, TurnCache, replay_payloads, session_costs
 from lib.providers import ProviderOptions, get_provider
 from lib.tokens import count_chat_tokens, count_label
@@ -59,12 +59,12 @@ class Visibility:
     opaque: bool = False
 
     def text(self) -> str:
-        parts = [f"{spans(self.visible)} visible"] if self.visible else ["nothing visible"]
+        parts = [f"{turns_text(self.visible)} visible"] if self.visible else ["nothing visible"]
         if self.summarised:
             how = "in an encrypted compaction item" if self.opaque else "in a summary"
-            parts.append(f"{spans(self.summarised)} {how}")
+            parts.append(f"{turns_text(self.summarised)} {how}")
         if self.dropped:
-            parts.append(f"{spans(self.dropped)} dropped")
+            parts.append(f"{turns_text(self.dropped)} dropped")
         return "; ".join(parts)
 
 
@@ -111,21 +111,6 @@ class StrategyComparison:
 
     def row(self, key: str) -> StrategyRow:
         return next(r for r in self.rows if r.key == key)
-
-
-def spans(turns: Sequence[int]) -> str:
-    """(1, 2, 3, 5) -> "turns 1–3, 5"; (4,) -> "turn 4"."""
-    ordered = sorted(set(turns))
-    if not ordered:
-        return "no turns"
-    runs: list[list[int]] = []
-    for turn in ordered:
-        if runs and turn == runs[-1][1] + 1:
-            runs[-1][1] = turn
-        else:
-            runs.append([turn, turn])
-    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
-    return f"turn {text}" if len(ordered) == 1 else f"turns {text}"
 
 
 def compare_strategies(

@@ -24,6 +24,7 @@ from lib.core.content import (
     safe_markdown,
     safe_title,
     signed,
+    turns_text,
 )
 from lib.core.errors import HistoryLabError
 from lib.core.fields import as_float, as_int, as_mapping, as_str, report_lines_of
@@ -172,6 +173,7 @@ __all__ = [
     "safe_title",
     "shutdown_date",
     "signed",
+    "turns_text",
     "storage_cost",
     "system_hash",
     "system_meta_field",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
 # Long messages are collapsed after this many characters (a 200k-character paste is ~40,000 px tall).
 PREVIEW_CHARS = 2_000
@@ -121,3 +122,18 @@ def signed(value: float, spec: str = ",") -> str:
     if float(text.replace(",", "").rstrip("%") or 0) == 0:
         return text
     return ("+" if value > 0 else MINUS) + text
+
+
+def turns_text(turns: Iterable[int]) -> str:
+    """Turn numbers in words, runs joined: (1, 2, 3, 5) -> "turns 1–3, 5"; (4,) -> "turn 4"; () -> "no turns"."""
+    ordered = sorted(set(turns))
+    if not ordered:
+        return "no turns"
+    runs: list[list[int]] = []
+    for turn in ordered:
+        if runs and turn == runs[-1][1] + 1:
+            runs[-1][1] = turn
+        else:
+            runs.append([turn, turn])
+    text = ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+    return f"turn {text}" if len(ordered) == 1 else f"turns {text}"

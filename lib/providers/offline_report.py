@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lib.providers.offline_view import Coverage, Seen, plural, turn_list, turn_span
+from lib.core import turns_text
+from lib.providers.offline_view import Coverage, Seen, plural, turn_span
 
 REPORT_LABEL = "What the offline model could see (its own report: kept with the reply, never re-sent)"
 FORGOT_PHRASE = "I can no longer see your first message"
@@ -64,11 +65,11 @@ def _trimmed(cover: Coverage) -> str:
     elif 1 in cover.headless:
         sentences.append(f"{FORGOT_PHRASE}: it was trimmed away, and only later messages of turn 1 remain.")
     if cover.gaps:
-        sentences.append(f"{turn_list(cover.gaps).capitalize()} {'is' if len(cover.gaps) == 1 else 'are'} "
+        sentences.append(f"{turns_text(cover.gaps).capitalize()} {'is' if len(cover.gaps) == 1 else 'are'} "
                          "missing from the middle of my payload.")
     partial = [t for t in cover.headless if t != 1 or cover.lost]
     if partial:
-        sentences.append(f"Of {turn_list(partial)} I see only later messages: the user message that began "
+        sentences.append(f"Of {turns_text(partial)} I see only later messages: the user message that began "
                          f"{'it' if len(partial) == 1 else 'each'} was trimmed.")
     return " ".join(sentences) or WHOLE_PHRASE
 

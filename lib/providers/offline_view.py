@@ -104,15 +104,3 @@ def plural(n: int, noun: str) -> str:
 
 def turn_span(first: int, last: int) -> str:
     return f"turn {first}" if first == last else f"turns {first}–{last}"
-
-
-def turn_list(turns: Sequence[int]) -> str:
-    """[2, 3, 4, 7] -> "turns 2–4, 7"."""
-    runs: list[list[int]] = []
-    for t in turns:
-        if runs and t == runs[-1][-1] + 1:
-            runs[-1].append(t)
-        else:
-            runs.append([t])
-    text = ", ".join(f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
-    return f"turn {text}" if len(turns) == 1 else f"turns {text}"

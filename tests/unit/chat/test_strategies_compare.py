@@ -9,11 +9,10 @@ from lib.chat import (
     SIMULATED_SERVER,
     compare_strategies,
     demo_data,
-    spans,
     with_reported_usage,
 )
 from lib.context import ContextOverflowError
-from lib.core import Usage
+from lib.core import Usage, turns_text
 from lib.tokens import count_chat_tokens
 
 MODEL = "gpt-4o-mini"
@@ -132,10 +131,10 @@ def test_reported_usage_replaces_the_simulation(demo):
     assert with_reported_usage(chain, Usage(None, None), model=MODEL) is chain
 
 
-def test_spans():
-    assert spans([1, 2, 3, 5]) == "turns 1–3, 5"
-    assert spans([4]) == "turn 4"
-    assert spans([]) == "no turns"
+def test_turns_text():
+    assert turns_text([1, 2, 3, 5]) == "turns 1–3, 5"
+    assert turns_text([4]) == "turn 4"
+    assert turns_text([]) == "no turns"
 
 
 def test_counted_billing_replaces_the_simulated_figure(demo):
