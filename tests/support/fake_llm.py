@@ -39,7 +39,7 @@ import itertools
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lib.core import Settings
@@ -57,31 +57,26 @@ from tests.support.fake_llm_events import (
     responses_count,
     responses_events,
 )
+from tests.support.loopback import LoopbackServer
 
 __all__ = ["CACHED", "OMIT", "FakeLLM"]
 
 
-class FakeLLM:
+class FakeLLM(LoopbackServer):
+    # TCP_NODELAY on each connection. Headers and body go out in separate writes: with Nagle on, a client
+    # reusing the connection (keep-alive JSON answers) would wait ~40 ms for its delayed ACK.
+    nodelay = True
+
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.cache_diagnostics: dict[str, Any] | None = None
         self._failures: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()  # wakes slow streams, so stop() returns at once
-        self._server: ThreadingHTTPServer | None = None
         self._ids = itertools.count(1)
         # Server-side state: tokens of context held by each response id and each conversation.
         self.contexts: dict[str, int] = {}
         self.gemini_caches: dict[str, int] = {}
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return self._server.server_address[1]
-
-    @property
-    def openai_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def anthropic_url(self) -> str:
@@ -91,35 +86,8 @@ class FakeLLM:
     def gemini_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self) -> FakeLLM:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-            # TCP_NODELAY on each connection. Headers and body go out in separate writes: with Nagle on, a
-            # client reusing the connection (keep-alive JSON answers) would wait ~40 ms for its delayed ACK.
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                fake._handle(self, json.loads(raw or b"{}"), raw)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # A short poll interval so stop() returns at once instead of after the default 0.5 s.
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+    def handle_post(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        self._handle(handler, json.loads(raw or b"{}"), raw)
 
     def fail_next(self, kind: int | str, **options: Any) -> None:
         with self._lock:

@@ -34,6 +34,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.loopback import LoopbackServer
+
 MODES = ("normal", "slow", "endless", "empty", "silent", "huge", "malformed", "html", "odd-usage")
 
 
@@ -41,8 +43,9 @@ class ClientGone(Exception):
     """The client closed the connection."""
 
 
-class HostileLLM:
+class HostileLLM(LoopbackServer):
     def __init__(self, *, mode: str = "normal") -> None:
+        super().__init__()
         self.mode = mode
         self.interval = 1.0  # slow: seconds between tokens
         self.tokens = 10_000  # slow: how many tokens before it would finish
@@ -58,17 +61,6 @@ class HostileLLM:
         self._streams = 0
         self._lock = threading.Lock()
         self._closed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return self._server.server_address[1]
-
-    @property
-    def openai_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def open_connections(self) -> int:
@@ -98,24 +90,16 @@ class HostileLLM:
             time.sleep(0.02)
         return True
 
-    def start(self) -> HostileLLM:
+    def handle_post(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        try:
+            self._answer(handler, json.loads(raw or b"{}"))
+        except (ClientGone, BrokenPipeError, ConnectionResetError, OSError):
+            handler.close_connection = True
+
+    def make_server(self, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
         hostile = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                try:
-                    hostile._answer(self, body)
-                except (ClientGone, BrokenPipeError, ConnectionResetError, OSError):
-                    self.close_connection = True
-
-        class Server(ThreadingHTTPServer):
+        class Server(ThreadingHTTPServer):  # counts open connections, for wait_closed()
             daemon_threads = True
 
             def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -128,15 +112,7 @@ class HostileLLM:
                         hostile._open -= 1
                         hostile._closed.notify_all()
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        return Server(("127.0.0.1", 0), handler)
 
     # -- answers -----------------------------------------------------------------------------------------
 
