@@ -97,14 +97,21 @@ def open_app(page, app: AppServer, query: str = "") -> None:
     wait_idle(page)
 
 
+# The turn has ended: a reply is drawn under the new message, or the new message is a failed turn, which the
+# page's full rerun draws with "no reply to this message" under it and no reply (pages/ui/chat_history.py).
+TURN_ENDED = """before => {
+  const shown = document.querySelectorAll("[data-testid='stChatMessage']");
+  return shown.length >= before + 2
+    || (shown.length >= before + 1 && shown[shown.length - 1].innerText.includes("no reply to this message"));
+}"""
+
+
 def send(page, text: str) -> None:
     before = page.locator("[data-testid='stChatMessage']").count()
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(text)
     box.press("Enter")
-    page.wait_for_function(
-        f"document.querySelectorAll(\"[data-testid='stChatMessage']\").length >= {before + 2}", timeout=60_000
-    )
+    page.wait_for_function(TURN_ENDED, arg=before, timeout=60_000)
     wait_idle(page)
 
 
