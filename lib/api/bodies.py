@@ -194,10 +194,15 @@ class ChatBody:
     pinned: tuple[int, ...] | None = None  # "You choose" by turn number; None keeps the session's stored choice
     left_out: tuple[int, ...] | None = None
     tools: tuple[ToolDef, ...] = ()
+    include: frozenset[str] = frozenset()  # optional parts of the answer (ANSWER_PARTS) the client asked for
 
 
 CHAT_FIELDS = ("sessionId", "message", "provider", "model", "system", "strategy", "budget", "reserve", "stream",
-               "pinned", "leftOut", "tools")
+               "pinned", "leftOut", "tools", "include")
+# "request": the body sent to the provider, echoed in the answer. Opt-in because it is the whole history: at
+# 2,000 messages about 230 kB that every turn would encode, send and make the client parse. The answer's
+# requestUrl fetches the same body later.
+ANSWER_PARTS = ("request",)
 
 
 def tools(body: Mapping[str, Any]) -> tuple[ToolDef, ...]:
@@ -250,7 +255,18 @@ def chat_body(body: Mapping[str, Any]) -> ChatBody:
         pinned=turn_list(body, "pinned"),
         left_out=turn_list(body, "leftOut"),
         tools=tools(body),
+        include=answer_parts(body),
     )
+
+
+def answer_parts(body: Mapping[str, Any]) -> frozenset[str]:
+    """``include``: a list of optional answer parts (ANSWER_PARTS); 400 naming an unknown one."""
+    value = field(body, "include", list, [])
+    unknown = [item for item in value if item not in ANSWER_PARTS]
+    if unknown:
+        raise ApiError(400, "invalid_field", f"'include' takes a list of {', '.join(map(repr, ANSWER_PARTS))}; "
+                       f"got {unknown[0]!r}, e.g. \"include\": [\"request\"].")
+    return frozenset(value)
 
 
 def check_reserve(budget: int | None, reserve: int | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.api.bodies import MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS, MODEL_PATTERN
+from lib.api.bodies import ANSWER_PARTS, MAX_BUDGET, MAX_CONTENT_CHARS, MAX_MESSAGES, MODEL_MAX_CHARS, MODEL_PATTERN
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
@@ -79,6 +79,9 @@ _CHAT_REQUEST = {
                   "description": "Tool definitions sent with the request (tool_choice none): true for the "
                   "standard set (get_weather, search_web, calculator), or a list of {name, description, "
                   "parameters} (the Chat Completions shape is accepted too). Counted, cached, never trimmed."},
+        "include": {"type": "array", "items": {"enum": list(ANSWER_PARTS)}, "description": "Optional parts of the "
+                    "answer: \"request\" echoes the exact body sent to the provider (the whole history, so it "
+                    "is left out unless asked; requestUrl fetches it later)."},
     },
 }
 _CHAT_RESPONSE = {
@@ -112,8 +115,10 @@ _CHAT_RESPONSE = {
         "truncated": {"type": ["object", "null"], "description": "Set when the reply reached MAX_REPLY_CHARS: "
                       "the reply is cut there and stored so, and the rest was never received.",
                       "properties": {"atChars": {"type": "integer"}, "note": {"type": "string"}}},
-        "request": {"type": ["object", "null"], "description": "The exact body sent to the provider (never a "
-                    "key); null when no request was made."},
+        "request": {"type": ["object", "null"], "description": "Only with \"include\": [\"request\"]: the exact "
+                    "body sent to the provider (never a key); null when no request was made."},
+        "requestUrl": {"type": "string", "description": "Where the same body can be fetched: "
+                       "GET /api/chat/{id}/turns/{n}/request."},
         "pinned": _STRING_LIST, "leftOut": _STRING_LIST, "notes": _STRING_LIST,
     },
 }

@@ -62,8 +62,8 @@ async def chat(request: Request, settings: Settings) -> Response:
             return json_error(unsendable, **turns.failed_turn_extra(prepared))
         if body.stream:
             streaming = True  # from here the response releases the slot, however the stream ends
-            return turns.TurnStream(prepared, slot, guard)
-        return await turns.json_turn(request, prepared, slot, guard)
+            return turns.TurnStream(prepared, slot, guard, body.include)
+        return await turns.json_turn(request, prepared, slot, guard, body.include)
     finally:
         if not streaming:
             slot.close()

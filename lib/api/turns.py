@@ -146,8 +146,10 @@ def _problems(prepared: PreparedTurn, record: Any) -> Sequence[str]:
     return payload_problems(prepared.payload) if problems is None else problems
 
 
-def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any]:
-    """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn."""
+def response_object(prepared: PreparedTurn, result: TurnResult,
+                    include: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn; ``include`` names the
+    optional parts (lib.api.bodies.ANSWER_PARTS) to add."""
     record = result.record
     counts = {name: _get(record, name) for name in ("estimate", "exact", "encoding", "approximate")}
     counts["tools"] = _get(record, "tool_tokens")
@@ -155,7 +157,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         counts = payload_counts(prepared.payload, prepared.model, prepared.request.tools)
     assistant = result.assistant_message or {}
     meta = assistant.get("meta") or {}
-    return {
+    answer = {
         "sessionId": result.session_id,
         "turn": result.turn,
         "reply": result.text,
@@ -176,11 +178,15 @@ def response_object(prepared: PreparedTurn, result: TurnResult) -> dict[str, Any
         "notes": list(result.notes),
         "userMessageId": result.user_message.get("id"),
         "assistantMessageId": assistant.get("id"),
-        "request": result.request,  # the body the adapter built and sent, as every page shows it
+        # The body the adapter built and sent, as every page shows it: fetched from here, or echoed on request.
+        "requestUrl": f"/api/chat/{result.session_id}/turns/{result.turn}/request",
         # Set when the reply reached MAX_REPLY_CHARS: the stored reply is cut there (see its meta).
         "truncated": {"atChars": meta["truncated_at"], "note": meta.get("truncated")}
         if meta.get("truncated_at") else None,
     }
+    if "request" in include:
+        answer["request"] = result.request
+    return answer
 
 
 class TurnFailed(Exception):
@@ -192,12 +198,12 @@ class TurnFailed(Exception):
         self.extra = extra
 
 
-def finish_or_raise(prepared: PreparedTurn) -> dict[str, Any]:
+def finish_or_raise(prepared: PreparedTurn, include: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Send and store (blocking). Raises TurnFailed (the turn recorded first) so the caller maps its status."""
     result = prepared.finish()
     if result.error is not None:
         raise TurnFailed(result.error, failed_turn_extra(prepared, result))
-    return response_object(prepared, result)
+    return response_object(prepared, result, include)
 
 
 def failed_turn_extra(prepared: PreparedTurn, result: TurnResult | None = None) -> dict[str, Any]:
@@ -228,15 +234,16 @@ def begin_checked(body: ChatBody, settings: Settings, guard: StreamGuard) -> tup
     return prepared, None
 
 
-def finish_rendered(prepared: PreparedTurn) -> bytes:
+def finish_rendered(prepared: PreparedTurn, include: frozenset[str] = frozenset()) -> bytes:
     """``finish_or_raise`` and the masked JSON of its answer, both on the turn's thread: the answer of a long
     session is a few hundred kB, and rendering it on the event loop would hold every other request."""
-    return dumps(finish_or_raise(prepared)).encode("utf-8")
+    return dumps(finish_or_raise(prepared, include)).encode("utf-8")
 
 
-async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> Response:
+async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard,
+                    include: frozenset[str] = frozenset()) -> Response:
     """Send and store on the turn's slot; stop the provider when the client leaves or time runs out."""
-    work = slot.submit(finish_rendered, prepared)
+    work = slot.submit(finish_rendered, prepared, include)
     gone = asyncio.ensure_future(_client_gone(request.receive))
     limit = guard.time_limit
     either: set[asyncio.Future[Any]] = {work, gone}
@@ -278,9 +285,11 @@ class TurnStream(StreamingResponse):
     began, the turn is still finished on its slot: the guard stops it before any provider request, and it is
     recorded as interrupted."""
 
-    def __init__(self, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> None:
+    def __init__(self, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard,
+                 include: frozenset[str] = frozenset()) -> None:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # proxies must not buffer events
-        super().__init__(sse_stream(prepared, slot, guard), media_type="text/event-stream", headers=headers)
+        super().__init__(sse_stream(prepared, slot, guard, include), media_type="text/event-stream",
+                         headers=headers)
         self._prepared, self._slot, self._guard = prepared, slot, guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -293,7 +302,8 @@ class TurnStream(StreamingResponse):
             self._slot.close()
 
 
-async def sse_stream(prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard) -> AsyncIterator[str]:
+async def sse_stream(prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard,
+                     include: frozenset[str] = frozenset()) -> AsyncIterator[str]:
     """``delta`` events as text arrives, then ``done`` (the JSON response object) or ``error``.
 
     The turn runs on its slot's thread (the provider SDKs are blocking); events cross to the event loop
@@ -315,7 +325,7 @@ async def sse_stream(prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard)
             if result.error is not None:
                 put("error", error_body(result.error, **failed_turn_extra(prepared, result)))
             else:
-                put("done", response_object(prepared, result))
+                put("done", response_object(prepared, result, include))
         except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving the reply
             put("error", error_body(exc, **failed_turn_extra(prepared)))
 

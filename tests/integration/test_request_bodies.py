@@ -169,20 +169,24 @@ def test_the_api_shows_the_body_the_provider_received(monkeypatch, fake_llm):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=60) as http:
             replies, sid = [], None
-            for name in ("anthropic", "openai-responses", "openai-responses"):
+            for n, name in enumerate(("anthropic", "openai-responses", "openai-responses")):
+                # The body is echoed only when asked for; the last turn's answer points to it instead.
                 body = {"message": f"Hi from {name}", "provider": name, "system": SYSTEM,
-                        **({"sessionId": sid} if sid else {})}
+                        **({"sessionId": sid} if sid else {}), **({"include": ["request"]} if n < 2 else {})}
                 reply = (await http.post("/chat", json=body)).json()
                 sid = reply["sessionId"]
                 replies.append(reply)
-            turns = [(await http.get(f"/chat/{sid}/turns/{n}/request")).json() for n in (1, 2, 3)]
+            assert "request" not in replies[2]
+            urls = [r["requestUrl"] for r in replies]
+            assert urls == [f"/api/chat/{sid}/turns/{n}/request" for n in (1, 2, 3)]
+            turns = [(await http.get(url.removeprefix("/api"))).json() for url in urls]
             missing = await http.get(f"/chat/{sid}/turns/9/request")
             assert missing.status_code == 404 and "has no turn 9" in missing.json()["error"]["message"]
             return replies, turns
 
     replies, turns = asyncio.run(exchange())
     received = [r["body"] for r in fake_llm.requests]
-    assert [r["request"] for r in replies] == received
+    assert [r["request"] for r in replies[:2]] == received[:2]
     assert [t["request"] for t in turns] == received and all(t["complete"] for t in turns)
     assert received[2]["previous_response_id"] and len(received[2]["input"]) == 1
 

@@ -28,7 +28,7 @@ def test_settings_changed_by_another_writer_between_turns_are_the_ones_the_next_
     changed = SessionSettings(strategy="cache-aware", budget=4000, reserve=0, provider="offline",
                               model="offline-teacher", system_prompt="Answer in French.")
     store.set_meta(sid, **changed.meta_fields())
-    turn = _ok(post("/chat", {"message": "And now?", "sessionId": sid}))
+    turn = _ok(post("/chat", {"message": "And now?", "sessionId": sid, "include": ["request"]}))
     assert (turn["strategy"], turn["model"]) == ("cache-aware", "offline-teacher")
     assert turn["request"]["messages"][0] == {"role": "system", "content": "Answer in French."}
     assert SessionSettings.from_meta(store.get_meta(sid)) == changed  # and the turn stored the same again
