@@ -28,7 +28,7 @@ from lib.core.content import (
 )
 from lib.core.errors import HistoryLabError
 from lib.core.fields import as_float, as_int, as_mapping, as_str, report_lines_of
-from lib.core.messages import WIRE_KEYS, Message, wire_message, wire_payload
+from lib.core.messages import WIRE_KEYS, Message, as_wire, wire_message, wire_payload
 from lib.core.pricing import (
     DEFAULT_PRICES,
     DEFAULT_REFERENCE_MODEL,
@@ -130,6 +130,7 @@ __all__ = [
     "Usage",
     "UsageRecord",
     "WIRE_KEYS",
+    "as_wire",
     "anthropic_tools",
     "gemini_tools",
     "GEMINI_TOOLS_OFF",

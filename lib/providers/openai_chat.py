@@ -13,7 +13,7 @@ import httpx2
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from lib.core import WIRE_KEYS, Message, mask_then_cut, openai_chat_tools
+from lib.core import Message, as_wire, mask_then_cut, openai_chat_tools
 from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
 from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import (
@@ -76,7 +76,7 @@ class OpenAIChatProvider(RemoteProvider):
                       options: ProviderOptions) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": model,
-            "messages": [{k: m[k] for k in WIRE_KEYS if m.get(k) is not None} for m in messages],
+            "messages": as_wire(messages),
         }
         if options.tools:  # offered, never called: the lab shows what the definitions cost
             request.update(tools=openai_chat_tools(options.tools), tool_choice="none")
