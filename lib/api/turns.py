@@ -236,7 +236,8 @@ def begin_checked(body: ChatBody, settings: Settings, guard: StreamGuard) -> tup
 
 def finish_rendered(prepared: PreparedTurn, include: frozenset[str] = frozenset()) -> bytes:
     """``finish_or_raise`` and the masked JSON of its answer, both on the turn's thread: the answer of a long
-    session is a few hundred kB, and rendering it on the event loop would hold every other request."""
+    session is tens of kB (hundreds with its request body), and rendering it on the event loop would hold
+    every other request."""
     return dumps(finish_or_raise(prepared, include)).encode("utf-8")
 
 
