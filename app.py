@@ -24,7 +24,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
-from lib.api import api_routes, host_middleware, nodelay_lifespan
+from lib.api import api_routes, host_middleware, nodelay_lifespan, uncompressed_api_middleware
 from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
@@ -73,7 +73,8 @@ if get_script_run_ctx(suppress_warning=True) is None:
     # a navigation listing the file names ("app", "chat", ...). The navigation is this file's st.navigation
     # alone, from the first request on; st.navigation sets this same flag.
     PagesManager.uses_pages_directory = False
-    app = st.App("app.py", routes=api_routes(services.settings), middleware=[host_middleware(services.settings)],
+    app = st.App("app.py", routes=api_routes(services.settings),
+                 middleware=[host_middleware(services.settings), uncompressed_api_middleware()],
                  lifespan=nodelay_lifespan(lib_services.lifespan))
     if __name__ == "__main__":
         app.run()
