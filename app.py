@@ -2,8 +2,9 @@
 
 This file plays two parts:
 - Imported by `streamlit run` (which finds ``app = st.App(...)`` and hands it to uvicorn) or run as
-  `python app.py`: it builds the server, with the /api routes (lib.api) and the Host check, which
-  refuses foreign Host headers on every request, the websocket at /_stcore/stream included, and the
+  `python app.py`: it builds the server, with the Host check, which refuses foreign Host headers on every
+  request, the websocket at /_stcore/stream included; the /api routes (lib.api), served past the pages'
+  own middleware (lib.api.dispatch); and the
   lifespan: at startup it sets TCP_NODELAY on the listening socket (lib.api.listener: without it every
   request on a reused connection waits ~40 ms), and its shutdown (SIGTERM, Ctrl-C) releases the embedded
   Valkey.
@@ -24,7 +25,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import services as lib_services
-from lib.api import api_routes, host_middleware, nodelay_lifespan, uncompressed_api_middleware
+from lib.api import api_first_middleware, host_middleware, nodelay_lifespan
 from lib.tokens import preload as preload_encodings
 from pages.ui import services
 
@@ -73,8 +74,8 @@ if get_script_run_ctx(suppress_warning=True) is None:
     # a navigation listing the file names ("app", "chat", ...). The navigation is this file's st.navigation
     # alone, from the first request on; st.navigation sets this same flag.
     PagesManager.uses_pages_directory = False
-    app = st.App("app.py", routes=api_routes(services.settings),
-                 middleware=[host_middleware(services.settings), uncompressed_api_middleware()],
+    # The Host check first, on every route; then /api goes to the API application, past the pages' middleware.
+    app = st.App("app.py", middleware=[host_middleware(services.settings), api_first_middleware(services.settings)],
                  lifespan=nodelay_lifespan(lib_services.lifespan))
     if __name__ == "__main__":
         app.run()
