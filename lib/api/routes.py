@@ -225,5 +225,5 @@ API_PREFIX = "/api"
 
 
 def api_routes(settings_factory: SettingsFactory = Settings.from_env) -> list[BaseRoute]:
-    """The routes to pass to ``st.App(routes=...)``: everything under /api."""
+    """The /api application mounted at /api: for lib.api.dispatch, in-process calls and tests."""
     return [Mount(API_PREFIX, app=api_app(settings_factory), name="api")]
