@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from lib.api import bodies, turns
-from lib.api.access import ApiAccess
+from lib.api.access import SETTINGS_STATE, ApiAccess
 from lib.api.errors import ApiError
 from lib.api.openapi import openapi_document
 from lib.api.pool import turn_pool
@@ -42,7 +42,7 @@ def _endpoint(settings_factory: SettingsFactory, handler: Handler) -> Callable[[
     @functools.wraps(handler)
     async def run(request: Request) -> Response:
         try:
-            settings = settings_factory()
+            settings = getattr(request.state, SETTINGS_STATE, None) or settings_factory()
             return await handler(request, settings)
         except Exception as exc:  # noqa: BLE001 - mapped to a status by lib.api.errors, unknown ones logged
             return json_error(exc)
