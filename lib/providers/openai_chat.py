@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
-from lib.core import Message, as_wire, mask_then_cut, openai_chat_tools
+from lib.core import Message, as_mapping, as_wire, mask_then_cut, openai_chat_tools
 from lib.costs import OPENAI_CACHE_OPTIONS_MODELS
 from lib.providers.base import Capabilities, ProviderOptions, Reply
 from lib.providers.errors import (
@@ -90,22 +90,31 @@ class OpenAIChatProvider(RemoteProvider):
         return request
 
     def open_stream(self, request: dict[str, Any]) -> Iterable[Any]:
+        # Chunks as the parsed JSON the server sent (Stream[object]), not typed ChatCompletionChunk objects: the
+        # SDK builds those field by field, about 0.1 ms per chunk, 0.6 ms of a 10-message turn for six chunks.
+        # The SDK still decodes the stream and raises its error types, an error event included.
         return post_stream(self.client, "/chat/completions", request, cast_to=ChatCompletion,
-                           stream_cls=openai.Stream[ChatCompletionChunk])
+                           stream_cls=openai.Stream[object])
 
     def handle_event(self, event: Any, reply: Reply) -> str:
-        if event.usage is not None:  # the last chunk, with no choices, carries the usage
-            reply.usage = openai_usage(event.usage, getattr(event, "prompt_cache_diagnostics", None))
-        if event.id and reply.response_id is None:
-            reply.response_id = event.id
+        chunk = as_mapping(event)
+        usage = chunk.get("usage")
+        if usage is not None:  # the last chunk, with no choices, carries the usage
+            reply.usage = openai_usage(usage, chunk.get("prompt_cache_diagnostics"))
+        if isinstance(chunk.get("id"), str) and chunk["id"] and reply.response_id is None:
+            reply.response_id = chunk["id"]
         text = []
-        for choice in event.choices:
-            if choice.finish_reason:
-                reply.stop_reason = choice.finish_reason
-            if choice.delta and choice.delta.refusal:
-                reply.refusal = (reply.refusal or "") + choice.delta.refusal
-            if choice.delta and choice.delta.content:
-                text.append(choice.delta.content)
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            choice = as_mapping(choice)
+            if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
+                reply.stop_reason = choice["finish_reason"]
+            delta = as_mapping(choice.get("delta"))
+            refusal, content = delta.get("refusal"), delta.get("content")
+            if isinstance(refusal, str) and refusal:
+                reply.refusal = (reply.refusal or "") + refusal
+            if isinstance(content, str) and content:
+                text.append(content)
         return "".join(text)
 
     def finish(self, reply: Reply) -> None:

@@ -40,6 +40,10 @@ def diagnostics_text(value: Any) -> str | None:
 def _plain(value: Any, *, exclude_none: bool = True) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(exclude_none=exclude_none)
+    if exclude_none and isinstance(value, Mapping):  # parsed JSON: as model_dump shows the same fields
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if exclude_none and isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
 
 
@@ -85,19 +89,24 @@ def openai_usage(usage: Any, diagnostics: Any = None, *, responses: bool = False
     TTL in ``cache_write_tokens_details`` (``ttl_30m_tokens``, ``ttl_12h_tokens``).
     """
     prefix, output = ("input", "output_tokens") if responses else ("prompt", "completion_tokens")
-    details = getattr(usage, f"{prefix}_tokens_details", None)
-    cached = token_count(getattr(details, "cached_tokens", None))
-    split = getattr(details, "cache_write_tokens_details", None)
+    details = _field(usage, f"{prefix}_tokens_details")
+    cached = token_count(_field(details, "cached_tokens"))
+    split = _field(details, "cache_write_tokens_details")
     return Usage(
-        input_tokens=token_count(getattr(usage, f"{prefix}_tokens", None)),
-        output_tokens=token_count(getattr(usage, output, None)),
+        input_tokens=token_count(_field(usage, f"{prefix}_tokens")),
+        output_tokens=token_count(_field(usage, output)),
         cache_read_tokens=cached or 0,
-        cache_write_tokens=_int(getattr(details, "cache_write_tokens", None)),
+        cache_write_tokens=_int(_field(details, "cache_write_tokens")),
         cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
-        cache_write_30m=token_count(getattr(split, "ttl_30m_tokens", None)),
-        cache_write_12h=token_count(getattr(split, "ttl_12h_tokens", None)),
+        cache_write_30m=token_count(_field(split, "ttl_30m_tokens")),
+        cache_write_12h=token_count(_field(split, "ttl_12h_tokens")),
         cache_reported=cached is not None, cache_miss=cache_miss_text(diagnostics),
     )
+
+
+def _field(value: Any, name: str) -> Any:
+    """``name`` of a typed SDK object or of the parsed JSON itself (Chat Completions chunks come untyped)."""
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
 
 
 ANTHROPIC_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")

@@ -71,3 +71,21 @@ def test_one_api_turn_counts_and_checks_the_history_once(api, monkeypatch, fake_
     assert checked.calls == 1 and numbered.calls == 0
     sent = fake_llm.bodies("/chat/completions")[-1]["messages"]
     assert body["tokens"]["exact"] == count_chat_tokens(sent, "llama3.2")
+
+
+def test_chat_completions_chunks_reach_the_adapter_as_parsed_json_not_typed_objects(api, monkeypatch, fake_llm):
+    # The SDK would build a ChatCompletionChunk field by field for every chunk (about 0.1 ms each); the adapter
+    # reads the parsed JSON, and the SDK still decodes the stream and raises its errors.
+    from lib.providers.openai_chat import OpenAIChatProvider
+
+    seen: list[type] = []
+    handle = OpenAIChatProvider.handle_event
+
+    def recording(self: OpenAIChatProvider, event: Any, reply: Any) -> str:
+        seen.append(type(event))
+        return handle(self, event, reply)
+
+    monkeypatch.setattr(OpenAIChatProvider, "handle_event", recording)
+    body = api("/chat", {"message": "Hello", "provider": "openai-compatible", "model": "llama3.2"}).json()
+    assert body["reply"] and body["usage"]["input_tokens"] > 0 and body["usage"]["output_tokens"] > 0
+    assert len(seen) >= 2 and set(seen) == {dict}
