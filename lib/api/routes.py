@@ -57,13 +57,13 @@ async def chat(request: Request, settings: Settings) -> Response:
     streaming = False
     try:
         guard = StreamGuard(time_limit=settings.stream_time_limit)
+        if not body.stream:
+            return await turns.json_turn(request, body, settings, slot, guard)
         prepared, unsendable = await slot.run(turns.begin_checked, body, settings, guard)
         if unsendable is not None:  # the user message is stored; say which session holds it
             return json_error(unsendable, **turns.failed_turn_extra(prepared))
-        if body.stream:
-            streaming = True  # from here the response releases the slot, however the stream ends
-            return turns.TurnStream(prepared, slot, guard, body.include)
-        return await turns.json_turn(request, prepared, slot, guard, body.include)
+        streaming = True  # from here the response releases the slot, however the stream ends
+        return turns.TurnStream(prepared, slot, guard, body.include)
     finally:
         if not streaming:
             slot.close()

@@ -241,10 +241,26 @@ def finish_rendered(prepared: PreparedTurn, include: frozenset[str] = frozenset(
     return dumps(finish_or_raise(prepared, include)).encode("utf-8")
 
 
-async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, guard: StreamGuard,
-                    include: frozenset[str] = frozenset()) -> Response:
-    """Send and store on the turn's slot; stop the provider when the client leaves or time runs out."""
-    work = slot.submit(finish_rendered, prepared, include)
+def turn_rendered(body: ChatBody, settings: Settings, guard: StreamGuard, started: list[PreparedTurn]) -> bytes:
+    """A whole JSON turn on one slot thread: ``begin_checked``, then ``finish_rendered``: one handoff to the
+    worker and one back, where a round trip through the event loop between the two cost about 0.25 ms.
+    ``started`` receives the prepared turn as soon as it exists, for an answer given before the worker ends."""
+    prepared, unsendable = begin_checked(body, settings, guard)
+    started.append(prepared)
+    if unsendable is not None:  # the user message is stored; the answer says which session holds it
+        raise TurnFailed(unsendable, failed_turn_extra(prepared))
+    return finish_rendered(prepared, body.include)
+
+
+async def json_turn(request: Request, body: ChatBody, settings: Settings, slot: TurnSlot,
+                    guard: StreamGuard) -> Response:
+    """Open, send and store on the turn's slot; stop the provider when the client leaves or time runs out."""
+    started: list[PreparedTurn] = []
+
+    def extra() -> dict[str, Any]:
+        return failed_turn_extra(started[0]) if started else {}
+
+    work = slot.submit(turn_rendered, body, settings, guard, started)
     gone = asyncio.ensure_future(_client_gone(request.receive))
     limit = guard.time_limit
     either: set[asyncio.Future[Any]] = {work, gone}
@@ -258,15 +274,15 @@ async def json_turn(request: Request, prepared: PreparedTurn, slot: TurnSlot, gu
         work.add_done_callback(_log_failure)
         if gone.done() and not gone.cancelled():
             guard.stop()
-            return json_error(TurnInterrupted(), **failed_turn_extra(prepared))  # nobody is left to read it
+            return json_error(TurnInterrupted(), **extra())  # nobody is left to read it
         guard.expire()
-        return json_error(StreamTimeLimit(limit or 0.0), **failed_turn_extra(prepared))
+        return json_error(StreamTimeLimit(limit or 0.0), **extra())
     try:
         return RenderedJSON(work.result())
     except TurnFailed as failed:  # 502 etc. with the session and turn, so the client can retry
         return json_error(failed.error, **failed.extra)
-    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving
-        return json_error(exc, **failed_turn_extra(prepared))
+    except Exception as exc:  # noqa: BLE001 - e.g. the store failed while saving, or refused the message
+        return json_error(exc, **extra())
 
 
 async def _client_gone(receive: Receive) -> None:

@@ -89,3 +89,23 @@ def test_chat_completions_chunks_reach_the_adapter_as_parsed_json_not_typed_obje
     body = api("/chat", {"message": "Hello", "provider": "openai-compatible", "model": "llama3.2"}).json()
     assert body["reply"] and body["usage"]["input_tokens"] > 0 and body["usage"]["output_tokens"] > 0
     assert len(seen) >= 2 and set(seen) == {dict}
+
+
+def test_a_json_turn_is_one_handoff_to_the_turn_pool(api, monkeypatch):
+    # Opening and finishing run in one call on the slot's thread: a round trip through the event loop between
+    # them cost about 0.25 ms. A streamed turn opens first (its errors are answered before the stream begins).
+    from lib.api.pool import TurnSlot
+
+    submitted: list[str] = []
+    submit = TurnSlot.submit
+
+    def recording(self: TurnSlot, fn: Any, *args: Any) -> Any:
+        submitted.append(fn.__name__)
+        return submit(self, fn, *args)
+
+    monkeypatch.setattr(TurnSlot, "submit", recording)
+    assert api("/chat", {"message": "Hello"}).status_code == 200
+    assert submitted == ["turn_rendered"]
+    submitted.clear()
+    assert api("/chat", {"message": "Hello", "stream": True}).status_code == 200
+    assert submitted == ["begin_checked", "work"]
