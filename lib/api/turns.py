@@ -28,7 +28,7 @@ from lib.api.pool import TurnSlot
 from lib.api.responses import RenderedJSON, dumps, json_error, sse_event
 from lib.chat import PreparedTurn, TurnInterrupted, TurnRequest, TurnResult, payload_counts, start_turn
 from lib.context import STRATEGIES, ContextOverflowError, payload_problems
-from lib.core import META_SETTINGS, SessionSettings, Settings, usage_cost, usage_from_json
+from lib.core import META_SETTINGS, SessionSettings, Settings, field_of, usage_cost, usage_from_json
 from lib.providers import PROVIDER_NAMES, Provider, StreamGuard, StreamTimeLimit, default_provider_name
 from lib.services import provider_for, store_handle
 from lib.sessions import MetaChanged, validate_session_id
@@ -126,13 +126,6 @@ def _turn_request(body: ChatBody, settings: Settings, guard: StreamGuard,
     return provider, request
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    # Turn records are dicts today and typed records (lib.core.records) soon; read either.
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 def _cost(model: str, meta: Mapping[str, Any]) -> float | None:
     if isinstance(meta.get("cost"), int | float):
         return float(meta["cost"])
@@ -142,7 +135,7 @@ def _cost(model: str, meta: Mapping[str, Any]) -> float | None:
 
 def _problems(prepared: PreparedTurn, record: Any) -> Sequence[str]:
     # The record's list, even when empty: an empty list means checked and clean, not "work it out again".
-    problems = _get(record, "problems", None)
+    problems = field_of(record, "problems")
     return payload_problems(prepared.payload) if problems is None else problems
 
 
@@ -151,8 +144,8 @@ def response_object(prepared: PreparedTurn, result: TurnResult,
     """The seed's ``{sessionId, reply, usage}`` plus what the lab knows about the turn; ``include`` names the
     optional parts (lib.api.bodies.ANSWER_PARTS) to add."""
     record = result.record
-    counts = {name: _get(record, name) for name in ("estimate", "exact", "encoding", "approximate")}
-    counts["tools"] = _get(record, "tool_tokens")
+    counts = {name: field_of(record, name) for name in ("estimate", "exact", "encoding", "approximate")}
+    counts["tools"] = field_of(record, "tool_tokens")
     if counts["estimate"] is None:
         counts = payload_counts(prepared.payload, prepared.model, prepared.request.tools)
     assistant = result.assistant_message or {}
@@ -170,7 +163,7 @@ def response_object(prepared: PreparedTurn, result: TurnResult,
         "leftOut": list(prepared.trim.left_out_ids) if prepared.trim else [],
         "tokens": counts,
         "cost": _cost(prepared.model, meta),
-        "provider": meta.get("provider") or _get(record, "provider"),
+        "provider": meta.get("provider") or field_of(record, "provider"),
         "model": prepared.model,
         "strategy": prepared.request.strategy,
         "timings": meta.get("timings"),

@@ -27,7 +27,7 @@ from lib.core.content import (
     turns_text,
 )
 from lib.core.errors import HistoryLabError
-from lib.core.fields import as_float, as_int, as_mapping, as_str, report_lines_of
+from lib.core.fields import as_float, as_int, as_mapping, as_str, field_of, report_lines_of
 from lib.core.messages import WIRE_KEYS, Message, as_wire, wire_message, wire_payload
 from lib.core.pricing import (
     DEFAULT_PRICES,
@@ -137,6 +137,7 @@ __all__ = [
     "as_float",
     "as_int",
     "as_mapping",
+    "field_of",
     "as_str",
     "cache_verdict",
     "content_text",

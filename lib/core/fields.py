@@ -45,6 +45,12 @@ def as_mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def field_of(value: object, name: str) -> Any:
+    """``name`` of a mapping (parsed JSON, a stored record) or an attribute of an object (a typed SDK object or
+    record); None when it has none."""
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+
+
 def short_text(text: str | None) -> str | None:
     """``text`` as it is when short; a longer one masked before it is cut (a cut key would escape the mask)."""
     if text is None or len(text) <= MAX_TEXT_CHARS:

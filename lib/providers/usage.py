@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lib.core import Usage, as_int
+from lib.core import Usage, as_int, field_of
 
 # Far above every context window (a few million tokens at most): a larger figure is a broken server.
 MAX_REPORTED_TOKENS = 100_000_000
@@ -89,24 +89,20 @@ def openai_usage(usage: Any, diagnostics: Any = None, *, responses: bool = False
     TTL in ``cache_write_tokens_details`` (``ttl_30m_tokens``, ``ttl_12h_tokens``).
     """
     prefix, output = ("input", "output_tokens") if responses else ("prompt", "completion_tokens")
-    details = _field(usage, f"{prefix}_tokens_details")
-    cached = token_count(_field(details, "cached_tokens"))
-    split = _field(details, "cache_write_tokens_details")
+    details = field_of(usage, f"{prefix}_tokens_details")
+    cached = token_count(field_of(details, "cached_tokens"))
+    split = field_of(details, "cache_write_tokens_details")
     return Usage(
-        input_tokens=token_count(_field(usage, f"{prefix}_tokens")),
-        output_tokens=token_count(_field(usage, output)),
+        input_tokens=token_count(field_of(usage, f"{prefix}_tokens")),
+        output_tokens=token_count(field_of(usage, output)),
         cache_read_tokens=cached or 0,
-        cache_write_tokens=_int(_field(details, "cache_write_tokens")),
+        cache_write_tokens=_int(field_of(details, "cache_write_tokens")),
         cache_in_input=True, diagnostics=diagnostics_text(diagnostics),
-        cache_write_30m=token_count(_field(split, "ttl_30m_tokens")),
-        cache_write_12h=token_count(_field(split, "ttl_12h_tokens")),
+        cache_write_30m=token_count(field_of(split, "ttl_30m_tokens")),
+        cache_write_12h=token_count(field_of(split, "ttl_12h_tokens")),
         cache_reported=cached is not None, cache_miss=cache_miss_text(diagnostics),
     )
 
-
-def _field(value: Any, name: str) -> Any:
-    """``name`` of a typed SDK object or of the parsed JSON itself (Chat Completions chunks come untyped)."""
-    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
 
 
 ANTHROPIC_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
